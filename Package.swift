@@ -1,0 +1,38 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let unsafeFlags: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
+
+let package = Package(
+    name: "FashionBench",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "fashionbench", targets: ["fashionbench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+    ],
+    targets: [
+        .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+        .target(name: "FashionTensor", dependencies: ["CBLAS"], swiftSettings: unsafeFlags),
+        .target(name: "FashionConfig", dependencies: ["Yams"]),
+        .target(name: "FashionNN", dependencies: ["FashionTensor", "FashionConfig"], swiftSettings: unsafeFlags),
+        .target(name: "FashionData", dependencies: [
+            "FashionTensor", "CZlib", .product(name: "Crypto", package: "swift-crypto"),
+        ], swiftSettings: unsafeFlags),
+        .target(name: "FashionReports", dependencies: ["FashionConfig"]),
+        .target(name: "FashionExperiments", dependencies: [
+            "FashionTensor", "FashionConfig", "FashionNN", "FashionData", "FashionReports", "Yams",
+        ], swiftSettings: unsafeFlags),
+        .executableTarget(name: "fashionbench", dependencies: [
+            "FashionExperiments", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "FashionBenchTests", dependencies: [
+            "FashionTensor", "FashionConfig", "FashionNN", "FashionData", "FashionExperiments", "FashionReports",
+        ], resources: [.copy("Fixtures")]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,368 @@
+import Yams
+
+/// Reads one YAML mapping of an experiment file with types, ranges and defaults checked, and
+/// records every value it hands out (defaults included) so the run can write the resolved
+/// experiment. Every error names the file, the line and the key path.
+///
+/// Call `finish()` after reading: keys nobody asked for are errors (a typo must not be ignored).
+public final class Options {
+    public let file: String
+    public let path: String
+    public let line: Int
+    private let entries: [(key: String, value: Node, line: Int)]
+    private var consumed: Set<String> = []
+    /// The resolved mapping, in the order values were read.
+    public private(set) var resolved: [(String, Node)] = []
+
+    public init(file: String, path: String, node: Node) throws {
+        self.file = file
+        self.path = path
+        self.line = node.mark?.line ?? 1
+        guard case let .mapping(mapping) = node else {
+            throw ConfigError(file: file, line: line, path: path, message: "must be a mapping of keys to values, got \(Options.describe(node))")
+        }
+        var seen: [String: Int] = [:]
+        var entries: [(String, Node, Int)] = []
+        for (keyNode, value) in mapping {
+            let keyLine = keyNode.mark?.line ?? line
+            guard case let .scalar(scalar) = keyNode else {
+                throw ConfigError(file: file, line: keyLine, path: path, message: "has a key that is not a plain name")
+            }
+            let key = scalar.string
+            if let first = seen[key] {
+                throw ConfigError(file: file, line: keyLine, path: Options.join(path, key), message: "appears twice (first on line \(first))")
+            }
+            seen[key] = keyLine
+            entries.append((key, value, keyLine))
+        }
+        self.entries = entries
+    }
+
+    /// Parses a whole document. YAML syntax errors keep libyaml's line.
+    public static func document(yaml: String, file: String) throws -> Options {
+        let node: Node?
+        do {
+            node = try Yams.compose(yaml: yaml)
+        } catch let error as YamlError {
+            throw ConfigError(file: file, line: Options.line(of: error), path: "", message: "is not valid YAML: \(Options.summary(of: error))")
+        } catch {
+            throw ConfigError(file: file, line: 1, path: "", message: "is not valid YAML: \(error)")
+        }
+        guard let node else {
+            throw ConfigError(file: file, line: 1, path: "", message: "is empty; an experiment needs at least `model:`")
+        }
+        return try Options(file: file, path: "", node: node)
+    }
+
+    // MARK: - Errors
+
+    public func error(_ key: String, _ message: String) -> ConfigError {
+        ConfigError(file: file, line: entry(key)?.line ?? line, path: Options.join(path, key), message: message)
+    }
+
+    public func error(_ message: String) -> ConfigError {
+        ConfigError(file: file, line: line, path: path, message: message)
+    }
+
+    public func error(atLine line: Int, path: String, _ message: String) -> ConfigError {
+        ConfigError(file: file, line: line, path: path, message: message)
+    }
+
+    // MARK: - Presence
+
+    public var keys: [String] { entries.map(\.key) }
+    public func has(_ key: String) -> Bool { entry(key).map { !Options.isNull($0.value) } ?? false }
+    public func lineOf(_ key: String) -> Int { entry(key)?.line ?? line }
+
+    private func entry(_ key: String) -> (key: String, value: Node, line: Int)? {
+        entries.first { $0.key == key }
+    }
+
+    private func take(_ key: String) -> (value: Node, line: Int)? {
+        consumed.insert(key)
+        guard let e = entry(key), !Options.isNull(e.value) else { return nil }
+        return (e.value, e.line)
+    }
+
+    /// Marks keys as known without reading them (e.g. free-form documentation keys).
+    public func accept(_ key: String) -> Node? {
+        consumed.insert(key)
+        guard let e = entry(key) else { return nil }
+        record(key, e.value)
+        return e.value
+    }
+
+    public func record(_ key: String, _ node: Node) {
+        if let i = resolved.firstIndex(where: { $0.0 == key }) { resolved[i].1 = node } else { resolved.append((key, node)) }
+    }
+
+    /// Throws for the first key that was never read, listing the keys this mapping accepts.
+    public func finish(allowed: [String]? = nil) throws {
+        for e in entries where !consumed.contains(e.key) {
+            let known = (allowed ?? Array(consumed)).sorted()
+            let hint = known.isEmpty ? "" : " (known keys: \(known.joined(separator: ", ")))"
+            throw ConfigError(file: file, line: e.line, path: Options.join(path, e.key), message: "is not a known key\(hint)")
+        }
+    }
+
+    public var resolvedNode: Node {
+        .mapping(Node.Mapping(resolved.map { (Node($0.0), $0.1) }))
+    }
+
+    // MARK: - Typed values
+
+    public func int(_ key: String, default fallback: Int? = nil, min: Int? = nil, max: Int? = nil) throws -> Int {
+        guard let v = try optionalInt(key, min: min, max: max) else {
+            guard let fallback else { throw error(key, "is required (an integer\(Options.rangeText(min, max)))") }
+            record(key, Node(String(fallback), Tag(.int)))
+            return fallback
+        }
+        return v
+    }
+
+    public func optionalInt(_ key: String, min: Int? = nil, max: Int? = nil) throws -> Int? {
+        guard let (node, line) = take(key) else { return nil }
+        let value = try integer(node, line: line, path: Options.join(path, key), min: min, max: max)
+        record(key, Node(String(value), Tag(.int)))
+        return value
+    }
+
+    public func positiveInt(_ key: String, default fallback: Int? = nil, max: Int? = nil) throws -> Int {
+        try int(key, default: fallback, min: 1, max: max)
+    }
+
+    func integer(_ node: Node, line: Int, path: String, min: Int?, max: Int?) throws -> Int {
+        let what = Options.integerWord(min, max)
+        guard case let .scalar(s) = node, node.tagName == .int, let v = Int(s.string.replacingOccurrences(of: "_", with: ""), radix: 10) ?? node.int else {
+            throw ConfigError(file: file, line: line, path: path, message: "must be \(what), got \(Options.describe(node))")
+        }
+        if let min, v < min { throw ConfigError(file: file, line: line, path: path, message: "must be \(what), got \(v)") }
+        if let max, v > max { throw ConfigError(file: file, line: line, path: path, message: "must be \(what), got \(v)") }
+        return v
+    }
+
+    /// A number (integer or float literal), finite, within the given bounds.
+    public func double(_ key: String, default fallback: Double? = nil, min: Double? = nil, max: Double? = nil,
+                       minExclusive: Bool = false, maxExclusive: Bool = false) throws -> Double {
+        guard let v = try optionalDouble(key, min: min, max: max, minExclusive: minExclusive, maxExclusive: maxExclusive) else {
+            guard let fallback else { throw error(key, "is required (a number)") }
+            record(key, Node(Options.format(fallback), Tag(.float)))
+            return fallback
+        }
+        return v
+    }
+
+    public func optionalDouble(_ key: String, min: Double? = nil, max: Double? = nil,
+                               minExclusive: Bool = false, maxExclusive: Bool = false) throws -> Double? {
+        guard let (node, line) = take(key) else { return nil }
+        let p = Options.join(path, key)
+        let what = Options.numberWord(min, max, minExclusive, maxExclusive)
+        guard let v = Options.number(node) else {
+            throw ConfigError(file: file, line: line, path: p, message: "must be \(what), got \(Options.describe(node))")
+        }
+        let below = min.map { minExclusive ? v <= $0 : v < $0 } ?? false
+        let above = max.map { maxExclusive ? v >= $0 : v > $0 } ?? false
+        if !v.isFinite || below || above {
+            throw ConfigError(file: file, line: line, path: p, message: "must be \(what), got \(Options.format(v))")
+        }
+        record(key, Node(Options.format(v), Tag(.float)))
+        return v
+    }
+
+    public func bool(_ key: String, default fallback: Bool) throws -> Bool {
+        guard let (node, line) = take(key) else {
+            record(key, Node(fallback ? "true" : "false", Tag(.bool)))
+            return fallback
+        }
+        guard node.tagName == .bool, let v = node.bool else {
+            throw ConfigError(file: file, line: line, path: Options.join(path, key), message: "must be true or false, got \(Options.describe(node))")
+        }
+        record(key, Node(v ? "true" : "false", Tag(.bool)))
+        return v
+    }
+
+    public func string(_ key: String, default fallback: String? = nil) throws -> String {
+        guard let v = try optionalString(key) else {
+            guard let fallback else { throw error(key, "is required (a string)") }
+            record(key, Node(fallback))
+            return fallback
+        }
+        return v
+    }
+
+    public func optionalString(_ key: String) throws -> String? {
+        guard let (node, line) = take(key) else { return nil }
+        guard case let .scalar(s) = node, node.tagName == .str else {
+            throw ConfigError(file: file, line: line, path: Options.join(path, key), message: "must be a string, got \(Options.describe(node))")
+        }
+        record(key, Node(s.string))
+        return s.string
+    }
+
+    /// One of a fixed set of words.
+    public func choice(_ key: String, _ choices: [String], default fallback: String? = nil) throws -> String {
+        guard let (node, line) = take(key) else {
+            guard let fallback else { throw error(key, "is required (one of \(choices.joined(separator: ", ")))") }
+            record(key, Node(fallback))
+            return fallback
+        }
+        guard case let .scalar(s) = node, choices.contains(s.string) else {
+            throw ConfigError(file: file, line: line, path: Options.join(path, key),
+                              message: "must be one of \(choices.joined(separator: ", ")), got \(Options.describe(node))")
+        }
+        record(key, Node(s.string))
+        return s.string
+    }
+
+    /// An integer or a list of two integers, as Keras accepts for kernel_size, strides, pool_size.
+    public func intPair(_ key: String, default fallback: (Int, Int)? = nil, min: Int = 1, max: Int? = nil) throws -> (Int, Int) {
+        guard let (node, line) = take(key) else {
+            guard let fallback else { throw error(key, "is required (an integer or a list of two integers)") }
+            record(key, Options.pairNode(fallback))
+            return fallback
+        }
+        let p = Options.join(path, key)
+        let pair: (Int, Int)
+        if case let .sequence(seq) = node {
+            guard seq.count == 2 else {
+                throw ConfigError(file: file, line: line, path: p, message: "must be an integer or a list of two integers, got a list of \(seq.count)")
+            }
+            pair = (try integer(seq[0], line: seq[0].mark?.line ?? line, path: p + "[0]", min: min, max: max),
+                    try integer(seq[1], line: seq[1].mark?.line ?? line, path: p + "[1]", min: min, max: max))
+        } else {
+            let v = try integer(node, line: line, path: p, min: min, max: max)
+            pair = (v, v)
+        }
+        record(key, Options.pairNode(pair))
+        return pair
+    }
+
+    /// A list of positive integers (an input shape, for example).
+    public func intList(_ key: String, count: ClosedRange<Int>, min: Int = 1, max: Int? = nil) throws -> [Int] {
+        guard let (node, line) = take(key) else { throw error(key, "is required (a list of integers)") }
+        let p = Options.join(path, key)
+        guard case let .sequence(seq) = node, count.contains(seq.count) else {
+            throw ConfigError(file: file, line: line, path: p,
+                              message: "must be a list of \(count.lowerBound == count.upperBound ? "\(count.lowerBound)" : "\(count.lowerBound) to \(count.upperBound)") integers, got \(Options.describe(node))")
+        }
+        let values = try seq.enumerated().map { i, n in
+            try integer(n, line: n.mark?.line ?? line, path: "\(p)[\(i)]", min: min, max: max)
+        }
+        record(key, .sequence(Node.Sequence(values.map { Node(String($0), Tag(.int)) }, Tag(.seq), .flow)))
+        return values
+    }
+
+    /// A nested mapping, or nil when absent.
+    public func child(_ key: String) throws -> Options? {
+        guard let (node, _) = take(key) else { return nil }
+        return try Options(file: file, path: Options.join(path, key), node: node)
+    }
+
+    /// A list of mappings (model.layers, callbacks …), each with its index in the path.
+    public func list(_ key: String) throws -> [Options]? {
+        guard let (node, line) = take(key) else { return nil }
+        let p = Options.join(path, key)
+        guard case let .sequence(seq) = node else {
+            throw ConfigError(file: file, line: line, path: p, message: "must be a list, got \(Options.describe(node))")
+        }
+        return try seq.enumerated().map { i, n in try Options(file: file, path: "\(p)[\(i)]", node: n) }
+    }
+
+    /// The raw node (for values with several accepted forms); recorded as given.
+    public func raw(_ key: String) -> (node: Node, line: Int, path: String)? {
+        guard let (node, line) = take(key) else { return nil }
+        return (node, line, Options.join(path, key))
+    }
+
+    // MARK: - Helpers
+
+    public static func join(_ path: String, _ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
+
+    public static func number(_ node: Node) -> Double? {
+        guard case .scalar = node else { return nil }
+        switch node.tagName {
+        case .int: return node.int.map(Double.init)
+        case .float: return node.float
+        default: return nil
+        }
+    }
+
+    static func isNull(_ node: Node) -> Bool { node.tagName == .null }
+
+    public static func describe(_ node: Node) -> String {
+        switch node {
+        case let .scalar(s):
+            let text = s.string.count > 40 ? String(s.string.prefix(40)) + "…" : s.string
+            switch node.tagName {
+            case .str: return "the string \"\(text)\""
+            case .null: return "nothing (null)"
+            case .bool: return "the boolean \(text)"
+            default: return text
+            }
+        case .mapping: return "a mapping"
+        case .sequence: return "a list"
+        case .alias: return "an alias"
+        }
+    }
+
+    public static func format(_ v: Double) -> String {
+        if v == v.rounded(), abs(v) < 1e15 { return String(format: "%.1f", v) }
+        return "\(v)"
+    }
+
+    static func pairNode(_ p: (Int, Int)) -> Node {
+        p.0 == p.1 ? Node(String(p.0), Tag(.int))
+            : .sequence(Node.Sequence([Node(String(p.0), Tag(.int)), Node(String(p.1), Tag(.int))], Tag(.seq), .flow))
+    }
+
+    static func integerWord(_ min: Int?, _ max: Int?) -> String {
+        switch (min, max) {
+        case (1?, nil): return "a positive integer"
+        case (0?, nil): return "a non-negative integer"
+        default: return "an integer\(rangeText(min, max))"
+        }
+    }
+
+    static func rangeText(_ min: Int?, _ max: Int?) -> String {
+        switch (min, max) {
+        case let (lo?, hi?): return " from \(lo) to \(hi)"
+        case let (lo?, nil): return " ≥ \(lo)"
+        case let (nil, hi?): return " ≤ \(hi)"
+        default: return ""
+        }
+    }
+
+    static func numberWord(_ min: Double?, _ max: Double?, _ minEx: Bool, _ maxEx: Bool) -> String {
+        let lo = min.map { "\(minEx ? ">" : "≥") \(format($0))" }
+        let hi = max.map { "\(maxEx ? "<" : "≤") \(format($0))" }
+        let parts = [lo, hi].compactMap { $0 }
+        return parts.isEmpty ? "a finite number" : "a number \(parts.joined(separator: " and "))"
+    }
+
+    static func line(of error: YamlError) -> Int {
+        switch error {
+        case let .scanner(_, _, mark, _), let .parser(_, _, mark, _), let .composer(_, _, mark, _):
+            return mark.line
+        case let .duplicatedKeysInMapping(_, context):
+            return context.mark.line
+        default:
+            return 1
+        }
+    }
+
+    static func summary(of error: YamlError) -> String {
+        switch error {
+        case let .scanner(context, problem, _, _), let .parser(context, problem, _, _), let .composer(context, problem, _, _):
+            return [context?.text, problem].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: ", ")
+        case let .duplicatedKeysInMapping(duplicates, _):
+            return "duplicate key \(duplicates.joined(separator: ", "))"
+        default:
+            return "\(error)".split(separator: "\n").first.map(String.init) ?? "syntax error"
+        }
+    }
+}
+
+extension Node {
+    /// The resolved YAML tag (int, float, str, bool, null …) of this node.
+    public var tagName: Tag.Name { Tag.Name(rawValue: tag.rawValue) }
+}

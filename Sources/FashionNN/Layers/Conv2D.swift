@@ -1,0 +1,165 @@
+import FashionTensor
+import FashionConfig
+
+/// Keras Conv2D (NHWC, kernel laid out (kh, kw, in, out)) as im2col + one GEMM over the
+/// whole batch: columns [batch·outH·outW, kh·kw·in] × kernel [kh·kw·in, filters] gives the
+/// NHWC output directly. Backward reuses the column buffer for dLoss/dColumns.
+public final class Conv2D: Layer {
+    public static let typeName = "Conv2D"
+    public var name: String
+    public let filters: Int
+    public let kernelSize: (Int, Int)
+    public let strides: (Int, Int)
+    public let padding: Padding
+    public var activation: Activation
+    public private(set) var inputShape: [Int] = []
+    public private(set) var outputShape: [Int] = []
+    public private(set) var parameters: [Parameter] = []
+
+    private var kernel: Parameter!
+    private var bias: Parameter!
+    private var window: Window2D!
+    private var columns: FloatBuffer!
+    private var output: FloatBuffer!
+    private var inputGradient: FloatBuffer!
+    private var input: UnsafeMutablePointer<Float>?
+    private var patch = 0
+
+    public init(filters: Int, kernelSize: (Int, Int), strides: (Int, Int) = (1, 1), padding: Padding = .valid,
+                activation: Activation = .linear, name: String = "conv2d") {
+        self.filters = filters
+        self.kernelSize = kernelSize
+        self.strides = strides
+        self.padding = padding
+        self.activation = activation
+        self.name = name
+    }
+
+    public convenience init(options o: Options) throws {
+        self.init(filters: try o.positiveInt("filters", max: 1 << 16),
+                  kernelSize: try o.intPair("kernel_size", max: 1 << 12),
+                  strides: try o.intPair("strides", default: (1, 1), max: 1 << 12),
+                  padding: Padding(rawValue: try o.choice("padding", Padding.names, default: "valid"))!,
+                  activation: Activation(rawValue: try o.choice("activation", Activation.names, default: "linear"))!)
+    }
+
+    public func build(inputShape: [Int], maxBatch: Int) throws {
+        guard inputShape.count == 3 else {
+            throw LayerShapeError("expects an image input (height, width, channels), got \(shapeText(inputShape))")
+        }
+        let w = Window2D(inH: inputShape[0], inW: inputShape[1], channels: inputShape[2],
+                         kernel: kernelSize, strides: strides, padding: padding)
+        guard w.outH > 0, w.outW > 0 else {
+            throw LayerShapeError("kernel \(kernelSize.0)x\(kernelSize.1) with padding \(padding.rawValue) does not fit input \(shapeText(inputShape))")
+        }
+        self.inputShape = inputShape
+        window = w
+        outputShape = [w.outH, w.outW, filters]
+        patch = w.kH * w.kW * w.channels
+        kernel = Parameter(name: "kernel", shape: [w.kH, w.kW, w.channels, filters])
+        bias = Parameter(name: "bias", shape: [filters])
+        parameters = [kernel, bias]
+        let pixels = maxBatch * w.outH * w.outW
+        columns = FloatBuffer(count: pixels * patch)
+        output = FloatBuffer(count: pixels * filters)
+        inputGradient = FloatBuffer(count: maxBatch * inputShape.reduce(1, *))
+    }
+
+    public func initialize(using g: inout SeededGenerator) {
+        let area = window.kH * window.kW
+        glorotUniform(kernel, fanIn: area * window.channels, fanOut: area * filters, using: &g)
+        bias.value.zero()
+    }
+
+    public func forward(_ x: UnsafeMutablePointer<Float>, batch: Int, training: Bool) -> UnsafeMutablePointer<Float> {
+        input = x
+        let rows = batch * window.outH * window.outW
+        Im2Col.gather(x, into: columns.pointer, batch: batch, window: window)
+        BLAS.gemm(m: rows, n: filters, k: patch, a: columns.pointer, b: kernel.value.pointer, c: output.pointer)
+        Kernels.addBiasAndActivate(output.pointer, bias: bias.value.pointer, rows: rows, width: filters, activation: activation)
+        return output.pointer
+    }
+
+    public func backward(_ dy: UnsafeMutablePointer<Float>, batch: Int, needsInputGradient: Bool) -> UnsafeMutablePointer<Float>? {
+        let rows = batch * window.outH * window.outW
+        Kernels.activationBackwardAndBiasGradient(output: output.pointer, gradient: dy, rows: rows, width: filters,
+                                                  activation: activation, biasGradient: bias.gradient.pointer)
+        // dKernel = columnsᵀ·dy
+        BLAS.gemm(transA: true, m: patch, n: filters, k: rows, a: columns.pointer, b: dy, c: kernel.gradient.pointer)
+        guard needsInputGradient else { return nil }
+        // dColumns = dy·kernelᵀ (into the column buffer, no longer needed), then scatter-add.
+        BLAS.gemm(transB: true, m: rows, n: patch, k: filters, a: dy, b: kernel.value.pointer, c: columns.pointer)
+        Im2Col.scatter(columns.pointer, into: inputGradient.pointer, batch: batch, window: window)
+        return inputGradient.pointer
+    }
+
+    public var forwardFlopsPerSample: Int { 2 * window.outH * window.outW * patch * filters }
+    public var summaryDetail: String {
+        "\(filters) filters \(kernelSize.0)x\(kernelSize.1)" + (strides == (1, 1) ? "" : " /\(strides.0)x\(strides.1)")
+            + " \(padding.rawValue)" + (activation == .linear ? "" : " \(activation.rawValue)")
+    }
+}
+
+/// Unfolding image patches into GEMM rows and folding their gradients back.
+enum Im2Col {
+    static func gather(_ x: UnsafePointer<Float>, into col: UnsafeMutablePointer<Float>, batch: Int, window w: Window2D) {
+        let c = w.channels, patch = w.kH * w.kW * c
+        let imageSize = w.inH * w.inW * c
+        Parallel.forEachChunk(batch) { samples in
+            for n in samples {
+                let image = x + n * imageSize
+                var row = col + n * w.outH * w.outW * patch
+                for oh in 0..<w.outH {
+                    for ow in 0..<w.outW {
+                        var dst = row
+                        for kh in 0..<w.kH {
+                            let ih = oh * w.sH + kh - w.padTop
+                            let rowInside = ih >= 0 && ih < w.inH
+                            for kw in 0..<w.kW {
+                                let iw = ow * w.sW + kw - w.padLeft
+                                if rowInside && iw >= 0 && iw < w.inW {
+                                    let src = image + (ih * w.inW + iw) * c
+                                    if c == 1 { dst[0] = src[0] } else { dst.update(from: src, count: c) }
+                                } else {
+                                    dst.update(repeating: 0, count: c)
+                                }
+                                dst += c
+                            }
+                        }
+                        row += patch
+                    }
+                }
+            }
+        }
+    }
+
+    static func scatter(_ col: UnsafePointer<Float>, into dx: UnsafeMutablePointer<Float>, batch: Int, window w: Window2D) {
+        let c = w.channels, patch = w.kH * w.kW * c
+        let imageSize = w.inH * w.inW * c
+        Parallel.forEachChunk(batch) { samples in
+            for n in samples {
+                let image = dx + n * imageSize
+                image.update(repeating: 0, count: imageSize)
+                var row = col + n * w.outH * w.outW * patch
+                for oh in 0..<w.outH {
+                    for ow in 0..<w.outW {
+                        var src = row
+                        for kh in 0..<w.kH {
+                            let ih = oh * w.sH + kh - w.padTop
+                            let rowInside = ih >= 0 && ih < w.inH
+                            for kw in 0..<w.kW {
+                                let iw = ow * w.sW + kw - w.padLeft
+                                if rowInside && iw >= 0 && iw < w.inW {
+                                    let dst = image + (ih * w.inW + iw) * c
+                                    for j in 0..<c { dst[j] += src[j] }
+                                }
+                                src += c
+                            }
+                        }
+                        row += patch
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,113 @@
+import FashionTensor
+import FashionConfig
+
+/// Keras MaxPooling2D. Strides default to the pool size; `same` padding ignores the padded
+/// cells. Backward routes each gradient to the first maximum of its window (as TensorFlow).
+/// A 1x1 pool with stride 1 (model_4) is the identity and costs nothing.
+public final class MaxPooling2D: Layer {
+    public static let typeName = "MaxPooling2D"
+    public var name: String
+    public let poolSize: (Int, Int)
+    public let strides: (Int, Int)
+    public let padding: Padding
+    public private(set) var inputShape: [Int] = []
+    public private(set) var outputShape: [Int] = []
+    public let parameters: [Parameter] = []
+
+    private var window: Window2D!
+    private var output: FloatBuffer!
+    private var argmax: UnsafeMutablePointer<Int32>?
+    private var inputGradient: FloatBuffer!
+    private var isIdentity = false
+
+    public init(poolSize: (Int, Int), strides: (Int, Int)? = nil, padding: Padding = .valid, name: String = "max_pooling2d") {
+        self.poolSize = poolSize
+        self.strides = strides ?? poolSize
+        self.padding = padding
+        self.name = name
+    }
+
+    deinit { argmax?.deallocate() }
+
+    public convenience init(options o: Options) throws {
+        let pool = try o.intPair("pool_size", default: (2, 2), max: 1 << 12)
+        let strides = try o.intPair("strides", default: pool, max: 1 << 12)
+        self.init(poolSize: pool, strides: strides,
+                  padding: Padding(rawValue: try o.choice("padding", Padding.names, default: "valid"))!)
+    }
+
+    public func build(inputShape: [Int], maxBatch: Int) throws {
+        guard inputShape.count == 3 else {
+            throw LayerShapeError("expects an image input (height, width, channels), got \(shapeText(inputShape))")
+        }
+        let w = Window2D(inH: inputShape[0], inW: inputShape[1], channels: inputShape[2],
+                         kernel: poolSize, strides: strides, padding: padding)
+        guard w.outH > 0, w.outW > 0 else {
+            throw LayerShapeError("pool \(poolSize.0)x\(poolSize.1) with padding \(padding.rawValue) does not fit input \(shapeText(inputShape))")
+        }
+        self.inputShape = inputShape
+        window = w
+        outputShape = [w.outH, w.outW, w.channels]
+        isIdentity = poolSize == (1, 1) && strides == (1, 1)
+        if !isIdentity {
+            let n = maxBatch * outputShape.reduce(1, *)
+            output = FloatBuffer(count: n)
+            argmax?.deallocate()
+            argmax = .allocate(capacity: n)
+            inputGradient = FloatBuffer(count: maxBatch * inputShape.reduce(1, *))
+        }
+    }
+
+    public func forward(_ x: UnsafeMutablePointer<Float>, batch: Int, training: Bool) -> UnsafeMutablePointer<Float> {
+        if isIdentity { return x }
+        let w = window!, c = w.channels
+        let inSize = w.inH * w.inW * c, outSize = w.outH * w.outW * c
+        let y = output.pointer, arg = argmax!
+        Parallel.forEachChunk(batch) { samples in
+            for n in samples {
+                let image = x + n * inSize
+                for oh in 0..<w.outH {
+                    let h0 = oh * w.sH - w.padTop
+                    let hLo = max(h0, 0), hHi = min(h0 + w.kH, w.inH)
+                    for ow in 0..<w.outW {
+                        let w0 = ow * w.sW - w.padLeft
+                        let wLo = max(w0, 0), wHi = min(w0 + w.kW, w.inW)
+                        let o = n * outSize + (oh * w.outW + ow) * c
+                        for ch in 0..<c {
+                            var best = -Float.infinity
+                            var bestIndex = (hLo * w.inW + wLo) * c + ch
+                            for ih in hLo..<hHi {
+                                for iw in wLo..<wHi {
+                                    let i = (ih * w.inW + iw) * c + ch
+                                    if image[i] > best { best = image[i]; bestIndex = i }
+                                }
+                            }
+                            y[o + ch] = best
+                            arg[o + ch] = Int32(bestIndex)
+                        }
+                    }
+                }
+            }
+        }
+        return y
+    }
+
+    public func backward(_ dy: UnsafeMutablePointer<Float>, batch: Int, needsInputGradient: Bool) -> UnsafeMutablePointer<Float>? {
+        guard needsInputGradient else { return nil }
+        if isIdentity { return dy }
+        let inSize = inputShape.reduce(1, *), outSize = outputShape.reduce(1, *)
+        let dx = inputGradient.pointer, arg = argmax!
+        Parallel.forEachChunk(batch) { samples in
+            for n in samples {
+                let image = dx + n * inSize
+                image.update(repeating: 0, count: inSize)
+                for o in n * outSize..<(n + 1) * outSize { image[Int(arg[o])] += dy[o] }
+            }
+        }
+        return dx
+    }
+
+    public var summaryDetail: String {
+        "pool \(poolSize.0)x\(poolSize.1)" + (strides == poolSize ? "" : " /\(strides.0)x\(strides.1)") + " \(padding.rawValue)"
+    }
+}

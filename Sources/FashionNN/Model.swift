@@ -1,0 +1,191 @@
+import Foundation
+import FashionTensor
+
+/// A layer whose output activation can be fused into its loop (Dense, Conv2D, Activation).
+public protocol ActivatedLayer: Layer {
+    var activation: Activation { get set }
+}
+extension Dense: ActivatedLayer {}
+extension Conv2D: ActivatedLayer {}
+extension ActivationLayer: ActivatedLayer {}
+
+/// A Keras-style Sequential model, built for a maximum batch size: every buffer is allocated
+/// here, never during training.
+public final class Sequential {
+    public let inputShape: [Int]
+    public let layers: [Layer]
+    public let loss: Loss
+    public let maxBatch: Int
+    /// The activation the loss absorbed from the last layer; applied to logits for predictions.
+    public let outputActivation: Activation
+    public var outputShape: [Int] { layers.last?.outputShape ?? inputShape }
+    public var classes: Int { outputShape.reduce(1, *) }
+    private let lossGradient: FloatBuffer
+
+    /// Checks every layer's shapes in order and allocates. `fromLogits` means the last layer
+    /// has no output activation and the loss applies its own.
+    public init(inputShape: [Int], layers: [Layer], loss: Loss, maxBatch: Int, fromLogits: Bool = false) throws {
+        self.inputShape = inputShape
+        self.layers = layers
+        self.loss = loss
+        self.maxBatch = maxBatch
+        var counts: [String: Int] = [:]
+        var shape = inputShape
+        for (i, layer) in layers.enumerated() {
+            let base = Sequential.snakeCase(type(of: layer).typeName)
+            let k = counts[base, default: 0]
+            counts[base] = k + 1
+            layer.name = k == 0 ? base : "\(base)_\(k)"
+            do {
+                try layer.build(inputShape: shape, maxBatch: maxBatch)
+            } catch let e as LayerShapeError {
+                throw ShapeError(layerIndex: i, layer: "\(type(of: layer).typeName) '\(layer.name)'", message: e.message)
+            }
+            shape = layer.outputShape
+        }
+        guard let last = layers.last else {
+            throw ShapeError(layerIndex: 0, layer: "model", message: "has no layers")
+        }
+        guard shape.count == 1 else {
+            throw ShapeError(layerIndex: layers.count - 1, layer: "\(last.typeName) '\(last.name)'",
+                             message: "the model's output must be a vector of class scores, got \(shapeText(shape)); add Flatten before the last Dense")
+        }
+        let wanted = loss.outputActivation
+        if fromLogits {
+            if let a = last as? ActivatedLayer, a.activation != .linear {
+                throw ShapeError(layerIndex: layers.count - 1, layer: "\(last.typeName) '\(last.name)'",
+                                 message: "from_logits: true needs a linear last layer, got activation \(a.activation.rawValue)")
+            }
+        } else {
+            guard let a = last as? ActivatedLayer, a.activation == wanted else {
+                let got = (last as? ActivatedLayer)?.activation.rawValue ?? "none"
+                throw ShapeError(layerIndex: layers.count - 1, layer: "\(last.typeName) '\(last.name)'",
+                                 message: "this loss expects the last layer to end in \(wanted.rawValue) (or set from_logits: true), got activation \(got)")
+            }
+            a.activation = .linear  // the loss applies it, fused
+        }
+        outputActivation = wanted
+        lossGradient = FloatBuffer(count: maxBatch * shape[0])
+    }
+
+    public var parameters: [Parameter] { layers.flatMap(\.parameters) }
+    public var trainableCount: Int { parameters.filter(\.trainable).reduce(0) { $0 + $1.count } }
+    public var nonTrainableCount: Int { parameters.filter { !$0.trainable }.reduce(0) { $0 + $1.count } }
+    public var parameterCount: Int { parameters.reduce(0) { $0 + $1.count } }
+
+    /// Glorot-uniform kernels, zero biases; each layer draws from its own stream of `seed`.
+    public func initialize(seed: UInt64) {
+        for (i, layer) in layers.enumerated() {
+            var g = SeededGenerator(seed: seed, stream: "layer-\(i)")
+            layer.initialize(using: &g)
+        }
+    }
+
+    /// Logits (pre-activation outputs) for `batch` samples.
+    public func forward(_ input: UnsafeMutablePointer<Float>, batch: Int, training: Bool) -> UnsafeMutablePointer<Float> {
+        precondition(batch <= maxBatch, "batch \(batch) exceeds the model's built size \(maxBatch)")
+        var x = input
+        for layer in layers { x = layer.forward(x, batch: batch, training: training) }
+        return x
+    }
+
+    /// Forward, loss, backward: parameter gradients are left in each parameter's `gradient`.
+    @discardableResult
+    public func trainStep(_ input: UnsafeMutablePointer<Float>, labels: UnsafePointer<Int32>, batch: Int) -> (lossSum: Double, correct: Int) {
+        let logits = forward(input, batch: batch, training: true)
+        let result = loss.evaluate(logits: logits, labels: labels, batch: batch, classes: classes, gradient: lossGradient.pointer)
+        var dy: UnsafeMutablePointer<Float>? = lossGradient.pointer
+        // The first layer never needs dLoss/dInput: nothing upstream learns from it.
+        let firstLearning = layers.firstIndex { !$0.parameters.isEmpty } ?? layers.count
+        for i in stride(from: layers.count - 1, through: firstLearning, by: -1) {
+            dy = layers[i].backward(dy!, batch: batch, needsInputGradient: i > firstLearning)
+        }
+        return result
+    }
+
+    public func evaluate(_ input: UnsafeMutablePointer<Float>, labels: UnsafePointer<Int32>, batch: Int) -> (lossSum: Double, correct: Int) {
+        let logits = forward(input, batch: batch, training: false)
+        return loss.evaluate(logits: logits, labels: labels, batch: batch, classes: classes, gradient: nil)
+    }
+
+    /// Class probabilities (the output activation applied to the logits), written to `into`.
+    public func predict(_ input: UnsafeMutablePointer<Float>, batch: Int, into out: UnsafeMutablePointer<Float>) {
+        let logits = forward(input, batch: batch, training: false)
+        out.update(from: logits, count: batch * classes)
+        outputActivation.apply(out, count: batch * classes, width: classes)
+    }
+
+    // MARK: - Weights
+
+    public func snapshot() -> [[Float]] { parameters.map(\.value.array) }
+
+    public func restore(_ weights: [[Float]]) {
+        for (p, w) in zip(parameters, weights) {
+            precondition(p.count == w.count)
+            w.withUnsafeBufferPointer { p.value.pointer.update(from: $0.baseAddress!, count: w.count) }
+        }
+    }
+
+    // MARK: - Cost and summary
+
+    public var forwardFlopsPerSample: Int { layers.reduce(0) { $0 + $1.forwardFlopsPerSample } }
+
+    /// Forward + backward FLOPs per training sample: backward costs two GEMMs per forward one
+    /// (weights and inputs), except that the first layer skips its input gradient.
+    public var trainingFlopsPerSample: Int {
+        let forward = forwardFlopsPerSample
+        let firstLearning = layers.first { !$0.parameters.isEmpty }?.forwardFlopsPerSample ?? 0
+        return 3 * forward - firstLearning
+    }
+
+    /// A Keras-like table: layer (type), output shape, parameters; then the totals.
+    public func summary(title: String) -> String {
+        var rows: [(String, String, String, String)] = []
+        for (i, layer) in layers.enumerated() {
+            var detail = layer.summaryDetail
+            if i == layers.count - 1, outputActivation != .linear, (layer as? ActivatedLayer)?.activation == .linear,
+               !detail.hasSuffix(outputActivation.rawValue) {
+                detail += detail.isEmpty ? outputActivation.rawValue : " \(outputActivation.rawValue)"
+            }
+            rows.append(("\(layer.name) (\(layer.typeName))", "(None, " + layer.outputShape.map(String.init).joined(separator: ", ") + ")",
+                         Sequential.grouped(layer.parameterCount), detail))
+        }
+        let w0 = max(28, rows.map(\.0.count).max() ?? 0) + 2
+        let w1 = max(22, rows.map(\.1.count).max() ?? 0) + 2
+        let w2 = max(10, rows.map(\.2.count).max() ?? 0)
+        func pad(_ s: String, _ n: Int) -> String { s.padding(toLength: max(n, s.count), withPad: " ", startingAt: 0) }
+        func lpad(_ s: String, _ n: Int) -> String { String(repeating: " ", count: max(0, n - s.count)) + s }
+        let width = w0 + w1 + w2 + 24
+        var out = "Model: \"\(title)\"  input \(shapeText(inputShape))\n"
+        out += String(repeating: "━", count: width) + "\n"
+        out += pad("Layer (type)", w0) + pad("Output Shape", w1) + lpad("Param #", w2) + "   Detail\n"
+        out += String(repeating: "━", count: width) + "\n"
+        for r in rows { out += pad(r.0, w0) + pad(r.1, w1) + lpad(r.2, w2) + "   \(r.3)\n" }
+        out += String(repeating: "━", count: width) + "\n"
+        out += " Total params: \(Sequential.grouped(parameterCount))\n"
+        out += " Trainable params: \(Sequential.grouped(trainableCount))\n"
+        out += " Non-trainable params: \(Sequential.grouped(nonTrainableCount))\n"
+        return out
+    }
+
+    static func grouped(_ n: Int) -> String {
+        let s = String(n)
+        var out = ""
+        for (i, ch) in s.enumerated() {
+            if i > 0, (s.count - i) % 3 == 0 { out.append(",") }
+            out.append(ch)
+        }
+        return out
+    }
+
+    static func snakeCase(_ typeName: String) -> String {
+        // Keras names: Conv2D → conv2d, MaxPooling2D → max_pooling2d, Dense → dense.
+        var out = ""
+        let chars = Array(typeName)
+        for (i, c) in chars.enumerated() {
+            if c.isUppercase, i > 0, chars[i - 1].isLowercase { out.append("_") }
+            out.append(Character(c.lowercased()))
+        }
+        return out
+    }
+}

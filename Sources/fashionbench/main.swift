@@ -1,0 +1,2 @@
+import FashionExperiments
+print("stub")
