@@ -21,12 +21,10 @@ enum Kernels {
     /// dy ← dy · f'(y) in place, then db = Σ_rows dy.
     static func activationBackwardAndBiasGradient(output y: UnsafePointer<Float>, gradient dy: UnsafeMutablePointer<Float>,
                                                   rows: Int, width: Int, activation: Activation, biasGradient db: UnsafeMutablePointer<Float>) {
-        let total = rows * width
         Parallel.forEachChunk(rows, minimumChunk: max(1, 16_384 / max(width, 1))) { range in
             activation.backward(output: y + range.lowerBound * width, gradient: dy + range.lowerBound * width,
                                 count: range.count * width, width: width)
         }
-        _ = total
         db.update(repeating: 0, count: width)
         for r in 0..<rows {
             let row = dy + r * width

@@ -72,6 +72,12 @@ extension Layer {
     public var summaryDetail: String { "" }
 }
 
+/// Checks a layer's buffers (parameters counted three times: value, gradient and up to two
+/// optimizer slots are close enough) against the machine's memory before allocating them.
+func reserve(_ parameters: Int, _ activations: Int) throws {
+    if let problem = MemoryPlan.reserve(floats: 4 * parameters + activations) { throw LayerShapeError(problem) }
+}
+
 public func shapeText(_ shape: [Int]) -> String { "(" + shape.map(String.init).joined(separator: ", ") + ")" }
 
 /// Glorot (Xavier) uniform: U(-l, l) with l = sqrt(6 / (fan_in + fan_out)), as Keras.

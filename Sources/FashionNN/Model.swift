@@ -31,6 +31,7 @@ public final class Sequential {
         self.maxBatch = maxBatch
         var counts: [String: Int] = [:]
         var shape = inputShape
+        MemoryPlan.reset()
         for (i, layer) in layers.enumerated() {
             let base = Sequential.snakeCase(type(of: layer).typeName)
             let k = counts[base, default: 0]

@@ -24,6 +24,7 @@ public final class ActivationLayer: Layer {
         guard !inputShape.isEmpty else { throw LayerShapeError("needs an input with at least one axis") }
         self.inputShape = inputShape
         outputShape = inputShape
+        try reserve(0, maxBatch * inputShape.reduce(1, *))
         output = FloatBuffer(count: maxBatch * inputShape.reduce(1, *))
     }
 

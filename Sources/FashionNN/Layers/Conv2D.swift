@@ -56,10 +56,11 @@ public final class Conv2D: Layer {
         window = w
         outputShape = [w.outH, w.outW, filters]
         patch = w.kH * w.kW * w.channels
+        let pixels = maxBatch * w.outH * w.outW
+        try reserve(patch * filters + filters, pixels * (patch + 2 * filters) + maxBatch * inputShape.reduce(1, *))
         kernel = Parameter(name: "kernel", shape: [w.kH, w.kW, w.channels, filters])
         bias = Parameter(name: "bias", shape: [filters])
         parameters = [kernel, bias]
-        let pixels = maxBatch * w.outH * w.outW
         columns = FloatBuffer(count: pixels * patch)
         output = FloatBuffer(count: pixels * filters)
         inputGradient = FloatBuffer(count: maxBatch * inputShape.reduce(1, *))

@@ -36,6 +36,7 @@ public final class Dense: Layer {
         inDim = last
         rowsPerSample = inputShape.dropLast().reduce(1, *)
         outputShape = Array(inputShape.dropLast()) + [units]
+        try reserve(inDim * units + units, 2 * maxBatch * rowsPerSample * units + maxBatch * rowsPerSample * inDim)
         kernel = Parameter(name: "kernel", shape: [inDim, units])
         bias = Parameter(name: "bias", shape: [units])
         parameters = [kernel, bias]

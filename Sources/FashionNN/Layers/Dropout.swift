@@ -29,6 +29,7 @@ public final class Dropout: Layer {
         self.inputShape = inputShape
         outputShape = inputShape
         let n = maxBatch * inputShape.reduce(1, *)
+        try reserve(0, 2 * n)
         output = FloatBuffer(count: n)
         mask = FloatBuffer(count: n)
     }

@@ -51,6 +51,7 @@ public final class MaxPooling2D: Layer {
         isIdentity = poolSize == (1, 1) && strides == (1, 1)
         if !isIdentity {
             let n = maxBatch * outputShape.reduce(1, *)
+            try reserve(0, 2 * n + maxBatch * inputShape.reduce(1, *))
             output = FloatBuffer(count: n)
             argmax?.deallocate()
             argmax = .allocate(capacity: n)

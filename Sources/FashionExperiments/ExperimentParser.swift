@@ -1,0 +1,203 @@
+import Foundation
+import Yams
+import FashionConfig
+import FashionNN
+import FashionTensor
+
+/// Command-line values that replace the file's (and are written into the resolved experiment).
+public struct Overrides: Sendable {
+    public var epochs: Int?
+    public var seed: UInt64?
+    public var limit: Int?
+    public var threads: Int?
+    public init(epochs: Int? = nil, seed: UInt64? = nil, limit: Int? = nil, threads: Int? = nil) {
+        self.epochs = epochs
+        self.seed = seed
+        self.limit = limit
+        self.threads = threads
+    }
+}
+
+extension Experiment {
+    /// Reads and checks an experiment file. Errors are `ConfigError`s: file, line, key path.
+    public static func load(file: String, overrides: Overrides = Overrides()) throws -> Experiment {
+        let text: String
+        do {
+            let data = try Data(contentsOf: URL(fileURLWithPath: file))
+            guard data.count <= 1_000_000 else {
+                throw ConfigError(file: file, line: 1, path: "", message: "is \(data.count) bytes; an experiment file is at most 1 MB")
+            }
+            guard let s = String(data: data, encoding: .utf8) else {
+                throw ConfigError(file: file, line: 1, path: "", message: "is not UTF-8 text")
+            }
+            text = s
+        } catch let e as ConfigError {
+            throw e
+        } catch {
+            throw ConfigError(file: file, line: 0, path: "", message: "cannot be read: \(Experiment.reason(error))")
+        }
+        return try parse(yaml: text, file: file, overrides: overrides)
+    }
+
+    public static func parse(yaml: String, file: String, overrides: Overrides = Overrides()) throws -> Experiment {
+        let root = try Options.document(yaml: yaml, file: file)
+        let defaultName = URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
+        let name = try root.string("name", default: defaultName)
+        guard !name.isEmpty, name.count <= 100, name.allSatisfy({ $0.isLetter || $0.isNumber || "_-.".contains($0) }), !name.hasPrefix(".") else {
+            throw root.error("name", "must be 1–100 letters, digits, '_', '-' or '.', not starting with '.', got \"\(name)\"")
+        }
+        let description = try root.string("description", default: "")
+        var seed = UInt64(try root.int("seed", default: 0, min: 0))
+        if let s = overrides.seed { seed = s; root.record("seed", Node(String(s), Tag(.int))) }
+
+        let data = try parseData(try root.child("data") ?? Options(file: file, path: "data", node: .mapping([:])), overrides: overrides)
+        guard let modelOptions = try root.child("model") else { throw root.error("model", "is required: the model's layers") }
+        let model = try parseModel(modelOptions)
+        let training = try parseTraining(try root.child("training") ?? Options(file: file, path: "training", node: .mapping([:])), overrides: overrides)
+
+        let evaluation = try root.child("evaluation") ?? Options(file: file, path: "evaluation", node: .mapping([:]))
+        let evaluationBatch = try evaluation.positiveInt("batch_size", default: max(training.spec.batchSize, 256), max: 1 << 16)
+        try evaluation.finish()
+
+        let output = try root.child("output") ?? Options(file: file, path: "output", node: .mapping([:]))
+        let directory = try output.string("directory", default: "Results")
+        guard !directory.isEmpty else { throw output.error("directory", "must not be empty") }
+        try output.finish()
+
+        let reference = try parseReference(try root.child("reference"))
+        try root.finish(allowed: ["name", "description", "seed", "data", "model", "training", "evaluation", "output", "reference"])
+
+        for (key, child) in [("data", data.options), ("model", modelOptions), ("training", training.options), ("evaluation", evaluation), ("output", output)] {
+            root.record(key, child.resolvedNode)
+        }
+        if let reference { root.record("reference", reference.resolvedNode) }
+        let ordered = ["name", "description", "seed", "data", "model", "training", "evaluation", "output", "reference"]
+        let resolvedNode = Node.mapping(Node.Mapping(ordered.compactMap { key in
+            root.resolved.first { $0.0 == key }.map { (Node($0.0), $0.1) }
+        }))
+        let yaml = (try? Yams.serialize(node: resolvedNode, sortKeys: false)) ?? ""
+
+        return Experiment(file: file, name: name, description: description, seed: seed, data: data.spec, model: model,
+                          training: training.spec, evaluationBatchSize: evaluationBatch, outputDirectory: directory,
+                          reference: reference?.resolved ?? [],
+                          lines: ["data.validation": data.options.lineOf("validation"), "data.path": data.options.lineOf("path"),
+                                  "model.input_shape": modelOptions.lineOf("input_shape")],
+                          resolvedYAML: yaml)
+    }
+
+    // MARK: - Sections
+
+    static func parseData(_ o: Options, overrides: Overrides) throws -> (spec: DataSpec, options: Options) {
+        let dataset = try o.choice("dataset", ["fashion_mnist"], default: "fashion_mnist")
+        let path = try o.optionalString("path")
+        let validation: ValidationSplit
+        if let raw = o.raw("validation") {
+            validation = try parseValidation(raw.node, line: raw.line, path: raw.path, options: o)
+            o.record("validation", raw.node)
+        } else {
+            validation = .none
+            o.record("validation", Node("none"))
+        }
+        let rescale = try o.double("rescale", default: 1.0 / 255.0, min: 0, minExclusive: true)
+        let verify = try o.bool("verify_checksums", default: true)
+        var limit = try o.optionalInt("limit", min: 1)
+        if let l = overrides.limit { limit = l; o.record("limit", Node(String(l), Tag(.int))) }
+        let testLimit = try o.optionalInt("test_limit", min: 1)
+        try o.finish()
+        return (DataSpec(dataset: dataset, path: path, validation: validation, rescale: rescale, verifyChecksums: verify,
+                         limit: limit, testLimit: testLimit), o)
+    }
+
+    /// `first N`, a fraction in (0, 1), or `none`.
+    static func parseValidation(_ node: Node, line: Int, path: String, options o: Options) throws -> ValidationSplit {
+        let wrong = "must be `first N` (N a positive integer), a fraction between 0 and 1 (e.g. 0.2), or `none`"
+        if let v = Options.number(node) {
+            guard v > 0, v < 1 else { throw o.error(atLine: line, path: path, "\(wrong), got \(Options.describe(node))") }
+            return .fraction(v)
+        }
+        guard case let .scalar(s) = node else { throw o.error(atLine: line, path: path, "\(wrong), got \(Options.describe(node))") }
+        let words = s.string.split(separator: " ", omittingEmptySubsequences: true)
+        if words.count == 1, words[0] == "none" { return .none }
+        if words.count == 2, words[0] == "first", let n = Int(words[1]), n > 0 { return .first(n) }
+        throw o.error(atLine: line, path: path, "\(wrong), got \(Options.describe(node))")
+    }
+
+    static func parseModel(_ o: Options) throws -> ModelSpec {
+        let inputShape = o.has("input_shape") ? try o.intList("input_shape", count: 1...3, min: 1, max: 4096) : nil
+        guard let layerOptions = try o.list("layers") else { throw o.error("layers", "is required: a list of layers, each with a `type:`") }
+        guard !layerOptions.isEmpty else { throw o.error("layers", "must list at least one layer") }
+        var layers: [(type: String, line: Int, path: String, make: () throws -> Layer)] = []
+        for lo in layerOptions {
+            let type = try lo.string("type")
+            guard let maker = LayerRegistry.makers[type] else {
+                throw lo.error("type", "must be one of \(LayerRegistry.names.joined(separator: ", ")), got \"\(type)\"")
+            }
+            _ = try maker(lo)  // reads and checks every option now, so errors come before any run starts
+            try lo.finish()
+            layers.append((type, lo.line, lo.path, { try maker(lo) }))
+        }
+        o.record("layers", .sequence(Node.Sequence(layerOptions.map(\.resolvedNode))))
+        try o.finish()
+        return ModelSpec(inputShape: inputShape, layers: layers)
+    }
+
+    static func parseTraining(_ o: Options, overrides: Overrides) throws -> (spec: TrainingSpec, options: Options) {
+        var epochs = try o.positiveInt("epochs", default: 10, max: 1_000_000)
+        if let e = overrides.epochs { epochs = e; o.record("epochs", Node(String(e), Tag(.int))) }
+        let batch = try o.positiveInt("batch_size", default: 32, max: 1 << 16)
+        let shuffle = try o.bool("shuffle", default: true)
+        let loss = try o.choice("loss", Losses.names, default: "categorical_crossentropy")
+        let fromLogits = try o.bool("from_logits", default: false)
+
+        // `optimizer: adam` or a mapping with `name:` and the optimizer's own keys.
+        let optimizerOptions: Options
+        let optimizerLine = o.lineOf("optimizer")
+        if let raw = o.raw("optimizer"), case .scalar = raw.node {
+            optimizerOptions = try Options(file: o.file, path: raw.path, node: .mapping(Node.Mapping([(Node("name"), raw.node)])))
+        } else {
+            optimizerOptions = try o.child("optimizer") ?? Options(file: o.file, path: Options.join(o.path, "optimizer"), node: .mapping(Node.Mapping([(Node("name"), Node("adam"))])))
+        }
+        let optimizer = try Optimizers.make(optimizerOptions)
+        try optimizerOptions.finish()
+        o.record("optimizer", optimizerOptions.resolvedNode)
+        let optimizerName = type(of: optimizer).typeName
+
+        var callbacks: [CallbackSpec] = []
+        let callbackOptions = try o.list("callbacks") ?? []
+        for c in callbackOptions {
+            let type = try c.choice("type", ["EarlyStopping"])
+            callbacks.append(CallbackSpec(type: type, line: c.line, path: c.path, earlyStopping: try EarlyStopping.Settings(options: c)))
+            try c.finish()
+        }
+        o.record("callbacks", .sequence(Node.Sequence(callbackOptions.map(\.resolvedNode))))
+        var threads = try o.int("threads", default: 0, min: 0, max: 256)
+        if let t = overrides.threads { threads = t; o.record("threads", Node(String(t), Tag(.int))) }
+        try o.finish()
+        let spec = TrainingSpec(epochs: epochs, batchSize: batch, shuffle: shuffle, loss: loss, fromLogits: fromLogits,
+                                optimizerLine: optimizerLine, makeOptimizer: { try Optimizers.make(optimizerOptions) },
+                                optimizerName: optimizerName, learningRate: Double(optimizer.learningRate),
+                                callbacks: callbacks, threads: threads)
+        return (spec, o)
+    }
+
+    static func parseReference(_ o: Options?) throws -> Options? {
+        guard let o else { return nil }
+        _ = try o.string("source")
+        for key in ["validation_accuracy", "test_accuracy", "train_accuracy"] { _ = try o.optionalDouble(key, min: 0, max: 1) }
+        for key in ["validation_loss", "test_loss", "train_loss"] { _ = try o.optionalDouble(key, min: 0) }
+        _ = try o.optionalInt("epochs", min: 1)
+        _ = try o.optionalDouble("train_seconds", min: 0)
+        _ = try o.optionalDouble("keras_test_accuracy", min: 0, max: 1)
+        _ = try o.optionalString("notes")
+        try o.finish()
+        return o
+    }
+
+    static func reason(_ error: Error) -> String {
+        let ns = error as NSError
+        if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
+            return String(cString: strerror(Int32(underlying.code)))
+        }
+        return ns.localizedDescription
+    }
+}

@@ -1,0 +1,69 @@
+import Foundation
+import Yams
+import FashionConfig
+import FashionNN
+
+/// Where the validation set comes from.
+public enum ValidationSplit: Equatable, Sendable {
+    case none
+    /// The first n training examples (seed 000's split).
+    case first(Int)
+    /// A seeded, stratified fraction of the training examples.
+    case fraction(Double)
+}
+
+public struct DataSpec {
+    public var dataset: String
+    public var path: String?
+    public var validation: ValidationSplit
+    public var rescale: Double
+    public var verifyChecksums: Bool
+    public var limit: Int?
+    public var testLimit: Int?
+}
+
+public struct ModelSpec {
+    public var inputShape: [Int]?
+    /// Each layer's options, already read (the layer itself is made by `layerMakers`).
+    public var layers: [(type: String, line: Int, path: String, make: () throws -> Layer)]
+}
+
+public struct CallbackSpec {
+    public var type: String
+    public var line: Int
+    public var path: String
+    public var earlyStopping: EarlyStopping.Settings?
+}
+
+public struct TrainingSpec {
+    public var epochs: Int
+    public var batchSize: Int
+    public var shuffle: Bool
+    public var loss: String
+    public var fromLogits: Bool
+    public var optimizerLine: Int
+    public var makeOptimizer: () throws -> Optimizer
+    public var optimizerName: String
+    public var learningRate: Double
+    public var callbacks: [CallbackSpec]
+    public var threads: Int
+}
+
+/// An experiment file, read and checked: every key known, every value in range, every default
+/// filled in (`resolvedYAML`).
+public struct Experiment {
+    public var file: String
+    public var name: String
+    public var description: String
+    public var seed: UInt64
+    public var data: DataSpec
+    public var model: ModelSpec
+    public var training: TrainingSpec
+    public var evaluationBatchSize: Int
+    public var outputDirectory: String
+    public var reference: [(String, Node)]
+    /// Lines of keys whose mistakes only show once data is loaded ("data.validation" …).
+    public var lines: [String: Int]
+    /// The experiment with every default filled in, as YAML.
+    public var resolvedYAML: String
+}

@@ -1,0 +1,56 @@
+import Foundation
+
+/// `Results/<experiment>/<run-id>/`, claimed with an exclusive mkdir so two runs (even
+/// started in the same second, in two processes) never share or reuse an id.
+public enum RunDirectory {
+    public static func create(root: String, experiment: String, seed: UInt64, date: Date = Date()) throws -> (id: String, url: URL) {
+        let parent = URL(fileURLWithPath: root).appendingPathComponent(experiment, isDirectory: true)
+        try FileManager.default.createDirectory(at: parent, withIntermediateDirectories: true)
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyyMMdd-HHmmss"
+        let stem = "\(formatter.string(from: date))-seed\(seed)"
+        for attempt in 1...10_000 {
+            let id = attempt == 1 ? stem : "\(stem)-\(attempt)"
+            let url = parent.appendingPathComponent(id, isDirectory: true)
+            if mkdir(url.path, 0o755) == 0 { return (id, url) }
+            guard errno == EEXIST else {
+                throw RunError.cannotCreate(url.path, String(cString: strerror(errno)))
+            }
+        }
+        throw RunError.cannotCreate(parent.path, "no free run id")
+    }
+}
+
+public enum RunError: Error, CustomStringConvertible {
+    case cannotCreate(String, String)
+    public var description: String {
+        switch self {
+        case let .cannotCreate(path, why): return "cannot create run directory \(path): \(why)"
+        }
+    }
+}
+
+/// The commit the code was built from, for metrics.json; nil outside a git checkout.
+enum GitInfo {
+    static func commit() -> (hash: String?, dirty: Bool) {
+        guard let hash = run(["rev-parse", "HEAD"]) else { return (nil, false) }
+        let status = run(["status", "--porcelain", "--untracked-files=no"]) ?? ""
+        return (hash, !status.isEmpty)
+    }
+
+    private static func run(_ args: [String]) -> String? {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["git"] + args
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        do { try p.run() } catch { return nil }
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else { return nil }
+        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}

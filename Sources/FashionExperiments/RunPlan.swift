@@ -1,0 +1,91 @@
+import Foundation
+import FashionConfig
+import FashionTensor
+import FashionNN
+import FashionData
+
+/// Everything a run needs, prepared and checked before anything is written: the data
+/// (loaded, split, limited), the model (built and shape-checked) and its optimizer.
+public final class RunPlan {
+    public let experiment: Experiment
+    public let train: ImageSet
+    public let validation: ImageSet?
+    public let test: ImageSet
+    public let model: Sequential
+    public let optimizer: Optimizer
+    public let threads: Int
+
+    public init(experiment e: Experiment, loadData: Bool = true) throws {
+        experiment = e
+        threads = e.training.threads > 0 ? e.training.threads : ProcessInfo.processInfo.activeProcessorCount
+        BLAS.threads = threads
+        Parallel.workers = threads
+
+        let data = loadData ? try RunPlan.loadDataset(e) : nil
+        let classes = data?.0.classNames.count ?? 10
+        let datasetShape = data?.0.shape ?? [28, 28, 1]
+        if let shape = e.model.inputShape, data != nil, shape != datasetShape {
+            throw ConfigError(file: e.file, line: e.lines["model.input_shape"] ?? 1, path: "model.input_shape",
+                              message: "is \(shapeText(shape)) but the dataset's images are \(shapeText(datasetShape))")
+        }
+        let inputShape = e.model.inputShape ?? datasetShape
+
+        if let data {
+            (train, validation, test) = data
+        } else {
+            let empty = ImageSet(shape: inputShape, pixels: [], labels: [], classNames: (0..<classes).map(String.init))
+            (train, validation, test) = (empty, nil, empty)
+        }
+        model = try RunPlan.buildModel(e, inputShape: inputShape, classes: classes)
+        model.initialize(seed: e.seed)
+        optimizer = try e.training.makeOptimizer()
+
+        for c in e.training.callbacks {
+            if let s = c.earlyStopping, s.monitor.hasPrefix("val_"), validation == nil || validation!.count == 0 {
+                throw ConfigError(file: e.file, line: c.line, path: c.path + ".monitor",
+                                  message: "is \(s.monitor) but there is no validation set (set data.validation)")
+            }
+        }
+    }
+
+    /// Builds the layers in order; a shape mistake names the file, the layer's line and shapes.
+    static func buildModel(_ e: Experiment, inputShape: [Int], classes: Int) throws -> Sequential {
+        let layers = try e.model.layers.map { try $0.make() }
+        let loss = Losses.make(e.training.loss)!
+        let maxBatch = max(e.training.batchSize, e.evaluationBatchSize)
+        let model: Sequential
+        do {
+            model = try Sequential(inputShape: inputShape, layers: layers, loss: loss, maxBatch: maxBatch, fromLogits: e.training.fromLogits)
+        } catch let s as ShapeError {
+            let spec = e.model.layers[min(s.layerIndex, e.model.layers.count - 1)]
+            throw ConfigError(file: e.file, line: spec.line, path: spec.path,
+                              message: "\(s.layer) \(s.message) (input \(shapeText(inputShape)))")
+        }
+        guard model.classes == classes else {
+            let spec = e.model.layers[e.model.layers.count - 1]
+            throw ConfigError(file: e.file, line: spec.line, path: spec.path,
+                              message: "outputs \(model.classes) values but the dataset has \(classes) classes")
+        }
+        return model
+    }
+
+    static func loadDataset(_ e: Experiment) throws -> (ImageSet, ImageSet?, ImageSet) {
+        let (fullTrain, fullTest) = try FashionMNIST.load(directory: e.data.path, verifyChecksums: e.data.verifyChecksums)
+        var train = fullTrain, validation: ImageSet?
+        switch e.data.validation {
+        case .none: validation = nil
+        case let .first(n):
+            guard n < fullTrain.count else {
+                throw ConfigError(file: e.file, line: e.lines["data.validation"] ?? 1, path: "data.validation",
+                                  message: "takes the first \(n) examples but the training set has only \(fullTrain.count)")
+            }
+            (train, validation) = Split.first(n, of: fullTrain)
+        case let .fraction(f):
+            let split = Split.stratified(fraction: f, seed: e.seed, of: fullTrain)
+            (train, validation) = (split.train, split.validation)
+        }
+        if let limit = e.data.limit { train = train.prefix(min(limit, train.count)) }
+        let test = e.data.testLimit.map { fullTest.prefix(min($0, fullTest.count)) } ?? fullTest
+        return (train, validation, test)
+    }
+}

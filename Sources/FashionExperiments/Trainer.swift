@@ -1,0 +1,150 @@
+import Foundation
+import FashionTensor
+import FashionNN
+import FashionData
+
+/// One epoch's numbers, as Keras' History records them.
+public struct EpochRecord: Sendable {
+    public var epoch: Int          // 1-based
+    public var loss: Double
+    public var accuracy: Double
+    public var valLoss: Double?
+    public var valAccuracy: Double?
+    public var learningRate: Double
+    public var seconds: Double      // the whole epoch, validation included
+    public var trainSeconds: Double // the training steps only
+    public var samples: Int
+
+    public var logs: [String: Double] {
+        var l = ["loss": loss, "accuracy": accuracy]
+        if let valLoss { l["val_loss"] = valLoss }
+        if let valAccuracy { l["val_accuracy"] = valAccuracy }
+        return l
+    }
+}
+
+/// Trains a model on an image set: seeded shuffling, batches prepared in the background,
+/// validation after every epoch, callbacks at epoch end.
+public final class Trainer {
+    public let model: Sequential
+    public let optimizer: Optimizer
+    public var callbacks: [Callback]
+    public var stopTraining = false
+    public let batchSize: Int
+    public let evaluationBatchSize: Int
+    public let scale: Float
+    public var log: (String) -> Void = { print($0) }
+    private var shuffleGenerator: SeededGenerator
+    private let shuffle: Bool
+    private let inputs: [FloatBuffer]
+    private let labels: [UnsafeMutablePointer<Int32>]
+
+    public init(model: Sequential, optimizer: Optimizer, callbacks: [Callback], batchSize: Int, evaluationBatchSize: Int,
+                scale: Float, shuffle: Bool, seed: UInt64) {
+        self.model = model
+        self.optimizer = optimizer
+        self.callbacks = callbacks
+        self.batchSize = batchSize
+        self.evaluationBatchSize = evaluationBatchSize
+        self.scale = scale
+        self.shuffle = shuffle
+        shuffleGenerator = SeededGenerator(seed: seed, stream: "shuffle")
+        let capacity = max(batchSize, evaluationBatchSize)
+        let imageSize = model.inputShape.reduce(1, *)
+        inputs = [FloatBuffer(count: capacity * imageSize), FloatBuffer(count: capacity * imageSize)]
+        labels = [.allocate(capacity: capacity), .allocate(capacity: capacity)]
+        optimizer.attach(model.parameters)
+    }
+
+    deinit { labels.forEach { $0.deallocate() } }
+
+    /// Runs up to `epochs` epochs; `onEpoch` sees each record as soon as it exists (to write
+    /// history as it grows); `progress` is told about every batch.
+    public func fit(train: ImageSet, validation: ImageSet?, epochs: Int,
+                    progress: ((_ epoch: Int, _ done: Int, _ total: Int, _ loss: Double, _ accuracy: Double, _ seconds: Double) -> Void)? = nil,
+                    onEpoch: (EpochRecord) throws -> Void) throws -> [EpochRecord] {
+        stopTraining = false
+        var history: [EpochRecord] = []
+        callbacks.forEach { $0.onTrainBegin(self) }
+        var order = Array(0..<train.count)
+        for epoch in 0..<epochs {
+            let epochStart = DispatchTime.now()
+            if shuffle { shuffleGenerator.shuffle(&order) }
+            let batches = BatchPrefetcher(set: train, order: order, batchSize: batchSize, scale: scale, inputs: inputs, labels: labels)
+            var lossSum = 0.0, correct = 0, seen = 0
+            var stepSeconds = 0.0
+            while let batch = batches.next() {
+                let t0 = DispatchTime.now()
+                let r = model.trainStep(batch.input, labels: batch.labels, batch: batch.count)
+                optimizer.step()
+                stepSeconds += Trainer.seconds(since: t0)
+                lossSum += r.lossSum
+                correct += r.correct
+                seen += batch.count
+                progress?(epoch, seen, train.count, lossSum / Double(seen), Double(correct) / Double(seen), Trainer.seconds(since: epochStart))
+            }
+            var record = EpochRecord(epoch: epoch + 1, loss: lossSum / Double(max(seen, 1)), accuracy: Double(correct) / Double(max(seen, 1)),
+                                     learningRate: Double(optimizer.learningRate), seconds: 0, trainSeconds: stepSeconds, samples: seen)
+            if let validation, validation.count > 0 {
+                let v = evaluate(validation)
+                record.valLoss = v.loss
+                record.valAccuracy = v.accuracy
+            }
+            record.seconds = Trainer.seconds(since: epochStart)
+            guard record.loss.isFinite else {
+                history.append(record)
+                try onEpoch(record)
+                throw TrainingError.diverged(epoch: epoch + 1)
+            }
+            history.append(record)
+            try onEpoch(record)
+            for c in callbacks { c.onEpochEnd(epoch, logs: record.logs, trainer: self) }
+            if stopTraining { break }
+        }
+        callbacks.forEach { $0.onTrainEnd(self) }
+        return history
+    }
+
+    /// Mean loss and accuracy over a whole set, in inference mode, in order.
+    public func evaluate(_ set: ImageSet) -> (loss: Double, accuracy: Double) {
+        var lossSum = 0.0, correct = 0
+        forEachBatch(of: set) { input, labels, count in
+            let r = model.evaluate(input, labels: labels, batch: count)
+            lossSum += r.lossSum
+            correct += r.correct
+        }
+        return (lossSum / Double(max(set.count, 1)), Double(correct) / Double(max(set.count, 1)))
+    }
+
+    /// Class probabilities for every example of a set, row-major [count, classes].
+    public func predict(_ set: ImageSet) -> [Float] {
+        var out = [Float](repeating: 0, count: set.count * model.classes)
+        var offset = 0
+        out.withUnsafeMutableBufferPointer { buffer in
+            forEachBatch(of: set) { input, _, count in
+                model.predict(input, batch: count, into: buffer.baseAddress! + offset)
+                offset += count * model.classes
+            }
+        }
+        return out
+    }
+
+    private func forEachBatch(of set: ImageSet, _ body: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Int32>, Int) -> Void) {
+        let batches = BatchPrefetcher(set: set, order: Array(0..<set.count), batchSize: evaluationBatchSize, scale: scale,
+                                      inputs: inputs, labels: labels)
+        while let b = batches.next() { body(b.input, b.labels, b.count) }
+    }
+
+    static func seconds(since t: DispatchTime) -> Double {
+        Double(DispatchTime.now().uptimeNanoseconds - t.uptimeNanoseconds) / 1e9
+    }
+}
+
+public enum TrainingError: Error, CustomStringConvertible {
+    case diverged(epoch: Int)
+    public var description: String {
+        switch self {
+        case let .diverged(epoch): return "training diverged in epoch \(epoch): the loss is not finite (lower the learning rate?)"
+        }
+    }
+}

@@ -1,0 +1,32 @@
+import Foundation
+
+/// Files a run writes. Every file is written whole, to a temporary name, then renamed, so a
+/// reader (or a crash) never sees half a file.
+public enum ResultFiles {
+    public static func write(_ text: String, to url: URL) throws {
+        try Data(text.utf8).write(to: url, options: .atomic)
+    }
+
+    /// A CSV table: header, then rows; numbers as given (already formatted).
+    public static func csv(header: [String], rows: [[String]]) -> String {
+        ([header] + rows).map { $0.map(escape).joined(separator: ",") }.joined(separator: "\n") + "\n"
+    }
+
+    static func escape(_ field: String) -> String {
+        guard field.contains(where: { ",\"\n\r".contains($0) }) else { return field }
+        return "\"" + field.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+
+    /// A number for CSV/JSON with full float32/float64 round-trip precision.
+    public static func number(_ v: Double?) -> String {
+        guard let v else { return "" }
+        guard v.isFinite else { return v.isNaN ? "nan" : (v > 0 ? "inf" : "-inf") }
+        return "\(v)"
+    }
+
+    /// Pretty, key-sorted JSON of a dictionary of plain values.
+    public static func json(_ object: [String: Any]) throws -> String {
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+        return String(decoding: data, as: UTF8.self) + "\n"
+    }
+}
