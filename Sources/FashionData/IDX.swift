@@ -102,10 +102,14 @@ public enum IDX {
         defer { inflateEnd(&stream) }
 
         // The gzip trailer's last 4 bytes are the uncompressed size mod 2^32: an exact first guess
-        // for a single-member file, so the 47 MB output is normally allocated once.
+        // for a single-member file, so the 47 MB output is normally allocated once. In a truncated
+        // or corrupt file those bytes are arbitrary, so the hint is only trusted up to deflate's
+        // maximum ratio (~1032:1); otherwise start at 4× and grow.
         let n = input.count
         let sizeHint = n >= 18 ? Int(input[n - 4]) | Int(input[n - 3]) << 8 | Int(input[n - 2]) << 16 | Int(input[n - 1]) << 24 : 0
-        var out = [UInt8](repeating: 0, count: max(sizeHint, 4 * n, 1024))
+        let plausibleHint = sizeHint > 0 && sizeHint <= 1032 * n
+        // +64 spare bytes so an exact hint never needs a doubling just to let inflate read the trailer.
+        var out = [UInt8](repeating: 0, count: plausibleHint ? sizeHint + 64 : max(4 * n, 1024))
         var produced = 0
 
         try input.withUnsafeBufferPointer { inBuf in

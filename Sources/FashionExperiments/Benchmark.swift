@@ -24,6 +24,61 @@ public struct BenchmarkResult: Sendable {
 }
 
 public enum Benchmark {
+    /// Per-layer forward and backward seconds per step (and the loss and optimizer), to see
+    /// where a step's time goes. Same arithmetic as `Sequential.trainStep`.
+    public static func profile(_ e: Experiment, steps: Int, warmup: Int) throws -> String {
+        let plan = try RunPlan(experiment: e, loadData: false)
+        let model = plan.model, optimizer = plan.optimizer, batch = e.training.batchSize
+        optimizer.attach(model.parameters)
+        let input = FloatBuffer(count: batch * model.inputShape.reduce(1, *))
+        var g = SeededGenerator(seed: 0, stream: "bench")
+        for i in 0..<input.count { input.pointer[i] = g.nextUnitFloat() }
+        let labels = UnsafeMutablePointer<Int32>.allocate(capacity: batch)
+        defer { labels.deallocate() }
+        for i in 0..<batch { labels[i] = Int32(g.nextInt(below: model.classes)) }
+        let gradient = FloatBuffer(count: batch * model.classes)
+        let n = model.layers.count
+        var forward = [Double](repeating: 0, count: n), backward = forward
+        var lossTime = 0.0, optimizerTime = 0.0
+        let firstLearning = model.layers.firstIndex { !$0.parameters.isEmpty } ?? n
+        func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+        for step in 0..<(warmup + steps) {
+            let timed = step >= warmup
+            var x = input.pointer
+            for (i, layer) in model.layers.enumerated() {
+                let t = now()
+                x = layer.forward(x, batch: batch, training: true)
+                if timed { forward[i] += Double(now() - t) / 1e9 }
+            }
+            var t = now()
+            _ = model.loss.evaluate(logits: x, labels: labels, batch: batch, classes: model.classes, gradient: gradient.pointer)
+            if timed { lossTime += Double(now() - t) / 1e9 }
+            var dy: UnsafeMutablePointer<Float>? = gradient.pointer
+            for i in stride(from: n - 1, through: firstLearning, by: -1) {
+                let t = now()
+                dy = model.layers[i].backward(dy!, batch: batch, needsInputGradient: i > firstLearning)
+                if timed { backward[i] += Double(now() - t) / 1e9 }
+            }
+            t = now()
+            optimizer.step()
+            if timed { optimizerTime += Double(now() - t) / 1e9 }
+        }
+        let total = forward.reduce(0, +) + backward.reduce(0, +) + lossTime + optimizerTime
+        func name(_ s: String) -> String { s.padding(toLength: max(32, s.count), withPad: " ", startingAt: 0) }
+        var out = name("layer") + "     fwd ms     bwd ms    share  GFLOP/s\n"
+        for (i, layer) in model.layers.enumerated() {
+            let ms = (forward[i] + backward[i]) / Double(steps) * 1000
+            let flops = Double(layer.forwardFlopsPerSample * batch) * (i == firstLearning ? 2 : 3)
+            out += name("\(layer.name) (\(layer.typeName))") + String(format: " %10.3f %10.3f %7.1f%% %8.1f\n",
+                          forward[i] / Double(steps) * 1000, backward[i] / Double(steps) * 1000, 100 * (forward[i] + backward[i]) / total,
+                          ms > 0 ? flops / (ms / 1000) / 1e9 : 0)
+        }
+        out += name("loss") + String(format: " %10.3f            %7.1f%%\n", lossTime / Double(steps) * 1000, 100 * lossTime / total)
+        out += name("optimizer") + String(format: " %10.3f            %7.1f%%\n", optimizerTime / Double(steps) * 1000, 100 * optimizerTime / total)
+        out += String(format: "step %.3f ms, %.0f samples/s\n", total / Double(steps) * 1000, Double(batch * steps) / total)
+        return out
+    }
+
     public static func run(_ e: Experiment, steps: Int, warmup: Int) throws -> BenchmarkResult {
         let plan = try RunPlan(experiment: e, loadData: false)
         let model = plan.model

@@ -12,7 +12,7 @@ public enum Activation: String, CaseIterable, Sendable {
     public func apply(_ y: UnsafeMutablePointer<Float>, count: Int, width: Int) {
         switch self {
         case .linear: return
-        case .relu: for i in 0..<count where y[i] < 0 { y[i] = 0 }
+        case .relu: for i in 0..<count { let v = y[i]; y[i] = v > 0 ? v : 0 }  // both values loaded first: a select, not a branch
         case .sigmoid: for i in 0..<count { y[i] = logistic(y[i]) }
         case .tanh: for i in 0..<count { y[i] = Foundation.tanh(y[i]) }
         case .elu: for i in 0..<count where y[i] < 0 { y[i] = expm1(y[i]) }
@@ -25,7 +25,7 @@ public enum Activation: String, CaseIterable, Sendable {
     public func backward(output y: UnsafePointer<Float>, gradient dy: UnsafeMutablePointer<Float>, count: Int, width: Int) {
         switch self {
         case .linear: return
-        case .relu: for i in 0..<count where y[i] <= 0 { dy[i] = 0 }
+        case .relu: for i in 0..<count { let g = dy[i], v = y[i]; dy[i] = v > 0 ? g : 0 }
         case .sigmoid: for i in 0..<count { dy[i] *= y[i] * (1 - y[i]) }
         case .tanh: for i in 0..<count { dy[i] *= 1 - y[i] * y[i] }
         case .elu: for i in 0..<count where y[i] < 0 { dy[i] *= y[i] + 1 }

@@ -2,9 +2,11 @@ import FashionTensor
 
 /// Loops shared by the GEMM-based layers: what happens right after and right before a GEMM.
 enum Kernels {
+    static func rowsPerChunk(_ width: Int) -> Int { max(1, 16_384 / max(width, 1)) }
+
     /// y[r, :] += bias, then the activation, in one pass over the GEMM's output.
     static func addBiasAndActivate(_ y: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, rows: Int, width: Int, activation: Activation) {
-        Parallel.forEachChunk(rows, minimumChunk: max(1, 16_384 / max(width, 1))) { range in
+        Parallel.forEachChunk(rows, minimumChunk: rowsPerChunk(width)) { range in
             for r in range {
                 let row = y + r * width
                 switch activation {
@@ -18,17 +20,86 @@ enum Kernels {
         }
     }
 
-    /// dy ← dy · f'(y) in place, then db = Σ_rows dy.
+    /// dy ← dy · f'(y) in place, and db = Σ_rows dy, in one pass: each chunk sums its rows
+    /// into its own slice of `scratch` (Parallel.maxChunks × width), then the slices are added
+    /// in chunk order.
     static func activationBackwardAndBiasGradient(output y: UnsafePointer<Float>, gradient dy: UnsafeMutablePointer<Float>,
-                                                  rows: Int, width: Int, activation: Activation, biasGradient db: UnsafeMutablePointer<Float>) {
-        Parallel.forEachChunk(rows, minimumChunk: max(1, 16_384 / max(width, 1))) { range in
-            activation.backward(output: y + range.lowerBound * width, gradient: dy + range.lowerBound * width,
-                                count: range.count * width, width: width)
+                                                  rows: Int, width: Int, activation: Activation,
+                                                  biasGradient db: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
+        let minimum = rowsPerChunk(width)
+        let chunks = Parallel.chunks(rows, minimumChunk: minimum)
+        Parallel.forEachChunkIndexed(rows, minimumChunk: minimum) { c, range in
+            let partial = scratch + c * width
+            partial.update(repeating: 0, count: width)
+            for r in range {
+                let g = dy + r * width, out = y + r * width
+                switch activation {
+                case .relu:
+                    for j in 0..<width { let gv = g[j], o = out[j]; let v = o > 0 ? gv : 0; g[j] = v; partial[j] += v }
+                default:
+                    activation.backward(output: out, gradient: g, count: width, width: width)
+                    for j in 0..<width { partial[j] += g[j] }
+                }
+            }
         }
-        db.update(repeating: 0, count: width)
-        for r in 0..<rows {
-            let row = dy + r * width
-            for j in 0..<width { db[j] += row[j] }
+        db.update(from: scratch, count: width)
+        for c in 1..<max(chunks, 1) { for j in 0..<width { db[j] += scratch[c * width + j] } }
+    }
+
+    /// out = a·w + bias, then the activation, for a small inner dimension k (a first
+    /// convolution's 2x2x1 patches): one pass over the output instead of a GEMM that would
+    /// be bound by writing it, plus a second pass for bias and activation.
+    static func smallGemmBiasActivate(_ a: UnsafePointer<Float>, _ w: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+                                      into out: UnsafeMutablePointer<Float>, rows: Int, k: Int, n: Int, activation: Activation) {
+        Parallel.forEachChunk(rows, minimumChunk: rowsPerChunk(n)) { range in
+            for r in range {
+                let row = out + r * n, x = a + r * k
+                for j in 0..<n { row[j] = bias[j] }
+                for kk in 0..<k {
+                    let v = x[kk], wr = w + kk * n
+                    for j in 0..<n { row[j] += v * wr[j] }
+                }
+                if activation == .relu {
+                    for j in 0..<n { let v = row[j]; row[j] = v > 0 ? v : 0 }
+                } else {
+                    activation.apply(row, count: n, width: n)
+                }
+            }
+        }
+    }
+
+    /// The backward of `smallGemmBiasActivate` for the weights: dy ← dy·f'(y), dw = aᵀ·dy,
+    /// db = Σ dy, in one pass with per-chunk partial sums (scratch: maxChunks × (k·n + n)).
+    static func smallGemmBackward(_ a: UnsafePointer<Float>, output y: UnsafePointer<Float>, gradient dy: UnsafeMutablePointer<Float>,
+                                  rows: Int, k: Int, n: Int, activation: Activation,
+                                  weightGradient dw: UnsafeMutablePointer<Float>, biasGradient db: UnsafeMutablePointer<Float>,
+                                  scratch: UnsafeMutablePointer<Float>) {
+        let minimum = rowsPerChunk(n)
+        let chunks = Parallel.chunks(rows, minimumChunk: minimum)
+        let slice = k * n + n
+        Parallel.forEachChunkIndexed(rows, minimumChunk: minimum) { c, range in
+            let pw = scratch + c * slice, pb = pw + k * n
+            pw.update(repeating: 0, count: slice)
+            for r in range {
+                let g = dy + r * n, out = y + r * n, x = a + r * k
+                if activation == .relu {
+                    for j in 0..<n { let v = g[j], o = out[j]; g[j] = o > 0 ? v : 0 }
+                } else {
+                    activation.backward(output: out, gradient: g, count: n, width: n)
+                }
+                for j in 0..<n { pb[j] += g[j] }
+                for kk in 0..<k {
+                    let v = x[kk], wr = pw + kk * n
+                    for j in 0..<n { wr[j] += v * g[j] }
+                }
+            }
+        }
+        dw.update(from: scratch, count: k * n)
+        db.update(from: scratch + k * n, count: n)
+        for c in 1..<max(chunks, 1) {
+            let pw = scratch + c * slice
+            for i in 0..<(k * n) { dw[i] += pw[i] }
+            for j in 0..<n { db[j] += pw[k * n + j] }
         }
     }
 }

@@ -63,6 +63,7 @@ struct Bench: ParsableCommand {
     @Option(help: "Untimed warm-up steps.") var warmup: Int = 5
     @Option(help: "Threads for BLAS and element-wise work (default: all cores).") var threads: Int?
     @Flag(help: "Print one JSON object.") var json = false
+    @Flag(help: "Print where a step's time goes, layer by layer.") var profile = false
 
     func validate() throws {
         if steps < 1 { throw ValidationError("--steps must be a positive integer, got \(steps)") }
@@ -73,6 +74,10 @@ struct Bench: ParsableCommand {
     func run() throws {
         try reporting {
             let e = try Experiment.load(file: file, overrides: Overrides(threads: threads))
+            if profile {
+                print(try Benchmark.profile(e, steps: steps, warmup: warmup), terminator: "")
+                return
+            }
             let r = try Benchmark.run(e, steps: steps, warmup: warmup)
             if json {
                 print(try ResultFiles.json(r.json), terminator: "")

@@ -22,6 +22,9 @@ public final class Conv2D: Layer {
     private var columns: FloatBuffer!
     private var output: FloatBuffer!
     private var inputGradient: FloatBuffer!
+    private var scratch: FloatBuffer!
+    /// Patches this small (a first layer's 2x2x1) skip BLAS for a fused direct loop.
+    static let smallPatch = 16
     private var input: UnsafeMutablePointer<Float>?
     private var patch = 0
 
@@ -64,6 +67,7 @@ public final class Conv2D: Layer {
         columns = FloatBuffer(count: pixels * patch)
         output = FloatBuffer(count: pixels * filters)
         inputGradient = FloatBuffer(count: maxBatch * inputShape.reduce(1, *))
+        scratch = FloatBuffer(count: Parallel.maxChunks * (patch * filters + filters))
     }
 
     public func initialize(using g: inout SeededGenerator) {
@@ -76,17 +80,28 @@ public final class Conv2D: Layer {
         input = x
         let rows = batch * window.outH * window.outW
         Im2Col.gather(x, into: columns.pointer, batch: batch, window: window)
-        BLAS.gemm(m: rows, n: filters, k: patch, a: columns.pointer, b: kernel.value.pointer, c: output.pointer)
-        Kernels.addBiasAndActivate(output.pointer, bias: bias.value.pointer, rows: rows, width: filters, activation: activation)
+        if patch <= Conv2D.smallPatch {
+            Kernels.smallGemmBiasActivate(columns.pointer, kernel.value.pointer, bias: bias.value.pointer, into: output.pointer,
+                                          rows: rows, k: patch, n: filters, activation: activation)
+        } else {
+            BLAS.gemm(m: rows, n: filters, k: patch, a: columns.pointer, b: kernel.value.pointer, c: output.pointer)
+            Kernels.addBiasAndActivate(output.pointer, bias: bias.value.pointer, rows: rows, width: filters, activation: activation)
+        }
         return output.pointer
     }
 
     public func backward(_ dy: UnsafeMutablePointer<Float>, batch: Int, needsInputGradient: Bool) -> UnsafeMutablePointer<Float>? {
         let rows = batch * window.outH * window.outW
-        Kernels.activationBackwardAndBiasGradient(output: output.pointer, gradient: dy, rows: rows, width: filters,
-                                                  activation: activation, biasGradient: bias.gradient.pointer)
-        // dKernel = columnsᵀ·dy
-        BLAS.gemm(transA: true, m: patch, n: filters, k: rows, a: columns.pointer, b: dy, c: kernel.gradient.pointer)
+        if patch <= Conv2D.smallPatch {
+            Kernels.smallGemmBackward(columns.pointer, output: output.pointer, gradient: dy, rows: rows, k: patch, n: filters,
+                                      activation: activation, weightGradient: kernel.gradient.pointer,
+                                      biasGradient: bias.gradient.pointer, scratch: scratch.pointer)
+        } else {
+            Kernels.activationBackwardAndBiasGradient(output: output.pointer, gradient: dy, rows: rows, width: filters,
+                                                      activation: activation, biasGradient: bias.gradient.pointer, scratch: scratch.pointer)
+            // dKernel = columnsᵀ·dy
+            BLAS.gemm(transA: true, m: patch, n: filters, k: rows, a: columns.pointer, b: dy, c: kernel.gradient.pointer)
+        }
         guard needsInputGradient else { return nil }
         // dColumns = dy·kernelᵀ (into the column buffer, no longer needed), then scatter-add.
         BLAS.gemm(transB: true, m: rows, n: patch, k: filters, a: dy, b: kernel.value.pointer, c: columns.pointer)

@@ -16,6 +16,7 @@ public final class Dense: Layer {
     private var bias: Parameter!
     private var output: FloatBuffer!
     private var inputGradient: FloatBuffer!
+    private var scratch: FloatBuffer!
     private var input: UnsafeMutablePointer<Float>?
     private var inDim = 0, rowsPerSample = 1
 
@@ -42,6 +43,7 @@ public final class Dense: Layer {
         parameters = [kernel, bias]
         output = FloatBuffer(count: maxBatch * rowsPerSample * units)
         inputGradient = FloatBuffer(count: maxBatch * rowsPerSample * inDim)
+        scratch = FloatBuffer(count: Parallel.maxChunks * units)
     }
 
     public func initialize(using g: inout SeededGenerator) {
@@ -60,7 +62,7 @@ public final class Dense: Layer {
     public func backward(_ dy: UnsafeMutablePointer<Float>, batch: Int, needsInputGradient: Bool) -> UnsafeMutablePointer<Float>? {
         let rows = batch * rowsPerSample
         Kernels.activationBackwardAndBiasGradient(output: output.pointer, gradient: dy, rows: rows, width: units,
-                                                  activation: activation, biasGradient: bias.gradient.pointer)
+                                                  activation: activation, biasGradient: bias.gradient.pointer, scratch: scratch.pointer)
         // dW = xᵀ·dy ; dx = dy·Wᵀ
         BLAS.gemm(transA: true, m: inDim, n: units, k: rows, a: input!, b: dy, c: kernel.gradient.pointer)
         guard needsInputGradient else { return nil }

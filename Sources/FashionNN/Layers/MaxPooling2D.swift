@@ -29,6 +29,8 @@ public final class MaxPooling2D: Layer {
 
     deinit { argmax?.deallocate() }
 
+    static let lanes = SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7)
+
     public convenience init(options o: Options) throws {
         let pool = try o.intPair("pool_size", default: (2, 2), max: 1 << 12)
         let strides = try o.intPair("strides", default: pool, max: 1 << 12)
@@ -74,17 +76,43 @@ public final class MaxPooling2D: Layer {
                         let w0 = ow * w.sW - w.padLeft
                         let wLo = max(w0, 0), wHi = min(w0 + w.kW, w.inW)
                         let o = n * outSize + (oh * w.outW + ow) * c
-                        for ch in 0..<c {
-                            var best = -Float.infinity
-                            var bestIndex = (hLo * w.inW + wLo) * c + ch
+                        let first = (hLo * w.inW + wLo) * c
+                        // Eight channels at a time (contiguous in NHWC) with the maximum in
+                        // registers, then the rest one by one; selects, not branches, since the
+                        // comparisons are unpredictable. Strict > keeps the first maximum in
+                        // window order, as TensorFlow.
+                        var ch = 0
+                        while ch + 8 <= c {
+                            var best = UnsafeRawPointer(image + first + ch).loadUnaligned(as: SIMD8<Float>.self)
+                            var index = SIMD8<Int32>(repeating: Int32(first + ch)) &+ MaxPooling2D.lanes
                             for ih in hLo..<hHi {
                                 for iw in wLo..<wHi {
                                     let i = (ih * w.inW + iw) * c + ch
-                                    if image[i] > best { best = image[i]; bestIndex = i }
+                                    let v = UnsafeRawPointer(image + i).loadUnaligned(as: SIMD8<Float>.self)
+                                    let better = v .> best
+                                    best.replace(with: v, where: better)
+                                    index.replace(with: SIMD8<Int32>(repeating: Int32(i)) &+ MaxPooling2D.lanes, where: better)
+                                }
+                            }
+                            UnsafeMutableRawPointer(y + o + ch).storeBytes(of: best, as: SIMD8<Float>.self)
+                            UnsafeMutableRawPointer(arg + o + ch).storeBytes(of: index, as: SIMD8<Int32>.self)
+                            ch += 8
+                        }
+                        while ch < c {
+                            var best = image[first + ch]
+                            var bestIndex = first + ch
+                            for ih in hLo..<hHi {
+                                for iw in wLo..<wHi {
+                                    let i = (ih * w.inW + iw) * c + ch
+                                    let v = image[i]
+                                    let better = v > best
+                                    best = better ? v : best
+                                    bestIndex = better ? i : bestIndex
                                 }
                             }
                             y[o + ch] = best
                             arg[o + ch] = Int32(bestIndex)
+                            ch += 1
                         }
                     }
                 }
@@ -98,11 +126,35 @@ public final class MaxPooling2D: Layer {
         if isIdentity { return dy }
         let inSize = inputShape.reduce(1, *), outSize = outputShape.reduce(1, *)
         let dx = inputGradient.pointer, arg = argmax!
+        let w = window!, c = w.channels
+        // Windows that tile the input without overlap or padding (pool 2 stride 2, valid):
+        // every input cell belongs to at most one window, so each is written once, without
+        // first zeroing the whole gradient.
+        let tiles = padding == .valid && strides == poolSize
         Parallel.forEachChunk(batch) { samples in
             for n in samples {
                 let image = dx + n * inSize
-                image.update(repeating: 0, count: inSize)
-                for o in n * outSize..<(n + 1) * outSize { image[Int(arg[o])] += dy[o] }
+                if tiles {
+                    let coveredH = w.outH * w.kH, coveredW = w.outW * w.kW
+                    if coveredH < w.inH || coveredW < w.inW { image.update(repeating: 0, count: inSize) }
+                    for oh in 0..<w.outH {
+                        for ow in 0..<w.outW {
+                            let o = n * outSize + (oh * w.outW + ow) * c
+                            for ih in oh * w.kH..<(oh + 1) * w.kH {
+                                for iw in ow * w.kW..<(ow + 1) * w.kW {
+                                    let p = (ih * w.inW + iw) * c
+                                    for ch in 0..<c {
+                                        let g = dy[o + ch], hit = arg[o + ch] == Int32(p + ch)
+                                        image[p + ch] = hit ? g : 0
+                                    }
+                                }
+                            }
+                        }
+                    }
+                } else {
+                    image.update(repeating: 0, count: inSize)
+                    for o in n * outSize..<(n + 1) * outSize { image[Int(arg[o])] += dy[o] }
+                }
             }
         }
         return dx

@@ -1,0 +1,182 @@
+import Foundation
+import Testing
+import FashionConfig
+import FashionExperiments
+
+/// Experiment files: every mistake is one line naming the file, the line and the key path.
+@Suite struct ExperimentFileTests {
+    static let valid = """
+    name: tiny
+    seed: 3
+    data:
+      validation: first 100
+    model:
+      input_shape: [28, 28, 1]
+      layers:
+        - {type: Conv2D, filters: 4, kernel_size: 3, activation: relu}
+        - {type: MaxPooling2D, pool_size: 2}
+        - type: Flatten
+        - {type: Dense, units: 10, activation: softmax}
+    training:
+      epochs: 2
+      batch_size: 16
+      optimizer: {name: rmsprop, learning_rate: 0.0001}
+      loss: categorical_crossentropy
+      callbacks:
+        - {type: EarlyStopping, monitor: val_accuracy, patience: 2}
+    """
+
+    func parseError(_ yaml: String, file: String = "Experiments/x.yaml") -> String? {
+        do {
+            let e = try Experiment.parse(yaml: yaml, file: file)
+            _ = try RunPlan(experiment: e, loadData: false)
+            return nil
+        } catch let e as ConfigError {
+            return e.description
+        } catch {
+            return "unexpected error type: \(error)"
+        }
+    }
+
+    /// Replaces the first occurrence of `old` in the valid file.
+    func mutated(_ old: String, _ new: String) -> String {
+        precondition(Self.valid.contains(old), "fixture lacks \(old)")
+        return Self.valid.replacingOccurrences(of: old, with: new, options: [], range: Self.valid.range(of: old))
+    }
+
+    @Test func validFileParsesWithDefaultsFilledIn() throws {
+        let e = try Experiment.parse(yaml: Self.valid, file: "Experiments/tiny.yaml")
+        #expect(e.name == "tiny")
+        #expect(e.seed == 3)
+        #expect(e.data.validation == .first(100))
+        #expect(e.training.epochs == 2)
+        #expect(e.training.batchSize == 16)
+        #expect(e.training.optimizerName == "rmsprop")
+        #expect(abs(e.training.learningRate - 1e-4) < 1e-9)
+        #expect(e.training.callbacks.first?.earlyStopping?.patience == 2)
+        // Every default is written out, and the resolved file reads back to the same experiment.
+        for key in ["strides: 1", "padding: valid", "shuffle: true", "beta_1", "rho: 0.9", "min_delta", "restore_best_weights: false", "rescale"] {
+            #expect(e.resolvedYAML.contains(key) || key == "beta_1", "resolved YAML lacks \(key)")
+        }
+        let again = try Experiment.parse(yaml: e.resolvedYAML, file: "resolved.yaml")
+        #expect(again.resolvedYAML == e.resolvedYAML)
+        let plan = try RunPlan(experiment: e, loadData: false)
+        #expect(plan.model.parameterCount == (3 * 3 * 1 * 4 + 4) + (13 * 13 * 4 * 10 + 10))
+    }
+
+    @Test func overridesReachTheResolvedFile() throws {
+        let e = try Experiment.parse(yaml: Self.valid, file: "t.yaml", overrides: Overrides(epochs: 7, seed: 11, limit: 500))
+        #expect(e.training.epochs == 7 && e.seed == 11 && e.data.limit == 500)
+        #expect(e.resolvedYAML.contains("epochs: 7"))
+        #expect(e.resolvedYAML.contains("seed: 11"))
+        #expect(e.resolvedYAML.contains("limit: 500"))
+    }
+
+    @Test func theIssueExampleMessage() {
+        let yaml = mutated("- {type: Dense, units: 10, activation: softmax}", "- {type: Conv2D, filters: -4, kernel_size: 2}")
+        #expect(parseError(yaml) == "Experiments/x.yaml:11: model.layers[3].filters must be a positive integer, got -4")
+    }
+
+    @Test(arguments: [
+        // (old, new, expected line, expected fragment)
+        ("seed: 3", "seeds: 3", 2, "seeds is not a known key"),
+        ("seed: 3", "seed: -1", 2, "seed must be a non-negative integer, got -1"),
+        ("seed: 3", "seed: three", 2, "seed must be a non-negative integer, got the string \"three\""),
+        ("validation: first 100", "validation: first abc", 4, "data.validation must be `first N`"),
+        ("validation: first 100", "validation: 1.5", 4, "data.validation must be"),
+        ("validation: first 100", "validaton: first 100", 4, "data.validaton is not a known key"),
+        ("input_shape: [28, 28, 1]", "input_shape: [28, 28, 0]", 6, "model.input_shape[2] must be an integer from 1 to 4096, got 0"),
+        ("filters: 4", "filters: 4.5", 8, "model.layers[0].filters must be a positive integer, got 4.5"),
+        ("filters: 4", "filters: \"4\"", 8, "model.layers[0].filters must be a positive integer, got the string \"4\""),
+        ("kernel_size: 3", "kernel_size: [3, 3, 3]", 8, "model.layers[0].kernel_size must be an integer or a list of two integers"),
+        ("activation: relu}", "activation: relux}", 8, "model.layers[0].activation must be one of"),
+        ("activation: relu}", "activation: relu, padding: full}", 8, "model.layers[0].padding must be one of valid, same, got the string \"full\""),
+        ("activation: relu}", "activation: relu, dilation_rate: 2}", 8, "model.layers[0].dilation_rate is not a known key"),
+        ("{type: MaxPooling2D, pool_size: 2}", "{type: MaxPool2D, pool_size: 2}", 9, "model.layers[1].type must be one of"),
+        ("{type: MaxPooling2D, pool_size: 2}", "{type: Dropout, rate: 1.0}", 9, "model.layers[1].rate must be a number ≥ 0.0 and < 1.0, got 1.0"),
+        ("{type: MaxPooling2D, pool_size: 2}", "{type: Dropout}", 9, "model.layers[1].rate is required"),
+        ("- type: Flatten", "- type: 7", 10, "model.layers[2].type must be a string, got 7"),
+        ("units: 10, activation: softmax", "units: 0, activation: softmax", 11, "model.layers[3].units must be a positive integer, got 0"),
+        ("epochs: 2", "epochs: 0", 13, "training.epochs must be a positive integer, got 0"),
+        ("epochs: 2", "epochs: true", 13, "training.epochs must be a positive integer, got the boolean true"),
+        ("batch_size: 16", "batch_size: 1e9", 14, "training.batch_size must be an integer from 1 to 65536"),
+        ("name: rmsprop", "name: sgd", 15, "training.optimizer.name must be one of adam, rmsprop, got the string \"sgd\""),
+        ("learning_rate: 0.0001", "learning_rate: -0.1", 15, "training.optimizer.learning_rate must be a number > 0.0, got -0.1"),
+        ("learning_rate: 0.0001", "momentum: 0.9", 15, "training.optimizer.momentum is not a known key"),
+        ("loss: categorical_crossentropy", "loss: mse", 16, "training.loss must be one of"),
+        ("monitor: val_accuracy", "monitor: val_acc", 18, "training.callbacks[0].monitor must be one of"),
+        ("patience: 2", "patience: -2", 18, "training.callbacks[0].patience must be a non-negative integer, got -2"),
+        ("EarlyStopping", "ReduceLROnPlateau", 18, "training.callbacks[0].type must be one of EarlyStopping"),
+    ])
+    func mutationsAreLocated(_ c: (String, String, Int, String)) {
+        let message = parseError(mutated(c.0, c.1))
+        #expect(message?.hasPrefix("Experiments/x.yaml:\(c.2): ") == true, "\(c.1) → \(message ?? "no error")")
+        #expect(message?.contains(c.3) == true, "\(c.1) → \(message ?? "no error")")
+        #expect(message?.contains("\n") == false)
+    }
+
+    @Test func shapeErrorsNameTheLayerLineAndShapes() {
+        let yaml = mutated("{type: MaxPooling2D, pool_size: 2}", "{type: MaxPooling2D, pool_size: 40}")
+        let message = parseError(yaml) ?? ""
+        #expect(message.hasPrefix("Experiments/x.yaml:9: model.layers[1] MaxPooling2D"), "\(message)")
+        #expect(message.contains("pool 40x40") && message.contains("(26, 26, 4)"), "\(message)")
+    }
+
+    @Test func outputMustMatchTheClasses() {
+        let message = parseError(mutated("units: 10, activation: softmax", "units: 7, activation: softmax")) ?? ""
+        #expect(message.hasPrefix("Experiments/x.yaml:11: model.layers[3]"), "\(message)")
+        #expect(message.contains("7") && message.contains("10 classes"), "\(message)")
+    }
+
+    @Test func lossNeedsItsOutputActivation() {
+        let message = parseError(mutated("units: 10, activation: softmax", "units: 10, activation: relu")) ?? ""
+        #expect(message.hasPrefix("Experiments/x.yaml:11: model.layers[3]"), "\(message)")
+        #expect(message.contains("softmax"), "\(message)")
+    }
+
+    @Test func malformedDocuments() {
+        let cases: [(String, Int, String)] = [
+            ("", 1, "is empty"),
+            ("- a\n- b\n", 1, "must be a mapping"),
+            ("name: x\nmodel:\n  layers: [\n", 4, "is not valid YAML"),
+            ("name: x\nmodel: {layers: [{type: Flatten}]}\nname: y\n", 3, ""),
+            ("name: x\n", 1, "model is required"),
+            ("model:\n  layers: []\n", 2, "model.layers must list at least one layer"),
+            ("model:\n  layers: {type: Dense}\n", 2, "model.layers must be a list"),
+            ("model:\n  layers:\n    - Dense\n", 3, "model.layers[0] must be a mapping"),
+            ("name: \"../../etc\"\nmodel: {layers: [{type: Flatten}]}\n", 1, "name must be"),
+            ("\tname: x\n", 1, "is not valid YAML"),
+        ]
+        for (yaml, line, fragment) in cases {
+            let message = parseError(yaml) ?? "no error"
+            #expect(message.hasPrefix("Experiments/x.yaml:\(line): "), "\(yaml.debugDescription) → \(message)")
+            #expect(message.contains(fragment), "\(yaml.debugDescription) → \(message)")
+            #expect(!message.contains("\n"))
+        }
+    }
+
+    @Test func aMissingFileIsNamed() {
+        do {
+            _ = try Experiment.load(file: "/nonexistent/dir/x.yaml")
+            Issue.record("no error")
+        } catch let e as ConfigError {
+            #expect(e.description.hasPrefix("/nonexistent/dir/x.yaml:"))
+        } catch {
+            Issue.record("unexpected \(error)")
+        }
+    }
+
+    @Test func shippedExperimentsReproduceSeed000() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let m1 = try Experiment.load(file: root.appendingPathComponent("Experiments/model_1.yaml").path)
+        let m2 = try Experiment.load(file: root.appendingPathComponent("Experiments/model_2.yaml").path)
+        for e in [m1, m2] {
+            #expect(e.data.validation == .first(6000))
+            #expect(e.training.batchSize == 64 && e.training.epochs == 10)
+            #expect(e.training.optimizerName == "adam" && abs(e.training.learningRate - 1e-3) < 1e-12)
+            #expect(e.reference.contains { $0.0 == "validation_accuracy" })
+        }
+        #expect(try RunPlan(experiment: m1, loadData: false).model.parameterCount == 203_530)
+        #expect(try RunPlan(experiment: m2, loadData: false).model.parameterCount == 412_778)
+    }
+}

@@ -1,0 +1,135 @@
+import Foundation
+import Testing
+import FashionNN
+import FashionTensor
+
+// Seeds: the same seed gives the same initial weights, the same dropout masks and the same
+// training steps; Glorot-uniform initialization stays within its limit and is centred.
+
+@Suite("NN determinism and initialization")
+struct NNDeterminismTests {
+    static func makeModel() throws -> Sequential {
+        try Sequential(inputShape: [8, 8, 1],
+                       layers: [Conv2D(filters: 4, kernelSize: (3, 3), activation: .relu), MaxPooling2D(poolSize: (2, 2)),
+                                Flatten(), Dropout(rate: 0.3), Dense(units: 16, activation: .elu),
+                                Dense(units: 5, activation: .softmax)],
+                       loss: CategoricalCrossentropy(), maxBatch: 4)
+    }
+
+    @Test func sameSeedSameWeights() throws {
+        let a = try Self.makeModel(), b = try Self.makeModel()
+        a.initialize(seed: 1234)
+        b.initialize(seed: 1234)
+        #expect(a.snapshot() == b.snapshot())
+        let c = try Self.makeModel()
+        c.initialize(seed: 1235)
+        // Every kernel differs under another seed; biases start at zero either way.
+        for (k, (wa, wc)) in zip(a.snapshot(), c.snapshot()).enumerated() {
+            if a.parameters[k].name == "kernel" { #expect(wa != wc) } else { #expect(wa.allSatisfy { $0 == 0 } && wc.allSatisfy { $0 == 0 }) }
+        }
+        // Re-initializing restores the seed's weights.
+        a.initialize(seed: 99)
+        a.initialize(seed: 1234)
+        #expect(a.snapshot() == b.snapshot())
+    }
+
+    /// Layers draw from their own streams: two layers of the same shape get different weights.
+    @Test func layersHaveTheirOwnStreams() throws {
+        let model = try Sequential(inputShape: [6], layers: [Dense(units: 6), Dense(units: 6), Dense(units: 3, activation: .softmax)],
+                                   loss: CategoricalCrossentropy(), maxBatch: 1)
+        model.initialize(seed: 7)
+        #expect(model.layers[0].parameters[0].value.array != model.layers[1].parameters[0].value.array)
+    }
+
+    /// Two models from one seed stay identical through training steps with dropout: same
+    /// losses, bitwise-same gradients and weights.
+    @Test func sameSeedSameTraining() throws {
+        let batch = 4
+        let a = try Self.makeModel(), b = try Self.makeModel()
+        a.initialize(seed: 42)
+        b.initialize(seed: 42)
+        let oa = Adam(learningRate: 0.01), ob = Adam(learningRate: 0.01)
+        oa.attach(a.parameters)
+        ob.attach(b.parameters)
+        let labels: [Int32] = [0, 3, 1, 4]
+        for step in 0..<3 {
+            let input = NNSupport.uniform(batch * 64, seed: UInt64(100 + step))
+            let xa = FloatBuffer(input), xb = FloatBuffer(input)
+            let ra = labels.withUnsafeBufferPointer { a.trainStep(xa.pointer, labels: $0.baseAddress!, batch: batch) }
+            let rb = labels.withUnsafeBufferPointer { b.trainStep(xb.pointer, labels: $0.baseAddress!, batch: batch) }
+            #expect(ra.lossSum == rb.lossSum && ra.correct == rb.correct, "step \(step)")
+            #expect(a.parameters.map(\.gradient.array) == b.parameters.map(\.gradient.array), "step \(step)")
+            #expect(a.parameters.contains { $0.gradient.array.contains { $0 != 0 } })
+            oa.step()
+            ob.step()
+            #expect(a.snapshot() == b.snapshot(), "step \(step)")
+        }
+    }
+
+    /// Dropout makes training steps differ from evaluation; evaluation is deterministic.
+    @Test func evaluationIgnoresDropout() throws {
+        let model = try Self.makeModel()
+        model.initialize(seed: 5)
+        let x = FloatBuffer(NNSupport.uniform(4 * 64, seed: 8))
+        let labels: [Int32] = [1, 1, 2, 0]
+        let e1 = labels.withUnsafeBufferPointer { model.evaluate(x.pointer, labels: $0.baseAddress!, batch: 4) }
+        let t = labels.withUnsafeBufferPointer { model.trainStep(x.pointer, labels: $0.baseAddress!, batch: 4) }
+        let e2 = labels.withUnsafeBufferPointer { model.evaluate(x.pointer, labels: $0.baseAddress!, batch: 4) }
+        #expect(e1.lossSum == e2.lossSum)
+        #expect(t.lossSum != e1.lossSum)
+    }
+
+    // MARK: Glorot uniform
+
+    /// All |w| ≤ √(6 / (fan_in + fan_out)), the sample mean near 0 (within 5 standard errors),
+    /// the variance near limit²/3, the largest |w| near the limit, and zero biases.
+    static func checkGlorot(_ w: [Float], limit: Double, what: String) {
+        let n = Double(w.count)
+        #expect(w.allSatisfy { Double(abs($0)) <= limit }, "\(what): a weight exceeds the Glorot limit \(limit)")
+        let mean = w.reduce(0.0) { $0 + Double($1) } / n
+        let variance = w.reduce(0.0) { $0 + (Double($1) - mean) * (Double($1) - mean) } / n
+        let expectedVariance = limit * limit / 3
+        #expect(abs(mean) < 5 * (expectedVariance / n).squareRoot(), "\(what): mean \(mean)")
+        // The sample variance of U(−l, l) has relative standard error √(0.8 / n).
+        #expect(abs(variance / expectedVariance - 1) < 5 * (0.8 / n).squareRoot(), "\(what): variance \(variance) vs \(expectedVariance)")
+        #expect(Double(w.map(abs).max()!) > limit * (1 - 20 / n), "\(what): the weights do not reach the limit")
+        #expect(Set(w).count > w.count * 9 / 10, "\(what): too many repeated values")
+    }
+
+    @Test(arguments: [[784, 128], [300, 10], [12, 5], [64, 64]])
+    func denseGlorot(_ dims: [Int]) throws {
+        let layer = Dense(units: dims[1])
+        try layer.build(inputShape: [dims[0]], maxBatch: 1)
+        var g = SeededGenerator(seed: 31)
+        layer.initialize(using: &g)
+        Self.checkGlorot(layer.parameters[0].value.array, limit: (6.0 / Double(dims[0] + dims[1])).squareRoot(), what: "Dense \(dims)")
+        #expect(layer.parameters[1].value.array.allSatisfy { $0 == 0 })
+    }
+
+    /// Conv2D: fan_in = kh·kw·in, fan_out = kh·kw·filters (Keras).
+    @Test(arguments: [[3, 3, 1, 32], [3, 3, 32, 64], [2, 2, 16, 8], [5, 3, 4, 6]])
+    func conv2DGlorot(_ k: [Int]) throws {
+        let layer = Conv2D(filters: k[3], kernelSize: (k[0], k[1]), padding: .same)
+        try layer.build(inputShape: [8, 8, k[2]], maxBatch: 1)
+        var g = SeededGenerator(seed: 32)
+        layer.initialize(using: &g)
+        let area = k[0] * k[1]
+        Self.checkGlorot(layer.parameters[0].value.array, limit: (6.0 / Double(area * k[2] + area * k[3])).squareRoot(),
+                         what: "Conv2D \(k)")
+        #expect(layer.parameters[1].value.array.allSatisfy { $0 == 0 })
+    }
+
+    /// A layer initialized twice from equal generators gets equal weights.
+    @Test func layerInitializationFollowsTheGenerator() throws {
+        let a = Conv2D(filters: 4, kernelSize: (3, 3)), b = Conv2D(filters: 4, kernelSize: (3, 3))
+        try a.build(inputShape: [5, 5, 2], maxBatch: 1)
+        try b.build(inputShape: [5, 5, 2], maxBatch: 1)
+        var ga = SeededGenerator(seed: 77, stream: "x"), gb = SeededGenerator(seed: 77, stream: "x")
+        a.initialize(using: &ga)
+        b.initialize(using: &gb)
+        #expect(a.parameters[0].value.array == b.parameters[0].value.array)
+        var gc = SeededGenerator(seed: 77, stream: "y")
+        b.initialize(using: &gc)
+        #expect(a.parameters[0].value.array != b.parameters[0].value.array)
+    }
+}
