@@ -12,16 +12,16 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
-        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
+        .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL"),
         .target(name: "FashionTensor", dependencies: ["CBLAS"], swiftSettings: unsafeFlags),
         .target(name: "FashionConfig", dependencies: ["Yams"]),
         .target(name: "FashionNN", dependencies: ["FashionTensor", "FashionConfig"], swiftSettings: unsafeFlags),
         .target(name: "FashionData", dependencies: [
-            "FashionTensor", "CZlib", .product(name: "Crypto", package: "swift-crypto"),
+            "FashionTensor", "CZlib", "COpenSSL",
         ], swiftSettings: unsafeFlags),
         .target(name: "FashionReports", dependencies: ["FashionConfig"]),
         .target(name: "FashionExperiments", dependencies: [

@@ -1,4 +1,4 @@
-import Crypto
+import COpenSSL
 import Foundation
 
 /// Loader for Zalando's Fashion-MNIST (four IDX files, 60k train / 10k test, 28×28 grey, 10 classes).
@@ -49,7 +49,13 @@ public enum FashionMNIST {
 
     /// Lower-case hex SHA-256, the form used in `files` and the manifest.
     public static func sha256Hex(_ bytes: [UInt8]) -> String {
-        SHA256.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+        var digest = [UInt8](repeating: 0, count: 32)
+        var length: UInt32 = 0
+        let ok = bytes.withUnsafeBytes { raw in
+            EVP_Digest(raw.baseAddress, raw.count, &digest, &length, EVP_sha256(), nil)
+        }
+        precondition(ok == 1 && length == 32, "OpenSSL's SHA-256 failed")
+        return digest.map { String(format: "%02x", $0) }.joined()
     }
 
     /// `<name>.gz` if present (the Debian/upstream form), else `<name>`; both hold the same bytes

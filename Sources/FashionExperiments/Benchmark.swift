@@ -15,11 +15,13 @@ public struct BenchmarkResult: Sendable {
     public var trainingFlopsPerSample: Int
     public var params: Int
     public var threads: Int
+    public var dataParallelWorkers: Int
 
     public var json: [String: Any] {
         ["experiment": experiment, "batch_size": batchSize, "steps": steps, "seconds": seconds,
          "samples_per_second": samplesPerSecond, "gflops_per_second": gflopsPerSecond,
-         "training_flops_per_sample": trainingFlopsPerSample, "params": params, "threads": threads]
+         "training_flops_per_sample": trainingFlopsPerSample, "params": params, "threads": threads,
+         "parallelism": dataParallelWorkers > 1 ? "data" : "blas"]
     }
 }
 
@@ -105,6 +107,7 @@ public enum Benchmark {
         let rate = Double(batch * steps) / seconds
         return BenchmarkResult(experiment: e.name, batchSize: batch, steps: steps, seconds: seconds, samplesPerSecond: rate,
                                gflopsPerSecond: rate * Double(model.trainingFlopsPerSample) / 1e9,
-                               trainingFlopsPerSample: model.trainingFlopsPerSample, params: model.parameterCount, threads: plan.threads)
+                               trainingFlopsPerSample: model.trainingFlopsPerSample, params: model.parameterCount, threads: plan.threads,
+                               dataParallelWorkers: plan.dataParallelWorkers)
     }
 }

@@ -172,11 +172,12 @@ extension Experiment {
         o.record("callbacks", .sequence(Node.Sequence(callbackOptions.map(\.resolvedNode))))
         var threads = try o.int("threads", default: 0, min: 0, max: 256)
         if let t = overrides.threads { threads = t; o.record("threads", Node(String(t), Tag(.int))) }
+        let parallelism = try o.choice("parallelism", ["auto", "data", "blas"], default: "auto")
         try o.finish()
         let spec = TrainingSpec(epochs: epochs, batchSize: batch, shuffle: shuffle, loss: loss, fromLogits: fromLogits,
                                 optimizerLine: optimizerLine, makeOptimizer: { try Optimizers.make(optimizerOptions) },
                                 optimizerName: optimizerName, learningRate: Double(optimizer.learningRate),
-                                callbacks: callbacks, threads: threads)
+                                callbacks: callbacks, threads: threads, parallelism: parallelism)
         return (spec, o)
     }
 

@@ -47,6 +47,9 @@ public struct TrainingSpec {
     public var learningRate: Double
     public var callbacks: [CallbackSpec]
     public var threads: Int
+    /// `data` (a replica per core, single-threaded BLAS), `blas` (one model, multi-threaded
+    /// BLAS) or `auto` (data below 4M parameters, where activations dominate).
+    public var parallelism: String
 }
 
 /// An experiment file, read and checked: every key known, every value in range, every default

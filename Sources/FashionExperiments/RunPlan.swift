@@ -14,11 +14,12 @@ public final class RunPlan {
     public let model: Sequential
     public let optimizer: Optimizer
     public let threads: Int
+    /// Replicas training shards of each batch (1: one model with multi-threaded BLAS).
+    public let dataParallelWorkers: Int
 
     public init(experiment e: Experiment, loadData: Bool = true) throws {
         experiment = e
         threads = e.training.threads > 0 ? e.training.threads : ProcessInfo.processInfo.activeProcessorCount
-        BLAS.threads = threads
         Parallel.workers = threads
 
         let data = loadData ? try RunPlan.loadDataset(e) : nil
@@ -37,6 +38,21 @@ public final class RunPlan {
             (train, validation, test) = (empty, nil, empty)
         }
         model = try RunPlan.buildModel(e, inputShape: inputShape, classes: classes)
+        // Data-parallel pays when a step's element-wise work (activations × batch) outweighs
+        // adding up the replicas' gradients (∝ parameters); otherwise one model with
+        // multi-threaded BLAS is faster (model_1, model_4's 48M weights).
+        let activations = model.layers.reduce(0) { $0 + $1.outputShape.reduce(1, *) } * e.training.batchSize
+        let dataParallel = threads > 1 && (e.training.parallelism == "data"
+            || (e.training.parallelism == "auto" && activations >= model.parameterCount))
+        if dataParallel {
+            do {
+                try model.makeDataParallel(workers: threads) { try e.model.layers.map { try $0.make() } }
+            } catch let s as ShapeError {
+                throw ConfigError(file: e.file, line: 1, path: "training.threads", message: "\(threads) replicas do not fit: \(s.message)")
+            }
+        }
+        dataParallelWorkers = dataParallel ? threads : 1
+        BLAS.threads = dataParallel ? 1 : threads
         model.initialize(seed: e.seed)
         optimizer = try e.training.makeOptimizer()
 

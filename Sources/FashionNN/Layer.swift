@@ -5,7 +5,8 @@ import FashionTensor
 public final class Parameter {
     public let name: String
     public let shape: [Int]
-    public let value: FloatBuffer
+    /// Shared between the replicas of a data-parallel model (see `Sequential`).
+    public internal(set) var value: FloatBuffer
     public let gradient: FloatBuffer
     public let trainable: Bool
 

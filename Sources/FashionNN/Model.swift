@@ -1,4 +1,5 @@
 import Foundation
+import Dispatch
 import FashionTensor
 
 /// A layer whose output activation can be fused into its loop (Dense, Conv2D, Activation).
@@ -11,6 +12,14 @@ extension ActivationLayer: ActivatedLayer {}
 
 /// A Keras-style Sequential model, built for a maximum batch size: every buffer is allocated
 /// here, never during training.
+///
+/// With `workers > 1` the model is data-parallel: it holds `workers` replicas (itself and
+/// copies built from `makeLayers`) that share the weights; a batch is cut into contiguous
+/// shards, each replica runs forward and backward on its shard on its own core with
+/// single-threaded BLAS, and the shards' gradients are added, weighted by shard size, into
+/// this model's gradients. That keeps both cores busy in the element-wise, im2col and pooling
+/// work too, where BLAS threading helps nothing. Results depend on `workers` (the order of
+/// additions), never on timing.
 public final class Sequential {
     public let inputShape: [Int]
     public let layers: [Layer]
@@ -18,27 +27,38 @@ public final class Sequential {
     public let maxBatch: Int
     /// The activation the loss absorbed from the last layer; applied to logits for predictions.
     public let outputActivation: Activation
+    private let fromLogits: Bool
     public var outputShape: [Int] { layers.last?.outputShape ?? inputShape }
     public var classes: Int { outputShape.reduce(1, *) }
     private let lossGradient: FloatBuffer
+    /// The other replicas of a data-parallel model (empty when `workers` is 1).
+    public private(set) var replicas: [Sequential] = []
+    public var workers: Int { replicas.count + 1 }
+    private let shardCapacity: Int
 
     /// Checks every layer's shapes in order and allocates. `fromLogits` means the last layer
     /// has no output activation and the loss applies its own.
-    public init(inputShape: [Int], layers: [Layer], loss: Loss, maxBatch: Int, fromLogits: Bool = false) throws {
+    public convenience init(inputShape: [Int], layers: [Layer], loss: Loss, maxBatch: Int, fromLogits: Bool = false) throws {
+        try self.init(inputShape: inputShape, layers: layers, loss: loss, maxBatch: maxBatch, fromLogits: fromLogits, shardCapacity: maxBatch)
+    }
+
+    private init(inputShape: [Int], layers: [Layer], loss: Loss, maxBatch: Int, fromLogits: Bool, shardCapacity: Int) throws {
         self.inputShape = inputShape
         self.layers = layers
         self.loss = loss
         self.maxBatch = maxBatch
+        self.shardCapacity = shardCapacity
+        self.fromLogits = fromLogits
         var counts: [String: Int] = [:]
         var shape = inputShape
-        MemoryPlan.reset()
+        if !MemoryPlan.keepCounting { MemoryPlan.reset() }
         for (i, layer) in layers.enumerated() {
             let base = Sequential.snakeCase(type(of: layer).typeName)
             let k = counts[base, default: 0]
             counts[base] = k + 1
             layer.name = k == 0 ? base : "\(base)_\(k)"
             do {
-                try layer.build(inputShape: shape, maxBatch: maxBatch)
+                try layer.build(inputShape: shape, maxBatch: shardCapacity)
             } catch let e as LayerShapeError {
                 throw ShapeError(layerIndex: i, layer: "\(type(of: layer).typeName) '\(layer.name)'", message: e.message)
             }
@@ -66,7 +86,7 @@ public final class Sequential {
             a.activation = .linear  // the loss applies it, fused
         }
         outputActivation = wanted
-        lossGradient = FloatBuffer(count: maxBatch * shape[0])
+        lossGradient = FloatBuffer(count: shardCapacity * shape[0])
     }
 
     public var parameters: [Parameter] { layers.flatMap(\.parameters) }
@@ -74,25 +94,103 @@ public final class Sequential {
     public var nonTrainableCount: Int { parameters.filter { !$0.trainable }.reduce(0) { $0 + $1.count } }
     public var parameterCount: Int { parameters.reduce(0) { $0 + $1.count } }
 
+    /// Makes the model data-parallel over `workers` cores: builds `workers − 1` replicas from
+    /// fresh layers, each for a shard of the batch. Call before `initialize`.
+    public func makeDataParallel(workers: Int, makeLayers: () throws -> [Layer]) throws {
+        guard workers > 1 else { replicas = []; return }
+        let shard = (maxBatch + workers - 1) / workers
+        MemoryPlan.keepCounting = true
+        defer { MemoryPlan.keepCounting = false }
+        replicas = try (1..<workers).map { _ in
+            try Sequential(inputShape: inputShape, layers: try makeLayers(), loss: loss, maxBatch: shard, fromLogits: fromLogits, shardCapacity: shard)
+        }
+    }
+
     /// Glorot-uniform kernels, zero biases; each layer draws from its own stream of `seed`.
+    /// Replicas get their own streams (their dropout masks must differ), then share the
+    /// weights of this model.
     public func initialize(seed: UInt64) {
+        initializeLayers(seed: seed, replica: 0)
+        for (r, replica) in replicas.enumerated() {
+            replica.initializeLayers(seed: seed, replica: r + 1)
+            for (mine, theirs) in zip(parameters, replica.parameters) { theirs.value = mine.value }
+        }
+    }
+
+    private func initializeLayers(seed: UInt64, replica: Int) {
         for (i, layer) in layers.enumerated() {
-            var g = SeededGenerator(seed: seed, stream: "layer-\(i)")
+            var g = SeededGenerator(seed: seed, stream: replica == 0 ? "layer-\(i)" : "replica-\(replica)-layer-\(i)")
             layer.initialize(using: &g)
         }
     }
 
-    /// Logits (pre-activation outputs) for `batch` samples.
+    /// Logits (pre-activation outputs) for `batch` samples (of one shard).
     public func forward(_ input: UnsafeMutablePointer<Float>, batch: Int, training: Bool) -> UnsafeMutablePointer<Float> {
-        precondition(batch <= maxBatch, "batch \(batch) exceeds the model's built size \(maxBatch)")
+        precondition(batch <= shardCapacity, "batch \(batch) exceeds the model's built size \(shardCapacity)")
         var x = input
         for layer in layers { x = layer.forward(x, batch: batch, training: training) }
         return x
     }
 
-    /// Forward, loss, backward: parameter gradients are left in each parameter's `gradient`.
+    /// Contiguous shards of a batch, one per replica: (replica, first sample, count).
+    private func shards(_ batch: Int) -> [(Sequential, Int, Int)] {
+        let all = [self] + replicas
+        let n = min(all.count, batch)
+        return (0..<n).map { r in
+            let lo = batch * r / n, hi = batch * (r + 1) / n
+            return (all[r], lo, hi - lo)
+        }
+    }
+
+    /// Runs `body` on every shard, concurrently when data-parallel (element-wise loops inside
+    /// run on the replica's own thread).
+    private func eachShard(_ batch: Int, _ body: (Sequential, Int, Int) -> (Double, Int)) -> (lossSum: Double, correct: Int) {
+        precondition(batch <= maxBatch, "batch \(batch) exceeds the model's built size \(maxBatch)")
+        if replicas.isEmpty { let r = body(self, 0, batch); return (r.0, r.1) }
+        let parts = shards(batch)
+        var results = [(Double, Int)](repeating: (0, 0), count: parts.count)
+        let saved = Parallel.workers
+        Parallel.workers = 1
+        results.withUnsafeMutableBufferPointer { out in
+            DispatchQueue.concurrentPerform(iterations: parts.count) { i in
+                let (model, first, count) = parts[i]
+                out[i] = body(model, first, count)
+            }
+        }
+        Parallel.workers = saved
+        return results.reduce((0, 0)) { ($0.0 + $1.0, $0.1 + $1.1) }
+    }
+
+    /// Forward, loss, backward: the batch's mean-loss gradients are left in each parameter's
+    /// `gradient` (of this model; replicas' gradients are added in, weighted by shard size).
     @discardableResult
     public func trainStep(_ input: UnsafeMutablePointer<Float>, labels: UnsafePointer<Int32>, batch: Int) -> (lossSum: Double, correct: Int) {
+        let size = inputShape.reduce(1, *)
+        let result = eachShard(batch) { model, first, count in
+            model.trainShard(input + first * size, labels: labels + first, batch: count)
+        }
+        if !replicas.isEmpty { reduceGradients(shards(batch).map { Float($0.2) / Float(batch) }) }
+        return result
+    }
+
+    /// g ← Σ_r w_r · g_r over this model and its replicas, in replica order.
+    private func reduceGradients(_ weights: [Float]) {
+        let all = ([self] + replicas).prefix(weights.count)
+        let lists = all.map { $0.parameters }
+        for (k, p) in parameters.enumerated() where p.trainable {
+            let out = p.gradient.pointer
+            Parallel.forEachChunk(p.count, minimumChunk: 32_768) { range in
+                let w0 = weights[0]
+                for i in range { out[i] *= w0 }
+                for r in 1..<weights.count {
+                    let g = lists[r][k].gradient.pointer, w = weights[r]
+                    for i in range { out[i] += w * g[i] }
+                }
+            }
+        }
+    }
+
+    private func trainShard(_ input: UnsafeMutablePointer<Float>, labels: UnsafePointer<Int32>, batch: Int) -> (Double, Int) {
         let logits = forward(input, batch: batch, training: true)
         let result = loss.evaluate(logits: logits, labels: labels, batch: batch, classes: classes, gradient: lossGradient.pointer)
         var dy: UnsafeMutablePointer<Float>? = lossGradient.pointer
@@ -101,19 +199,28 @@ public final class Sequential {
         for i in stride(from: layers.count - 1, through: firstLearning, by: -1) {
             dy = layers[i].backward(dy!, batch: batch, needsInputGradient: i > firstLearning)
         }
-        return result
+        return (result.lossSum, result.correct)
     }
 
     public func evaluate(_ input: UnsafeMutablePointer<Float>, labels: UnsafePointer<Int32>, batch: Int) -> (lossSum: Double, correct: Int) {
-        let logits = forward(input, batch: batch, training: false)
-        return loss.evaluate(logits: logits, labels: labels, batch: batch, classes: classes, gradient: nil)
+        let size = inputShape.reduce(1, *)
+        return eachShard(batch) { model, first, count in
+            let logits = model.forward(input + first * size, batch: count, training: false)
+            let r = model.loss.evaluate(logits: logits, labels: labels + first, batch: count, classes: model.classes, gradient: nil)
+            return (r.lossSum, r.correct)
+        }
     }
 
     /// Class probabilities (the output activation applied to the logits), written to `into`.
     public func predict(_ input: UnsafeMutablePointer<Float>, batch: Int, into out: UnsafeMutablePointer<Float>) {
-        let logits = forward(input, batch: batch, training: false)
-        out.update(from: logits, count: batch * classes)
-        outputActivation.apply(out, count: batch * classes, width: classes)
+        let size = inputShape.reduce(1, *), classes = classes
+        _ = eachShard(batch) { model, first, count in
+            let logits = model.forward(input + first * size, batch: count, training: false)
+            let o = out + first * classes
+            o.update(from: logits, count: count * classes)
+            model.outputActivation.apply(o, count: count * classes, width: classes)
+            return (0, 0)
+        }
     }
 
     // MARK: - Weights

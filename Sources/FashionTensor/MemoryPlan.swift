@@ -8,6 +8,9 @@ public enum MemoryPlan {
     /// The share of physical memory a model's buffers may take.
     public static var limitBytes: Int { Int(Double(ProcessInfo.processInfo.physicalMemory) * 0.75) }
 
+    /// Set while building a model's replicas, which add to the same plan.
+    nonisolated(unsafe) public static var keepCounting = false
+
     /// Starts counting for a new model.
     public static func reset() { planned = 0 }
 

@@ -82,9 +82,10 @@ struct Bench: ParsableCommand {
             if json {
                 print(try ResultFiles.json(r.json), terminator: "")
             } else {
-                print(String(format: "%@: batch %d, %d steps in %.2f s: %.0f samples/s, %.1f GFLOP/s (%.2f MFLOP per training sample), %d params, %d threads",
+                print(String(format: "%@: batch %d, %d steps in %.2f s: %.0f samples/s, %.1f GFLOP/s (%.2f MFLOP per training sample), %d params, %d threads (%@)",
                              r.experiment, r.batchSize, r.steps, r.seconds, r.samplesPerSecond, r.gflopsPerSecond,
-                             Double(r.trainingFlopsPerSample) / 1e6, r.params, r.threads))
+                             Double(r.trainingFlopsPerSample) / 1e6, r.params, r.threads,
+                             r.dataParallelWorkers > 1 ? "data-parallel" : "BLAS threads"))
             }
         }
     }

@@ -91,6 +91,10 @@ enum NNGradientCases {
             NNPoolCase(input: [4, 4, 2], pool: [1, 1], strides: nil, padding: .valid),      // identity
             NNPoolCase(input: [5, 5, 2], pool: [1, 1], strides: [2, 2], padding: .valid),
             NNPoolCase(input: [2, 3, 1], pool: [3, 3], strides: [1, 1], padding: .same),    // pool > input
+            // 8 channels and more (vectorized 8 at a time, then a scalar tail).
+            NNPoolCase(input: [5, 5, 8], pool: [2, 2], strides: nil, padding: .same),
+            NNPoolCase(input: [4, 5, 11], pool: [3, 3], strides: [1, 2], padding: .valid),
+            NNPoolCase(input: [4, 4, 19], pool: [2, 2], strides: [1, 1], padding: .same),
         ]
         return cases
     }()
@@ -216,6 +220,72 @@ struct NNGradientTests {
             }
         }
         #expect(y == expected)
+    }
+
+    /// Ties: the gradient goes to the first maximum of each window in row-major order (as
+    /// TensorFlow's CPU MaxPoolGrad), once per window, accumulating where windows overlap.
+    /// Values from {0, 0.5, 1} make ties frequent; channel counts cover the vectorized path.
+    @Test(arguments: [1, 3, 8, 10, 17])
+    func maxPooling2DTiesGoToTheFirstMaximum(_ channels: Int) throws {
+        for (pool, stride, padding) in [(2, 2, Padding.valid), (3, 2, .same), (2, 1, .valid)] {
+            let (batch, h, w) = (2, 5, 6)
+            let layer = MaxPooling2D(poolSize: (pool, pool), strides: (stride, stride), padding: padding)
+            try layer.build(inputShape: [h, w, channels], maxBatch: batch)
+            var g = SeededGenerator(seed: UInt64(channels * 10 + pool))
+            let x = (0..<batch * h * w * channels).map { _ in Float(g.nextInt(below: 3)) * 0.5 }
+            let out = layer.outputShape
+            let dy = NNSupport.uniform(batch * out.reduce(1, *), seed: 5)
+            let padTop = padding == .same ? max((out[0] - 1) * stride + pool - h, 0) / 2 : 0
+            let padLeft = padding == .same ? max((out[1] - 1) * stride + pool - w, 0) / 2 : 0
+            var expected = [Float](repeating: 0, count: x.count)
+            var o = 0
+            for n in 0..<batch {
+                for oh in 0..<out[0] {
+                    for ow in 0..<out[1] {
+                        for c in 0..<channels {
+                            var best = -Float.infinity, at = -1
+                            for i in 0..<pool {
+                                for j in 0..<pool {
+                                    let ih = oh * stride + i - padTop, iw = ow * stride + j - padLeft
+                                    guard ih >= 0, ih < h, iw >= 0, iw < w else { continue }
+                                    let k = ((n * h + ih) * w + iw) * channels + c
+                                    if x[k] > best { best = x[k]; at = k }
+                                }
+                            }
+                            expected[at] += dy[o]
+                            o += 1
+                        }
+                    }
+                }
+            }
+            let r = NNSupport.forwardBackward(layer, x, upstream: dy, batch: batch)
+            NNSupport.expectMatches(r.inputGradient, expected, rtol: 1e-6, atol: 1e-7,
+                                    "ties, pool \(pool) stride \(stride) \(padding.rawValue), \(channels) channels")
+        }
+    }
+
+    /// Without an input gradient, the parameters' gradients are the same and nil is returned
+    /// (Conv2D: a small patch, 2x2x1, and one for BLAS, 3x3x3).
+    @Test func parameterGradientsWithoutInputGradient() throws {
+        let batch = 2
+        let layers: [(Layer, [Int])] = [
+            (Conv2D(filters: 5, kernelSize: (2, 2), padding: .same, activation: .tanh), [6, 6, 1]),
+            (Conv2D(filters: 4, kernelSize: (3, 3), activation: .sigmoid), [6, 6, 3]),
+            (Dense(units: 4, activation: .elu), [9]),
+        ]
+        for (layer, shape) in layers {
+            try layer.build(inputShape: shape, maxBatch: batch)
+            var g = SeededGenerator(seed: 3)
+            layer.initialize(using: &g)
+            NNSupport.set(layer.parameters[1], NNSupport.uniform(layer.parameters[1].count, seed: 4))
+            let x = NNSupport.uniform(batch * shape.reduce(1, *), seed: 5)
+            let dy = NNSupport.uniform(batch * layer.outputShape.reduce(1, *), seed: 6)
+            let full = NNSupport.forwardBackward(layer, x, upstream: dy, batch: batch)
+            let input = FloatBuffer(x), upstream = FloatBuffer(dy)
+            _ = layer.forward(input.pointer, batch: batch, training: true)
+            #expect(layer.backward(upstream.pointer, batch: batch, needsInputGradient: false) == nil)
+            #expect(layer.parameters.map(\.gradient.array) == full.parameterGradients, "\(layer.typeName) \(shape)")
+        }
     }
 
     @Test(arguments: [[6], [3, 4, 2], [2, 2, 1]])
