@@ -28,7 +28,7 @@ bench: build
 # Unit tests, generated fixtures, and the end-to-end checks on the real Fashion-MNIST.
 # Release mode: the numeric kernels are unusably slow unoptimised.
 test: deps
-	$(SWIFT) test -c release
+	$(SWIFT) test -c release --no-parallel
 
 clean:
 	rm -rf .build

@@ -44,6 +44,10 @@ public final class Options {
         do {
             node = try Yams.compose(yaml: yaml)
         } catch let error as YamlError {
+            if case let .duplicatedKeysInMapping(duplicates, _) = error, let key = duplicates.sorted().first,
+               let line = Options.secondLine(of: key, in: yaml) {
+                throw ConfigError(file: file, line: line, path: key, message: "appears twice in the same mapping")
+            }
             throw ConfigError(file: file, line: Options.line(of: error), path: "", message: "is not valid YAML: \(Options.summary(of: error))")
         } catch {
             throw ConfigError(file: file, line: 1, path: "", message: "is not valid YAML: \(error)")
@@ -137,7 +141,7 @@ public final class Options {
             throw ConfigError(file: file, line: line, path: path, message: "must be \(what), got \(Options.describe(node))")
         }
         if let min, v < min { throw ConfigError(file: file, line: line, path: path, message: "must be \(what), got \(v)") }
-        if let max, v > max { throw ConfigError(file: file, line: line, path: path, message: "must be \(what), got \(v)") }
+        if let max, v > max { throw ConfigError(file: file, line: line, path: path, message: "must be at most \(max), got \(v)") }
         return v
     }
 
@@ -315,11 +319,13 @@ public final class Options {
             : .sequence(Node.Sequence([Node(String(p.0), Tag(.int)), Node(String(p.1), Tag(.int))], Tag(.seq), .flow))
     }
 
+    /// What an integer must be, by its lower bound; an upper bound is named only when
+    /// exceeded ("must be at most 65536").
     static func integerWord(_ min: Int?, _ max: Int?) -> String {
-        switch (min, max) {
-        case (1?, nil): return "a positive integer"
-        case (0?, nil): return "a non-negative integer"
-        default: return "an integer\(rangeText(min, max))"
+        switch min {
+        case 1?: return "a positive integer"
+        case 0?: return "a non-negative integer"
+        default: return "an integer\(rangeText(min, nil))"
         }
     }
 
@@ -337,6 +343,20 @@ public final class Options {
         let hi = max.map { "\(maxEx ? "<" : "≤") \(format($0))" }
         let parts = [lo, hi].compactMap { $0 }
         return parts.isEmpty ? "a finite number" : "a number \(parts.joined(separator: " and "))"
+    }
+
+    /// The line of a key's second appearance (libyaml reports only the mapping's start).
+    static func secondLine(of key: String, in yaml: String) -> Int? {
+        var seen = 0
+        for (i, line) in yaml.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            var rest = Substring(line).drop { $0 == " " || $0 == "-" }
+            if rest.hasPrefix("\"\(key)\"") || rest.hasPrefix("'\(key)'") { rest = rest.dropFirst(key.count + 2) }
+            else if rest.hasPrefix(key) { rest = rest.dropFirst(key.count) } else { continue }
+            guard rest.drop(while: { $0 == " " }).hasPrefix(":") else { continue }
+            seen += 1
+            if seen == 2 { return i + 1 }
+        }
+        return nil
     }
 
     static func line(of error: YamlError) -> Int {

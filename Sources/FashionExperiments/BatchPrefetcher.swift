@@ -32,7 +32,9 @@ final class BatchPrefetcher {
     private func schedule() {
         guard cursor < order.count else { pending = nil; return }
         let range = cursor..<min(cursor + batchSize, order.count)
-        let input = inputs[slot].pointer, label = labels[slot]
+        // The buffers outlive the task (the caller waits on `group`), and nothing else
+        // touches this slot until it is handed out.
+        nonisolated(unsafe) let input = inputs[slot].pointer, label = labels[slot]
         let set = set, indices = order[range], scale = scale
         queue.async(group: group) { set.gather(indices, scale: scale, into: input, labels: label) }
         pending = (slot, range.count)

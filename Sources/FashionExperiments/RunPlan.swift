@@ -57,7 +57,7 @@ public final class RunPlan {
         optimizer = try e.training.makeOptimizer()
 
         for c in e.training.callbacks {
-            if let s = c.earlyStopping, s.monitor.hasPrefix("val_"), validation == nil || validation!.count == 0 {
+            if let s = c.earlyStopping, s.monitor.hasPrefix("val_"), e.data.validation == .none {
                 throw ConfigError(file: e.file, line: c.line, path: c.path + ".monitor",
                                   message: "is \(s.monitor) but there is no validation set (set data.validation)")
             }

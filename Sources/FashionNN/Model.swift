@@ -149,15 +149,12 @@ public final class Sequential {
         if replicas.isEmpty { let r = body(self, 0, batch); return (r.0, r.1) }
         let parts = shards(batch)
         var results = [(Double, Int)](repeating: (0, 0), count: parts.count)
-        let saved = Parallel.workers
-        Parallel.workers = 1
         results.withUnsafeMutableBufferPointer { out in
             DispatchQueue.concurrentPerform(iterations: parts.count) { i in
                 let (model, first, count) = parts[i]
-                out[i] = body(model, first, count)
+                out[i] = Parallel.serially { body(model, first, count) }
             }
         }
-        Parallel.workers = saved
         return results.reduce((0, 0)) { ($0.0 + $1.0, $0.1 + $1.1) }
     }
 

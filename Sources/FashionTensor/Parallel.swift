@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 
 /// Splits `0..<count` into at most `workers` contiguous chunks and runs them concurrently.
 /// Only called between BLAS calls, never during one, so our threads and OpenBLAS's do not
@@ -7,7 +8,27 @@ import Dispatch
 public enum Parallel {
     /// The most chunks any loop is split into (sizes per-chunk scratch buffers).
     public static let maxChunks = 16
-    nonisolated(unsafe) public static var workers: Int = 1
+    nonisolated(unsafe) private static var defaultWorkers: Int = 1
+    /// Per-thread override: a data-parallel replica runs its loops on its own thread only.
+    nonisolated(unsafe) private static let serialKey: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key, nil)
+        return key
+    }()
+
+    /// Threads a loop may use: the process setting, or 1 on a thread inside `serially`.
+    public static var workers: Int {
+        get { pthread_getspecific(serialKey) == nil ? defaultWorkers : 1 }
+        set { defaultWorkers = max(1, newValue) }
+    }
+
+    /// Runs `body` with every loop on this thread kept on this thread.
+    public static func serially<T>(_ body: () throws -> T) rethrows -> T {
+        let previous = pthread_getspecific(serialKey)
+        pthread_setspecific(serialKey, UnsafeRawPointer(bitPattern: 1))
+        defer { pthread_setspecific(serialKey, previous) }
+        return try body()
+    }
 
     @inline(__always)
     public static func chunks(_ count: Int, minimumChunk: Int = 1) -> Int {
