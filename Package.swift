@@ -17,21 +17,26 @@ let package = Package(
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL"),
+        .target(name: "CHDF5",
+                cSettings: [.unsafeFlags(["-I/usr/include/hdf5/serial"])],
+                linkerSettings: [.linkedLibrary("hdf5_serial"), .unsafeFlags(["-L/usr/lib/x86_64-linux-gnu/hdf5/serial"])]),
         .target(name: "FashionTensor", dependencies: ["CBLAS"], swiftSettings: unsafeFlags),
+        .target(name: "FashionStats"),
         .target(name: "FashionConfig", dependencies: ["Yams"]),
         .target(name: "FashionNN", dependencies: ["FashionTensor", "FashionConfig"], swiftSettings: unsafeFlags),
         .target(name: "FashionData", dependencies: [
             "FashionTensor", "CZlib", "COpenSSL",
         ], swiftSettings: unsafeFlags),
-        .target(name: "FashionReports", dependencies: ["FashionConfig"]),
+        .target(name: "FashionReports", dependencies: ["FashionConfig", "FashionStats", "CHDF5"],
+                swiftSettings: [.unsafeFlags(["-Xcc", "-I/usr/include/hdf5/serial"])]),
         .target(name: "FashionExperiments", dependencies: [
-            "FashionTensor", "FashionConfig", "FashionNN", "FashionData", "FashionReports", "Yams",
+            "FashionTensor", "FashionConfig", "FashionNN", "FashionData", "FashionReports", "FashionStats", "Yams",
         ], swiftSettings: unsafeFlags),
         .executableTarget(name: "fashionbench", dependencies: [
             "FashionExperiments", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "FashionBenchTests", dependencies: [
-            "FashionTensor", "FashionConfig", "FashionNN", "FashionData", "FashionExperiments", "FashionReports",
+            "FashionTensor", "FashionConfig", "FashionNN", "FashionData", "FashionExperiments", "FashionReports", "FashionStats",
         ], resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v5]

@@ -10,7 +10,7 @@ public enum Parallel {
     public static let maxChunks = 16
     nonisolated(unsafe) private static var defaultWorkers: Int = 1
     /// Per-thread override: a data-parallel replica runs its loops on its own thread only.
-    nonisolated(unsafe) private static let serialKey: pthread_key_t = {
+    private static let serialKey: pthread_key_t = {
         var key = pthread_key_t()
         pthread_key_create(&key, nil)
         return key

@@ -18,7 +18,9 @@ func reporting<T>(_ body: () throws -> T) throws -> T {
         throw UserFacing(description: e.description)
     } catch let e as DataError {
         throw UserFacing(description: e.description)
-    } catch let e as CustomStringConvertible where !(e is ExitCode) && !(e is CleanExit) {
+    } catch let e as TrainingError {
+        throw UserFacing(description: e.description)
+    } catch let e as RunError {
         throw UserFacing(description: e.description)
     }
 }
