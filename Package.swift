@@ -12,6 +12,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/yaslab/CSV.swift", from: "2.5.2"),
     ],
     targets: [
         .systemLibrary(name: "CBLAS", path: "Sources/CBLAS"),
@@ -31,6 +32,7 @@ let package = Package(
                 swiftSettings: [.unsafeFlags(["-Xcc", "-I/usr/include/hdf5/serial"])]),
         .target(name: "FashionExperiments", dependencies: [
             "FashionTensor", "FashionConfig", "FashionNN", "FashionData", "FashionReports", "FashionStats", "Yams",
+            .product(name: "CSV", package: "CSV.swift"),
         ], swiftSettings: unsafeFlags),
         .executableTarget(name: "fashionbench", dependencies: [
             "FashionExperiments", .product(name: "ArgumentParser", package: "swift-argument-parser"),

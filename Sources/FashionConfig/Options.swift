@@ -40,6 +40,11 @@ public final class Options {
 
     /// Parses a whole document. YAML syntax errors keep libyaml's line.
     public static func document(yaml: String, file: String) throws -> Options {
+        try Options(file: file, path: "", node: try compose(yaml: yaml, file: file))
+    }
+
+    /// The document's node tree (for patching before reading). YAML errors keep their line.
+    public static func compose(yaml: String, file: String) throws -> Node {
         let node: Node?
         do {
             node = try Yams.compose(yaml: yaml)
@@ -55,7 +60,7 @@ public final class Options {
         guard let node else {
             throw ConfigError(file: file, line: 1, path: "", message: "is empty; an experiment needs at least `model:`")
         }
-        return try Options(file: file, path: "", node: node)
+        return node
     }
 
     // MARK: - Errors

@@ -10,17 +10,19 @@ public struct Overrides: Sendable {
     public var seed: UInt64?
     public var limit: Int?
     public var threads: Int?
-    public init(epochs: Int? = nil, seed: UInt64? = nil, limit: Int? = nil, threads: Int? = nil) {
+    public var repeats: Int?
+    public init(epochs: Int? = nil, seed: UInt64? = nil, limit: Int? = nil, threads: Int? = nil, repeats: Int? = nil) {
         self.epochs = epochs
         self.seed = seed
         self.limit = limit
         self.threads = threads
+        self.repeats = repeats
     }
 }
 
 extension Experiment {
     /// Reads and checks an experiment file. Errors are `ConfigError`s: file, line, key path.
-    public static func load(file: String, overrides: Overrides = Overrides()) throws -> Experiment {
+    public static func load(file: String, overrides: Overrides = Overrides(), patches: [(String, Node)] = []) throws -> Experiment {
         let text: String
         do {
             let data = try Data(contentsOf: URL(fileURLWithPath: file))
@@ -36,11 +38,19 @@ extension Experiment {
         } catch {
             throw ConfigError(file: file, line: 0, path: "", message: "cannot be read: \(Experiment.reason(error))")
         }
-        return try parse(yaml: text, file: file, overrides: overrides)
+        return try parse(yaml: text, file: file, overrides: overrides, patches: patches)
     }
 
-    public static func parse(yaml: String, file: String, overrides: Overrides = Overrides()) throws -> Experiment {
-        let root = try Options.document(yaml: yaml, file: file)
+    /// `patches` set key paths (a sweep's trial values) before the file is read; a bad
+    /// patched value is reported at its key's line in `file`.
+    public static func parse(yaml: String, file: String, overrides: Overrides = Overrides(), patches: [(String, Node)] = []) throws -> Experiment {
+        var node = try Options.compose(yaml: yaml, file: file)
+        for (path, value) in patches {
+            do { node = try NodePatch.set(node, path: path, to: value) } catch let e as PatchError {
+                throw ConfigError(file: file, line: 1, path: e.path, message: e.message)
+            }
+        }
+        let root = try Options(file: file, path: "", node: node)
         let defaultName = URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
         let name = try root.string("name", default: defaultName)
         guard !name.isEmpty, name.count <= 100, name.allSatisfy({ $0.isLetter || $0.isNumber || "_-.".contains($0) }), !name.hasPrefix(".") else {
@@ -49,6 +59,8 @@ extension Experiment {
         let description = try root.string("description", default: "")
         var seed = UInt64(try root.int("seed", default: 0, min: 0))
         if let s = overrides.seed { seed = s; root.record("seed", Node(String(s), Tag(.int))) }
+        var repeats = try root.int("repeats", default: 1, min: 1, max: 1000)
+        if let r = overrides.repeats { repeats = r; root.record("repeats", Node(String(r), Tag(.int))) }
 
         let data = try parseData(try root.child("data") ?? Options(file: file, path: "data", node: .mapping([:])), overrides: overrides)
         guard let modelOptions = try root.child("model") else { throw root.error("model", "is required: the model's layers") }
@@ -62,27 +74,32 @@ extension Experiment {
         let output = try root.child("output") ?? Options(file: file, path: "output", node: .mapping([:]))
         let directory = try output.string("directory", default: "Results")
         guard !directory.isEmpty else { throw output.error("directory", "must not be empty") }
+        let formats = try parseFormats(output)
+        let charts = try output.bool("charts", default: true)
+        let confidence = try output.double("confidence", default: 0.95, min: 0, max: 1, minExclusive: true, maxExclusive: true)
         try output.finish()
 
         let reference = try parseReference(try root.child("reference"))
-        try root.finish(allowed: ["name", "description", "seed", "data", "model", "training", "evaluation", "output", "reference"])
+        try root.finish(allowed: ["name", "description", "seed", "repeats", "data", "model", "training", "evaluation", "output", "reference"])
 
         for (key, child) in [("data", data.options), ("model", modelOptions), ("training", training.options), ("evaluation", evaluation), ("output", output)] {
             root.record(key, child.resolvedNode)
         }
         if let reference { root.record("reference", reference.resolvedNode) }
-        let ordered = ["name", "description", "seed", "data", "model", "training", "evaluation", "output", "reference"]
+        let ordered = ["name", "description", "seed", "repeats", "data", "model", "training", "evaluation", "output", "reference"]
         let resolvedNode = Node.mapping(Node.Mapping(ordered.compactMap { key in
             root.resolved.first { $0.0 == key }.map { (Node($0.0), $0.1) }
         }))
-        let yaml = (try? Yams.serialize(node: resolvedNode, sortKeys: false)) ?? ""
+        let resolvedText = (try? Yams.serialize(node: resolvedNode, sortKeys: false)) ?? ""
 
         return Experiment(file: file, name: name, description: description, seed: seed, data: data.spec, model: model,
-                          training: training.spec, evaluationBatchSize: evaluationBatch, outputDirectory: directory,
+                          training: training.spec, evaluationBatchSize: evaluationBatch,
+                          output: OutputSpec(directory: directory, formats: formats, charts: charts, confidence: confidence),
+                          repeats: repeats,
                           reference: reference?.resolved ?? [],
                           lines: ["data.validation": data.options.lineOf("validation"), "data.path": data.options.lineOf("path"),
                                   "model.input_shape": modelOptions.lineOf("input_shape")],
-                          resolvedYAML: yaml)
+                          resolvedYAML: resolvedText, source: ExperimentSource(yaml: yaml, overrides: overrides, patches: patches))
     }
 
     // MARK: - Sections
@@ -103,9 +120,26 @@ extension Experiment {
         var limit = try o.optionalInt("limit", min: 1)
         if let l = overrides.limit { limit = l; o.record("limit", Node(String(l), Tag(.int))) }
         let testLimit = try o.optionalInt("test_limit", min: 1)
+        var classes: [Int]?
+        if o.has("classes") {
+            let list = try o.intList("classes", count: 2...1000, min: 0, max: 9)
+            guard Set(list).count == list.count else { throw o.error("classes", "lists a class twice: \(list)") }
+            classes = list
+        }
+        var classNames: [String]?
+        if let raw = o.raw("class_names") {
+            guard classes != nil else { throw o.error("class_names", "needs data.classes (the classes it renames)") }
+            guard case let .sequence(seq) = raw.node, seq.count == classes!.count,
+                  let names = Optional(seq.compactMap { $0.tagName == .str ? $0.string : nil }), names.count == seq.count,
+                  names.allSatisfy({ !$0.isEmpty }) else {
+                throw o.error("class_names", "must be a list of \(classes!.count) non-empty names, one per entry of data.classes")
+            }
+            classNames = names
+            o.record("class_names", raw.node)
+        }
         try o.finish()
         return (DataSpec(dataset: dataset, path: path, validation: validation, rescale: rescale, verifyChecksums: verify,
-                         limit: limit, testLimit: testLimit), o)
+                         limit: limit, testLimit: testLimit, classes: classes, classNames: classNames), o)
     }
 
     /// `first N`, a fraction in (0, 1), or `none`.
@@ -120,6 +154,24 @@ extension Experiment {
         if words.count == 1, words[0] == "none" { return .none }
         if words.count == 2, words[0] == "first", let n = Int(words[1]), n > 0 { return .first(n) }
         throw o.error(atLine: line, path: path, "\(wrong), got \(Options.describe(node))")
+    }
+
+    /// `formats: both` (default), `csv`, `hdf5`, or a list of those.
+    static func parseFormats(_ o: Options) throws -> Set<String> {
+        guard let raw = o.raw("formats") else { o.record("formats", Node("both")); return ["csv", "hdf5"] }
+        let known = ["csv", "hdf5"]
+        var words: [String] = []
+        switch raw.node {
+        case let .scalar(s): words = [s.string]
+        case let .sequence(seq): words = seq.map { $0.string ?? "" }
+        default: break
+        }
+        if words == ["both"] { words = known }
+        guard !words.isEmpty, words.allSatisfy(known.contains) else {
+            throw o.error(atLine: raw.line, path: raw.path, "must be csv, hdf5, both, or a list of csv and hdf5, got \(Options.describe(raw.node))")
+        }
+        o.record("formats", raw.node)
+        return Set(words)
     }
 
     static func parseModel(_ o: Options) throws -> ModelSpec {
@@ -192,6 +244,15 @@ extension Experiment {
         _ = try o.optionalString("notes")
         try o.finish()
         return o
+    }
+
+    /// The same experiment with another seed (a repeat), read again so that everything the
+    /// seed drives — split, weights, shuffling, dropout — and the resolved file follow it.
+    public func withSeed(_ seed: UInt64) throws -> Experiment {
+        var o = source.overrides
+        o.seed = seed
+        o.repeats = 1
+        return try Experiment.parse(yaml: source.yaml, file: file, overrides: o, patches: source.patches)
     }
 
     static func reason(_ error: Error) -> String {

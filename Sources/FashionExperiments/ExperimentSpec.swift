@@ -20,6 +20,21 @@ public struct DataSpec {
     public var verifyChecksums: Bool
     public var limit: Int?
     public var testLimit: Int?
+    /// Keep only these classes (original ids), relabelled 0..<k in this order.
+    public var classes: [Int]?
+    /// New names for the selected classes, in the same order.
+    public var classNames: [String]?
+}
+
+/// What a run writes besides history.csv and metrics.json.
+public struct OutputSpec {
+    public var directory: String
+    /// `csv`, `hdf5`, or both: the curves, predictions, confusion matrices and per-class metrics.
+    public var formats: Set<String>
+    /// gnuplot charts (PNG and SVG, with their .gp and .dat).
+    public var charts: Bool
+    /// Confidence level of the intervals in summaries and comparisons.
+    public var confidence: Double
 }
 
 public struct ModelSpec {
@@ -63,10 +78,21 @@ public struct Experiment {
     public var model: ModelSpec
     public var training: TrainingSpec
     public var evaluationBatchSize: Int
-    public var outputDirectory: String
+    public var output: OutputSpec
+    /// Runs of the experiment with seeds seed, seed+1, …; summarised with t intervals.
+    public var repeats: Int
+    public var outputDirectory: String { output.directory }
     public var reference: [(String, Node)]
     /// Lines of keys whose mistakes only show once data is loaded ("data.validation" …).
     public var lines: [String: Int]
     /// The experiment with every default filled in, as YAML.
     public var resolvedYAML: String
+    /// What it was read from, to read it again with another seed.
+    public var source: ExperimentSource
+}
+
+public struct ExperimentSource {
+    public var yaml: String
+    public var overrides: Overrides
+    public var patches: [(String, Node)]
 }

@@ -3,14 +3,14 @@ import Foundation
 /// `Results/<experiment>/<run-id>/`, claimed with an exclusive mkdir so two runs (even
 /// started in the same second, in two processes) never share or reuse an id.
 public enum RunDirectory {
-    public static func create(root: String, experiment: String, seed: UInt64, date: Date = Date()) throws -> (id: String, url: URL) {
+    public static func create(root: String, experiment: String, seed: UInt64, suffix: String = "", date: Date = Date()) throws -> (id: String, url: URL) {
         let parent = URL(fileURLWithPath: root).appendingPathComponent(experiment, isDirectory: true)
         try FileManager.default.createDirectory(at: parent, withIntermediateDirectories: true)
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.timeZone = TimeZone(identifier: "UTC")
         formatter.dateFormat = "yyyyMMdd-HHmmss"
-        let stem = "\(formatter.string(from: date))-seed\(seed)"
+        let stem = "\(formatter.string(from: date))-seed\(seed)" + (suffix.isEmpty ? "" : "-\(suffix)")
         for attempt in 1...10_000 {
             let id = attempt == 1 ? stem : "\(stem)-\(attempt)"
             let url = parent.appendingPathComponent(id, isDirectory: true)

@@ -17,13 +17,18 @@ public final class RunPlan {
     /// Replicas training shards of each batch (1: one model with multi-threaded BLAS).
     public let dataParallelWorkers: Int
 
-    public init(experiment e: Experiment, loadData: Bool = true) throws {
+    public convenience init(experiment e: Experiment, loadData: Bool = true) throws {
+        try self.init(experiment: e, data: loadData ? try RunPlan.loadDataset(e) : nil)
+    }
+
+    /// With data given (train, validation, test) instead of read from the experiment's
+    /// dataset: cross-validation folds, for example.
+    public init(experiment e: Experiment, data: (ImageSet, ImageSet?, ImageSet)?) throws {
         experiment = e
         threads = e.training.threads > 0 ? e.training.threads : ProcessInfo.processInfo.activeProcessorCount
         Parallel.workers = threads
 
-        let data = loadData ? try RunPlan.loadDataset(e) : nil
-        let classes = data?.0.classNames.count ?? 10
+        let classes = data?.0.classNames.count ?? e.data.classes?.count ?? 10
         let datasetShape = data?.0.shape ?? [28, 28, 1]
         if let shape = e.model.inputShape, data != nil, shape != datasetShape {
             throw ConfigError(file: e.file, line: e.lines["model.input_shape"] ?? 1, path: "model.input_shape",
@@ -57,7 +62,7 @@ public final class RunPlan {
         optimizer = try e.training.makeOptimizer()
 
         for c in e.training.callbacks {
-            if let s = c.earlyStopping, s.monitor.hasPrefix("val_"), e.data.validation == .none {
+            if let s = c.earlyStopping, s.monitor.hasPrefix("val_"), e.data.validation == .none || (data != nil && validation == nil) {
                 throw ConfigError(file: e.file, line: c.line, path: c.path + ".monitor",
                                   message: "is \(s.monitor) but there is no validation set (set data.validation)")
             }
@@ -85,8 +90,15 @@ public final class RunPlan {
         return model
     }
 
-    static func loadDataset(_ e: Experiment) throws -> (ImageSet, ImageSet?, ImageSet) {
-        let (fullTrain, fullTest) = try FashionMNIST.load(directory: e.data.path, verifyChecksums: e.data.verifyChecksums)
+    /// Loads the dataset, keeps the selected classes (relabelled), splits off validation,
+    /// then applies the limits.
+    public static func loadDataset(_ e: Experiment) throws -> (ImageSet, ImageSet?, ImageSet) {
+        var (fullTrain, test) = try FashionMNIST.load(directory: e.data.path, verifyChecksums: e.data.verifyChecksums)
+        if let classes = e.data.classes {
+            fullTrain = fullTrain.selectingClasses(classes)
+            test = test.selectingClasses(classes)
+            if let names = e.data.classNames { fullTrain.classNames = names; test.classNames = names }
+        }
         var train = fullTrain, validation: ImageSet?
         switch e.data.validation {
         case .none: validation = nil
@@ -101,7 +113,7 @@ public final class RunPlan {
             (train, validation) = (split.train, split.validation)
         }
         if let limit = e.data.limit { train = train.prefix(min(limit, train.count)) }
-        let test = e.data.testLimit.map { fullTest.prefix(min($0, fullTest.count)) } ?? fullTest
+        if let limit = e.data.testLimit { test = test.prefix(min(limit, test.count)) }
         return (train, validation, test)
     }
 }

@@ -11,14 +11,23 @@ public struct RunResult {
     public var testLoss: Double
     public var testAccuracy: Double
     public var metrics: [String: Any]
+    /// Test-set truth and predictions, in test order.
+    public var truth: [Int]
+    public var predicted: [Int]
+    public var classNames: [String]
 }
 
 /// `fashionbench run`: prepare (nothing written if the file, data or model is wrong), claim a
 /// run directory, train, evaluate on the test set, then write `metrics.json` last — its
 /// presence is what marks a run complete.
 public enum Runner {
+    /// One run (or, with `repeats > 1`, a group of runs; the result is then the first run's
+    /// and the group's directory is its parent).
     public static func run(_ experiment: Experiment, resultsRoot: String? = nil, log: @escaping (String) -> Void = { print($0); fflush(stdout) },
                            liveProgress: Bool? = nil) throws -> RunResult {
+        if experiment.repeats > 1 {
+            return try runRepeats(experiment, resultsRoot: resultsRoot, log: log, liveProgress: liveProgress).runs[0]
+        }
         let plan = try RunPlan(experiment: experiment)
         return try run(plan, resultsRoot: resultsRoot, log: log, liveProgress: liveProgress)
     }
@@ -26,14 +35,48 @@ public enum Runner {
     public static func run(_ plan: RunPlan, resultsRoot: String? = nil, log: @escaping (String) -> Void = { print($0); fflush(stdout) },
                            liveProgress: Bool? = nil) throws -> RunResult {
         let e = plan.experiment
-        let model = plan.model
-        let summary = model.summary(title: e.name)
-        log(summary)
-        log("Data: \(plan.train.count) training, \(plan.validation?.count ?? 0) validation, \(plan.test.count) test images; "
-            + "batch \(e.training.batchSize), \(e.training.epochs) epochs, \(e.training.optimizerName), seed \(e.seed), \(plan.threads) threads")
-
+        log(plan.model.summary(title: e.name))
         let (runID, dir) = try RunDirectory.create(root: resultsRoot ?? e.outputDirectory, experiment: e.name, seed: e.seed)
         log("Run \(runID): \(dir.path)")
+        return try execute(plan, directory: dir, runID: runID, log: log, liveProgress: liveProgress)
+    }
+
+    /// `repeats` runs with seeds seed, seed+1, … in `Results/<experiment>/<group-id>/seed-<s>/`,
+    /// then `summary.csv`/`summary.json` (mean, sample sd, t interval per metric) — written
+    /// last, so a group without them is incomplete. Every seed's data and model are checked
+    /// before the group directory exists.
+    public static func runRepeats(_ experiment: Experiment, resultsRoot: String? = nil, log: @escaping (String) -> Void = { print($0); fflush(stdout) },
+                                  liveProgress: Bool? = nil) throws -> (directory: URL, runs: [RunResult], summary: RepeatSummary) {
+        let seeds = (0..<experiment.repeats).map { experiment.seed + UInt64($0) }
+        let experiments = try seeds.map { try experiment.withSeed($0) }
+        let first = try RunPlan(experiment: experiments[0])
+        log(first.model.summary(title: experiment.name))
+        let (groupID, group) = try RunDirectory.create(root: resultsRoot ?? experiment.outputDirectory, experiment: experiment.name,
+                                                      seed: experiment.seed, suffix: "x\(experiment.repeats)")
+        log("Repeats \(groupID): \(experiment.repeats) runs, seeds \(seeds.first!)…\(seeds.last!), in \(group.path)")
+        try ResultFiles.write(experiment.resolvedYAML, to: group.appendingPathComponent("experiment.yaml"))
+        var runs: [RunResult] = []
+        for (k, e) in experiments.enumerated() {
+            let plan = k == 0 ? first : try RunPlan(experiment: e)
+            let dir = group.appendingPathComponent("seed-\(e.seed)", isDirectory: true)
+            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: false)
+            log("Repeat \(k + 1)/\(experiment.repeats), seed \(e.seed)")
+            runs.append(try execute(plan, directory: dir, runID: "\(groupID)/seed-\(e.seed)", log: log, liveProgress: liveProgress))
+        }
+        let summary = RepeatSummary(runs: runs, confidence: experiment.output.confidence)
+        try RunOutputs.writeRepeatSummary(summary, experiment: experiment, directory: group, log: log)
+        log(summary.headline)
+        return (group, runs, summary)
+    }
+
+    /// Trains and evaluates into an existing, empty run directory.
+    static func execute(_ plan: RunPlan, directory dir: URL, runID: String, log: @escaping (String) -> Void,
+                        liveProgress: Bool?) throws -> RunResult {
+        let e = plan.experiment
+        let model = plan.model
+        let summary = model.summary(title: e.name)
+        log("Data: \(plan.train.count) training, \(plan.validation?.count ?? 0) validation, \(plan.test.count) test images; "
+            + "batch \(e.training.batchSize), \(e.training.epochs) epochs, \(e.training.optimizerName), seed \(e.seed), \(plan.threads) threads")
         try ResultFiles.write(e.resolvedYAML, to: dir.appendingPathComponent("experiment.yaml"))
         try ResultFiles.write(summary, to: dir.appendingPathComponent("model_summary.txt"))
 
@@ -55,6 +98,7 @@ public enum Runner {
         let trainSeconds = Trainer.seconds(since: t0)
         let test = trainer.evaluate(plan.test)
         log(String(format: "Test: loss %.4f - accuracy %.4f (%d images)", test.loss, test.accuracy, plan.test.count))
+        let probabilities = trainer.predict(plan.test)
 
         let stepSeconds = history.reduce(0) { $0 + $1.trainSeconds }
         let samples = history.reduce(0) { $0 + $1.samples }
@@ -99,9 +143,20 @@ public enum Runner {
             if case let .scalar(s)? = e.reference.first(where: { $0.0 == "source" })?.1 { reference["source"] = s.string }
             metrics["reference"] = reference
         }
+        let classes = model.classes
+        let predicted = (0..<plan.test.count).map { i -> Int in
+            var best = 0
+            for j in 1..<classes where probabilities[i * classes + j] > probabilities[i * classes + best] { best = j }
+            return best
+        }
+        var result = RunResult(directory: dir, history: history, testLoss: test.loss, testAccuracy: test.accuracy, metrics: metrics,
+                               truth: plan.test.labels.map(Int.init), predicted: predicted, classNames: plan.test.classNames)
+        try RunOutputs.writeRunFiles(result, probabilities: probabilities, experiment: e, modelSummary: summary,
+                                     earlyStoppingEpoch: stopper?.stoppedEpoch.map { $0 + 1 }, log: log)
+        result.metrics = metrics
         try ResultFiles.write(try ResultFiles.json(metrics), to: dir.appendingPathComponent("metrics.json"))
         log("Wrote \(dir.path)/metrics.json")
-        return RunResult(directory: dir, history: history, testLoss: test.loss, testAccuracy: test.accuracy, metrics: metrics)
+        return result
     }
 
     /// epoch, loss, accuracy, val_loss, val_accuracy, learning_rate, seconds.

@@ -24,6 +24,15 @@ public enum ResultFiles {
         return "\(v)"
     }
 
+    /// A float32 value with its own shortest round-trip digits ("0.1", not the float64
+    /// widening "0.10000000149011612"); reading it as float64 and rounding to float32 gives
+    /// the original back. A distinct label keeps `number(nil)` unambiguous.
+    public static func number(float v: Float?) -> String {
+        guard let v else { return "" }
+        guard v.isFinite else { return v.isNaN ? "nan" : (v > 0 ? "inf" : "-inf") }
+        return "\(v)"
+    }
+
     /// Pretty, key-sorted JSON of a dictionary of plain values.
     public static func json(_ object: [String: Any]) throws -> String {
         let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])

@@ -22,6 +22,8 @@ func reporting<T>(_ body: () throws -> T) throws -> T {
         throw UserFacing(description: e.description)
     } catch let e as RunError {
         throw UserFacing(description: e.description)
+    } catch let e as HarnessError {
+        throw UserFacing(description: e.description)
     }
 }
 
@@ -30,7 +32,7 @@ struct FashionBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fashionbench",
         abstract: "Train, evaluate and benchmark the fashion-image models of published projects, on a CPU.",
-        subcommands: [Run.self, Bench.self, Check.self])
+        subcommands: [Run.self, Bench.self, Check.self, CompareRuns.self, SweepCommand.self, ReportCommand.self])
 }
 
 struct Run: ParsableCommand {
@@ -42,8 +44,10 @@ struct Run: ParsableCommand {
     @Option(help: "Train on the first N training examples only (quick tries).") var limit: Int?
     @Option(help: "Threads for BLAS and element-wise work (default: all cores).") var threads: Int?
     @Option(help: "Directory for results (default: the file's output.directory, Results).") var results: String?
+    @Option(help: "Run N seeds (seed, seed+1, …) and summarise with t confidence intervals.") var repeats: Int?
 
     func validate() throws {
+        if let repeats, repeats < 1 || repeats > 1000 { throw ValidationError("--repeats must be from 1 to 1000, got \(repeats)") }
         if let epochs, epochs < 1 { throw ValidationError("--epochs must be a positive integer, got \(epochs)") }
         if let limit, limit < 1 { throw ValidationError("--limit must be a positive integer, got \(limit)") }
         if let threads, threads < 1 { throw ValidationError("--threads must be a positive integer, got \(threads)") }
@@ -51,7 +55,7 @@ struct Run: ParsableCommand {
 
     func run() throws {
         try reporting {
-            let e = try Experiment.load(file: file, overrides: Overrides(epochs: epochs, seed: seed, limit: limit, threads: threads))
+            let e = try Experiment.load(file: file, overrides: Overrides(epochs: epochs, seed: seed, limit: limit, threads: threads, repeats: repeats))
             _ = try Runner.run(e, resultsRoot: results)
         }
     }
@@ -104,6 +108,105 @@ struct Check: ParsableCommand {
             let plan = try RunPlan(experiment: e, loadData: false)
             print(plan.model.summary(title: e.name))
             print(e.resolvedYAML)
+        }
+    }
+}
+
+struct CompareRuns: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "compare",
+        abstract: "Compare two classifiers: McNemar's test on two runs, or Dietterich's 5x2cv paired t-test on two experiments.")
+
+    @Argument(help: "Two run directories (McNemar), or two experiment files with --5x2cv.") var items: [String]
+    @Flag(name: .customLong("5x2cv"), help: "Dietterich's 5x2cv paired t-test: train both experiments on 5 seeded 50/50 splits.") var fiveByTwo = false
+    @Option(help: "With --5x2cv: use the first N training examples.") var limit: Int?
+    @Option(help: "With --5x2cv: seed of the splits.") var seed: UInt64 = 0
+    @Option(help: "With --5x2cv: epochs for every training (default: each file's).") var epochs: Int?
+    @Option(help: "Confidence level of the interval for the difference.") var confidence: Double = 0.95
+    @Option(help: "With --5x2cv: directory for the fold table and result.") var results: String = "Results/comparisons"
+    @Flag(help: "Print one JSON object.") var json = false
+
+    func validate() throws {
+        guard items.count == 2 else { throw ValidationError("give exactly two runs (or two experiment files with --5x2cv), got \(items.count)") }
+        guard confidence > 0, confidence < 1 else { throw ValidationError("--confidence must be between 0 and 1, got \(confidence)") }
+        if let limit, limit < 4 { throw ValidationError("--limit must be at least 4, got \(limit)") }
+        if let epochs, epochs < 1 { throw ValidationError("--epochs must be a positive integer, got \(epochs)") }
+    }
+
+    func run() throws {
+        try reporting {
+            if !fiveByTwo {
+                let (r, text) = try Compare.mcnemar(runA: items[0], runB: items[1], confidence: confidence)
+                if json {
+                    print(try ResultFiles.json(["n": r.n, "method": r.method, "only_a_correct": r.onlyACorrect, "only_b_correct": r.onlyBCorrect,
+                                                "statistic": r.statistic ?? NSNull(), "p_value": r.pValue, "accuracy_a": r.accuracyA,
+                                                "accuracy_b": r.accuracyB, "difference": r.difference,
+                                                "difference_lower": r.differenceLower, "difference_upper": r.differenceUpper,
+                                                "confidence": confidence]), terminator: "")
+                } else {
+                    print(text, terminator: "")
+                }
+                return
+            }
+            let a = try Experiment.load(file: items[0], overrides: Overrides(epochs: epochs))
+            let b = try Experiment.load(file: items[1], overrides: Overrides(epochs: epochs))
+            let (r, _, table) = try Compare.fiveByTwo(a, b, limit: limit, seed: seed, log: { if !json { print($0) } })
+            let (id, dir) = try RunDirectory.create(root: results, experiment: "\(a.name)-vs-\(b.name)", seed: seed, suffix: "5x2cv")
+            try ResultFiles.write(table, to: dir.appendingPathComponent("folds.csv"))
+            let object: [String: Any] = ["experiment_a": a.name, "experiment_b": b.name, "t": r.t.isFinite ? r.t : NSNull(), "p_value": r.pValue,
+                                         "degrees_of_freedom": r.degreesOfFreedom, "variances": r.variances, "seed": Int(seed), "comparison_id": id]
+            try ResultFiles.write(try ResultFiles.json(object), to: dir.appendingPathComponent("result.json"))
+            if json {
+                print(try ResultFiles.json(object), terminator: "")
+            } else {
+                print(String(format: "5x2cv paired t-test, %@ vs %@: t = %.4f with %d d.o.f., p-value = %.6g", a.name, b.name, r.t, r.degreesOfFreedom, r.pValue))
+                print("Fold table and result: \(dir.path)")
+            }
+        }
+    }
+}
+
+struct SweepCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sweep",
+        abstract: "Run a sweep's trials (all, or one shard of a Slurm job array) and tabulate them by the sweep's metric.")
+
+    @Argument(help: "The sweep file (YAML).") var file: String
+    @Option(help: "Run shard i of n (0 ≤ i < n): trials i, i+n, i+2n, … Default: SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT, else all.") var shard: String?
+    @Flag(help: "Merge the shards' results into sweep.csv and the chart.") var collect = false
+    @Option(help: "Directory for sweeps (default: the file's output_directory, Results/sweeps).") var results: String?
+    @Option(help: "Threads for each trial.") var threads: Int?
+
+    func run() throws {
+        try reporting {
+            let sweep = try Sweep.load(file: file)
+            if collect {
+                try SweepRunner.collect(sweep, root: results, log: { print($0) })
+                return
+            }
+            let chosen: Shard
+            if let shard {
+                guard let s = Shard.parse(shard) else { throw ValidationError("--shard must be i/n with 0 ≤ i < n, got \(shard)") }
+                chosen = s
+            } else {
+                chosen = Shard.fromSlurm() ?? Shard(index: 0, count: 1)
+            }
+            try SweepRunner.run(sweep, shard: chosen, root: results, overrides: Overrides(threads: threads), log: { print($0); fflush(stdout) })
+        }
+    }
+}
+
+struct ReportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "report",
+        abstract: "Write an index over all runs under a results directory: one row per experiment.")
+
+    @Argument(help: "The results directory.") var directory: String = "Results"
+
+    func run() throws {
+        try reporting {
+            let written = try ResultsIndex.write(root: directory)
+            print("Wrote \(written.map(\.path).joined(separator: ", "))")
         }
     }
 }

@@ -1,0 +1,65 @@
+import Yams
+
+/// Sets values deep inside a YAML tree by key path — `training.optimizer.learning_rate`,
+/// `model.layers[8].rate` — as sweeps and overrides do. Missing mappings on the way are
+/// created; list indices must exist.
+public enum NodePatch {
+    public enum Component: Equatable, Sendable {
+        case key(String)
+        case index(Int)
+    }
+
+    /// Splits `a.b[2].c` into components; nil for a malformed path.
+    public static func components(_ path: String) -> [Component]? {
+        var out: [Component] = []
+        for part in path.split(separator: ".", omittingEmptySubsequences: false) {
+            var rest = Substring(part)
+            guard let name = rest.split(separator: "[", maxSplits: 1, omittingEmptySubsequences: false).first, !name.isEmpty else { return nil }
+            out.append(.key(String(name)))
+            rest = rest.dropFirst(name.count)
+            while !rest.isEmpty {
+                guard rest.first == "[", let close = rest.firstIndex(of: "]"),
+                      let i = Int(rest[rest.index(after: rest.startIndex)..<close]), i >= 0 else { return nil }
+                out.append(.index(i))
+                rest = rest[rest.index(after: close)...]
+            }
+        }
+        return out.isEmpty ? nil : out
+    }
+
+    /// A copy of `root` with `path` set to `value`; the error text says what is missing.
+    public static func set(_ root: Node, path: String, to value: Node) throws -> Node {
+        guard let parts = components(path) else { throw PatchError(path: path, message: "is not a key path like training.optimizer.learning_rate or model.layers[2].rate") }
+        return try set(root, parts[...], to: value, path: path)
+    }
+
+    private static func set(_ node: Node, _ parts: ArraySlice<Component>, to value: Node, path: String) throws -> Node {
+        guard let first = parts.first else { return value }
+        let rest = parts.dropFirst()
+        switch first {
+        case let .key(key):
+            var pairs: [(Node, Node)] = []
+            if case let .mapping(m) = node { pairs = Array(m) } else if node.tagName != .null {
+                throw PatchError(path: path, message: "goes through \(key), but its parent is not a mapping")
+            }
+            if let i = pairs.firstIndex(where: { $0.0.string == key }) {
+                pairs[i].1 = try set(pairs[i].1, rest, to: value, path: path)
+            } else {
+                pairs.append((Node(key), try set(Node("", Tag(.null)), rest, to: value, path: path)))
+            }
+            return .mapping(Node.Mapping(pairs))
+        case let .index(i):
+            guard case let .sequence(seq) = node else { throw PatchError(path: path, message: "indexes [\(i)] into something that is not a list") }
+            var items = Array(seq)
+            guard i < items.count else { throw PatchError(path: path, message: "indexes [\(i)] but the list has \(items.count) entries") }
+            items[i] = try set(items[i], rest, to: value, path: path)
+            return .sequence(Node.Sequence(items))
+        }
+    }
+}
+
+public struct PatchError: Error, CustomStringConvertible {
+    public let path: String
+    public let message: String
+    public var description: String { "\(path) \(message)" }
+}

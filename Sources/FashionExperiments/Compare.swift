@@ -1,0 +1,105 @@
+import Foundation
+import FashionStats
+import FashionData
+import FashionReports
+import CSV
+
+/// Comparing two classifiers the ways Dietterich (1998) recommends.
+public enum Compare {
+    /// McNemar's test on two finished runs' test predictions (their `predictions.csv`).
+    public static func mcnemar(runA: String, runB: String, confidence: Double = 0.95) throws -> (McNemarResult, String) {
+        let a = try Predictions.read(run: runA), b = try Predictions.read(run: runB)
+        guard a.truth == b.truth else {
+            throw HarnessError("the two runs were not tested on the same examples (\(a.truth.count) vs \(b.truth.count) test labels, or different labels)")
+        }
+        let r = McNemar.test(truth: a.truth, predictionsA: a.predicted, predictionsB: b.predicted, confidence: confidence)
+        var text = "McNemar's test on \(r.n) test examples (\(r.method))\n"
+        text += "  A: \(runA)\n  B: \(runB)\n"
+        text += String(format: "  accuracy A %.4f, B %.4f; only A right: %d, only B right: %d\n", r.accuracyA, r.accuracyB, r.onlyACorrect, r.onlyBCorrect)
+        if let chi = r.statistic { text += String(format: "  chi-squared (continuity-corrected) = %.4f, 1 d.o.f.\n", chi) }
+        text += String(format: "  p-value = %.6g\n", r.pValue)
+        text += String(format: "  difference in accuracy A − B = %.4f, %.0f%% interval [%.4f, %.4f]\n", r.difference, confidence * 100, r.differenceLower, r.differenceUpper)
+        return (r, text)
+    }
+
+    /// Dietterich's 5×2cv paired t-test: five times, a seeded stratified 50/50 split of the
+    /// training data; each experiment trains on one half and is tested on the other, then the
+    /// halves swap. The statistic uses the first fold's difference and all ten variances, with
+    /// 5 degrees of freedom. Callbacks that watch validation numbers are dropped (the folds have
+    /// no validation set).
+    public static func fiveByTwo(_ a: Experiment, _ b: Experiment, limit: Int?, seed: UInt64,
+                                 log: @escaping (String) -> Void) throws -> (FiveByTwoResult, [[Double]], String) {
+        guard a.data.dataset == b.data.dataset, a.data.classes == b.data.classes, a.data.path == b.data.path else {
+            throw HarnessError("the two experiments must use the same dataset and classes")
+        }
+        var (all, _, _) = try RunPlan.loadDataset(withoutSplit(a))
+        if let limit { all = all.prefix(min(limit, all.count)) }
+        var differences: [[Double]] = []
+        var table: [[String]] = []
+        for i in 0..<5 {
+            let halves = Split.stratified(fraction: 0.5, seed: seed &+ UInt64(i), of: all)
+            var row: [Double] = []
+            for (j, (train, test)) in [(halves.train, halves.validation), (halves.validation, halves.train)].enumerated() {
+                let errorA = try errorRate(withoutSplit(a), train: train, test: test)
+                let errorB = try errorRate(withoutSplit(b), train: train, test: test)
+                log(String(format: "replication %d fold %d: error A %.4f, B %.4f, difference %.4f", i + 1, j + 1, errorA, errorB, errorA - errorB))
+                row.append(errorA - errorB)
+                table.append([String(i + 1), String(j + 1), String(train.count), String(test.count),
+                              ResultFiles.number(errorA), ResultFiles.number(errorB), ResultFiles.number(errorA - errorB)])
+            }
+            differences.append(row)
+        }
+        let r = FiveByTwoCV.test(differences: differences)
+        let csv = ResultFiles.csv(header: ["replication", "fold", "train_examples", "test_examples", "error_a", "error_b", "difference"], rows: table)
+        return (r, differences, csv)
+    }
+
+    static func withoutSplit(_ e: Experiment) -> Experiment {
+        var e = e
+        e.data.validation = .none
+        e.data.limit = nil
+        e.data.testLimit = nil
+        e.training.callbacks.removeAll { $0.earlyStopping?.monitor.hasPrefix("val_") == true }
+        return e
+    }
+
+    static func errorRate(_ e: Experiment, train: ImageSet, test: ImageSet) throws -> Double {
+        let plan = try RunPlan(experiment: e, data: (train, nil, test))
+        let trainer = Trainer(model: plan.model, optimizer: plan.optimizer, callbacks: [], batchSize: e.training.batchSize,
+                              evaluationBatchSize: e.evaluationBatchSize, scale: Float(e.data.rescale), shuffle: e.training.shuffle, seed: e.seed)
+        trainer.log = { _ in }
+        _ = try trainer.fit(train: train, validation: nil, epochs: e.training.epochs) { _ in }
+        return 1 - trainer.evaluate(test).accuracy
+    }
+}
+
+/// A problem with results, sweeps or comparisons, said in one line.
+public struct HarnessError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ d: String) { description = d }
+}
+
+/// A run's `predictions.csv`: test index, true and predicted labels.
+enum Predictions {
+    static func read(run: String) throws -> (truth: [Int], predicted: [Int]) {
+        let url = URL(fileURLWithPath: run).appendingPathComponent("predictions.csv")
+        guard let text = try? String(contentsOf: url, encoding: .utf8) else {
+            throw HarnessError("\(url.path): cannot be read (is \(run) a finished run directory written with output.formats including csv?)")
+        }
+        guard let reader = try? CSVReader(string: text, hasHeaderRow: true), let header = reader.headerRow,
+              let t = header.firstIndex(of: "true_label"), let p = header.firstIndex(of: "predicted_label") else {
+            throw HarnessError("\(url.path): no true_label and predicted_label columns")
+        }
+        var truth: [Int] = [], predicted: [Int] = []
+        var i = 0
+        while let row = reader.next() {
+            i += 1
+            guard row.count > max(t, p), let a = Int(row[t]), let b = Int(row[p]) else {
+                throw HarnessError("\(url.path):\(i + 1): not a row of integer labels")
+            }
+            truth.append(a)
+            predicted.append(b)
+        }
+        return (truth, predicted)
+    }
+}

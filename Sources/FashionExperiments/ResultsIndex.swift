@@ -1,0 +1,73 @@
+import Foundation
+import FashionReports
+
+/// `fashionbench report Results/`: one row per experiment over every complete run (a run
+/// directory with metrics.json, including the members of repeat groups): runs, best and mean
+/// test accuracy, the paper's value, parameters, mean training time and samples/s.
+public enum ResultsIndex {
+    struct Row {
+        var experiment: String
+        var accuracies: [Double] = []
+        var trainSeconds: [Double] = []
+        var samplesPerSecond: [Double] = []
+        var params: Int?
+        var paper: String = ""
+    }
+
+    public static func write(root: String) throws -> [URL] {
+        let rootURL = URL(fileURLWithPath: root, isDirectory: true)
+        guard let experiments = try? FileManager.default.contentsOfDirectory(atPath: rootURL.path) else {
+            throw HarnessError("\(root): not a readable directory")
+        }
+        var rows: [Row] = []
+        for name in experiments.sorted() where !["sweeps", "comparisons"].contains(name) {
+            let dir = rootURL.appendingPathComponent(name, isDirectory: true)
+            var row = Row(experiment: name)
+            for metricsFile in metricsFiles(under: dir, depth: 2) {
+                guard let data = try? Data(contentsOf: metricsFile),
+                      let m = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+                      let accuracy = m["test_accuracy"] as? Double else { continue }
+                row.accuracies.append(accuracy)
+                if let t = m["train_seconds"] as? Double { row.trainSeconds.append(t) }
+                if let s = m["samples_per_second"] as? Double { row.samplesPerSecond.append(s) }
+                row.params = (m["params"] as? Int) ?? row.params
+                if let ref = m["reference"] as? [String: Any] {
+                    let parts = [("test", ref["test_accuracy"]), ("val", ref["validation_accuracy"])].compactMap { label, v in
+                        (v as? Double).map { String(format: "%@ %.3f", label, $0) }
+                    }
+                    if !parts.isEmpty { row.paper = parts.joined(separator: ", ") }
+                }
+            }
+            if !row.accuracies.isEmpty { rows.append(row) }
+        }
+        func mean(_ v: [Double]) -> Double? { v.isEmpty ? nil : v.reduce(0, +) / Double(v.count) }
+        func f(_ v: Double?, _ format: String) -> String { v.map { String(format: format, $0) } ?? "" }
+        let header = ["experiment", "runs", "best_test_accuracy", "mean_test_accuracy", "paper", "params", "mean_train_seconds", "mean_samples_per_second"]
+        let table = rows.map { r in
+            [r.experiment, String(r.accuracies.count), f(r.accuracies.max(), "%.4f"), f(mean(r.accuracies), "%.4f"), r.paper,
+             r.params.map(String.init) ?? "", f(mean(r.trainSeconds), "%.1f"), f(mean(r.samplesPerSecond), "%.0f")]
+        }
+        var doc = Document(title: "FashionBench results")
+        doc.add(.paragraph("Every complete run under \(root) (a run directory with metrics.json), one row per experiment. Paper values are those of each experiment's reference block."))
+        doc.add(.table(header, table))
+        let outputs = [rootURL.appendingPathComponent("index.csv"), rootURL.appendingPathComponent("index.md"), rootURL.appendingPathComponent("index.html")]
+        try ResultFiles.write(ResultFiles.csv(header: header, rows: table), to: outputs[0])
+        try ResultFiles.write(doc.markdown(), to: outputs[1])
+        try ResultFiles.write(doc.html(directory: rootURL), to: outputs[2])
+        return outputs
+    }
+
+    /// metrics.json files at most `depth` directories below `dir` (run, or group/seed-run).
+    static func metricsFiles(under dir: URL, depth: Int) -> [URL] {
+        guard depth > 0, let names = try? FileManager.default.contentsOfDirectory(atPath: dir.path) else { return [] }
+        var out: [URL] = []
+        for name in names.sorted() {
+            let sub = dir.appendingPathComponent(name, isDirectory: true)
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: sub.path, isDirectory: &isDir), isDir.boolValue else { continue }
+            let m = sub.appendingPathComponent("metrics.json")
+            if FileManager.default.fileExists(atPath: m.path) { out.append(m) } else { out += metricsFiles(under: sub, depth: depth - 1) }
+        }
+        return out
+    }
+}

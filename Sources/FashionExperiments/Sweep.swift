@@ -1,0 +1,215 @@
+import Foundation
+import Yams
+import FashionConfig
+import FashionTensor
+
+/// A sweep file: a base experiment, values fixed for every trial (`set`), and either a grid
+/// (every combination, in file order, the last key varying fastest) or a seeded random sample
+/// over any key paths.
+///
+/// ```yaml
+/// name: model_2_optimizers
+/// base: ../model_2.yaml          # relative to this file
+/// metric: test_accuracy          # what the table is sorted by
+/// set: {training.epochs: 3}
+/// grid:
+///   training.optimizer.name: [adam, rmsprop]
+///   training.optimizer.learning_rate: [0.001, 0.0005, 0.0001]
+/// # or
+/// random:
+///   trials: 8
+///   seed: 1
+///   space:
+///     training.optimizer.learning_rate: {log_uniform: [0.0001, 0.01]}
+///     model.layers[8].rate: {uniform: [0.2, 0.6]}
+///     training.batch_size: {choice: [32, 64, 128]}
+/// ```
+public struct Sweep {
+    public struct Trial: Sendable {
+        public var index: Int
+        /// (key path, YAML value) in the sweep's key order.
+        public var values: [(String, String)]
+        public var id: String { String(format: "trial-%03d", index) }
+    }
+
+    public static let metrics = ["test_accuracy", "test_loss", "best_val_accuracy", "best_val_loss", "final_val_accuracy", "final_val_loss"]
+
+    public var file: String
+    public var name: String
+    public var base: String
+    public var metric: String
+    public var fixed: [(String, Node)]
+    public var keys: [String]
+    public var trials: [Trial]
+    public var outputDirectory: String
+
+    /// Larger is better for accuracies, smaller for losses.
+    public var higherIsBetter: Bool { metric.hasSuffix("accuracy") }
+
+    public static func load(file: String) throws -> Sweep {
+        guard let data = FileManager.default.contents(atPath: file), let text = String(data: data, encoding: .utf8) else {
+            throw ConfigError(file: file, line: 0, path: "", message: "cannot be read")
+        }
+        let o = try Options.document(yaml: text, file: file)
+        let name = try o.string("name", default: URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent)
+        guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || "_-.".contains($0) }), !name.hasPrefix(".") else {
+            throw o.error("name", "must be letters, digits, '_', '-' or '.', got \"\(name)\"")
+        }
+        let baseRelative = try o.string("base")
+        let base = baseRelative.hasPrefix("/") ? baseRelative
+            : URL(fileURLWithPath: file).deletingLastPathComponent().appendingPathComponent(baseRelative).standardized.path
+        guard FileManager.default.fileExists(atPath: base) else {
+            throw o.error("base", "names \(base), which does not exist")
+        }
+        let metric = try o.choice("metric", metrics, default: "test_accuracy")
+        let outputDirectory = try o.string("output_directory", default: "Results/sweeps")
+
+        var fixed: [(String, Node)] = []
+        if let set = o.raw("set") {
+            guard case let .mapping(m) = set.node else { throw o.error("set", "must be a mapping of key paths to values") }
+            for (k, v) in m {
+                guard let key = k.string, NodePatch.components(key) != nil else {
+                    throw o.error(atLine: k.mark?.line ?? set.line, path: "set", "has a key that is not a key path: \(Options.describe(k))")
+                }
+                fixed.append((key, v))
+            }
+        }
+
+        var keys: [String] = []
+        var trials: [Trial] = []
+        let grid = o.raw("grid"), random = try o.child("random")
+        switch (grid, random) {
+        case let (g?, nil):
+            guard case let .mapping(m) = g.node, !m.isEmpty else { throw o.error("grid", "must map key paths to lists of values") }
+            var axes: [(String, [Node])] = []
+            for (k, v) in m {
+                let line = k.mark?.line ?? g.line
+                guard let key = k.string, NodePatch.components(key) != nil else {
+                    throw o.error(atLine: line, path: "grid", "has a key that is not a key path: \(Options.describe(k))")
+                }
+                guard case let .sequence(values) = v, !values.isEmpty else {
+                    throw o.error(atLine: line, path: "grid.\(key)", "must be a non-empty list of values")
+                }
+                axes.append((key, Array(values)))
+            }
+            keys = axes.map(\.0)
+            let total = axes.reduce(1) { $0 * $1.1.count }
+            guard total <= 10_000 else { throw o.error("grid", "expands to \(total) trials; at most 10,000") }
+            for t in 0..<total {
+                var rest = t, values: [(String, String)] = []
+                for (key, options) in axes.reversed() {
+                    values.append((key, try render(options[rest % options.count])))
+                    rest /= options.count
+                }
+                trials.append(Trial(index: t, values: values.reversed()))
+            }
+        case let (nil, r?):
+            let count = try r.positiveInt("trials", max: 10_000)
+            let seed = UInt64(try r.int("seed", default: 0, min: 0))
+            guard let space = r.raw("space"), case let .mapping(m) = space.node, !m.isEmpty else {
+                throw r.error("space", "is required: key paths mapped to {uniform: [lo, hi]}, {log_uniform: [lo, hi]}, {int_uniform: [lo, hi]} or {choice: [values]}")
+            }
+            var axes: [(String, Distribution)] = []
+            for (k, v) in m {
+                let line = k.mark?.line ?? space.line
+                guard let key = k.string, NodePatch.components(key) != nil else {
+                    throw r.error(atLine: line, path: "random.space", "has a key that is not a key path: \(Options.describe(k))")
+                }
+                axes.append((key, try Distribution(v, options: r, line: line, path: "random.space.\(key)")))
+            }
+            try r.finish()
+            keys = axes.map(\.0)
+            var g = SeededGenerator(seed: seed, stream: "sweep")
+            for t in 0..<count {
+                trials.append(Trial(index: t, values: try axes.map { ($0.0, try render($0.1.draw(&g))) }))
+            }
+        default:
+            throw o.error("needs exactly one of `grid:` and `random:`")
+        }
+        try o.finish()
+        return Sweep(file: file, name: name, base: base, metric: metric, fixed: fixed, keys: keys, trials: trials,
+                     outputDirectory: outputDirectory)
+    }
+
+    /// The trials shard `index` of `count` runs: every count-th trial starting at `index`.
+    public func trials(shard index: Int, of count: Int) -> [Trial] {
+        trials.filter { $0.index % count == index }
+    }
+
+    /// The experiment of one trial: the base file with `set` and the trial's values applied.
+    public func experiment(for trial: Trial, overrides: Overrides = Overrides()) throws -> Experiment {
+        let patches = try fixed + trial.values.map { ($0.0, try Sweep.parseValue($0.1)) } + [("name", Node(trial.id))]
+        return try Experiment.load(file: base, overrides: overrides, patches: patches)
+    }
+
+    static func render(_ node: Node) throws -> String {
+        let text = try Yams.serialize(node: node).trimmingCharacters(in: .whitespacesAndNewlines)
+        return text.hasPrefix("--- ") ? String(text.dropFirst(4)) : text
+    }
+
+    static func parseValue(_ text: String) throws -> Node {
+        try Yams.compose(yaml: text) ?? Node("", Tag(.null))
+    }
+
+    enum Distribution {
+        case uniform(Double, Double), logUniform(Double, Double), intUniform(Int, Int), choice([Node])
+
+        init(_ node: Node, options o: Options, line: Int, path: String) throws {
+            let usage = "must be {uniform: [lo, hi]}, {log_uniform: [lo, hi]}, {int_uniform: [lo, hi]} or {choice: [values]}"
+            guard case let .mapping(m) = node, m.count == 1, let (k, v) = m.first, let kind = k.string,
+                  case let .sequence(args) = v, !args.isEmpty else {
+                throw o.error(atLine: line, path: path, usage)
+            }
+            let numbers = args.compactMap(Options.number)
+            switch kind {
+            case "uniform" where numbers.count == 2 && args.count == 2 && numbers[0] < numbers[1]:
+                self = .uniform(numbers[0], numbers[1])
+            case "log_uniform" where numbers.count == 2 && args.count == 2 && numbers[0] > 0 && numbers[0] < numbers[1]:
+                self = .logUniform(numbers[0], numbers[1])
+            case "int_uniform" where args.count == 2 && args.allSatisfy({ $0.tagName == .int }) && args[0].int! <= args[1].int!:
+                self = .intUniform(args[0].int!, args[1].int!)
+            case "choice":
+                self = .choice(Array(args))
+            default:
+                throw o.error(atLine: line, path: path, "\(usage) with lo < hi (lo > 0 for log_uniform)")
+            }
+        }
+
+        func draw(_ g: inout SeededGenerator) -> Node {
+            switch self {
+            case let .uniform(lo, hi): return Node(String(lo + (hi - lo) * g.nextUnitDouble()), Tag(.float))
+            case let .logUniform(lo, hi): return Node(String(exp(log(lo) + (log(hi) - log(lo)) * g.nextUnitDouble())), Tag(.float))
+            case let .intUniform(lo, hi): return Node(String(lo + g.nextInt(below: hi - lo + 1)), Tag(.int))
+            case let .choice(values): return values[g.nextInt(below: values.count)]
+            }
+        }
+    }
+}
+
+/// `--shard i/n` (0 ≤ i < n), or Slurm's job-array variables when the option is absent.
+public struct Shard: Equatable, Sendable {
+    public var index: Int
+    public var count: Int
+
+    public init(index: Int, count: Int) {
+        self.index = index
+        self.count = count
+    }
+
+    public static func parse(_ text: String) -> Shard? {
+        let parts = text.split(separator: "/")
+        guard parts.count == 2, let i = Int(parts[0]), let n = Int(parts[1]), n >= 1, i >= 0, i < n else { return nil }
+        return Shard(index: i, count: n)
+    }
+
+    /// SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT, counting from SLURM_ARRAY_TASK_MIN
+    /// (Slurm arrays may start at 0 or 1).
+    public static func fromSlurm(_ env: [String: String] = ProcessInfo.processInfo.environment) -> Shard? {
+        guard let id = env["SLURM_ARRAY_TASK_ID"].flatMap({ Int($0) }),
+              let count = env["SLURM_ARRAY_TASK_COUNT"].flatMap({ Int($0) }), count >= 1 else { return nil }
+        let first = env["SLURM_ARRAY_TASK_MIN"].flatMap { Int($0) } ?? 0
+        let index = id - first
+        guard index >= 0, index < count else { return nil }
+        return Shard(index: index, count: count)
+    }
+}
