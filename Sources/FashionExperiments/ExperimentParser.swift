@@ -90,7 +90,7 @@ extension Experiment {
         let resolvedNode = Node.mapping(Node.Mapping(ordered.compactMap { key in
             root.resolved.first { $0.0 == key }.map { (Node($0.0), $0.1) }
         }))
-        let resolvedText = (try? Yams.serialize(node: resolvedNode, sortKeys: false)) ?? ""
+        let resolvedText = (try? Yams.serialize(node: resolvedNode, allowUnicode: true, sortKeys: false)) ?? ""
 
         return Experiment(file: file, name: name, description: description, seed: seed, data: data.spec, model: model,
                           training: training.spec, evaluationBatchSize: evaluationBatch,

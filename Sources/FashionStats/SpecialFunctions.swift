@@ -24,14 +24,26 @@ enum Special {
 
     // MARK: Gamma function pieces
 
+    /// ln|Γ(x)| from the C library. On glibc, plain lgamma also writes the global `signgam`,
+    /// a data race when statistics are computed on several threads at once, so the reentrant
+    /// lgamma_r is used there.
+    static func logGamma(_ x: Double) -> Double {
+        #if canImport(Glibc)
+        var sign: Int32 = 0
+        return lgamma_r(x, &sign)
+        #else
+        return lgamma(x)
+        #endif
+    }
+
     /// Stirling's error δ(a) = lnΓ(a) − [(a − ½)·ln a − a + ½·ln(2π)].
     ///
     /// δ is small (≈ 1/(12a)), so differences of log-gammas written through it do not cancel.
     /// For a ≥ 15 the asymptotic series Σ B₂ₖ / (2k(2k − 1)·a^(2k−1)) is used; its first omitted
-    /// term is below 1e-17 there. Below 15 the values are small enough to take lgamma directly.
+    /// term is below 1e-17 there. Below 15 the values are small enough to take ln Γ directly.
     static func stirlingError(_ a: Double) -> Double {
         if a < 15 {
-            return lgamma(a) - ((a - 0.5) * log(a) - a + logSqrt2Pi)
+            return logGamma(a) - ((a - 0.5) * log(a) - a + logSqrt2Pi)
         }
         let r = 1 / a, r2 = r * r
         return r * (1.0 / 12 - r2 * (1.0 / 360 - r2 * (1.0 / 1260 - r2 * (1.0 / 1680
@@ -41,7 +53,7 @@ enum Special {
     /// lnΓ(a + b) − lnΓ(a), accurate also when a is huge (e.g. a = ν/2 for ν = 1e12), where the
     /// two lgamma values would agree in their first dozen digits.
     static func logGammaIncrement(_ a: Double, _ b: Double) -> Double {
-        if a < 15 { return lgamma(a + b) - lgamma(a) }
+        if a < 15 { return logGamma(a + b) - logGamma(a) }
         // Write both log-gammas with Stirling's formula; the big terms then combine analytically:
         // (a + b − ½)ln(a + b) − (a − ½)ln a − b = (a − ½)·ln(1 + b/a) + b·ln(a + b) − b.
         return (a - 0.5) * log1p(b / a) + b * log(a + b) - b
@@ -50,7 +62,7 @@ enum Special {
 
     /// −ln B(a, b) = lnΓ(a + b) − lnΓ(a) − lnΓ(b), the big argument handled by logGammaIncrement.
     static func negativeLogBeta(_ a: Double, _ b: Double) -> Double {
-        a >= b ? logGammaIncrement(a, b) - lgamma(b) : logGammaIncrement(b, a) - lgamma(a)
+        a >= b ? logGammaIncrement(a, b) - logGamma(b) : logGammaIncrement(b, a) - logGamma(a)
     }
 
     /// Loader's deviance term bd0(x, m) = x·ln(x/m) + m − x ≥ 0.

@@ -1,0 +1,228 @@
+import Foundation
+import Testing
+import Yams
+import FashionConfig
+import FashionData
+import FashionExperiments
+import FashionReports
+
+/// Repeats, sweeps, comparisons and the results index, end to end on small slices of the
+/// real Fashion-MNIST (skipped only where the Debian package is missing).
+@Suite(.serialized, .enabled(if: FileManager.default.fileExists(atPath: FashionMNIST.defaultDirectory + "/t10k-labels-idx1-ubyte.gz")))
+struct ResultsWorkflowTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    func temporary(_ name: String) -> URL {
+        FileManager.default.temporaryDirectory.appendingPathComponent("fashionbench-\(name)-\(UUID().uuidString)", isDirectory: true)
+    }
+
+    /// A quick experiment file: model_1 on a slice, one epoch.
+    func quickExperiment(in dir: URL, extra: String = "") throws -> URL {
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let text = """
+        name: quick
+        seed: 1
+        \(extra)
+        data:
+          validation: first 200
+          limit: 600
+          test_limit: 300
+        model:
+          layers:
+            - type: Flatten
+            - {type: Dense, units: 32, activation: relu}
+            - {type: Dense, units: 10, activation: softmax}
+        training:
+          epochs: 1
+          batch_size: 32
+          threads: 1
+        """
+        let url = dir.appendingPathComponent("quick.yaml")
+        try text.write(to: url, atomically: true, encoding: .utf8)
+        return url
+    }
+
+    @Test func repeatsGiveAStudentTInterval() throws {
+        let dir = temporary("repeats")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = try quickExperiment(in: dir, extra: "repeats: 3")
+        let e = try Experiment.load(file: file.path)
+        let (group, runs, _) = try Runner.runRepeats(e, resultsRoot: dir.appendingPathComponent("Results").path, log: { _ in }, liveProgress: false)
+        #expect(runs.count == 3)
+        // Each seed is a complete run of its own, with its own seed.
+        var accuracies: [Double] = []
+        for seed in 1...3 {
+            let m = try JSONSerialization.jsonObject(with: Data(contentsOf: group.appendingPathComponent("seed-\(seed)/metrics.json"))) as! [String: Any]
+            #expect(m["seed"] as? Int == seed)
+            accuracies.append(m["test_accuracy"] as! Double)
+        }
+        // By hand: mean, sample sd, t(0.975, 2) = 4.302652729911275 (scipy.stats.t.ppf).
+        let mean = accuracies.reduce(0, +) / 3
+        let sd = (accuracies.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / 2).squareRoot()
+        let half = 4.302652729911275 * sd / 3.0.squareRoot()
+        let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: group.appendingPathComponent("summary.json"))) as! [String: Any]
+        let acc = (summary["metrics"] as! [String: Any])["test_accuracy"] as! [String: Any]
+        #expect(abs((acc["mean"] as! Double) - mean) < 1e-12)
+        #expect(abs((acc["std"] as! Double) - sd) < 1e-12)
+        #expect(abs((acc["lower"] as! Double) - (mean - half)) < 1e-9)
+        #expect(abs((acc["upper"] as! Double) - (mean + half)) < 1e-9)
+        let csv = try String(contentsOf: group.appendingPathComponent("summary.csv"), encoding: .utf8)
+        #expect(csv.hasPrefix("metric,n,mean,std,sem,confidence,t,lower,upper,seed_1,seed_2,seed_3\n"))
+        #expect(FileManager.default.fileExists(atPath: group.appendingPathComponent("report.html").path))
+    }
+
+    @Test func runFilesFollowTheOutputFormats() throws {
+        let dir = temporary("formats")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = try quickExperiment(in: dir, extra: "output: {formats: hdf5, charts: false}")
+        let r = try Runner.run(try Experiment.load(file: file.path), resultsRoot: dir.appendingPathComponent("Results").path, log: { _ in }, liveProgress: false)
+        let files = Set(try FileManager.default.contentsOfDirectory(atPath: r.directory.path))
+        #expect(files.contains("history.h5") && files.contains("history.csv") && files.contains("metrics.json"))
+        #expect(!files.contains("predictions.csv") && !files.contains("charts"))
+        let h5 = try HDF5Reader(path: r.directory.appendingPathComponent("history.h5").path)
+        defer { h5.close() }
+        #expect(try h5.readDoubles("loss") == r.history.map(\.loss))
+        #expect(try h5.readInts("test_true_label") == r.truth)
+        #expect(try h5.readInts("test_predicted_label") == r.predicted)
+        #expect(try h5.stringAttribute("experiment_name") == "quick")
+        #expect(try h5.stringAttribute("experiment").contains("formats: hdf5"))
+    }
+
+    @Test func mcnemarComparesTwoRuns() throws {
+        let dir = temporary("mcnemar")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = try quickExperiment(in: dir)
+        let results = dir.appendingPathComponent("Results").path
+        let a = try Runner.run(try Experiment.load(file: file.path), resultsRoot: results, log: { _ in }, liveProgress: false)
+        let b = try Runner.run(try Experiment.load(file: file.path, overrides: Overrides(seed: 9)), resultsRoot: results, log: { _ in }, liveProgress: false)
+        let (r, text) = try Compare.mcnemar(runA: a.directory.path, runB: b.directory.path)
+        let onlyA = zip(zip(a.truth, a.predicted), b.predicted).filter { $0.0.0 == $0.0.1 && $0.1 != $0.0.0 }.count
+        let onlyB = zip(zip(a.truth, a.predicted), b.predicted).filter { $0.0.0 != $0.0.1 && $0.1 == $0.0.0 }.count
+        #expect(r.n == 300 && r.onlyACorrect == onlyA && r.onlyBCorrect == onlyB)
+        #expect(abs(r.accuracyA - a.testAccuracy) < 1e-12 && abs(r.accuracyB - b.testAccuracy) < 1e-12)
+        #expect(text.contains("p-value"))
+    }
+
+    @Test func shardedSweepEqualsOneGo() throws {
+        let dir = temporary("sweep")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        _ = try quickExperiment(in: dir)
+        let sweepFile = dir.appendingPathComponent("sweep.yaml")
+        try """
+        name: tiny_sweep
+        base: quick.yaml
+        metric: test_accuracy
+        set: {training.epochs: 1}
+        grid:
+          training.optimizer.name: [adam, rmsprop]
+          training.optimizer.learning_rate: [0.001, 0.01]
+          model.layers[1].units: [16]
+        """.write(to: sweepFile, atomically: true, encoding: .utf8)
+        let sweep = try Sweep.load(file: sweepFile.path)
+        #expect(sweep.trials.count == 4)
+        #expect(sweep.trials.map { $0.values.map(\.1) } == [["adam", "0.001", "16"], ["adam", "0.01", "16"], ["rmsprop", "0.001", "16"], ["rmsprop", "0.01", "16"]])
+        // Every trial runs in exactly one of n shards.
+        for n in 1...5 {
+            let covered = (0..<n).flatMap { sweep.trials(shard: $0, of: n).map(\.index) }
+            #expect(covered.sorted() == Array(0..<4))
+        }
+        let oneGo = dir.appendingPathComponent("one")
+        try SweepRunner.run(sweep, shard: Shard(index: 0, count: 1), root: oneGo.path, log: { _ in })
+        let sharded = dir.appendingPathComponent("three")
+        for i in 0..<3 { try SweepRunner.run(sweep, shard: Shard(index: i, count: 3), root: sharded.path, log: { _ in }) }
+        #expect(throws: (any Error).self) { try SweepRunner.run(sweep, shard: Shard(index: 0, count: 3), root: sharded.path, log: { _ in }) }
+        try SweepRunner.collect(sweep, root: sharded.path, log: { _ in })
+        let a = try String(contentsOf: oneGo.appendingPathComponent("tiny_sweep/sweep.csv"), encoding: .utf8)
+        let b = try String(contentsOf: sharded.appendingPathComponent("tiny_sweep/sweep.csv"), encoding: .utf8)
+        #expect(a == b)
+        #expect(a.split(separator: "\n").count == 5)
+        // Sorted best first by the metric.
+        let accuracies = a.split(separator: "\n").dropFirst().map { Double($0.split(separator: ",")[4])! }
+        #expect(accuracies == accuracies.sorted(by: >))
+    }
+
+    @Test func resultsIndexHasOneRowPerExperiment() throws {
+        let dir = temporary("index")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = try quickExperiment(in: dir)
+        let results = dir.appendingPathComponent("Results")
+        for seed in [1, 2] as [UInt64] {
+            _ = try Runner.run(try Experiment.load(file: file.path, overrides: Overrides(seed: seed)), resultsRoot: results.path, log: { _ in }, liveProgress: false)
+        }
+        let written = try ResultsIndex.write(root: results.path)
+        let csv = try String(contentsOf: written[0], encoding: .utf8).split(separator: "\n")
+        #expect(csv.count == 2)
+        #expect(csv[1].hasPrefix("quick,2,"))
+    }
+
+    @Test func seed003ExperimentsSelectTheThreeClasses() throws {
+        for name in ["three_class", "three_class_50_50"] {
+            let e = try Experiment.load(file: Self.root.appendingPathComponent("Experiments/\(name).yaml").path)
+            #expect(e.data.classes == [2, 3, 6])
+            #expect(e.repeats == 5)
+            let plan = try RunPlan(experiment: e)
+            #expect(plan.train.classNames == ["Pullover", "Dress", "Shirt"])
+            let n = plan.train.count + (plan.validation?.count ?? 0)
+            #expect(n == 18_000)
+            #expect(plan.test.count == 3_000)
+            let fraction = Double(plan.validation!.count) / Double(n)
+            #expect(abs(fraction - (name == "three_class" ? 0.2 : 0.5)) < 0.001)
+        }
+        for file in ["model_2_optimizers", "three_class_optimizers"] {
+            let sweep = try Sweep.load(file: Self.root.appendingPathComponent("Experiments/sweeps/\(file).yaml").path)
+            #expect(sweep.trials.count == 6)
+            for t in sweep.trials { _ = try RunPlan(experiment: try sweep.experiment(for: t), loadData: false) }
+        }
+    }
+}
+
+@Suite struct SweepFileTests {
+    @Test func keyPathsPatchNestedValues() throws {
+        let node = try Yams.compose(yaml: "a: {b: 1}\nlist: [{x: 1}, {x: 2}]\n")!
+        let patched = try NodePatch.set(try NodePatch.set(node, path: "a.b", to: Node("5", Tag(.int))), path: "list[1].x", to: Node("7", Tag(.int)))
+        let text = try Yams.serialize(node: patched)
+        #expect(text.contains("b: 5") && text.contains("x: 7") && text.contains("x: 1"))
+        let created = try NodePatch.set(node, path: "c.d", to: Node("hi"))
+        #expect(try Yams.serialize(node: created).contains("d: hi"))
+        #expect(throws: PatchError.self) { try NodePatch.set(node, path: "list[5].x", to: Node("1")) }
+        #expect(throws: PatchError.self) { try NodePatch.set(node, path: "a.b.c", to: Node("1")) }
+        #expect(NodePatch.components("a..b") == nil && NodePatch.components("a[x]") == nil)
+    }
+
+    @Test func slurmVariablesChooseTheShard() {
+        #expect(Shard.fromSlurm(["SLURM_ARRAY_TASK_ID": "2", "SLURM_ARRAY_TASK_COUNT": "3"]) == Shard(index: 2, count: 3))
+        #expect(Shard.fromSlurm(["SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_COUNT": "3", "SLURM_ARRAY_TASK_MIN": "1"]) == Shard(index: 2, count: 3))
+        #expect(Shard.fromSlurm([:]) == nil)
+        #expect(Shard.parse("1/3") == Shard(index: 1, count: 3))
+        #expect(Shard.parse("3/3") == nil && Shard.parse("x") == nil && Shard.parse("0/0") == nil)
+    }
+
+    @Test func randomSweepsAreSeeded() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fashionbench-random-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try "model: {layers: [{type: Flatten}, {type: Dense, units: 10, activation: softmax}]}\n"
+            .write(to: dir.appendingPathComponent("base.yaml"), atomically: true, encoding: .utf8)
+        let text = """
+        base: base.yaml
+        random:
+          trials: 6
+          seed: 4
+          space:
+            training.optimizer.learning_rate: {log_uniform: [0.0001, 0.01]}
+            training.batch_size: {choice: [32, 64]}
+        """
+        try text.write(to: dir.appendingPathComponent("s.yaml"), atomically: true, encoding: .utf8)
+        let a = try Sweep.load(file: dir.appendingPathComponent("s.yaml").path)
+        let b = try Sweep.load(file: dir.appendingPathComponent("s.yaml").path)
+        #expect(a.trials.count == 6)
+        #expect(a.trials.map { $0.values.map(\.1) } == b.trials.map { $0.values.map(\.1) })
+        for t in a.trials {
+            let lr = Double(t.values[0].1)!
+            #expect(lr >= 0.0001 && lr <= 0.01)
+            #expect(["32", "64"].contains(t.values[1].1))
+        }
+        try "base: base.yaml\ngrid: {training.optimizer.learning_rate: []}\n".write(to: dir.appendingPathComponent("bad.yaml"), atomically: true, encoding: .utf8)
+        #expect(throws: ConfigError.self) { try Sweep.load(file: dir.appendingPathComponent("bad.yaml").path) }
+    }
+}
