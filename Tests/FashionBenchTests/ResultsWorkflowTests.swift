@@ -103,6 +103,26 @@ struct ResultsWorkflowTests {
         #expect(text.contains("p-value"))
     }
 
+    @Test func fiveByTwoCrossValidationFollowsDietterich() throws {
+        let dir = temporary("5x2cv")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = try quickExperiment(in: dir)
+        let a = try Experiment.load(file: file.path)
+        let b = try Experiment.load(file: file.path, patches: [("model.layers[1].units", Node("8", Tag(.int)))])
+        let (r, differences, table) = try Compare.fiveByTwo(a, b, limit: 400, seed: 3, log: { _ in })
+        #expect(differences.count == 5 && differences.allSatisfy { $0.count == 2 })
+        #expect(table.split(separator: "\n").count == 11)
+        // t = p₁⁽¹⁾ / √(Σ sᵢ² / 5), sᵢ² = Σⱼ (pᵢ⁽ʲ⁾ − p̄ᵢ)², by hand from the fold differences.
+        let variances = differences.map { row -> Double in
+            let mean = (row[0] + row[1]) / 2
+            return (row[0] - mean) * (row[0] - mean) + (row[1] - mean) * (row[1] - mean)
+        }
+        let t = differences[0][0] / (variances.reduce(0, +) / 5).squareRoot()
+        #expect(abs(r.t - t) < 1e-9 * max(1, abs(t)))
+        #expect(r.degreesOfFreedom == 5)
+        #expect(r.pValue >= 0 && r.pValue <= 1)
+    }
+
     @Test func shardedSweepEqualsOneGo() throws {
         let dir = temporary("sweep")
         defer { try? FileManager.default.removeItem(at: dir) }
