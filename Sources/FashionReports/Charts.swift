@@ -57,10 +57,16 @@ public enum Gnuplot {
         process.terminationHandler = { _ in finished.signal() }
         do { try process.run() } catch { return "cannot run \(gnuplot): \(error.localizedDescription); \(rerun)" }
         if finished.wait(timeout: .now() + timeout) == .timedOut {
-            process.terminate()
+            // Signal the whole process group (Foundation starts the child as a group leader):
+            // Foundation notices the exit only when every holder of an inherited descriptor
+            // is gone, so a surviving helper of gnuplot would otherwise hold us up. Never wait
+            // unboundedly: a stuck process is better than a stuck run.
+            let pid = process.processIdentifier
+            let target = getpgid(pid) == pid ? -pid : pid
+            kill(target, SIGTERM)
             if finished.wait(timeout: .now() + 5) == .timedOut {
-                kill(process.processIdentifier, SIGKILL)
-                finished.wait()
+                kill(target, SIGKILL)
+                _ = finished.wait(timeout: .now() + 5)
             }
             return "gnuplot took over \(Int(timeout)) s on \(script) and was stopped; \(rerun)"
         }
