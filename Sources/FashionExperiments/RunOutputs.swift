@@ -23,7 +23,7 @@ enum RunOutputs {
             try ResultFiles.write(RunFiles.confusionMatrixCSV(confusion, classNames: r.classNames), to: dir.appendingPathComponent("confusion_matrix.csv"))
             try ResultFiles.write(RunFiles.normalizedConfusionMatrixCSV(confusion, classNames: r.classNames),
                                   to: dir.appendingPathComponent("confusion_matrix_normalized.csv"))
-            try ResultFiles.write(RunFiles.perClassCSV(confusion, classNames: r.classNames), to: dir.appendingPathComponent("per_class.csv"))
+            try ResultFiles.write(RunFiles.perClassCSV(report), to: dir.appendingPathComponent("per_class.csv"))
         }
         if e.output.formats.contains("hdf5") {
             try writeHDF5(r, rows: rows, confusion: confusion, experiment: e, to: dir.appendingPathComponent("history.h5"))

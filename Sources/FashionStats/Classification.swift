@@ -37,7 +37,9 @@ public struct ClassMetrics: Sendable {
 /// scikit-learn's classification_report, with zero_division = 0:
 /// precision = TP/(TP + FP), 0 when the class is never predicted;
 /// recall = TP/(TP + FN), 0 when the class has no examples;
-/// F1 = 2PR/(P + R), 0 when P + R = 0; support = row sum.
+/// F1 = 2PR/(P + R), 0 when P + R = 0, computed as 2·TP/(support + predicted) the way
+/// sklearn ≥ 1.3 does (2PR/(P+R) can differ in the last bit); support = row sum.
+/// The averages add up as numpy does (`pairwiseSum`), so the numbers equal sklearn's bit for bit.
 /// macro = unweighted mean over all classes (classes with no support included, as sklearn does
 /// when they are listed in `labels`); weighted = support-weighted mean; accuracy = trace/total.
 public struct ClassificationReport: Sendable {
@@ -64,16 +66,19 @@ public struct ClassificationReport: Sendable {
             let predictedCount = confusion.reduce(0) { $0 + $1[c] }  // TP + FP
             let precision = predictedCount == 0 ? 0 : Double(truePositives) / Double(predictedCount)
             let recall = support == 0 ? 0 : Double(truePositives) / Double(support)
-            let f1 = precision + recall == 0 ? 0 : 2 * precision * recall / (precision + recall)
+            let f1 = support + predictedCount == 0 ? 0 : 2 * Double(truePositives) / Double(support + predictedCount)
             classes.append(ClassMetrics(name: classNames[c], precision: precision, recall: recall,
                                         f1: f1, support: support))
         }
 
+        // np.mean: pairwise sum / count; np.average(weights=): pairwise sum of products / sum of weights.
         func mean(_ metric: (ClassMetrics) -> Double) -> Double {
-            k == 0 ? 0 : classes.reduce(0) { $0 + metric($1) } / Double(k)
+            k == 0 ? 0 : pairwiseSum(classes.map(metric)[...]) / Double(k)
         }
+        let weights = classes.map { Double($0.support) }
+        let weightSum = pairwiseSum(weights[...])
         func weightedMean(_ metric: (ClassMetrics) -> Double) -> Double {
-            total == 0 ? 0 : classes.reduce(0) { $0 + Double($1.support) * metric($1) } / Double(total)
+            weightSum == 0 ? 0 : pairwiseSum(zip(classes.map(metric), weights).map { $0 * $1 }[...]) / weightSum
         }
         let macro = ClassMetrics(name: "macro avg", precision: mean(\.precision),
                                  recall: mean(\.recall), f1: mean(\.f1), support: total)
@@ -84,5 +89,31 @@ public struct ClassificationReport: Sendable {
         let accuracy = total == 0 ? 0 : Double(trace) / Double(total)
         return ClassificationReport(classes: classes, macro: macro, weighted: weighted,
                                     accuracy: accuracy, total: total)
+    }
+}
+
+/// numpy's float64 `add.reduce` on a contiguous array (numpy's `pairwise_sum`): under 8 values
+/// a plain loop; up to 128, eight interleaved partial sums combined as a tree, then the tail;
+/// beyond, split in two halves (a multiple of 8).
+func pairwiseSum(_ a: ArraySlice<Double>) -> Double {
+    let n = a.count, s = a.startIndex
+    if n < 8 {
+        var result = 0.0
+        for v in a { result += v }
+        return result
+    } else if n <= 128 {
+        var r = (0..<8).map { a[s + $0] }
+        var i = 8
+        while i < n - n % 8 {
+            for j in 0..<8 { r[j] += a[s + i + j] }
+            i += 8
+        }
+        var result = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+        while i < n { result += a[s + i]; i += 1 }
+        return result
+    } else {
+        var half = n / 2
+        half -= half % 8
+        return pairwiseSum(a[s..<(s + half)]) + pairwiseSum(a[(s + half)...])
     }
 }

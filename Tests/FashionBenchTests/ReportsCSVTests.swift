@@ -1,6 +1,7 @@
 import FashionReports
 import Foundation
 import Testing
+import FashionStats
 
 @Suite("Reports: run CSV files")
 struct ReportsCSVTests {
@@ -45,7 +46,7 @@ struct ReportsCSVTests {
     }
 
     @Test func confusionMatrices() {
-        let matrix = RunFiles.confusionMatrix(labels: [0, 0, 1, 1, 1, 0], predictions: [0, 1, 1, 1, 0, 0], classCount: 3)
+        let matrix = Confusion.matrix(truth: [0, 0, 1, 1, 1, 0], predicted: [0, 1, 1, 1, 0, 0], classes: 3)
         #expect(matrix == [[2, 1, 0], [1, 2, 0], [0, 0, 0]])
         #expect(RunFiles.confusionMatrixCSV(matrix, classNames: names) == #"""
             true\predicted,T-shirt/top,"Bag, ""large""",Ankle boot
