@@ -191,7 +191,7 @@ struct SweepCommand: ParsableCommand {
             } else {
                 chosen = Shard.fromSlurm() ?? Shard(index: 0, count: 1)
             }
-            try SweepRunner.run(sweep, shard: chosen, root: results, overrides: Overrides(threads: threads), log: { print($0); fflush(stdout) })
+            _ = try SweepRunner.run(sweep, shard: chosen, root: results, overrides: Overrides(threads: threads), log: { print($0); fflush(stdout) })
         }
     }
 }
