@@ -93,7 +93,13 @@ public final class RunPlan {
     /// Loads the dataset, keeps the selected classes (relabelled), splits off validation,
     /// then applies the limits.
     public static func loadDataset(_ e: Experiment) throws -> (ImageSet, ImageSet?, ImageSet) {
-        var (fullTrain, test) = try FashionMNIST.load(directory: e.data.path, verifyChecksums: e.data.verifyChecksums)
+        var (fullTrain, test): (ImageSet, ImageSet)
+        do {
+            (fullTrain, test) = try FashionMNIST.load(directory: e.data.path, verifyChecksums: e.data.verifyChecksums)
+        } catch let d as DataError where e.data.path != nil {
+            // The file chose the directory: say where.
+            throw ConfigError(file: e.file, line: e.lines["data.path"] ?? 1, path: "data.path", message: "→ \(d.description)")
+        }
         if let classes = e.data.classes {
             fullTrain = fullTrain.selectingClasses(classes)
             test = test.selectingClasses(classes)

@@ -50,7 +50,7 @@ struct Run: ParsableCommand {
         if let repeats, repeats < 1 || repeats > 1000 { throw ValidationError("--repeats must be from 1 to 1000, got \(repeats)") }
         if let epochs, epochs < 1 { throw ValidationError("--epochs must be a positive integer, got \(epochs)") }
         if let limit, limit < 1 { throw ValidationError("--limit must be a positive integer, got \(limit)") }
-        if let threads, threads < 1 { throw ValidationError("--threads must be a positive integer, got \(threads)") }
+        if let threads, threads < 1 || threads > 256 { throw ValidationError("--threads must be from 1 to 256, got \(threads)") }
     }
 
     func run() throws {
@@ -74,7 +74,7 @@ struct Bench: ParsableCommand {
     func validate() throws {
         if steps < 1 { throw ValidationError("--steps must be a positive integer, got \(steps)") }
         if warmup < 0 { throw ValidationError("--warmup must not be negative, got \(warmup)") }
-        if let threads, threads < 1 { throw ValidationError("--threads must be a positive integer, got \(threads)") }
+        if let threads, threads < 1 || threads > 256 { throw ValidationError("--threads must be from 1 to 256, got \(threads)") }
     }
 
     func run() throws {
@@ -176,6 +176,11 @@ struct SweepCommand: ParsableCommand {
     @Flag(help: "Merge the shards' results into sweep.csv and the chart.") var collect = false
     @Option(help: "Directory for sweeps (default: the file's output_directory, Results/sweeps).") var results: String?
     @Option(help: "Threads for each trial.") var threads: Int?
+
+    func validate() throws {
+        if let threads, threads < 1 || threads > 256 { throw ValidationError("--threads must be from 1 to 256, got \(threads)") }
+        if collect, shard != nil { throw ValidationError("--collect merges every shard; do not give --shard with it") }
+    }
 
     func run() throws {
         try reporting {
