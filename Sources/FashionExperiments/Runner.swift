@@ -64,7 +64,8 @@ public enum Runner {
             runs.append(try execute(plan, directory: dir, runID: "\(groupID)/seed-\(e.seed)", log: log, liveProgress: liveProgress))
         }
         let summary = RepeatSummary(runs: runs, confidence: experiment.output.confidence)
-        try RunOutputs.writeRepeatSummary(summary, experiment: experiment, directory: group, log: log)
+        try RunOutputs.writeRepeatSummary(summary, experiment: experiment, modelSummary: first.model.summary(title: experiment.name),
+                                          directory: group, log: log)
         log(summary.headline)
         return (group, runs, summary)
     }
