@@ -25,19 +25,32 @@ public struct BenchmarkResult: Sendable {
     }
 }
 
+/// Uniform random pixels and labels of the model's shape, seeded: the same every time.
+final class SyntheticBatch {
+    let input: FloatBuffer
+    let labels: UnsafeMutablePointer<Int32>
+
+    init(model: Sequential, batch: Int) {
+        input = FloatBuffer(count: batch * model.inputShape.reduce(1, *))
+        labels = .allocate(capacity: batch)
+        var g = SeededGenerator(seed: 0, stream: "bench")
+        for i in 0..<input.count { input.pointer[i] = g.nextUnitFloat() }
+        for i in 0..<batch { labels[i] = Int32(g.nextInt(below: model.classes)) }
+    }
+
+    deinit { labels.deallocate() }
+}
+
 public enum Benchmark {
     /// Per-layer forward and backward seconds per step (and the loss and optimizer), to see
-    /// where a step's time goes. Same arithmetic as `Sequential.trainStep`.
+    /// where a step's time goes. Same arithmetic as `Sequential.trainStep`, on one replica
+    /// with the whole batch (a data-parallel model's replicas each take half).
     public static func profile(_ e: Experiment, steps: Int, warmup: Int) throws -> String {
         let plan = try RunPlan(experiment: e, loadData: false)
         let model = plan.model, optimizer = plan.optimizer, batch = e.training.batchSize
         optimizer.attach(model.parameters)
-        let input = FloatBuffer(count: batch * model.inputShape.reduce(1, *))
-        var g = SeededGenerator(seed: 0, stream: "bench")
-        for i in 0..<input.count { input.pointer[i] = g.nextUnitFloat() }
-        let labels = UnsafeMutablePointer<Int32>.allocate(capacity: batch)
-        defer { labels.deallocate() }
-        for i in 0..<batch { labels[i] = Int32(g.nextInt(below: model.classes)) }
+        let synthetic = SyntheticBatch(model: model, batch: batch)
+        let input = synthetic.input, labels = synthetic.labels
         let gradient = FloatBuffer(count: batch * model.classes)
         let n = model.layers.count
         var forward = [Double](repeating: 0, count: n), backward = forward
@@ -83,16 +96,10 @@ public enum Benchmark {
 
     public static func run(_ e: Experiment, steps: Int, warmup: Int) throws -> BenchmarkResult {
         let plan = try RunPlan(experiment: e, loadData: false)
-        let model = plan.model
-        let batch = e.training.batchSize
-        let optimizer = plan.optimizer
+        let model = plan.model, optimizer = plan.optimizer, batch = e.training.batchSize
         optimizer.attach(model.parameters)
-        let input = FloatBuffer(count: batch * model.inputShape.reduce(1, *))
-        var g = SeededGenerator(seed: 0, stream: "bench")
-        for i in 0..<input.count { input.pointer[i] = g.nextUnitFloat() }
-        let labels = UnsafeMutablePointer<Int32>.allocate(capacity: batch)
-        defer { labels.deallocate() }
-        for i in 0..<batch { labels[i] = Int32(g.nextInt(below: model.classes)) }
+        let synthetic = SyntheticBatch(model: model, batch: batch)
+        let input = synthetic.input, labels = synthetic.labels
 
         for _ in 0..<warmup {
             model.trainStep(input.pointer, labels: labels, batch: batch)

@@ -41,6 +41,18 @@ public enum Runner {
         return try execute(plan, directory: dir, runID: runID, log: log, liveProgress: liveProgress)
     }
 
+    /// Trains into `dir`; if anything fails there, `failed.txt` says what (and there is no
+    /// metrics.json, so nothing takes the run for a complete one).
+    static func execute(_ plan: RunPlan, directory dir: URL, runID: String, log: @escaping (String) -> Void,
+                        liveProgress: Bool?) throws -> RunResult {
+        do {
+            return try train(plan, directory: dir, runID: runID, log: log, liveProgress: liveProgress)
+        } catch {
+            try? ResultFiles.write("\(error)\n", to: dir.appendingPathComponent("failed.txt"))
+            throw error
+        }
+    }
+
     /// `repeats` runs with seeds seed, seed+1, … in `Results/<experiment>/<group-id>/seed-<s>/`,
     /// then `summary.csv`/`summary.json` (mean, sample sd, t interval per metric) — written
     /// last, so a group without them is incomplete. Every seed's data and model are checked
@@ -71,8 +83,8 @@ public enum Runner {
     }
 
     /// Trains and evaluates into an existing, empty run directory.
-    static func execute(_ plan: RunPlan, directory dir: URL, runID: String, log: @escaping (String) -> Void,
-                        liveProgress: Bool?) throws -> RunResult {
+    private static func train(_ plan: RunPlan, directory dir: URL, runID: String, log: @escaping (String) -> Void,
+                              liveProgress: Bool?) throws -> RunResult {
         let e = plan.experiment
         let model = plan.model
         let summary = model.summary(title: e.name)

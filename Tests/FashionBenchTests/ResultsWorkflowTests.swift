@@ -88,6 +88,19 @@ struct ResultsWorkflowTests {
         #expect(try h5.stringAttribute("experiment").contains("formats: hdf5"))
     }
 
+    @Test func aDivergingRunLeavesNoMetrics() throws {
+        let dir = temporary("diverge")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = try quickExperiment(in: dir)
+        let e = try Experiment.load(file: file.path, patches: [("training.optimizer", try Yams.compose(yaml: "{name: rmsprop, learning_rate: 1.0e30}")!)])
+        let results = dir.appendingPathComponent("Results")
+        #expect(throws: TrainingError.self) { _ = try Runner.run(e, resultsRoot: results.path, log: { _ in }, liveProgress: false) }
+        let runs = try FileManager.default.contentsOfDirectory(atPath: results.appendingPathComponent("quick").path)
+        #expect(runs.count == 1)
+        let files = try FileManager.default.contentsOfDirectory(atPath: results.appendingPathComponent("quick/\(runs[0])").path)
+        #expect(files.contains("failed.txt") && !files.contains("metrics.json"))
+    }
+
     @Test func mcnemarComparesTwoRuns() throws {
         let dir = temporary("mcnemar")
         defer { try? FileManager.default.removeItem(at: dir) }
