@@ -1,0 +1,203 @@
+import Foundation
+import FashionTensor
+import FashionConfig
+
+/// Keras BatchNormalization over the last axis (the channels of NHWC, the features of a
+/// vector): y = gamma·(x − mean)/sqrt(var + epsilon) + beta per channel.
+///
+/// Training uses the batch's statistics over every other axis (biased variance) and moves the
+/// non-trainable moving statistics as Keras 3 does, with the same biased variance:
+/// moving = moving·momentum + batch·(1 − momentum). Inference uses the moving statistics.
+///
+/// The statistics are of the whole batch this layer sees, so a data-parallel replica would
+/// normalise by its shard's statistics (and the replicas would race on the shared moving
+/// statistics): RunPlan keeps models with this layer on one replica.
+public final class BatchNormalization: Layer {
+    public static let typeName = "BatchNormalization"
+    public var name: String
+    public let momentum: Float
+    public let epsilon: Float
+    public let center: Bool
+    public let scale: Bool
+    public private(set) var inputShape: [Int] = []
+    public private(set) var outputShape: [Int] = []
+    public private(set) var parameters: [Parameter] = []
+
+    /// nil when `scale` (gamma) or `center` (beta) is off: Keras then creates no weight.
+    private var gamma: Parameter?
+    private var beta: Parameter?
+    private var movingMean: Parameter!
+    private var movingVariance: Parameter!
+    private var output: FloatBuffer!
+    /// Per channel, from the last forward pass: the mean and 1/sqrt(var + epsilon) it used.
+    private var usedMean: FloatBuffer!
+    private var usedInverseStd: FloatBuffer!
+    /// Per-chunk partial sums (Parallel.maxChunks × 2 × channels), in Double so a sum over a
+    /// whole batch of images loses nothing to float rounding.
+    private var partials: UnsafeMutablePointer<Double>?
+    private var input: UnsafeMutablePointer<Float>?
+    private var lastTraining = false
+    private var channels = 0, rowsPerSample = 1
+
+    public init(momentum: Float = 0.99, epsilon: Float = 1e-3, center: Bool = true, scale: Bool = true,
+                name: String = "batch_normalization") {
+        self.momentum = momentum
+        self.epsilon = epsilon
+        self.center = center
+        self.scale = scale
+        self.name = name
+    }
+
+    deinit { partials?.deallocate() }
+
+    public convenience init(options o: Options) throws {
+        self.init(momentum: Float(try o.double("momentum", default: 0.99, min: 0, max: 1)),
+                  epsilon: Float(try o.double("epsilon", default: 1e-3, min: 0, minExclusive: true)),
+                  center: try o.bool("center", default: true),
+                  scale: try o.bool("scale", default: true))
+    }
+
+    public func build(inputShape: [Int], maxBatch: Int) throws {
+        guard let last = inputShape.last, last > 0 else { throw LayerShapeError("needs an input with at least one axis, got \(shapeText(inputShape))") }
+        self.inputShape = inputShape
+        outputShape = inputShape
+        channels = last
+        rowsPerSample = inputShape.dropLast().reduce(1, *)
+        try reserve(4 * channels, maxBatch * rowsPerSample * channels + 2 * channels + Parallel.maxChunks * 4 * channels)
+        gamma = scale ? Parameter(name: "gamma", shape: [channels]) : nil
+        beta = center ? Parameter(name: "beta", shape: [channels]) : nil
+        movingMean = Parameter(name: "moving_mean", shape: [channels], trainable: false)
+        movingVariance = Parameter(name: "moving_variance", shape: [channels], trainable: false)
+        // Keras' order of weights: gamma, beta, moving_mean, moving_variance.
+        parameters = [gamma, beta].compactMap { $0 } + [movingMean, movingVariance]
+        output = FloatBuffer(count: maxBatch * rowsPerSample * channels)
+        usedMean = FloatBuffer(count: channels)
+        usedInverseStd = FloatBuffer(count: channels)
+        partials?.deallocate()
+        partials = .allocate(capacity: Parallel.maxChunks * 2 * channels)
+    }
+
+    /// Keras' initializers: gamma ones, beta zeros, moving mean zeros, moving variance ones.
+    public func initialize(using g: inout SeededGenerator) {
+        gamma?.value.pointer.update(repeating: 1, count: channels)
+        beta?.value.zero()
+        movingMean.value.zero()
+        movingVariance.value.pointer.update(repeating: 1, count: channels)
+    }
+
+    /// Per channel j, over `rows` rows of `channels` values: first[j] = Σ f(row)[j] and
+    /// second[j] = Σ g(row)[j], accumulated in Double per chunk, then the chunks added in
+    /// order (the same split for the same thread count, so the same result).
+    private func channelSums(rows: Int, into first: UnsafeMutablePointer<Double>, _ second: UnsafeMutablePointer<Double>,
+                             _ body: (Range<Int>, UnsafeMutablePointer<Double>, UnsafeMutablePointer<Double>) -> Void) {
+        let c = channels, partials = partials!
+        let minimum = Kernels.rowsPerChunk(c)
+        let chunks = Parallel.chunks(rows, minimumChunk: minimum)
+        Parallel.forEachChunkIndexed(rows, minimumChunk: minimum) { k, range in
+            let s = partials + k * 2 * c, q = s + c
+            s.update(repeating: 0, count: 2 * c)
+            body(range, s, q)
+        }
+        first.update(repeating: 0, count: c)
+        second.update(repeating: 0, count: c)
+        // A chunk with an empty range never ran: only the first `chunks` slices were written.
+        for k in 0..<max(chunks, 1) where rows * (k + 1) / max(chunks, 1) > rows * k / max(chunks, 1) {
+            let s = partials + k * 2 * c
+            for j in 0..<c { first[j] += s[j]; second[j] += s[c + j] }
+        }
+    }
+
+    public func forward(_ x: UnsafeMutablePointer<Float>, batch: Int, training: Bool) -> UnsafeMutablePointer<Float> {
+        input = x
+        lastTraining = training
+        let c = channels, rows = batch * rowsPerSample
+        let mean = usedMean.pointer, inverseStd = usedInverseStd.pointer
+        if training {
+            // Σx and Σx² per channel; var = E[x²] − E[x]² (what Keras' moments compute), safe
+            // from cancellation here because the sums are in Double.
+            let sum = UnsafeMutablePointer<Double>.allocate(capacity: 2 * c)
+            defer { sum.deallocate() }
+            channelSums(rows: rows, into: sum, sum + c) { range, s, q in
+                for r in range {
+                    let row = x + r * c
+                    for j in 0..<c { let v = Double(row[j]); s[j] += v; q[j] += v * v }
+                }
+            }
+            let mm = movingMean.value.pointer, mv = movingVariance.value.pointer
+            for j in 0..<c {
+                let m = sum[j] / Double(rows)
+                let v = max(sum[c + j] / Double(rows) - m * m, 0)
+                mean[j] = Float(m)
+                inverseStd[j] = Float(1 / (v + Double(epsilon)).squareRoot())
+                // In float32, in Keras' order of operations.
+                mm[j] = mm[j] * momentum + Float(m) * (1 - momentum)
+                mv[j] = mv[j] * momentum + Float(v) * (1 - momentum)
+            }
+        } else {
+            let mm = movingMean.value.pointer, mv = movingVariance.value.pointer
+            for j in 0..<c {
+                mean[j] = mm[j]
+                inverseStd[j] = 1 / (mv[j] + epsilon).squareRoot()
+            }
+        }
+        // y = x·k + (beta − mean·k) with k = gamma/sqrt(var + eps), as tf.nn.batch_normalization.
+        let k = UnsafeMutablePointer<Float>.allocate(capacity: 2 * c), b = k + c
+        defer { k.deallocate() }
+        for j in 0..<c {
+            k[j] = inverseStd[j] * (gamma?.value.pointer[j] ?? 1)
+            b[j] = (beta?.value.pointer[j] ?? 0) - mean[j] * k[j]
+        }
+        let y = output.pointer
+        Parallel.forEachChunk(rows, minimumChunk: Kernels.rowsPerChunk(c)) { range in
+            for r in range {
+                let xr = x + r * c, yr = y + r * c
+                for j in 0..<c { yr[j] = xr[j] * k[j] + b[j] }
+            }
+        }
+        return y
+    }
+
+    /// With x̂ = (x − mean)·inverseStd, N rows, Σ over the rows of a channel:
+    /// dbeta = Σdy, dgamma = Σdy·x̂, and in training (mean and variance depend on x)
+    /// dx = gamma·inverseStd·(dy − Σdy/N − x̂·Σ(dy·x̂)/N); in inference dx = gamma·inverseStd·dy.
+    /// dx is written over dy.
+    public func backward(_ dy: UnsafeMutablePointer<Float>, batch: Int, needsInputGradient: Bool) -> UnsafeMutablePointer<Float>? {
+        let c = channels, rows = batch * rowsPerSample
+        let x = input!, mean = usedMean.pointer, inverseStd = usedInverseStd.pointer
+        let sum = UnsafeMutablePointer<Double>.allocate(capacity: 2 * c)
+        defer { sum.deallocate() }
+        channelSums(rows: rows, into: sum, sum + c) { range, s, q in
+            for r in range {
+                let g = dy + r * c, xr = x + r * c
+                for j in 0..<c {
+                    let gv = Double(g[j])
+                    s[j] += gv
+                    q[j] += gv * Double((xr[j] - mean[j]) * inverseStd[j])
+                }
+            }
+        }
+        if let beta { for j in 0..<c { beta.gradient.pointer[j] = Float(sum[j]) } }
+        if let gamma { for j in 0..<c { gamma.gradient.pointer[j] = Float(sum[c + j]) } }
+        guard needsInputGradient else { return nil }
+
+        // dx = a·(dy − m − (x − mean)·h) per channel; m = h = 0 in inference.
+        let a = UnsafeMutablePointer<Float>.allocate(capacity: 3 * c), m = a + c, h = a + 2 * c
+        defer { a.deallocate() }
+        for j in 0..<c {
+            a[j] = inverseStd[j] * (gamma?.value.pointer[j] ?? 1)
+            m[j] = lastTraining ? Float(sum[j] / Double(rows)) : 0
+            h[j] = lastTraining ? Float(sum[c + j] / Double(rows)) * inverseStd[j] : 0
+        }
+        Parallel.forEachChunk(rows, minimumChunk: Kernels.rowsPerChunk(c)) { range in
+            for r in range {
+                let g = dy + r * c, xr = x + r * c
+                for j in 0..<c { g[j] = a[j] * (g[j] - m[j] - (xr[j] - mean[j]) * h[j]) }
+            }
+        }
+        return dy
+    }
+
+    public var summaryDetail: String {
+        "momentum \(momentum) epsilon \(epsilon)" + (center ? "" : " no center") + (scale ? "" : " no scale")
+    }
+}

@@ -1,0 +1,60 @@
+import FashionTensor
+import FashionConfig
+
+/// Keras LeakyReLU: y = x for x > 0, negative_slope·x otherwise. The slope must be ≥ 0, as
+/// Keras requires, so y > 0 exactly when x > 0 and backward can read the sign from the output.
+public final class LeakyReLU: Layer {
+    public static let typeName = "LeakyReLU"
+    /// The project's specified default (seed-models.md). Keras 3's `leaky_relu` function also
+    /// defaults to 0.2, but its `LeakyReLU` layer defaults to 0.3: files that want the layer's
+    /// Keras default must say `negative_slope: 0.3`.
+    public static let defaultNegativeSlope: Float = 0.2
+    public var name: String
+    public let negativeSlope: Float
+    public private(set) var inputShape: [Int] = []
+    public private(set) var outputShape: [Int] = []
+    public let parameters: [Parameter] = []
+    private var output: FloatBuffer!
+    private var size = 0
+
+    public init(negativeSlope: Float = LeakyReLU.defaultNegativeSlope, name: String = "leaky_re_lu") {
+        precondition(negativeSlope >= 0, "LeakyReLU negative_slope must be >= 0")
+        self.negativeSlope = negativeSlope
+        self.name = name
+    }
+
+    public convenience init(options o: Options) throws {
+        self.init(negativeSlope: Float(try o.double("negative_slope", default: Double(LeakyReLU.defaultNegativeSlope), min: 0)))
+    }
+
+    public func build(inputShape: [Int], maxBatch: Int) throws {
+        guard !inputShape.isEmpty else { throw LayerShapeError("needs an input with at least one axis") }
+        self.inputShape = inputShape
+        outputShape = inputShape
+        size = inputShape.reduce(1, *)
+        try reserve(0, maxBatch * size)
+        output = FloatBuffer(count: maxBatch * size)
+    }
+
+    public func forward(_ x: UnsafeMutablePointer<Float>, batch: Int, training: Bool) -> UnsafeMutablePointer<Float> {
+        let y = output.pointer, a = negativeSlope
+        Parallel.forEachChunk(batch * size, minimumChunk: 16_384) { range in
+            // Both values computed before choosing: a select, not a branch on a random sign.
+            for i in range { let v = x[i]; y[i] = v > 0 ? v : v * a }
+        }
+        return y
+    }
+
+    /// dx = dy for x > 0, negative_slope·dy otherwise (TensorFlow's LeakyReluGrad: slope at 0),
+    /// written over dy.
+    public func backward(_ dy: UnsafeMutablePointer<Float>, batch: Int, needsInputGradient: Bool) -> UnsafeMutablePointer<Float>? {
+        guard needsInputGradient else { return nil }
+        let y = output.pointer, a = negativeSlope
+        Parallel.forEachChunk(batch * size, minimumChunk: 16_384) { range in
+            for i in range { let g = dy[i], v = y[i]; dy[i] = v > 0 ? g : g * a }
+        }
+        return dy
+    }
+
+    public var summaryDetail: String { "negative_slope \(negativeSlope)" }
+}
