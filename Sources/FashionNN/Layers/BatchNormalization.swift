@@ -32,9 +32,12 @@ public final class BatchNormalization: Layer {
     /// Per channel, from the last forward pass: the mean and 1/sqrt(var + epsilon) it used.
     private var usedMean: FloatBuffer!
     private var usedInverseStd: FloatBuffer!
-    /// Per-chunk partial sums (Parallel.maxChunks × 2 × channels), in Double so a sum over a
-    /// whole batch of images loses nothing to float rounding.
+    /// Per-chunk partial sums (Parallel.maxChunks × 2 × channels), then their totals (2 ×
+    /// channels), in Double so a sum over a whole batch of images loses nothing to rounding.
     private var partials: UnsafeMutablePointer<Double>?
+    private var totals: UnsafeMutablePointer<Double> { partials! + Parallel.maxChunks * 2 * channels }
+    /// Per-channel coefficients of the element-wise passes (3 × channels).
+    private var coefficients: FloatBuffer!
     private var input: UnsafeMutablePointer<Float>?
     private var lastTraining = false
     private var channels = 0, rowsPerSample = 1
@@ -63,7 +66,7 @@ public final class BatchNormalization: Layer {
         outputShape = inputShape
         channels = last
         rowsPerSample = inputShape.dropLast().reduce(1, *)
-        try reserve(4 * channels, maxBatch * rowsPerSample * channels + 2 * channels + Parallel.maxChunks * 4 * channels)
+        try reserve(4 * channels, maxBatch * rowsPerSample * channels + 5 * channels + (Parallel.maxChunks + 1) * 4 * channels)
         gamma = scale ? Parameter(name: "gamma", shape: [channels]) : nil
         beta = center ? Parameter(name: "beta", shape: [channels]) : nil
         movingMean = Parameter(name: "moving_mean", shape: [channels], trainable: false)
@@ -73,8 +76,9 @@ public final class BatchNormalization: Layer {
         output = FloatBuffer(count: maxBatch * rowsPerSample * channels)
         usedMean = FloatBuffer(count: channels)
         usedInverseStd = FloatBuffer(count: channels)
+        coefficients = FloatBuffer(count: 3 * channels)
         partials?.deallocate()
-        partials = .allocate(capacity: Parallel.maxChunks * 2 * channels)
+        partials = .allocate(capacity: (Parallel.maxChunks + 1) * 2 * channels)
     }
 
     /// Keras' initializers: gamma ones, beta zeros, moving mean zeros, moving variance ones.
@@ -85,26 +89,27 @@ public final class BatchNormalization: Layer {
         movingVariance.value.pointer.update(repeating: 1, count: channels)
     }
 
-    /// Per channel j, over `rows` rows of `channels` values: first[j] = Σ f(row)[j] and
-    /// second[j] = Σ g(row)[j], accumulated in Double per chunk, then the chunks added in
-    /// order (the same split for the same thread count, so the same result).
-    private func channelSums(rows: Int, into first: UnsafeMutablePointer<Double>, _ second: UnsafeMutablePointer<Double>,
-                             _ body: (Range<Int>, UnsafeMutablePointer<Double>, UnsafeMutablePointer<Double>) -> Void) {
-        let c = channels, partials = partials!
+    /// Two sums per channel over `rows` rows of `channels` values: `body` adds its range of
+    /// rows into (s, q); each chunk has its own slice, and the slices are added in chunk order
+    /// (the same split for the same thread count, so the same result). Returns the totals:
+    /// [Σs for each channel, then Σq for each channel].
+    private func channelSums(rows: Int,
+                             _ body: (Range<Int>, UnsafeMutablePointer<Double>, UnsafeMutablePointer<Double>) -> Void)
+        -> UnsafeMutablePointer<Double> {
+        let c = channels, partials = partials!, totals = totals
         let minimum = Kernels.rowsPerChunk(c)
         let chunks = Parallel.chunks(rows, minimumChunk: minimum)
         Parallel.forEachChunkIndexed(rows, minimumChunk: minimum) { k, range in
-            let s = partials + k * 2 * c, q = s + c
-            s.update(repeating: 0, count: 2 * c)
-            body(range, s, q)
-        }
-        first.update(repeating: 0, count: c)
-        second.update(repeating: 0, count: c)
-        // A chunk with an empty range never ran: only the first `chunks` slices were written.
-        for k in 0..<max(chunks, 1) where rows * (k + 1) / max(chunks, 1) > rows * k / max(chunks, 1) {
             let s = partials + k * 2 * c
-            for j in 0..<c { first[j] += s[j]; second[j] += s[c + j] }
+            s.update(repeating: 0, count: 2 * c)
+            body(range, s, s + c)
         }
+        totals.update(from: partials, count: 2 * c)
+        for k in 1..<max(chunks, 1) {
+            let s = partials + k * 2 * c
+            for j in 0..<(2 * c) { totals[j] += s[j] }
+        }
+        return totals
     }
 
     public func forward(_ x: UnsafeMutablePointer<Float>, batch: Int, training: Bool) -> UnsafeMutablePointer<Float> {
@@ -115,9 +120,7 @@ public final class BatchNormalization: Layer {
         if training {
             // Σx and Σx² per channel; var = E[x²] − E[x]² (what Keras' moments compute), safe
             // from cancellation here because the sums are in Double.
-            let sum = UnsafeMutablePointer<Double>.allocate(capacity: 2 * c)
-            defer { sum.deallocate() }
-            channelSums(rows: rows, into: sum, sum + c) { range, s, q in
+            let sum = channelSums(rows: rows) { range, s, q in
                 for r in range {
                     let row = x + r * c
                     for j in 0..<c { let v = Double(row[j]); s[j] += v; q[j] += v * v }
@@ -141,8 +144,7 @@ public final class BatchNormalization: Layer {
             }
         }
         // y = x·k + (beta − mean·k) with k = gamma/sqrt(var + eps), as tf.nn.batch_normalization.
-        let k = UnsafeMutablePointer<Float>.allocate(capacity: 2 * c), b = k + c
-        defer { k.deallocate() }
+        let k = coefficients.pointer, b = k + c
         for j in 0..<c {
             k[j] = inverseStd[j] * (gamma?.value.pointer[j] ?? 1)
             b[j] = (beta?.value.pointer[j] ?? 0) - mean[j] * k[j]
@@ -164,9 +166,7 @@ public final class BatchNormalization: Layer {
     public func backward(_ dy: UnsafeMutablePointer<Float>, batch: Int, needsInputGradient: Bool) -> UnsafeMutablePointer<Float>? {
         let c = channels, rows = batch * rowsPerSample
         let x = input!, mean = usedMean.pointer, inverseStd = usedInverseStd.pointer
-        let sum = UnsafeMutablePointer<Double>.allocate(capacity: 2 * c)
-        defer { sum.deallocate() }
-        channelSums(rows: rows, into: sum, sum + c) { range, s, q in
+        let sum = channelSums(rows: rows) { range, s, q in
             for r in range {
                 let g = dy + r * c, xr = x + r * c
                 for j in 0..<c {
@@ -181,8 +181,7 @@ public final class BatchNormalization: Layer {
         guard needsInputGradient else { return nil }
 
         // dx = a·(dy − m − (x − mean)·h) per channel; m = h = 0 in inference.
-        let a = UnsafeMutablePointer<Float>.allocate(capacity: 3 * c), m = a + c, h = a + 2 * c
-        defer { a.deallocate() }
+        let a = coefficients.pointer, m = a + c, h = a + 2 * c
         for j in 0..<c {
             a[j] = inverseStd[j] * (gamma?.value.pointer[j] ?? 1)
             m[j] = lastTraining ? Float(sum[j] / Double(rows)) : 0
