@@ -60,7 +60,8 @@ public enum Compare {
         e.data.validation = .none
         e.data.limit = nil
         e.data.testLimit = nil
-        e.training.callbacks.removeAll { $0.earlyStopping?.monitor.hasPrefix("val_") == true }
+        e.training.callbacks.removeAll { $0.monitor.hasPrefix("val_") }
+        e.training.initFrom = nil
         return e
     }
 

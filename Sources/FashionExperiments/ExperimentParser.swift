@@ -98,6 +98,7 @@ extension Experiment {
                           repeats: repeats,
                           reference: reference?.resolved ?? [],
                           lines: ["data.validation": data.options.lineOf("validation"), "data.path": data.options.lineOf("path"),
+                                  "training.init_from": training.options.lineOf("init_from"),
                                   "model.input_shape": modelOptions.lineOf("input_shape")],
                           resolvedYAML: resolvedText, source: ExperimentSource(yaml: yaml, overrides: overrides, patches: patches))
     }
@@ -217,19 +218,25 @@ extension Experiment {
         var callbacks: [CallbackSpec] = []
         let callbackOptions = try o.list("callbacks") ?? []
         for c in callbackOptions {
-            let type = try c.choice("type", ["EarlyStopping"])
-            callbacks.append(CallbackSpec(type: type, line: c.line, path: c.path, earlyStopping: try EarlyStopping.Settings(options: c)))
+            let kind: CallbackSpec.Kind
+            switch try c.choice("type", CallbackSpec.types) {
+            case "EarlyStopping": kind = .earlyStopping(try EarlyStopping.Settings(options: c))
+            case "ReduceLROnPlateau": kind = .reduceLROnPlateau(try ReduceLROnPlateau.Settings(options: c))
+            default: kind = .modelCheckpoint(try ModelCheckpoint.Settings(options: c))
+            }
+            callbacks.append(CallbackSpec(kind: kind, line: c.line, path: c.path))
             try c.finish()
         }
         o.record("callbacks", .sequence(Node.Sequence(callbackOptions.map(\.resolvedNode))))
         var threads = try o.int("threads", default: 0, min: 0, max: 256)
         if let t = overrides.threads { threads = t; o.record("threads", Node(String(t), Tag(.int))) }
         let parallelism = try o.choice("parallelism", ["auto", "data", "blas"], default: "auto")
+        let initFrom = try o.optionalString("init_from")
         try o.finish()
         let spec = TrainingSpec(epochs: epochs, batchSize: batch, shuffle: shuffle, loss: loss, fromLogits: fromLogits,
                                 optimizerLine: optimizerLine, makeOptimizer: { try Optimizers.make(optimizerOptions) },
                                 optimizerName: optimizerName, learningRate: Double(optimizer.learningRate),
-                                callbacks: callbacks, threads: threads, parallelism: parallelism)
+                                callbacks: callbacks, initFrom: initFrom, threads: threads, parallelism: parallelism)
         return (spec, o)
     }
 

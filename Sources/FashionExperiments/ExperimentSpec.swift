@@ -44,10 +44,34 @@ public struct ModelSpec {
 }
 
 public struct CallbackSpec {
-    public var type: String
+    public enum Kind {
+        case earlyStopping(EarlyStopping.Settings)
+        case reduceLROnPlateau(ReduceLROnPlateau.Settings)
+        case modelCheckpoint(ModelCheckpoint.Settings)
+    }
+
+    public static let types = ["EarlyStopping", "ReduceLROnPlateau", "ModelCheckpoint"]
+
+    public var kind: Kind
     public var line: Int
     public var path: String
-    public var earlyStopping: EarlyStopping.Settings?
+
+    public var monitor: String {
+        switch kind {
+        case let .earlyStopping(s): return s.monitor
+        case let .reduceLROnPlateau(s): return s.monitor
+        case let .modelCheckpoint(s): return s.monitor
+        }
+    }
+
+    /// The callback for one run (a checkpoint writes into the run's directory).
+    public func make(runDirectory: URL) -> Callback {
+        switch kind {
+        case let .earlyStopping(s): return EarlyStopping(s)
+        case let .reduceLROnPlateau(s): return ReduceLROnPlateau(s)
+        case let .modelCheckpoint(s): return ModelCheckpoint(s, directory: runDirectory)
+        }
+    }
 }
 
 public struct TrainingSpec {
@@ -61,6 +85,8 @@ public struct TrainingSpec {
     public var optimizerName: String
     public var learningRate: Double
     public var callbacks: [CallbackSpec]
+    /// Weights to start from: a weights file, a run directory, or an experiment name.
+    public var initFrom: String?
     public var threads: Int
     /// `data` (a replica per core, single-threaded BLAS), `blas` (one model, multi-threaded
     /// BLAS) or `auto` (data below 4M parameters, where activations dominate).

@@ -11,6 +11,10 @@ public enum LayerRegistry {
         Dropout.typeName: { try Dropout(options: $0) },
         Flatten.typeName: { try Flatten(options: $0) },
         ActivationLayer.typeName: { try ActivationLayer(options: $0) },
+        LeakyReLU.typeName: { try LeakyReLU(options: $0) },
+        Reshape.typeName: { try Reshape(options: $0) },
+        BatchNormalization.typeName: { try BatchNormalization(options: $0) },
+        Conv2DTranspose.typeName: { try Conv2DTranspose(options: $0) },
     ]
 
     public static var names: [String] { makers.keys.sorted() }

@@ -3,6 +3,7 @@ import FashionConfig
 import FashionTensor
 import FashionNN
 import FashionData
+import FashionReports
 
 /// Everything a run needs, prepared and checked before anything is written: the data
 /// (loaded, split, limited), the model (built and shape-checked) and its optimizer.
@@ -16,6 +17,8 @@ public final class RunPlan {
     public let threads: Int
     /// Replicas training shards of each batch (1: one model with multi-threaded BLAS).
     public let dataParallelWorkers: Int
+    /// The weights file the model started from (`training.init_from`).
+    public private(set) var initializedFrom: URL?
 
     public convenience init(experiment e: Experiment, loadData: Bool = true) throws {
         try self.init(experiment: e, data: loadData ? try RunPlan.loadDataset(e) : nil)
@@ -47,8 +50,12 @@ public final class RunPlan {
         // adding up the replicas' gradients (∝ parameters); otherwise one model with
         // multi-threaded BLAS is faster (model_1, model_4's 48M weights).
         let activations = model.layers.reduce(0) { $0 + $1.outputShape.reduce(1, *) } * e.training.batchSize
+        // BatchNormalization normalises by the statistics of the batch it sees: replicas would
+        // each use their shard's statistics (not Keras' whole-batch ones) and race on the shared
+        // moving statistics, so such models always run as one model with multi-threaded BLAS.
         let dataParallel = threads > 1 && (e.training.parallelism == "data"
             || (e.training.parallelism == "auto" && activations >= model.parameterCount))
+            && !model.layers.contains { $0 is BatchNormalization }
         if dataParallel {
             do {
                 try model.makeDataParallel(workers: threads) { try e.model.layers.map { try $0.make() } }
@@ -59,12 +66,23 @@ public final class RunPlan {
         dataParallelWorkers = dataParallel ? threads : 1
         BLAS.threads = dataParallel ? 1 : threads
         model.initialize(seed: e.seed)
+        if let reference = e.training.initFrom, data != nil {  // a real run; bench and check need no weights
+            do {
+                let url = try ModelWeights.resolve(reference, resultsRoot: e.outputDirectory)
+                try ModelWeights.load(model, from: url)
+                initializedFrom = url
+            } catch let h as HarnessError {
+                throw ConfigError(file: e.file, line: e.lines["training.init_from"] ?? 1, path: "training.init_from", message: "→ \(h.description)")
+            } catch let h as HDF5Error {
+                throw ConfigError(file: e.file, line: e.lines["training.init_from"] ?? 1, path: "training.init_from", message: "→ \(h.description)")
+            }
+        }
         optimizer = try e.training.makeOptimizer()
 
         for c in e.training.callbacks {
-            if let s = c.earlyStopping, s.monitor.hasPrefix("val_"), e.data.validation == .none || (data != nil && validation == nil) {
+            if c.monitor.hasPrefix("val_"), e.data.validation == .none || (data != nil && validation == nil) {
                 throw ConfigError(file: e.file, line: c.line, path: c.path + ".monitor",
-                                  message: "is \(s.monitor) but there is no validation set (set data.validation)")
+                                  message: "is \(c.monitor) but there is no validation set (set data.validation)")
             }
         }
     }

@@ -93,7 +93,8 @@ public enum Runner {
         try ResultFiles.write(e.resolvedYAML, to: dir.appendingPathComponent("experiment.yaml"))
         try ResultFiles.write(summary, to: dir.appendingPathComponent("model_summary.txt"))
 
-        let callbacks: [Callback] = e.training.callbacks.compactMap { c in c.earlyStopping.map { EarlyStopping($0) } }
+        let callbacks = e.training.callbacks.map { $0.make(runDirectory: dir) }
+        if let from = plan.initializedFrom { log("Starting from the weights in \(from.path)") }
         let trainer = Trainer(model: model, optimizer: plan.optimizer, callbacks: callbacks, batchSize: e.training.batchSize,
                               evaluationBatchSize: e.evaluationBatchSize, scale: Float(e.data.rescale),
                               shuffle: e.training.shuffle, seed: e.seed)
@@ -109,6 +110,11 @@ public enum Runner {
             try ResultFiles.write(historyCSV(rows), to: dir.appendingPathComponent("history.csv"))
         }
         let trainSeconds = Trainer.seconds(since: t0)
+        // weights.h5 holds the run's trained weights: the checkpoint's best when one saved
+        // them, else the final ones (what init_from: of a later experiment loads).
+        if !callbacks.contains(where: { ($0 as? ModelCheckpoint)?.savedEpoch != nil }) {
+            try ModelWeights.save(model, to: dir.appendingPathComponent("weights.h5"), attributes: ["epoch": String(history.count)])
+        }
         let test = trainer.evaluate(plan.test)
         log(String(format: "Test: loss %.4f - accuracy %.4f (%d images)", test.loss, test.accuracy, plan.test.count))
         let probabilities = trainer.predict(plan.test)
@@ -137,6 +143,7 @@ public enum Runner {
             "threads": plan.threads,
             "git_commit": git.hash ?? NSNull(),
             "git_dirty": git.dirty,
+            "initialized_from": plan.initializedFrom?.path ?? NSNull(),
             "started_at": ISO8601DateFormatter().string(from: started),
             "finished_at": ISO8601DateFormatter().string(from: Date()),
             "final_loss": history.last?.loss ?? NSNull(),
@@ -146,6 +153,12 @@ public enum Runner {
             "best_val_accuracy": history.compactMap(\.valAccuracy).max() ?? NSNull(),
             "best_val_loss": history.compactMap(\.valLoss).min() ?? NSNull(),
         ]
+        if let reducer = callbacks.compactMap({ $0 as? ReduceLROnPlateau }).first {
+            metrics["learning_rate_reductions"] = reducer.reductions.map { ["epoch": $0.0 + 1, "learning_rate": $0.1] }
+        }
+        if let checkpoint = callbacks.compactMap({ $0 as? ModelCheckpoint }).first {
+            metrics["checkpoint_epoch"] = checkpoint.savedEpoch.map { $0 + 1 } ?? NSNull()
+        }
         if let stopper {
             metrics["early_stopping_epoch"] = stopper.stoppedEpoch.map { $0 + 1 } ?? NSNull()
             metrics["early_stopping_best_epoch"] = stopper.bestEpoch.map { $0 + 1 } ?? NSNull()

@@ -53,7 +53,7 @@ import FashionExperiments
         #expect(e.training.batchSize == 16)
         #expect(e.training.optimizerName == "rmsprop")
         #expect(abs(e.training.learningRate - 1e-4) < 1e-9)
-        #expect(e.training.callbacks.first?.earlyStopping?.patience == 2)
+        if case let .earlyStopping(s)? = e.training.callbacks.first?.kind { #expect(s.patience == 2) } else { Issue.record("no EarlyStopping") }
         // Every default is written out, and the resolved file reads back to the same experiment.
         for key in ["strides: 1", "padding: valid", "shuffle: true", "beta_1", "rho: 0.9", "min_delta", "restore_best_weights: false", "rescale"] {
             #expect(e.resolvedYAML.contains(key) || key == "beta_1", "resolved YAML lacks \(key)")
@@ -108,7 +108,10 @@ import FashionExperiments
         ("loss: categorical_crossentropy", "loss: mse", 16, "training.loss must be one of"),
         ("monitor: val_accuracy", "monitor: val_acc", 18, "training.callbacks[0].monitor must be one of"),
         ("patience: 2", "patience: -2", 18, "training.callbacks[0].patience must be a non-negative integer, got -2"),
-        ("EarlyStopping", "ReduceLROnPlateau", 18, "training.callbacks[0].type must be one of EarlyStopping"),
+        ("EarlyStopping", "LearningRateScheduler", 18, "training.callbacks[0].type must be one of EarlyStopping, ReduceLROnPlateau, ModelCheckpoint"),
+        ("EarlyStopping, monitor", "ReduceLROnPlateau, factor: 1.5, monitor", 18, "training.callbacks[0].factor must be a number > 0.0 and < 1.0, got 1.5"),
+        ("EarlyStopping, monitor", "ModelCheckpoint, save_best_only: 1, monitor", 18, "training.callbacks[0].save_best_only must be true or false, got 1"),
+        ("patience: 2}", "patience: 2}\n  init_from: 7", 19, "training.init_from must be a string, got 7"),
     ])
     func mutationsAreLocated(_ c: (String, String, Int, String)) {
         let message = parseError(mutated(c.0, c.1))

@@ -1,8 +1,9 @@
 import FashionConfig
 
 /// Keras 3 EarlyStopping (`keras/src/callbacks/early_stopping.py`): after each epoch the
-/// monitored value improves when `current − min_delta < best` (mode min) or
-/// `current + min_delta > best` (mode max); otherwise `wait` grows, and training stops once
+/// monitored value improves when `current + min_delta < best` (mode min) or
+/// `current − min_delta > best` (mode max) — it must beat the best by min_delta (Keras'
+/// `monitor_op(current − min_delta, best)` with min_delta negated for min); otherwise `wait` grows, and training stops once
 /// `wait ≥ patience` (never after the first epoch). With `restore_best_weights` the best
 /// epoch's weights are put back when it stops (and, as Keras, only then).
 public final class EarlyStopping: Callback {
@@ -62,7 +63,7 @@ public final class EarlyStopping: Callback {
     }
 
     func isImprovement(_ value: Double, over reference: Double) -> Bool {
-        mode == .min ? value - settings.minDelta < reference : value + settings.minDelta > reference
+        mode == .min ? value + settings.minDelta < reference : value - settings.minDelta > reference
     }
 
     public func onEpochEnd(_ epoch: Int, logs: [String: Double], trainer: Trainer) {

@@ -1,0 +1,69 @@
+import Foundation
+import FashionNN
+import FashionReports
+
+/// A model's weights in HDF5, one dataset per parameter named `<layer>/<parameter>`
+/// (`conv2d/kernel`, `dense_1/bias`, `batch_normalization/moving_mean`), as Keras names them.
+public enum ModelWeights {
+    public static func save(_ model: Sequential, to url: URL, attributes: [String: String] = [:]) throws {
+        let h5 = try HDF5Writer(path: url.path)
+        do {
+            for layer in model.layers {
+                for p in layer.parameters {
+                    try h5.write("\(layer.name)/\(p.name)", floats: p.value.array)
+                    try h5.setAttribute("shape", string: p.shape.map(String.init).joined(separator: ","), on: "\(layer.name)/\(p.name)")
+                }
+            }
+            for (k, v) in attributes { try h5.setAttribute(k, string: v) }
+            try h5.close()
+        } catch {
+            h5.discard()
+            throw error
+        }
+    }
+
+    /// Loads every parameter by name; any missing or differently sized one is an error naming it.
+    public static func load(_ model: Sequential, from url: URL) throws {
+        let h5 = try HDF5Reader(path: url.path)
+        defer { h5.close() }
+        let names = Set(try h5.datasetNames())
+        var values: [(Parameter, [Float])] = []
+        for layer in model.layers {
+            for p in layer.parameters {
+                let name = "\(layer.name)/\(p.name)"
+                guard names.contains(name) else {
+                    throw HarnessError("\(url.path) has no \(name); it holds the weights of another model")
+                }
+                let v = try h5.readFloats(name)
+                guard v.count == p.count else {
+                    throw HarnessError("\(url.path): \(name) has \(v.count) values, this model's has \(p.count) (shape \(p.shape))")
+                }
+                values.append((p, v))
+            }
+        }
+        for (p, v) in values { v.withUnsafeBufferPointer { p.value.pointer.update(from: $0.baseAddress!, count: v.count) } }
+    }
+
+    /// `init_from:` — a weights file, a run directory, or an experiment name whose newest
+    /// complete run (metrics.json and weights.h5) under `resultsRoot` is used.
+    public static func resolve(_ reference: String, resultsRoot: String) throws -> URL {
+        let fm = FileManager.default
+        var isDir: ObjCBool = false
+        if fm.fileExists(atPath: reference, isDirectory: &isDir) {
+            let url = URL(fileURLWithPath: reference)
+            if !isDir.boolValue { return url }
+            let weights = url.appendingPathComponent("weights.h5")
+            guard fm.fileExists(atPath: weights.path) else { throw HarnessError("\(reference) has no weights.h5") }
+            return weights
+        }
+        let dir = URL(fileURLWithPath: resultsRoot).appendingPathComponent(reference, isDirectory: true)
+        let runs = ((try? fm.contentsOfDirectory(atPath: dir.path)) ?? []).sorted(by: >)
+        for run in runs {
+            let d = dir.appendingPathComponent(run)
+            if fm.fileExists(atPath: d.appendingPathComponent("metrics.json").path), fm.fileExists(atPath: d.appendingPathComponent("weights.h5").path) {
+                return d.appendingPathComponent("weights.h5")
+            }
+        }
+        throw HarnessError("no finished run of \(reference) with weights under \(dir.path): run its experiment first (e.g. `fashionbench run Experiments/\(reference).yaml`)")
+    }
+}

@@ -1,0 +1,140 @@
+import FashionTensor
+import FashionConfig
+
+/// Keras Conv2DTranspose (NHWC, kernel laid out (kh, kw, OUT, IN) as Keras stores it).
+///
+/// A transposed convolution is the input-gradient of a Conv2D with the same kernel, strides
+/// and padding whose input has this layer's output shape (TensorFlow's conv2d_backprop_input),
+/// so it reuses that Conv2D's window (`window`: from the output image to the input image) and
+/// runs Conv2D's backward in reverse roles:
+/// - forward: columns = x·Wᵀ ([batch·inH·inW, IN] × [IN, kh·kw·OUT], one GEMM), then
+///   `Im2Col.scatter` adds each column's patch into the output; then bias and activation;
+/// - backward: columns = `Im2Col.gather` of dy, dx = columns·W (one GEMM) and
+///   dW = columnsᵀ·x (one GEMM).
+///
+/// Output size as Keras: valid → in·s + max(k − s, 0) (= (in − 1)·s + k when k ≥ s; a stride
+/// larger than the kernel leaves the last s − k pixels to the bias alone), same → in·s. The
+/// `same` padding before is that Conv2D's: max(k − s, 0) / 2, the odd pixel after.
+public final class Conv2DTranspose: Layer {
+    public static let typeName = "Conv2DTranspose"
+    public var name: String
+    public let filters: Int
+    public let kernelSize: (Int, Int)
+    public let strides: (Int, Int)
+    public let padding: Padding
+    public var activation: Activation
+    public private(set) var inputShape: [Int] = []
+    public private(set) var outputShape: [Int] = []
+    public private(set) var parameters: [Parameter] = []
+
+    private var kernel: Parameter!
+    private var bias: Parameter!
+    /// The forward Conv2D's window: its input is this layer's output, its output this input.
+    private var window: Window2D!
+    /// [batch·inH·inW, kh·kw·filters]: the forward's patches, then the backward's gathered dy.
+    private var columns: FloatBuffer!
+    private var output: FloatBuffer!
+    private var inputGradient: FloatBuffer!
+    private var scratch: FloatBuffer!
+    private var input: UnsafeMutablePointer<Float>?
+    private var inChannels = 0, patch = 0
+
+    public init(filters: Int, kernelSize: (Int, Int), strides: (Int, Int) = (1, 1), padding: Padding = .valid,
+                activation: Activation = .linear, name: String = "conv2d_transpose") {
+        self.filters = filters
+        self.kernelSize = kernelSize
+        self.strides = strides
+        self.padding = padding
+        self.activation = activation
+        self.name = name
+    }
+
+    public convenience init(options o: Options) throws {
+        self.init(filters: try o.positiveInt("filters", max: 1 << 16),
+                  kernelSize: try o.intPair("kernel_size", max: 1 << 12),
+                  strides: try o.intPair("strides", default: (1, 1), max: 1 << 12),
+                  padding: Padding(rawValue: try o.choice("padding", Padding.names, default: "valid"))!,
+                  activation: Activation(rawValue: try o.choice("activation", Activation.names, default: "linear"))!)
+    }
+
+    /// Keras' deconv_output_length for one axis (no output_padding, no dilation).
+    public static func outputLength(input: Int, kernel: Int, stride: Int, padding: Padding) -> Int {
+        switch padding {
+        case .valid: return input * stride + max(kernel - stride, 0)
+        case .same: return input * stride
+        }
+    }
+
+    public func build(inputShape: [Int], maxBatch: Int) throws {
+        guard inputShape.count == 3 else {
+            throw LayerShapeError("expects an image input (height, width, channels), got \(shapeText(inputShape))")
+        }
+        let (kH, kW) = kernelSize, (sH, sW) = strides
+        let outH = Conv2DTranspose.outputLength(input: inputShape[0], kernel: kH, stride: sH, padding: padding)
+        let outW = Conv2DTranspose.outputLength(input: inputShape[1], kernel: kW, stride: sW, padding: padding)
+        let (area, overflow) = outH.multipliedReportingOverflow(by: outW)
+        guard !overflow, area <= 1 << 30 else {
+            throw LayerShapeError("output \(outH)x\(outW) is too large")
+        }
+        let w = Window2D(inH: outH, inW: outW, channels: filters, kernel: kernelSize, strides: strides, padding: padding)
+        // Keras' output lengths are exactly the ones whose forward Conv2D maps back to our input.
+        precondition(w.outH == inputShape[0] && w.outW == inputShape[1], "transposed window does not map back to the input")
+        self.inputShape = inputShape
+        window = w
+        inChannels = inputShape[2]
+        outputShape = [outH, outW, filters]
+        patch = kH * kW * filters
+        let inPixels = maxBatch * inputShape[0] * inputShape[1]
+        let outValues = maxBatch * outH * outW * filters
+        try reserve(patch * inChannels + filters,
+                    inPixels * (patch + inChannels) + outValues + Parallel.maxChunks * filters)
+        kernel = Parameter(name: "kernel", shape: [kH, kW, filters, inChannels])
+        bias = Parameter(name: "bias", shape: [filters])
+        parameters = [kernel, bias]
+        columns = FloatBuffer(count: inPixels * patch)
+        output = FloatBuffer(count: outValues)
+        inputGradient = FloatBuffer(count: inPixels * inChannels)
+        scratch = FloatBuffer(count: Parallel.maxChunks * filters)
+    }
+
+    /// Keras' fans for a kernel stored (kh, kw, OUT, IN): fan_in = kh·kw·OUT (shape[-2]),
+    /// fan_out = kh·kw·IN (shape[-1]).
+    public func initialize(using g: inout SeededGenerator) {
+        let area = window.kH * window.kW
+        glorotUniform(kernel, fanIn: area * filters, fanOut: area * inChannels, using: &g)
+        bias.value.zero()
+    }
+
+    public func forward(_ x: UnsafeMutablePointer<Float>, batch: Int, training: Bool) -> UnsafeMutablePointer<Float> {
+        input = x
+        let rows = batch * window.outH * window.outW
+        // columns[pixel, (kh, kw, o)] = Σ_i x[pixel, i]·W[(kh, kw, o), i]
+        BLAS.gemm(transB: true, m: rows, n: patch, k: inChannels, a: x, b: kernel.value.pointer, c: columns.pointer)
+        Im2Col.scatter(columns.pointer, into: output.pointer, batch: batch, window: window)
+        Kernels.addBiasAndActivate(output.pointer, bias: bias.value.pointer, rows: batch * window.inH * window.inW,
+                                   width: filters, activation: activation)
+        return output.pointer
+    }
+
+    public func backward(_ dy: UnsafeMutablePointer<Float>, batch: Int, needsInputGradient: Bool) -> UnsafeMutablePointer<Float>? {
+        let rows = batch * window.outH * window.outW
+        Kernels.activationBackwardAndBiasGradient(output: output.pointer, gradient: dy, rows: batch * window.inH * window.inW,
+                                                  width: filters, activation: activation,
+                                                  biasGradient: bias.gradient.pointer, scratch: scratch.pointer)
+        Im2Col.gather(dy, into: columns.pointer, batch: batch, window: window)
+        // dW[(kh, kw, o), i] = Σ_pixels columns[pixel, (kh, kw, o)]·x[pixel, i]
+        BLAS.gemm(transA: true, m: patch, n: inChannels, k: rows, a: columns.pointer, b: input!, c: kernel.gradient.pointer)
+        guard needsInputGradient else { return nil }
+        // dx[pixel, i] = Σ columns[pixel, (kh, kw, o)]·W[(kh, kw, o), i]
+        BLAS.gemm(m: rows, n: inChannels, k: patch, a: columns.pointer, b: kernel.value.pointer, c: inputGradient.pointer)
+        return inputGradient.pointer
+    }
+
+    public var forwardFlopsPerSample: Int { 2 * window.outH * window.outW * inChannels * patch }
+    public var summaryDetail: String {
+        "\(filters) filters \(kernelSize.0)x\(kernelSize.1)" + (strides == (1, 1) ? "" : " /\(strides.0)x\(strides.1)")
+            + " \(padding.rawValue)" + (activation == .linear ? "" : " \(activation.rawValue)")
+    }
+}
+
+extension Conv2DTranspose: ActivatedLayer {}

@@ -1,0 +1,99 @@
+import Foundation
+import Testing
+import Yams
+import FashionConfig
+import FashionNN
+import FashionData
+import FashionExperiments
+import FashionReports
+
+/// Keras 3's callback rules, step by step on fixed sequences of logs.
+@Suite struct CallbackTests {
+    func trainer(learningRate: Float = 0.001) throws -> Trainer {
+        let model = try Sequential(inputShape: [4], layers: [Dense(units: 3, activation: .softmax)], loss: CategoricalCrossentropy(), maxBatch: 2)
+        model.initialize(seed: 1)
+        let t = Trainer(model: model, optimizer: Adam(learningRate: learningRate), callbacks: [], batchSize: 2,
+                        evaluationBatchSize: 2, scale: 1, shuffle: false, seed: 0)
+        t.log = { _ in }
+        return t
+    }
+
+    @Test func reduceLROnPlateauFollowsKeras() throws {
+        var s = ReduceLROnPlateau.Settings()
+        s.patience = 2; s.factor = 0.5; s.cooldown = 1; s.minLR = 0.0002; s.minDelta = 0.01
+        let cb = ReduceLROnPlateau(s)
+        let t = try trainer()
+        cb.onTrainBegin(t)
+        // By hand (Keras' on_epoch_end): improvement means < best − 0.01.
+        // e0 1.0 best; e1 0.995 wait 1; e2 0.99 wait 2 → lr 0.0005, cooldown 1;
+        // e3 0.98: cooldown 1→0, wait 0; 0.98 < 0.99 improves → best; e4 0.98 wait 1;
+        // e5 0.98 wait 2 → 0.00025, cooldown 1; e6: cooldown→0; no improvement, not in cooldown → wait 1;
+        // e7 wait 2 → max(0.000125, 0.0002) = 0.0002; e8, e9: cooldown then wait 1; e10 wait 2, lr = min_lr: no change.
+        let losses = [1.0, 0.995, 0.99, 0.98, 0.98, 0.98, 0.98, 0.98, 0.98, 0.98, 0.98]
+        var lrs: [Float] = []
+        for (e, v) in losses.enumerated() {
+            cb.onEpochEnd(e, logs: ["val_loss": v], trainer: t)
+            lrs.append(t.optimizer.learningRate)
+        }
+        let expected: [Float] = [0.001, 0.001, 0.0005, 0.0005, 0.0005, 0.00025, 0.00025, 0.0002, 0.0002, 0.0002, 0.0002]
+        #expect(lrs == expected)
+        #expect(cb.reductions.map(\.0) == [2, 5, 7])
+    }
+
+    @Test func earlyStoppingFollowsKeras() throws {
+        var s = EarlyStopping.Settings(monitor: "val_accuracy", minDelta: 0.01, patience: 2, restoreBestWeights: true)
+        s.mode = .auto  // max for accuracy
+        let cb = EarlyStopping(s)
+        let t = try trainer()
+        cb.onTrainBegin(t)
+        let p = t.model.parameters[0].value
+        // Epoch 1 is the best (0.80); its weights are marked with 7 before the later epochs change them.
+        let accuracies = [0.70, 0.80, 0.805, 0.79]
+        for (e, v) in accuracies.enumerated() {
+            p.pointer[0] = Float(e == 1 ? 7 : 100 + e)
+            cb.onEpochEnd(e, logs: ["val_accuracy": v], trainer: t)
+            if t.stopTraining { break }
+        }
+        // 0.805 is not > 0.80 + 0.01: wait 1, then 0.79: wait 2 → stop at epoch 3, best epoch 1 restored.
+        #expect(cb.stoppedEpoch == 3 && cb.bestEpoch == 1)
+        #expect(p.pointer[0] == 7)
+    }
+
+    @Test func modelCheckpointAndInitFrom() throws {
+        guard FileManager.default.fileExists(atPath: FashionMNIST.defaultDirectory + "/t10k-labels-idx1-ubyte.gz") else { return }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fashionbench-ckpt-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let results = dir.appendingPathComponent("Results").path
+        let yaml = """
+        name: first
+        data: {validation: first 200, limit: 400, test_limit: 200}
+        model:
+          layers: [{type: Flatten}, {type: Dense, units: 16, activation: relu}, {type: Dense, units: 10, activation: softmax}]
+        training:
+          epochs: 3
+          threads: 1
+          callbacks: [{type: ModelCheckpoint, monitor: val_loss}]
+        output: {directory: \(results), charts: false}
+        """
+        let file = dir.appendingPathComponent("first.yaml")
+        try yaml.write(to: file, atomically: true, encoding: .utf8)
+        // Before any run: init_from names what to run first.
+        let second = dir.appendingPathComponent("second.yaml")
+        try yaml.replacingOccurrences(of: "name: first", with: "name: second")
+            .replacingOccurrences(of: "  threads: 1", with: "  threads: 1\n  init_from: first").write(to: second, atomically: true, encoding: .utf8)
+        #expect(throws: ConfigError.self) { _ = try RunPlan(experiment: try Experiment.load(file: second.path)) }
+
+        let r = try Runner.run(try Experiment.load(file: file.path), log: { _ in }, liveProgress: false)
+        let best = r.history.enumerated().min { ($0.element.valLoss ?? 0) < ($1.element.valLoss ?? 0) }!.offset
+        #expect(r.metrics["checkpoint_epoch"] as? Int == best + 1)
+        let weights = r.directory.appendingPathComponent("weights.h5")
+        let plan = try RunPlan(experiment: try Experiment.load(file: second.path))
+        #expect(plan.initializedFrom?.standardizedFileURL == weights.standardizedFileURL)
+        let h5 = try HDF5Reader(path: weights.path)
+        defer { h5.close() }
+        for layer in plan.model.layers {
+            for p in layer.parameters { #expect(try h5.readFloats("\(layer.name)/\(p.name)") == p.value.array) }
+        }
+    }
+}
