@@ -284,11 +284,14 @@ public final class Sequential {
     }
 
     static func snakeCase(_ typeName: String) -> String {
-        // Keras names: Conv2D → conv2d, MaxPooling2D → max_pooling2d, Dense → dense.
+        // Keras names: Conv2D → conv2d, MaxPooling2D → max_pooling2d, Conv2DTranspose →
+        // conv2d_transpose, BatchNormalization → batch_normalization, LeakyReLU → leaky_re_lu.
         var out = ""
         let chars = Array(typeName)
         for (i, c) in chars.enumerated() {
-            if c.isUppercase, i > 0, chars[i - 1].isLowercase { out.append("_") }
+            let afterLower = i > 0 && chars[i - 1].isLowercase
+            let endsAcronym = i > 0 && !chars[i - 1].isLowercase && i + 1 < chars.count && chars[i + 1].isLowercase
+            if c.isUppercase, afterLower || endsAcronym { out.append("_") }
             out.append(Character(c.lowercased()))
         }
         return out

@@ -92,7 +92,7 @@ struct NNKerasFixtureTests {
 
     // MARK: Activations
 
-    /// leaky_relu_0.2 is in the fixture too but not implemented yet.
+    /// leaky_relu_0.2 is checked with the LeakyReLU layer (NNLayers3KerasTests).
     @Test(arguments: [Activation.relu, .sigmoid, .tanh, .elu, .softmax])
     func activation(_ activation: Activation) throws {
         let c = try #require(try Self.namedCases("activations")[activation.rawValue], "no \(activation.rawValue) case")

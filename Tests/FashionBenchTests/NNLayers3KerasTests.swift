@@ -85,13 +85,14 @@ struct NNLayers3KerasTests {
 
     // MARK: LeakyReLU
 
-    /// keras.layers.LeakyReLU(negative_slope=0.2): both our default and an explicit 0.2.
+    /// keras.layers.LeakyReLU(negative_slope=0.2), as the fixture was made.
     @Test func leakyReLU() throws {
         let named = try #require(try NNSupport.fixture("activations")["cases"] as? [String: [String: Any]], "activations.json: no named cases")
         let c = try #require(named["leaky_relu_0.2"], "no leaky_relu_0.2 case")
         let input = try c.array("input")
         #expect(input.data.contains { $0 < 0 } && input.data.contains { $0 > 0 })
-        for layer in [LeakyReLU(), LeakyReLU(negativeSlope: 0.2)] {
+        #expect(LeakyReLU().negativeSlope == 0.3)  // keras.layers.LeakyReLU() default
+        for layer in [LeakyReLU(negativeSlope: 0.2)] {
             #expect(layer.negativeSlope == 0.2)
             try layer.build(inputShape: input.sampleShape, maxBatch: input.batch)
             let r = NNSupport.forwardBackward(layer, input.data, upstream: try c.array("upstream_gradient").data, batch: input.batch)

@@ -114,14 +114,14 @@ struct NNLayers3ShapeTests {
             - {type: Conv2DTranspose, filters: 3, kernel_size: 3, strides: 2, padding: same, activation: relu}
         """), file: "x.yaml")
         let layers = try e.model.layers.map { try $0.make() }
-        #expect((layers[1] as? LeakyReLU)?.negativeSlope == 0.2)
+        #expect((layers[1] as? LeakyReLU)?.negativeSlope == 0.3)
         #expect((layers[2] as? LeakyReLU)?.negativeSlope == 0.1)
         let bn = try #require(layers[3] as? BatchNormalization), custom = try #require(layers[4] as? BatchNormalization)
         #expect(bn.momentum == 0.99 && bn.epsilon == 0.001 && bn.center && bn.scale)
         #expect(custom.momentum == 0.9 && custom.epsilon == 0.01 && !custom.center && !custom.scale)
         let t = try #require(layers[6] as? Conv2DTranspose)
         #expect(t.filters == 3 && t.kernelSize == (3, 3) && t.strides == (2, 2) && t.padding == .same && t.activation == .relu)
-        for key in ["negative_slope: 0.2", "momentum: 0.99", "epsilon: 0.001", "center: true", "scale: true"] {
+        for key in ["negative_slope: 0.3", "momentum: 0.99", "epsilon: 0.001", "center: true", "scale: true"] {
             #expect(e.resolvedYAML.contains(key), "resolved YAML lacks \(key)")
         }
         let plan = try RunPlan(experiment: e, loadData: false)
@@ -213,5 +213,17 @@ struct NNLayers3ShapeTests {
         } catch {
             return "unexpected error type: \(error)"
         }
+    }
+}
+
+@Suite struct KerasLayerNamesTests {
+    /// The names Keras gives: conv2d_transpose, batch_normalization, leaky_re_lu, max_pooling2d.
+    @Test func namesFollowKeras() throws {
+        let layers: [Layer] = [Conv2D(filters: 2, kernelSize: (2, 2), padding: .same), BatchNormalization(), LeakyReLU(),
+                               MaxPooling2D(poolSize: (1, 1)), Conv2DTranspose(filters: 2, kernelSize: (2, 2), padding: .same),
+                               Conv2DTranspose(filters: 2, kernelSize: (2, 2), padding: .same), Flatten(), Dense(units: 3, activation: .softmax)]
+        let model = try Sequential(inputShape: [4, 4, 1], layers: layers, loss: CategoricalCrossentropy(), maxBatch: 1)
+        #expect(model.layers.map(\.name) == ["conv2d", "batch_normalization", "leaky_re_lu", "max_pooling2d",
+                                             "conv2d_transpose", "conv2d_transpose_1", "flatten", "dense"])
     }
 }

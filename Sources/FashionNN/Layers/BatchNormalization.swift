@@ -118,8 +118,9 @@ public final class BatchNormalization: Layer {
         let c = channels, rows = batch * rowsPerSample
         let mean = usedMean.pointer, inverseStd = usedInverseStd.pointer
         if training {
-            // Σx and Σx² per channel; var = E[x²] − E[x]² (what Keras' moments compute), safe
-            // from cancellation here because the sums are in Double.
+            // Σx and Σx² per channel in one pass; var = E[x²] − E[x]², the biased variance
+            // tf.nn.moments computes (it centres first), safe from cancellation here because
+            // the sums are in Double.
             let sum = channelSums(rows: rows) { range, s, q in
                 for r in range {
                     let row = x + r * c

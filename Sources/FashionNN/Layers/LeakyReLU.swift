@@ -5,10 +5,10 @@ import FashionConfig
 /// Keras requires, so y > 0 exactly when x > 0 and backward can read the sign from the output.
 public final class LeakyReLU: Layer {
     public static let typeName = "LeakyReLU"
-    /// The project's specified default (seed-models.md). Keras 3's `leaky_relu` function also
-    /// defaults to 0.2, but its `LeakyReLU` layer defaults to 0.3: files that want the layer's
-    /// Keras default must say `negative_slope: 0.3`.
-    public static let defaultNegativeSlope: Float = 0.2
+    /// Keras 3.15's `LeakyReLU` layer default (`negative_slope=0.3`), which the papers' code and
+    /// the Keras peer get from `layers.LeakyReLU()`. (seed-models.md says 0.2, the default of the
+    /// `leaky_relu` function, not of the layer.)
+    public static let defaultNegativeSlope: Float = 0.3
     public var name: String
     public let negativeSlope: Float
     public private(set) var inputShape: [Int] = []
