@@ -88,8 +88,8 @@ public struct TrainingSpec {
     /// Weights to start from: a weights file, a run directory, or an experiment name.
     public var initFrom: String?
     public var threads: Int
-    /// `data` (a replica per core, single-threaded BLAS), `blas` (one model, multi-threaded
-    /// BLAS) or `auto` (data below 4M parameters, where activations dominate).
+    /// `data` (a replica per thread, single-threaded BLAS), `blas` (one model, multi-threaded
+    /// BLAS) or `auto` (data when every replica gets two samples and there is no BatchNormalization).
     public var parallelism: String
 }
 
