@@ -17,13 +17,13 @@ do for [format in "png svg"] {
     set yrange [10 - 0.5:-0.5]  # reversed: the first class at the top, as sklearn draws it
     set xtics ('T-shirt/top' 0, 'Trouser' 1, 'Pullover' 2, 'Dress' 3, 'Coat' 4, 'Sandal' 5, 'Shirt' 6, 'Sneaker' 7, 'Bag' 8, 'Ankle boot' 9) rotate by 45 right scale 0
     set ytics ('T-shirt/top' 0, 'Trouser' 1, 'Pullover' 2, 'Dress' 3, 'Coat' 4, 'Sandal' 5, 'Shirt' 6, 'Sneaker' 7, 'Bag' 8, 'Ankle boot' 9) scale 0
-    set cbrange [0:974]
+    set cbrange [0:979]
     set cblabel 'count'
     set palette defined (0 '#f7fbff', 1 '#6baed6', 2 '#08306b')
     unset key
     set size ratio -1  # square cells
     plot 'confusion_matrix.dat' matrix with image, \
-         '' matrix using 1:2:($3 > 974 / 2.0 ? sprintf('%.0f', $3) : '') with labels textcolor rgb 'white', \
-         '' matrix using 1:2:($3 <= 974 / 2.0 ? sprintf('%.0f', $3) : '') with labels textcolor rgb 'black'
+         '' matrix using 1:2:($3 > 979 / 2.0 ? sprintf('%.0f', $3) : '') with labels textcolor rgb 'white', \
+         '' matrix using 1:2:($3 <= 979 / 2.0 ? sprintf('%.0f', $3) : '') with labels textcolor rgb 'black'
     set output
 }
