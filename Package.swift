@@ -28,7 +28,7 @@ let package = Package(
         .target(name: "FashionData", dependencies: [
             "FashionTensor", "CZlib", "COpenSSL",
         ], swiftSettings: unsafeFlags),
-        .target(name: "FashionReports", dependencies: ["FashionConfig", "FashionStats", "CHDF5"],
+        .target(name: "FashionReports", dependencies: ["FashionConfig", "FashionStats", "CHDF5", "CZlib"],
                 swiftSettings: [.unsafeFlags(["-Xcc", "-I/usr/include/hdf5/serial"])]),
         .target(name: "FashionExperiments", dependencies: [
             "FashionTensor", "FashionConfig", "FashionNN", "FashionData", "FashionReports", "FashionStats", "Yams",

@@ -17,8 +17,15 @@ final class BatchPrefetcher {
     private var cursor = 0
     private var slot = 0
     private var pending: (slot: Int, count: Int)?
+    /// Training batches only: random transforms applied after gathering, each batch with its own
+    /// generator drawn here (on the scheduling thread, so runs are deterministic).
+    private let augmentation: AugmentationSettings?
+    private var augmentGenerator: SeededGenerator
+    /// One image, used only by the (serial) background queue.
+    private let scratch: UnsafeMutablePointer<Float>?
 
-    init(set: ImageSet, order: [Int], batchSize: Int, scale: Float, inputs: [FloatBuffer], labels: [UnsafeMutablePointer<Int32>]) {
+    init(set: ImageSet, order: [Int], batchSize: Int, scale: Float, inputs: [FloatBuffer], labels: [UnsafeMutablePointer<Int32>],
+         augmentation: AugmentationSettings? = nil, augmentGenerator: SeededGenerator = SeededGenerator(seed: 0)) {
         precondition(inputs.count == 2 && labels.count == 2)
         self.set = set
         self.order = order
@@ -26,7 +33,17 @@ final class BatchPrefetcher {
         self.scale = scale
         self.inputs = inputs
         self.labels = labels
+        let augmentation = augmentation.flatMap { $0.isIdentity ? nil : $0 }
+        precondition(augmentation == nil || set.shape.count == 3, "augmentation needs images of shape [height, width, channels]")
+        self.augmentation = augmentation
+        self.augmentGenerator = augmentGenerator
+        scratch = augmentation == nil ? nil : .allocate(capacity: set.imageSize)
         schedule()
+    }
+
+    deinit {
+        group.wait()  // a batch may still be in flight when training stops early
+        scratch?.deallocate()
     }
 
     private func schedule() {
@@ -36,7 +53,26 @@ final class BatchPrefetcher {
         // touches this slot until it is handed out.
         nonisolated(unsafe) let input = inputs[slot].pointer, label = labels[slot]
         let set = set, indices = order[range], scale = scale
-        queue.async(group: group) { set.gather(indices, scale: scale, into: input, labels: label) }
+        if let settings = augmentation, let scratch {
+            nonisolated(unsafe) let scratch = scratch
+            let batchSeed = augmentGenerator.next()
+            queue.async(group: group) {
+                var rng = SeededGenerator(seed: batchSeed, stream: "augment-batch")
+                set.gather(indices, scale: scale, into: input, labels: label)
+                let h = set.shape[0], w = set.shape[1], c = set.shape[2], size = set.imageSize
+                // Keras transforms raw pixels and rescales afterwards: cval is in pixel units.
+                let cval = settings.cval * scale
+                for k in 0..<indices.count {
+                    let p = Augmentation.randomParameters(settings, height: h, width: w, using: &rng)
+                    let image = input + k * size
+                    scratch.update(from: image, count: size)
+                    Augmentation.apply(p, to: scratch, into: image, height: h, width: w, channels: c,
+                                       fillMode: settings.fillMode, cval: cval)
+                }
+            }
+        } else {
+            queue.async(group: group) { set.gather(indices, scale: scale, into: input, labels: label) }
+        }
         pending = (slot, range.count)
         cursor = range.upperBound
     }

@@ -1,6 +1,7 @@
 import Foundation
 import Yams
 import FashionConfig
+import FashionData
 import FashionNN
 import FashionTensor
 
@@ -138,9 +139,46 @@ extension Experiment {
             classNames = names
             o.record("class_names", raw.node)
         }
+        var augmentation: AugmentationSettings?
+        if let a = try o.child("augmentation") {
+            augmentation = try parseAugmentation(a)
+            o.record("augmentation", a.resolvedNode)
+        }
         try o.finish()
         return (DataSpec(dataset: dataset, path: path, validation: validation, rescale: rescale, verifyChecksums: verify,
-                         limit: limit, testLimit: testLimit, classes: classes, classNames: classNames), o)
+                         limit: limit, testLimit: testLimit, classes: classes, classNames: classNames,
+                         augmentation: augmentation), o)
+    }
+
+    /// `data.augmentation`: the ImageDataGenerator arguments, with Keras' defaults.
+    static func parseAugmentation(_ o: Options) throws -> AugmentationSettings {
+        var s = AugmentationSettings()
+        s.rotationRange = try o.double("rotation_range", default: 0, min: 0, max: 360)
+        s.widthShiftRange = try o.double("width_shift_range", default: 0, min: 0)
+        s.heightShiftRange = try o.double("height_shift_range", default: 0, min: 0)
+        if let raw = o.raw("zoom_range") {
+            let wrong = "must be a number z in [0, 1) (zoom in [1-z, 1+z]) or a list [lo, hi] with 0 < lo <= hi"
+            if let z = Options.number(raw.node) {
+                guard z >= 0, z < 1 else { throw o.error(atLine: raw.line, path: raw.path, "\(wrong), got \(Options.format(z))") }
+                s.zoomRange = AugmentationSettings.zoom(z)
+            } else if case let .sequence(seq) = raw.node, seq.count == 2,
+                      let lo = Options.number(seq[0]), let hi = Options.number(seq[1]), lo > 0, lo <= hi, hi.isFinite {
+                s.zoomRange = (lo, hi)
+            } else {
+                throw o.error(atLine: raw.line, path: raw.path, "\(wrong), got \(Options.describe(raw.node))")
+            }
+            o.record("zoom_range", raw.node)
+        } else {
+            o.record("zoom_range", Node("0.0", Tag(.float)))
+        }
+        s.shearRange = try o.double("shear_range", default: 0, min: 0, max: 90)
+        s.horizontalFlip = try o.bool("horizontal_flip", default: false)
+        s.verticalFlip = try o.bool("vertical_flip", default: false)
+        let modes = AugmentationSettings.FillMode.allCases.map(\.rawValue)
+        s.fillMode = AugmentationSettings.FillMode(rawValue: try o.choice("fill_mode", modes, default: "nearest"))!
+        s.cval = Float(try o.double("cval", default: 0))
+        try o.finish()
+        return s
     }
 
     /// `first N`, a fraction in (0, 1), or `none`.

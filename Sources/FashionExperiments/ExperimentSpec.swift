@@ -1,6 +1,7 @@
 import Foundation
 import Yams
 import FashionConfig
+import FashionData
 import FashionNN
 
 /// Where the validation set comes from.
@@ -24,6 +25,8 @@ public struct DataSpec {
     public var classes: [Int]?
     /// New names for the selected classes, in the same order.
     public var classNames: [String]?
+    /// `data.augmentation`: Keras ImageDataGenerator-style random transforms of training batches.
+    public var augmentation: AugmentationSettings? = nil
 }
 
 /// What a run writes besides history.csv and metrics.json.

@@ -97,7 +97,8 @@ public enum Runner {
         if let from = plan.initializedFrom { log("Starting from the weights in \(from.path)") }
         let trainer = Trainer(model: model, optimizer: plan.optimizer, callbacks: callbacks, batchSize: e.training.batchSize,
                               evaluationBatchSize: e.evaluationBatchSize, scale: Float(e.data.rescale),
-                              shuffle: e.training.shuffle, seed: e.seed)
+                              shuffle: e.training.shuffle, seed: e.seed,
+                              augmentation: e.data.augmentation.map { ($0, e.seed) })
         trainer.log = log
         let printer = liveProgress.map { ProgressPrinter(epochs: e.training.epochs, live: $0) } ?? ProgressPrinter(epochs: e.training.epochs)
         let started = Date()

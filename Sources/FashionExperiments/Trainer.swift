@@ -38,9 +38,16 @@ public final class Trainer {
     private let shuffle: Bool
     private let inputs: [FloatBuffer]
     private let labels: [UnsafeMutablePointer<Int32>]
+    /// Random transforms of training batches (never validation, test or evaluate).
+    public let augmentation: AugmentationSettings?
+    private var augmentGenerator: SeededGenerator
 
+    /// `augmentation`: the settings and the seed of its generator (the experiment's seed).
     public init(model: Sequential, optimizer: Optimizer, callbacks: [Callback], batchSize: Int, evaluationBatchSize: Int,
-                scale: Float, shuffle: Bool, seed: UInt64) {
+                scale: Float, shuffle: Bool, seed: UInt64,
+                augmentation: (settings: AugmentationSettings, seed: UInt64)? = nil) {
+        self.augmentation = augmentation?.settings
+        augmentGenerator = SeededGenerator(seed: augmentation?.seed ?? seed, stream: "augment")
         self.model = model
         self.optimizer = optimizer
         self.callbacks = callbacks
@@ -70,7 +77,10 @@ public final class Trainer {
         for epoch in 0..<epochs {
             let epochStart = DispatchTime.now()
             if shuffle { shuffleGenerator.shuffle(&order) }
-            let batches = BatchPrefetcher(set: train, order: order, batchSize: batchSize, scale: scale, inputs: inputs, labels: labels)
+            let batches = BatchPrefetcher(set: train, order: order, batchSize: batchSize, scale: scale, inputs: inputs, labels: labels,
+                                          augmentation: augmentation,
+                                          // a fresh stream of batch seeds each epoch
+                                          augmentGenerator: SeededGenerator(seed: augmentGenerator.next(), stream: "augment-epoch"))
             var lossSum = 0.0, correct = 0, seen = 0
             var stepSeconds = 0.0
             while let batch = batches.next() {

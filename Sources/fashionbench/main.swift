@@ -4,6 +4,7 @@ import FashionConfig
 import FashionData
 import FashionExperiments
 import FashionReports
+import FashionTensor
 
 /// Errors the user should read as one line, without a stack of context.
 struct UserFacing: Error, CustomStringConvertible {
@@ -32,7 +33,8 @@ struct FashionBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fashionbench",
         abstract: "Train, evaluate and benchmark the fashion-image models of published projects, on a CPU.",
-        subcommands: [Run.self, Bench.self, Check.self, CompareRuns.self, SweepCommand.self, ReportCommand.self])
+        subcommands: [Run.self, Bench.self, Check.self, CompareRuns.self, SweepCommand.self, ReportCommand.self,
+                      AugmentPreview.self])
 }
 
 struct Run: ParsableCommand {
@@ -212,6 +214,71 @@ struct ReportCommand: ParsableCommand {
         try reporting {
             let written = try ResultsIndex.write(root: directory)
             print("Wrote \(written.map(\.path).joined(separator: ", "))")
+        }
+    }
+}
+
+struct AugmentPreview: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "augment-preview",
+        abstract: "Write a PNG grid of training images and 3 augmented versions of each (data.augmentation), 4x size.")
+
+    @Argument(help: "The experiment file (YAML).") var file: String
+    @Option(help: "How many training images (the first N).") var count: Int = 8
+    @Option(help: "The PNG to write (default: Results/<experiment>/augment-preview.png).") var output: String?
+
+    func validate() throws {
+        if count < 1 || count > 1000 { throw ValidationError("--count must be from 1 to 1000, got \(count)") }
+    }
+
+    func run() throws {
+        try reporting {
+            let e = try Experiment.load(file: file)
+            let (train, _, _) = try RunPlan.loadDataset(e)
+            guard train.shape.count == 3, train.shape[2] == 1 || train.shape[2] == 3 else {
+                throw UserFacing(description: "augment-preview: images of shape \(train.shape) (need [h, w, 1] or [h, w, 3])")
+            }
+            let settings = e.data.augmentation ?? AugmentationSettings()
+            if e.data.augmentation == nil { print("note: \(e.name) has no data.augmentation; the augmented rows equal the originals") }
+            let h = train.shape[0], w = train.shape[1], c = train.shape[2], size = train.imageSize
+            let n = min(count, train.count), versions = 3, zoom = 4, gap = 1
+            // Rows: the original, then `versions` augmented copies; one column per image.
+            let tileW = w * zoom + gap, tileH = h * zoom + gap
+            let width = n * tileW + gap, height = (1 + versions) * tileH + gap
+            var canvas = [UInt8](repeating: 128, count: width * height * c)
+            var rng = SeededGenerator(seed: e.seed, stream: "augment")
+            var image = [Float](repeating: 0, count: size), out = [Float](repeating: 0, count: size)
+            for i in 0..<n {
+                for k in 0..<size { image[k] = Float(train.pixels[i * size + k]) }
+                for row in 0...versions {
+                    if row == 0 {
+                        out = image
+                    } else {
+                        let p = Augmentation.randomParameters(settings, height: h, width: w, using: &rng)
+                        image.withUnsafeBufferPointer { src in
+                            out.withUnsafeMutableBufferPointer { dst in
+                                Augmentation.apply(p, to: src.baseAddress!, into: dst.baseAddress!, height: h, width: w, channels: c,
+                                                   fillMode: settings.fillMode, cval: settings.cval)
+                            }
+                        }
+                    }
+                    let x0 = gap + i * tileW, y0 = gap + row * tileH
+                    for y in 0..<(h * zoom) {
+                        for x in 0..<(w * zoom) {
+                            for k in 0..<c {
+                                let v = out[((y / zoom) * w + x / zoom) * c + k]
+                                canvas[((y0 + y) * width + x0 + x) * c + k] = UInt8(max(0, min(255, v.rounded())))
+                            }
+                        }
+                    }
+                }
+            }
+            let path = output ?? URL(fileURLWithPath: e.outputDirectory).appendingPathComponent(e.name)
+                .appendingPathComponent("augment-preview.png").path
+            let url = URL(fileURLWithPath: path)
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try PNGWriter.write(to: url, width: width, height: height, channels: c, pixels: canvas)
+            print(path)
         }
     }
 }

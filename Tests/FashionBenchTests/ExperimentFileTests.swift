@@ -181,6 +181,13 @@ import FashionExperiments
             #expect(e.training.optimizerName == "adam" && abs(e.training.learningRate - 1e-3) < 1e-9)
             #expect(e.reference.contains { $0.0 == "validation_accuracy" })
         }
+        // model_3: model_2 continued from its trained weights, with seed 000's augmentation.
+        let m3 = try Experiment.load(file: root.appendingPathComponent("Experiments/model_3.yaml").path)
+        #expect(m3.training.initFrom == "model_2" && m3.training.batchSize == 30 && m3.training.epochs == 30)
+        let a = try #require(m3.data.augmentation)
+        #expect(a.rotationRange == 50 && a.widthShiftRange == 0.2 && a.heightShiftRange == 0.3 && a.shearRange == 0.2)
+        #expect(abs(a.zoomRange.lo - 0.6) < 1e-12 && abs(a.zoomRange.hi - 1.4) < 1e-12 && a.horizontalFlip && !a.verticalFlip)
+        #expect(try RunPlan(experiment: m3, loadData: false).model.parameterCount == 412_778)
         #expect(try RunPlan(experiment: m1, loadData: false).model.parameterCount == 203_530)
         #expect(try RunPlan(experiment: m2, loadData: false).model.parameterCount == 412_778)
     }
