@@ -10,9 +10,7 @@ import FashionTensor
 
 @Suite("NN layers 3 vs Keras fixtures")
 struct NNLayers3KerasTests {
-    static func cases(_ file: String) throws -> [[String: Any]] {
-        try #require(try NNSupport.fixture(file)["cases"] as? [[String: Any]], "\(file).json: no case list")
-    }
+    static func cases(_ file: String) throws -> [[String: Any]] { try NNSupport.cases(file) }
 
     // MARK: BatchNormalization
 
@@ -63,24 +61,9 @@ struct NNLayers3KerasTests {
         let all = try Self.cases("conv2d_transpose")
         #expect(all.count == 4, "conv2d_transpose.json has \(all.count) cases; update the test's range")
         guard index < all.count else { return }
-        let c = all[index]
-        let note = (c["note"] as? String) ?? "case \(index)"
-        let input = try c.array("input"), kernel = try c.array("kernel"), bias = try c.array("bias")
-        let k = try c.int("kernel_size"), s = try c.int("strides"), filters = try c.int("filters")
-        let padding = try #require(Padding(rawValue: try c.string("padding")))
-        let layer = Conv2DTranspose(filters: filters, kernelSize: (k, k), strides: (s, s), padding: padding)
-        try layer.build(inputShape: input.sampleShape, maxBatch: input.batch)
-        let expectedOutput = try c.array("output")
-        #expect(layer.outputShape == expectedOutput.sampleShape, "\(note): output shape")
-        #expect(layer.parameters.map(\.shape) == [kernel.shape, bias.shape], "\(note): kernel layout (kh, kw, out, in)")
-        NNSupport.set(layer.parameters[0], kernel.data)
-        NNSupport.set(layer.parameters[1], bias.data)
-
-        let r = NNSupport.forwardBackward(layer, input.data, upstream: try c.array("upstream_gradient").data, batch: input.batch)
-        NNSupport.expectMatches(r.output, expectedOutput.data, "\(note): output")
-        NNSupport.expectMatches(r.inputGradient, try c.array("input_gradient").data, "\(note): input gradient")
-        NNSupport.expectMatches(r.parameterGradients[0], try c.array("kernel_gradient").data, "\(note): kernel gradient")
-        NNSupport.expectMatches(r.parameterGradients[1], try c.array("bias_gradient").data, "\(note): bias gradient")
+        try NNSupport.checkConvolutionCase(all[index], index: index, layout: "(kh, kw, out, in)") { f, k, s, p in
+            Conv2DTranspose(filters: f, kernelSize: (k, k), strides: (s, s), padding: p)
+        }
     }
 
     // MARK: LeakyReLU

@@ -192,3 +192,34 @@ extension Dictionary where Key == String, Value == Any {
     func double(_ key: String) throws -> Double { try #require((self[key] as? NSNumber)?.doubleValue, "\(key) is not a number") }
     func string(_ key: String) throws -> String { try #require(self[key] as? String, "\(key) is not a string") }
 }
+
+extension NNSupport {
+    /// The case list of a Keras fixture file.
+    static func cases(_ file: String) throws -> [[String: Any]] {
+        try #require(try fixture(file)["cases"] as? [[String: Any]], "\(file).json: no case list")
+    }
+
+    /// One Conv2D-like fixture case (conv2d.json, conv2d_transpose.json): builds the layer
+    /// `make(filters, kernel, strides, padding)` makes, loads Keras' kernel and bias, and checks
+    /// the output and all three gradients. `layout` names the kernel layout for the message.
+    static func checkConvolutionCase(_ c: [String: Any], index: Int, layout: String,
+                                     make: (Int, Int, Int, Padding) -> Layer) throws {
+        let note = (c["note"] as? String) ?? "case \(index)"
+        let input = try c.array("input"), kernel = try c.array("kernel"), bias = try c.array("bias")
+        let k = try c.int("kernel_size"), s = try c.int("strides"), filters = try c.int("filters")
+        let padding = try #require(Padding(rawValue: try c.string("padding")))
+        let layer = make(filters, k, s, padding)
+        try layer.build(inputShape: input.sampleShape, maxBatch: input.batch)
+        let expectedOutput = try c.array("output")
+        #expect(layer.outputShape == expectedOutput.sampleShape, "\(note): output shape")
+        #expect(layer.parameters.map(\.shape) == [kernel.shape, bias.shape], "\(note): kernel layout \(layout)")
+        set(layer.parameters[0], kernel.data)
+        set(layer.parameters[1], bias.data)
+
+        let r = forwardBackward(layer, input.data, upstream: try c.array("upstream_gradient").data, batch: input.batch)
+        expectMatches(r.output, expectedOutput.data, "\(note): output")
+        expectMatches(r.inputGradient, try c.array("input_gradient").data, "\(note): input gradient")
+        expectMatches(r.parameterGradients[0], try c.array("kernel_gradient").data, "\(note): kernel gradient")
+        expectMatches(r.parameterGradients[1], try c.array("bias_gradient").data, "\(note): bias gradient")
+    }
+}
