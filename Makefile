@@ -1,5 +1,5 @@
 # FashionBench: `make run` and `make test` do everything on a fresh Debian 12 machine.
-APT_PACKAGES := libopenblas-dev libhdf5-dev gnuplot-nox dataset-fashion-mnist zlib1g-dev libssl-dev
+APT_PACKAGES := libopenblas-dev libhdf5-dev gnuplot-nox dataset-fashion-mnist zlib1g-dev libssl-dev libjpeg-dev libpng-dev
 SWIFT ?= $(shell command -v swift 2>/dev/null || echo /opt/swift/usr/bin/swift)
 EXPERIMENT ?= Experiments/model_2.yaml
 

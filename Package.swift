@@ -21,12 +21,14 @@ let package = Package(
         .target(name: "CHDF5",
                 cSettings: [.unsafeFlags(["-I/usr/include/hdf5/serial"])],
                 linkerSettings: [.linkedLibrary("hdf5_serial"), .unsafeFlags(["-L/usr/lib/x86_64-linux-gnu/hdf5/serial"])]),
+        // JPEG and PNG decoding through Debian's libjpeg-turbo and libpng.
+        .target(name: "CImageCodecs", linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png")]),
         .target(name: "FashionTensor", dependencies: ["CBLAS"], swiftSettings: unsafeFlags),
         .target(name: "FashionStats"),
         .target(name: "FashionConfig", dependencies: ["Yams"]),
         .target(name: "FashionNN", dependencies: ["FashionTensor", "FashionConfig"], swiftSettings: unsafeFlags),
         .target(name: "FashionData", dependencies: [
-            "FashionTensor", "CZlib", "COpenSSL",
+            "FashionTensor", "CZlib", "COpenSSL", "CImageCodecs", .product(name: "CSV", package: "CSV.swift"),
         ], swiftSettings: unsafeFlags),
         .target(name: "FashionReports", dependencies: ["FashionConfig", "FashionStats", "CHDF5", "CZlib"],
                 swiftSettings: [.unsafeFlags(["-Xcc", "-I/usr/include/hdf5/serial"])]),
@@ -35,7 +37,7 @@ let package = Package(
             .product(name: "CSV", package: "CSV.swift"),
         ], swiftSettings: unsafeFlags),
         .executableTarget(name: "fashionbench", dependencies: [
-            "FashionExperiments", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "FashionExperiments", "FashionConfig", "Yams", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "FashionBenchTests", dependencies: [
             "FashionTensor", "FashionConfig", "FashionNN", "FashionData", "FashionExperiments", "FashionReports", "FashionStats",

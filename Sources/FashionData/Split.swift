@@ -13,12 +13,14 @@ public enum Split {
     /// Rounding is half away from zero; the "at least 1" rule applies only when fraction > 0.
     /// Classes are visited in ascending label order with one generator, so the split depends only on
     /// (seed, labels).
-    public static func stratified(fraction: Double, seed: UInt64, of set: ImageSet) -> (train: ImageSet, validation: ImageSet) {
+    /// `stream` names an independent random stream (the test split and the validation split of
+    /// one experiment must not draw the same numbers); nil is the validation split's stream.
+    public static func stratified(fraction: Double, seed: UInt64, stream: String? = nil, of set: ImageSet) -> (train: ImageSet, validation: ImageSet) {
         precondition(fraction >= 0 && fraction <= 1, "Split.stratified: fraction \(fraction) not in 0...1")
         var byClass = [Int32: [Int]]()
         for (i, label) in set.labels.enumerated() { byClass[label, default: []].append(i) }
 
-        var generator = SeededGenerator(seed: seed)
+        var generator = stream.map { SeededGenerator(seed: seed, stream: $0) } ?? SeededGenerator(seed: seed)
         var isValidation = [Bool](repeating: false, count: set.count)
         for label in byClass.keys.sorted() {
             var members = byClass[label]!

@@ -30,7 +30,8 @@ public enum Compare {
     /// no validation set).
     public static func fiveByTwo(_ a: Experiment, _ b: Experiment, limit: Int?, seed: UInt64,
                                  log: @escaping (String) -> Void) throws -> (FiveByTwoResult, [[Double]], String) {
-        guard a.data.dataset == b.data.dataset, a.data.classes == b.data.classes, a.data.path == b.data.path else {
+        guard a.data.dataset == b.data.dataset, a.data.classes == b.data.classes, a.data.path == b.data.path,
+              a.data.products?.settings == b.data.products?.settings else {
             throw HarnessError("the two experiments must use the same dataset and classes")
         }
         var (all, _, _) = try RunPlan.loadDataset(withoutSplit(a))
@@ -71,7 +72,8 @@ public enum Compare {
                               evaluationBatchSize: e.evaluationBatchSize, scale: Float(e.data.rescale), shuffle: e.training.shuffle, seed: e.seed)
         trainer.log = { _ in }
         _ = try trainer.fit(train: train, validation: nil, epochs: e.training.epochs) { _ in }
-        return 1 - trainer.evaluate(test).accuracy
+        guard let accuracy = trainer.evaluate(test).accuracy else { throw HarnessError("5x2cv compares classifiers; \(e.name) reconstructs its input") }
+        return 1 - accuracy
     }
 }
 

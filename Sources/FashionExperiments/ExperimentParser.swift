@@ -107,7 +107,7 @@ extension Experiment {
     // MARK: - Sections
 
     static func parseData(_ o: Options, overrides: Overrides) throws -> (spec: DataSpec, options: Options) {
-        let dataset = try o.choice("dataset", ["fashion_mnist"], default: "fashion_mnist")
+        let dataset = try o.choice("dataset", ["fashion_mnist", "fashion_products"], default: "fashion_mnist")
         let path = try o.optionalString("path")
         let validation: ValidationSplit
         if let raw = o.raw("validation") {
@@ -118,18 +118,19 @@ extension Experiment {
             o.record("validation", Node("none"))
         }
         let rescale = try o.double("rescale", default: 1.0 / 255.0, min: 0, minExclusive: true)
-        let verify = try o.bool("verify_checksums", default: true)
+        let products = dataset == "fashion_products" ? try parseProducts(o) : nil
+        let verify = products == nil ? try o.bool("verify_checksums", default: true) : false
         var limit = try o.optionalInt("limit", min: 1)
         if let l = overrides.limit { limit = l; o.record("limit", Node(String(l), Tag(.int))) }
         let testLimit = try o.optionalInt("test_limit", min: 1)
         var classes: [Int]?
-        if o.has("classes") {
+        if products == nil, o.has("classes") {
             let list = try o.intList("classes", count: 2...1000, min: 0, max: 9)
             guard Set(list).count == list.count else { throw o.error("classes", "lists a class twice: \(list)") }
             classes = list
         }
         var classNames: [String]?
-        if let raw = o.raw("class_names") {
+        if products == nil, let raw = o.raw("class_names") {
             guard classes != nil else { throw o.error("class_names", "needs data.classes (the classes it renames)") }
             guard case let .sequence(seq) = raw.node, seq.count == classes!.count,
                   let names = Optional(seq.compactMap { $0.tagName == .str ? $0.string : nil }), names.count == seq.count,
@@ -147,7 +148,74 @@ extension Experiment {
         try o.finish()
         return (DataSpec(dataset: dataset, path: path, validation: validation, rescale: rescale, verifyChecksums: verify,
                          limit: limit, testLimit: testLimit, classes: classes, classNames: classNames,
-                         augmentation: augmentation), o)
+                         augmentation: augmentation, products: products), o)
+    }
+
+    /// The keys of `dataset: fashion_products`.
+    static func parseProducts(_ o: Options) throws -> ProductDataSpec {
+        var settings = ProductImageSettings()
+        settings.labelColumn = try o.string("label", default: "subCategory")
+        guard !settings.labelColumn.isEmpty else { throw o.error("label", "must name a column of styles.csv (subCategory, articleType, masterCategory, …)") }
+        let top = try o.optionalInt("top_classes", min: 2, max: 10_000)
+        if let raw = o.raw("classes") {
+            guard top == nil else { throw o.error(atLine: raw.line, path: raw.path, "cannot be combined with top_classes: choose one") }
+            settings.classes = .rules(try parseProductClasses(raw.node, line: raw.line, path: raw.path, label: settings.labelColumn, options: o))
+            o.record("classes", raw.node)
+        } else if let top {
+            settings.classes = .top(top)
+        }
+        settings.minCount = try o.int("min_count", default: 1, min: 1)
+        let size = try o.intPair("image_size", default: (80, 60), min: 1, max: 1024)
+        (settings.height, settings.width) = size
+        settings.interpolation = Interpolation(rawValue: try o.choice("interpolation", Interpolation.allCases.map(\.rawValue), default: "nearest"))!
+        let testFraction = try o.double("test_fraction", default: 0.2, min: 0, max: 1, minExclusive: true, maxExclusive: true)
+        var balance: Balance?
+        if let b = try o.child("balance") {
+            let method = try b.choice("method", ["undersample", "oversample"])
+            let perClass = try b.optionalInt("per_class", min: 1)
+            try b.finish()
+            balance = method == "undersample" ? .undersample(perClass: perClass) : .oversample(perClass: perClass)
+            o.record("balance", b.resolvedNode)
+        }
+        let cache = try o.bool("cache", default: true)
+        return ProductDataSpec(settings: settings, testFraction: testFraction, balance: balance, cache: cache)
+    }
+
+    /// `classes:` of a product-image set: each entry a value of the label column, or
+    /// `{name: N, values: V or [V, …], column: C}` (column defaults to the label column).
+    static func parseProductClasses(_ node: Node, line: Int, path: String, label: String, options o: Options) throws -> [ProductClassRule] {
+        let wrong = "must be a list of class values of the label column, or of {name, values, column} mappings"
+        guard case let .sequence(seq) = node, !seq.isEmpty else { throw o.error(atLine: line, path: path, "\(wrong), got \(Options.describe(node))") }
+        var rules: [ProductClassRule] = []
+        for (i, entry) in seq.enumerated() {
+            let entryPath = "\(path)[\(i)]", entryLine = entry.mark?.line ?? line
+            if case let .scalar(s) = entry, !s.string.isEmpty {
+                rules.append(ProductClassRule(name: s.string, column: label, values: [s.string]))
+                continue
+            }
+            guard case .mapping = entry else { throw o.error(atLine: entryLine, path: entryPath, "\(wrong), got \(Options.describe(entry))") }
+            let r = try Options(file: o.file, path: entryPath, node: entry)
+            let name = try r.string("name")
+            guard !name.isEmpty else { throw r.error("name", "must not be empty") }
+            let column = try r.string("column", default: label)
+            var values: [String] = []
+            if let raw = r.raw("values") {
+                switch raw.node {
+                case let .scalar(s): values = [s.string]
+                case let .sequence(vs): values = vs.compactMap { $0.scalar?.string }
+                    if values.count != vs.count { values = [] }
+                default: break
+                }
+                guard !values.isEmpty, values.allSatisfy({ !$0.isEmpty }) else {
+                    throw r.error(atLine: raw.line, path: raw.path, "must be a value or a list of values of column \(column), got \(Options.describe(raw.node))")
+                }
+            } else {
+                values = [name]
+            }
+            try r.finish()
+            rules.append(ProductClassRule(name: name, column: column, values: values))
+        }
+        return rules
     }
 
     /// `data.augmentation`: the ImageDataGenerator arguments, with Keras' defaults.
@@ -183,7 +251,7 @@ extension Experiment {
 
     /// `first N`, a fraction in (0, 1), or `none`.
     static func parseValidation(_ node: Node, line: Int, path: String, options o: Options) throws -> ValidationSplit {
-        let wrong = "must be `first N` (N a positive integer), a fraction between 0 and 1 (e.g. 0.2), or `none`"
+        let wrong = "must be `first N` (N a positive integer), a fraction between 0 and 1 (e.g. 0.2), `test` (validate on the test split) or `none`"
         if let v = Options.number(node) {
             guard v > 0, v < 1 else { throw o.error(atLine: line, path: path, "\(wrong), got \(Options.describe(node))") }
             return .fraction(v)
@@ -191,6 +259,7 @@ extension Experiment {
         guard case let .scalar(s) = node else { throw o.error(atLine: line, path: path, "\(wrong), got \(Options.describe(node))") }
         let words = s.string.split(separator: " ", omittingEmptySubsequences: true)
         if words.count == 1, words[0] == "none" { return .none }
+        if words.count == 1, words[0] == "test" { return .test }
         if words.count == 2, words[0] == "first", let n = Int(words[1]), n > 0 { return .first(n) }
         throw o.error(atLine: line, path: path, "\(wrong), got \(Options.describe(node))")
     }
@@ -217,15 +286,29 @@ extension Experiment {
         let inputShape = o.has("input_shape") ? try o.intList("input_shape", count: 1...3, min: 1, max: 4096) : nil
         guard let layerOptions = try o.list("layers") else { throw o.error("layers", "is required: a list of layers, each with a `type:`") }
         guard !layerOptions.isEmpty else { throw o.error("layers", "must list at least one layer") }
-        var layers: [(type: String, line: Int, path: String, make: () throws -> Layer)] = []
+        var layers: [(type: String, name: String?, line: Int, path: String, make: () throws -> Layer)] = []
         for lo in layerOptions {
             let type = try lo.string("type")
             guard let maker = LayerRegistry.makers[type] else {
                 throw lo.error("type", "must be one of \(LayerRegistry.names.joined(separator: ", ")), got \"\(type)\"")
             }
+            // An optional Keras-style layer name: it names the layer in the summary and its
+            // group in weights.h5, so it must be unique and a plain identifier.
+            var name: String?
+            if lo.has("name") {
+                let n = try lo.string("name")
+                guard !n.isEmpty, n.count <= 100, n.first!.isLetter || n.first == "_",
+                      n.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) else {
+                    throw lo.error("name", "must be 1–100 ASCII letters, digits or '_', starting with a letter or '_', got \"\(n)\"")
+                }
+                if let earlier = layers.first(where: { $0.name == n }) {
+                    throw lo.error("name", "\"\(n)\" is already the name of the layer at \(earlier.path) (line \(earlier.line))")
+                }
+                name = n
+            }
             _ = try maker(lo)  // reads and checks every option now, so errors come before any run starts
             try lo.finish()
-            layers.append((type, lo.line, lo.path, { try maker(lo) }))
+            layers.append((type, name, lo.line, lo.path, { try maker(lo) }))
         }
         o.record("layers", .sequence(Node.Sequence(layerOptions.map(\.resolvedNode))))
         try o.finish()
@@ -239,6 +322,7 @@ extension Experiment {
         let shuffle = try o.bool("shuffle", default: true)
         let loss = try o.choice("loss", Losses.names, default: "categorical_crossentropy")
         let fromLogits = try o.bool("from_logits", default: false)
+        let targets = try o.choice("targets", ["labels", "inputs"], default: "labels")
 
         // `optimizer: adam` or a mapping with `name:` and the optimizer's own keys.
         let optimizerOptions: Options
@@ -271,7 +355,7 @@ extension Experiment {
         let parallelism = try o.choice("parallelism", ["auto", "data", "blas"], default: "auto")
         let initFrom = try o.optionalString("init_from")
         try o.finish()
-        let spec = TrainingSpec(epochs: epochs, batchSize: batch, shuffle: shuffle, loss: loss, fromLogits: fromLogits,
+        let spec = TrainingSpec(epochs: epochs, batchSize: batch, shuffle: shuffle, loss: loss, fromLogits: fromLogits, targets: targets,
                                 optimizerLine: optimizerLine, makeOptimizer: { try Optimizers.make(optimizerOptions) },
                                 optimizerName: optimizerName, learningRate: Double(optimizer.learningRate),
                                 callbacks: callbacks, initFrom: initFrom, threads: threads, parallelism: parallelism)

@@ -11,6 +11,21 @@ public enum ValidationSplit: Equatable, Sendable {
     case first(Int)
     /// A seeded, stratified fraction of the training examples.
     case fraction(Double)
+    /// The test split itself, as Keras' `validation_data=(x_test, y_test)` (seeds 001 and 002).
+    case test
+}
+
+/// `dataset: fashion_products`: which product images, how big, how split and balanced.
+public struct ProductDataSpec {
+    public var settings: ProductImageSettings
+    /// The held-out test part (stratified, seeded); the rest is for training and validation.
+    public var testFraction: Double
+    /// Undersampling applies to the whole selection before it is split (as seed 002 rebalanced
+    /// its data set); oversampling only to the training part, so that copies of one image never
+    /// end up on both sides of a split.
+    public var balance: Balance?
+    /// Keep the decoded, resized images in one uint8 file per configuration.
+    public var cache: Bool
 }
 
 public struct DataSpec {
@@ -27,6 +42,24 @@ public struct DataSpec {
     public var classNames: [String]?
     /// `data.augmentation`: Keras ImageDataGenerator-style random transforms of training batches.
     public var augmentation: AugmentationSettings? = nil
+    /// Set for `dataset: fashion_products`.
+    public var products: ProductDataSpec? = nil
+
+    /// [height, width, channels] of the dataset's images, known without loading them.
+    public var imageShape: [Int] {
+        if let p = products { return [p.settings.height, p.settings.width, 3] }
+        return [28, 28, 1]
+    }
+
+    /// The number of classes, when it is known without loading the data.
+    public var expectedClasses: Int? {
+        guard let p = products else { return classes?.count ?? 10 }
+        switch p.settings.classes {
+        case .all: return nil
+        case .top: return nil  // min_count may leave fewer
+        case let .rules(rules): return p.settings.minCount <= 1 ? Set(rules.map(\.name)).count : nil
+        }
+    }
 }
 
 /// What a run writes besides history.csv and metrics.json.
@@ -43,7 +76,7 @@ public struct OutputSpec {
 public struct ModelSpec {
     public var inputShape: [Int]?
     /// Each layer's options, already read (the layer itself is made by `layerMakers`).
-    public var layers: [(type: String, line: Int, path: String, make: () throws -> Layer)]
+    public var layers: [(type: String, name: String?, line: Int, path: String, make: () throws -> Layer)]
 }
 
 public struct CallbackSpec {
@@ -83,6 +116,9 @@ public struct TrainingSpec {
     public var shuffle: Bool
     public var loss: String
     public var fromLogits: Bool
+    /// `labels` (a classifier) or `inputs` (an autoencoder: the loss compares the outputs with
+    /// the input images, as Keras' `fit(x, x)`).
+    public var targets: String
     public var optimizerLine: Int
     public var makeOptimizer: () throws -> Optimizer
     public var optimizerName: String

@@ -12,7 +12,7 @@ final class ProgressPrinter {
         self.live = live
     }
 
-    func batch(epoch: Int, done: Int, total: Int, loss: Double, accuracy: Double, seconds: Double) {
+    func batch(epoch: Int, done: Int, total: Int, loss: Double, accuracy: Double?, seconds: Double) {
         guard live else { return }
         let now = DispatchTime.now()
         guard done == total || now.uptimeNanoseconds - lastDraw.uptimeNanoseconds > 100_000_000 else { return }
@@ -23,15 +23,18 @@ final class ProgressPrinter {
             + String(repeating: ".", count: width - filled)
         let rate = Double(done) / max(seconds, 1e-9)
         let eta = Double(total - done) / max(rate, 1e-9)
-        let line = String(format: "Epoch %d/%d [%@] %d/%d  ETA %@  %.0f samples/s - loss: %.4f - accuracy: %.4f",
-                          epoch + 1, epochs, bar, done, total, ProgressPrinter.clock(eta), rate, loss, accuracy)
+        var line = String(format: "Epoch %d/%d [%@] %d/%d  ETA %@  %.0f samples/s - loss: %.4f",
+                          epoch + 1, epochs, bar, done, total, ProgressPrinter.clock(eta), rate, loss)
+        if let accuracy { line += String(format: " - accuracy: %.4f", accuracy) }
         FileHandle.standardOutput.write(Data(("\r\u{1B}[K" + line).utf8))
     }
 
     func epochEnd(_ r: EpochRecord) {
-        var line = String(format: "Epoch %d/%d - %.1fs - %.0f samples/s - loss: %.4f - accuracy: %.4f",
-                          r.epoch, epochs, r.seconds, Double(r.samples) / max(r.trainSeconds, 1e-9), r.loss, r.accuracy)
-        if let vl = r.valLoss, let va = r.valAccuracy { line += String(format: " - val_loss: %.4f - val_accuracy: %.4f", vl, va) }
+        var line = String(format: "Epoch %d/%d - %.1fs - %.0f samples/s - loss: %.4f",
+                          r.epoch, epochs, r.seconds, Double(r.samples) / max(r.trainSeconds, 1e-9), r.loss)
+        if let a = r.accuracy { line += String(format: " - accuracy: %.4f", a) }
+        if let vl = r.valLoss { line += String(format: " - val_loss: %.4f", vl) }
+        if let va = r.valAccuracy { line += String(format: " - val_accuracy: %.4f", va) }
         if live { FileHandle.standardOutput.write(Data("\r\u{1B}[K".utf8)) }
         print(line)
         fflush(stdout)

@@ -6,7 +6,8 @@ import FashionReports
 /// the Student-t interval mean ± t(1 − α/2, n − 1)·s/√n (seed 003's "accuracy with a 95%
 /// range").
 public struct RepeatSummary {
-    public static let metrics = ["test_accuracy", "test_loss", "best_val_accuracy", "final_val_accuracy", "epochs_run", "train_seconds"]
+    public static let metrics = ["test_accuracy", "test_loss", "test_reconstruction_mse", "best_val_accuracy", "final_val_accuracy",
+                                 "epochs_run", "train_seconds"]
 
     public let seeds: [Int]
     public let confidence: Double

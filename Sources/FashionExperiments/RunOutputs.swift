@@ -13,6 +13,7 @@ enum RunOutputs {
                               earlyStoppingEpoch: Int?, log: (String) -> Void) throws {
         let dir = r.directory
         let classes = r.classNames.count
+        let testAccuracy = r.testAccuracy ?? .nan  // a classifier always has one
         let rows = (0..<r.truth.count).map { i in Array(probabilities[(i * classes)..<((i + 1) * classes)]) }
         let confusion = Confusion.matrix(truth: r.truth, predicted: r.predicted, classes: classes)
         let report = ClassificationReport.from(confusion: confusion, classNames: r.classNames)
@@ -34,14 +35,14 @@ enum RunOutputs {
             let charts = dir.appendingPathComponent("charts", isDirectory: true)
             try FileManager.default.createDirectory(at: charts, withIntermediateDirectories: true)
             var warnings: [String?] = []
-            warnings.append(Charts.curves(epochs: r.history.map(\.epoch), loss: r.history.map(\.loss), accuracy: r.history.map(\.accuracy),
+            warnings.append(Charts.curves(epochs: r.history.map(\.epoch), loss: r.history.map(\.loss), accuracy: r.history.map { $0.accuracy ?? .nan },
                                           valLoss: r.history.contains { $0.valLoss != nil } ? r.history.map(\.valLoss) : nil,
                                           valAccuracy: r.history.contains { $0.valAccuracy != nil } ? r.history.map(\.valAccuracy) : nil,
                                           earlyStoppingEpoch: earlyStoppingEpoch, title: "\(e.name): loss and accuracy", in: charts))
             images.append(("Loss and accuracy", "charts/curves.png"))
             warnings.append(Charts.confusionHeatmap(matrix: confusion, classNames: r.classNames, title: "\(e.name): test confusion matrix", in: charts))
             images.append(("Confusion matrix", "charts/confusion_matrix.png"))
-            if let entries = benchmarkEntries(e, accuracy: r.testAccuracy, lower: nil, upper: nil, classes: classes) {
+            if let entries = benchmarkEntries(e, accuracy: testAccuracy, lower: nil, upper: nil, classes: classes) {
                 warnings.append(Charts.benchmarkBars(entries: entries, title: "\(e.name) among Zalando's Fashion-MNIST benchmarks", in: charts))
                 images.append(("Among Zalando's benchmarks", "charts/benchmarks.png"))
             }
@@ -56,11 +57,67 @@ enum RunOutputs {
         doc.add(.heading(2, "Results"))
         doc.add(.table(["metric", "ours", "paper"], resultRows(r, experiment: e)))
         if classes == 10, e.data.dataset == "fashion_mnist" {
-            let rank = ZalandoBenchmarks.rank(of: r.testAccuracy)
+            let rank = ZalandoBenchmarks.rank(of: testAccuracy)
             doc.add(.paragraph(String(format: "Test accuracy %.4f places this run %d of %d among the machine entries of Zalando's Fashion-MNIST benchmark table and it (human performance: 0.835).",
-                                      r.testAccuracy, rank.rank, rank.of)))
+                                      testAccuracy, rank.rank, rank.of)))
         }
         appendImagesAndTables(&doc, images: images, report: report, modelSummary: modelSummary)
+        try ResultFiles.write(doc.markdown(), to: dir.appendingPathComponent("report.md"))
+        try ResultFiles.write(doc.html(directory: dir), to: dir.appendingPathComponent("report.html"))
+    }
+
+    /// A reconstruction run's files: curves (loss only), `reconstructions.png` (test inputs in
+    /// the top row, the model's reconstructions below), history.h5 and the report.
+    static func writeReconstructionFiles(_ r: RunResult, pictures: (inputs: [Float], outputs: [Float]), imageShape: [Int],
+                                         experiment e: Experiment, modelSummary: String, earlyStoppingEpoch: Int?,
+                                         log: (String) -> Void) throws {
+        let dir = r.directory
+        let (h, w, c) = (imageShape[0], imageShape[1], imageShape.count > 2 ? imageShape[2] : 1)
+        let size = h * w * c, n = pictures.inputs.count / max(size, 1)
+        let tiles = { (values: [Float]) in (0..<n).map { Array(values[($0 * size)..<(($0 + 1) * size)]) } }
+        try ImageGrid(height: h, width: w, channels: c, zoom: 2)
+            .write(rows: [tiles(pictures.inputs), tiles(pictures.outputs)], to: dir.appendingPathComponent("reconstructions.png"))
+        var images = [("Test images (top) and their reconstructions (bottom)", "reconstructions.png")]
+        if e.output.formats.contains("hdf5") {
+            let h5 = try HDF5Writer(path: dir.appendingPathComponent("history.h5").path)
+            do {
+                try h5.write("epoch", ints: r.history.map(\.epoch))
+                try h5.write("loss", doubles: r.history.map(\.loss))
+                if r.history.contains(where: { $0.valLoss != nil }) { try h5.write("val_loss", doubles: r.history.map { $0.valLoss ?? .nan }) }
+                try h5.write("learning_rate", doubles: r.history.map(\.learningRate))
+                try h5.write("seconds", doubles: r.history.map(\.seconds))
+                try h5.setAttribute("experiment", string: e.resolvedYAML)
+                try h5.setAttribute("experiment_name", string: e.name)
+                try h5.setAttribute("run_id", string: r.directory.lastPathComponent)
+                try h5.close()
+            } catch {
+                try? h5.close()
+                throw error
+            }
+        }
+        if e.output.charts {
+            let charts = dir.appendingPathComponent("charts", isDirectory: true)
+            try FileManager.default.createDirectory(at: charts, withIntermediateDirectories: true)
+            if let warning = Charts.curves(epochs: r.history.map(\.epoch), loss: r.history.map(\.loss), accuracy: nil,
+                                           valLoss: r.history.contains { $0.valLoss != nil } ? r.history.map(\.valLoss) : nil,
+                                           earlyStoppingEpoch: earlyStoppingEpoch, title: "\(e.name): loss", in: charts) {
+                log("warning: \(warning)")
+            }
+            images.append(("Loss", "charts/curves.png"))
+        }
+        var doc = Document(title: "FashionBench run: \(e.name)")
+        doc.add(.paragraph(e.description.isEmpty ? "Experiment \(e.name)." : e.description))
+        doc.add(.table(["", ""], [["run", dir.lastPathComponent], ["experiment file", e.file], ["seed", String(e.seed)],
+                                  ["git commit", (r.metrics["git_commit"] as? String) ?? "unknown"]]))
+        doc.add(.heading(2, "Results"))
+        let f = { (v: Double?) in v.map { String(format: "%.6f", $0) } ?? "" }
+        doc.add(.table(["metric", "ours"], [
+            ["test reconstruction MSE", f(r.testReconstructionMSE)], ["test loss", f(r.testLoss)],
+            ["final validation loss", f(r.history.last?.valLoss)], ["final training loss", f(r.history.last?.loss)],
+            ["epochs", String(r.history.count)],
+            ["samples/s", String(format: "%.0f", (r.metrics["samples_per_second"] as? Double) ?? 0)],
+        ]))
+        appendImagesAndTables(&doc, images: images, report: nil, modelSummary: modelSummary)
         try ResultFiles.write(doc.markdown(), to: dir.appendingPathComponent("report.md"))
         try ResultFiles.write(doc.html(directory: dir), to: dir.appendingPathComponent("report.html"))
     }
@@ -123,7 +180,7 @@ enum RunOutputs {
         do {
             try h5.write("epoch", ints: r.history.map(\.epoch))
             try h5.write("loss", doubles: r.history.map(\.loss))
-            try h5.write("accuracy", doubles: r.history.map(\.accuracy))
+            try h5.write("accuracy", doubles: r.history.map { $0.accuracy ?? .nan })
             if r.history.contains(where: { $0.valLoss != nil }) {
                 try h5.write("val_loss", doubles: r.history.map { $0.valLoss ?? .nan })
                 try h5.write("val_accuracy", doubles: r.history.map { $0.valAccuracy ?? .nan })
@@ -139,7 +196,7 @@ enum RunOutputs {
             try h5.setAttribute("experiment_name", string: e.name)
             try h5.setAttribute("run_id", string: r.directory.lastPathComponent)
             try h5.setAttribute("environment", string: environmentJSON(r))
-            try h5.setAttribute("test_accuracy", double: r.testAccuracy)
+            try h5.setAttribute("test_accuracy", double: r.testAccuracy ?? .nan)
             try h5.setAttribute("test_loss", double: r.testLoss)
             try h5.setAttribute("seed", int: Int(e.seed))
             try h5.close()

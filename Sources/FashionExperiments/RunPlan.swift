@@ -20,8 +20,13 @@ public final class RunPlan {
     /// The weights file the model started from (`training.init_from`).
     public private(set) var initializedFrom: URL?
 
+    /// What loading the data found (product images: rows skipped and why, the cache used).
+    public private(set) var dataNotes: [String] = []
+
     public convenience init(experiment e: Experiment, loadData: Bool = true) throws {
-        try self.init(experiment: e, data: loadData ? try RunPlan.loadDataset(e) : nil)
+        let loaded = loadData ? try RunPlan.loadDatasetReporting(e) : nil
+        try self.init(experiment: e, data: loaded.map { ($0.train, $0.validation, $0.test) })
+        dataNotes = loaded?.notes ?? []
     }
 
     /// With data given (train, validation, test) instead of read from the experiment's
@@ -31,8 +36,8 @@ public final class RunPlan {
         threads = e.training.threads > 0 ? e.training.threads : ProcessInfo.processInfo.activeProcessorCount
         Parallel.workers = threads
 
-        let classes = data?.0.classNames.count ?? e.data.classes?.count ?? 10
-        let datasetShape = data?.0.shape ?? [28, 28, 1]
+        let classes = data?.0.classNames.count ?? e.data.expectedClasses
+        let datasetShape = data?.0.shape ?? e.data.imageShape
         if let shape = e.model.inputShape, data != nil, shape != datasetShape {
             throw ConfigError(file: e.file, line: e.lines["model.input_shape"] ?? 1, path: "model.input_shape",
                               message: "is \(shapeText(shape)) but the dataset's images are \(shapeText(datasetShape))")
@@ -42,7 +47,7 @@ public final class RunPlan {
         if let data {
             (train, validation, test) = data
         } else {
-            let empty = ImageSet(shape: inputShape, pixels: [], labels: [], classNames: (0..<classes).map(String.init))
+            let empty = ImageSet(shape: inputShape, pixels: [], labels: [], classNames: (0..<(classes ?? 0)).map(String.init))
             (train, validation, test) = (empty, nil, empty)
         }
         model = try RunPlan.buildModel(e, inputShape: inputShape, classes: classes)
@@ -88,19 +93,20 @@ public final class RunPlan {
     }
 
     /// Builds the layers in order; a shape mistake names the file, the layer's line and shapes.
-    static func buildModel(_ e: Experiment, inputShape: [Int], classes: Int) throws -> Sequential {
+    static func buildModel(_ e: Experiment, inputShape: [Int], classes: Int?) throws -> Sequential {
         let layers = try e.model.layers.map { try $0.make() }
         let loss = Losses.make(e.training.loss)!
         let maxBatch = max(e.training.batchSize, e.evaluationBatchSize)
         let model: Sequential
         do {
-            model = try Sequential(inputShape: inputShape, layers: layers, loss: loss, maxBatch: maxBatch, fromLogits: e.training.fromLogits)
+            model = try Sequential(inputShape: inputShape, layers: layers, loss: loss, maxBatch: maxBatch, fromLogits: e.training.fromLogits,
+                                   reconstructsInput: e.training.targets == "inputs", names: e.model.layers.map(\.name))
         } catch let s as ShapeError {
             let spec = e.model.layers[min(s.layerIndex, e.model.layers.count - 1)]
             throw ConfigError(file: e.file, line: spec.line, path: spec.path,
                               message: "\(s.layer) \(s.message) (input \(shapeText(inputShape)))")
         }
-        guard model.classes == classes else {
+        if let classes, !model.reconstructsInput, model.classes != classes {
             let spec = e.model.layers[e.model.layers.count - 1]
             throw ConfigError(file: e.file, line: spec.line, path: spec.path,
                               message: "outputs \(model.classes) values but the dataset has \(classes) classes")
@@ -111,6 +117,13 @@ public final class RunPlan {
     /// Loads the dataset, keeps the selected classes (relabelled), splits off validation,
     /// then applies the limits.
     public static func loadDataset(_ e: Experiment) throws -> (ImageSet, ImageSet?, ImageSet) {
+        let d = try loadDatasetReporting(e)
+        return (d.train, d.validation, d.test)
+    }
+
+    /// The split data and what loading it found.
+    public static func loadDatasetReporting(_ e: Experiment) throws -> (train: ImageSet, validation: ImageSet?, test: ImageSet, notes: [String]) {
+        if let products = e.data.products { return try loadProducts(e, products) }
         var (fullTrain, test): (ImageSet, ImageSet)
         do {
             (fullTrain, test) = try FashionMNIST.load(directory: e.data.path, verifyChecksums: e.data.verifyChecksums)
@@ -123,8 +136,54 @@ public final class RunPlan {
             test = test.selectingClasses(classes)
             if let names = e.data.classNames { fullTrain.classNames = names; test.classNames = names }
         }
+        let (train, validation) = try splitValidation(e, fullTrain, test: test)
+        return (e.data.limit.map { train.prefix($0) } ?? train, validation, e.data.testLimit.map { test.prefix($0) } ?? test, [])
+    }
+
+    /// Product images: select and decode (cached), undersample, hold out the stratified test
+    /// part, split off validation, oversample the training part.
+    static func loadProducts(_ e: Experiment, _ p: ProductDataSpec) throws -> (train: ImageSet, validation: ImageSet?, test: ImageSet, notes: [String]) {
+        // Without path: or $FASHION_PRODUCTS_DIR, the shared slice beside the checkout (or
+        // beside the experiment file's project) when it is there.
+        let projectRoot = URL(fileURLWithPath: e.file).deletingLastPathComponent().deletingLastPathComponent().path
+        let fallbacks = [ProductImages.sharedSlice, (projectRoot as NSString).appendingPathComponent(ProductImages.sharedSlice)]
+        guard let directory = ProductImages.resolveDirectory(e.data.path, fallbacks: fallbacks) else {
+            throw DataError(file: ProductImages.environmentVariable, problem: "no product-image data set: neither data.path nor \(ProductImages.environmentVariable) is set and \(ProductImages.sharedSlice) does not exist",
+                            remedy: ProductImages.downloadRemedy)
+        }
+        var (all, report): (ImageSet, ProductLoadReport)
+        do {
+            (all, report) = try ProductImages.load(directory: directory, settings: p.settings,
+                                                   cacheDirectory: p.cache ? ProductImages.defaultCacheDirectory() : nil)
+        } catch let d as DataError where e.data.path != nil {
+            throw ConfigError(file: e.file, line: e.lines["data.path"] ?? 1, path: "data.path", message: "→ \(d.description)")
+        }
+        var notes = report.lines
+        if case .undersample? = p.balance {
+            all = p.balance!.apply(to: all, seed: e.seed)
+            notes.append("Balanced by undersampling: \(all.count) images (" + zip(all.classNames, classCounts(all)).map { "\($0) \($1)" }.joined(separator: ", ") + ")")
+        }
+        let split = Split.stratified(fraction: p.testFraction, seed: e.seed, stream: "test-split", of: all)
+        var (train, validation) = try splitValidation(e, split.train, test: split.validation)
+        if case .oversample? = p.balance {
+            train = p.balance!.apply(to: train, seed: e.seed)
+            notes.append("Training part balanced by oversampling: \(train.count) images")
+        }
+        let test = e.data.testLimit.map { split.validation.prefix($0) } ?? split.validation
+        return (e.data.limit.map { train.prefix($0) } ?? train, validation, test, notes)
+    }
+
+    static func classCounts(_ set: ImageSet) -> [Int] {
+        var counts = [Int](repeating: 0, count: set.classNames.count)
+        for l in set.labels { counts[Int(l)] += 1 }
+        return counts
+    }
+
+    /// The validation part of the training data (`validation: test` uses the test split).
+    static func splitValidation(_ e: Experiment, _ fullTrain: ImageSet, test: ImageSet) throws -> (ImageSet, ImageSet?) {
         var train = fullTrain, validation: ImageSet?
         switch e.data.validation {
+        case .test: validation = e.data.testLimit.map { test.prefix($0) } ?? test
         case .none: validation = nil
         case let .first(n):
             guard n < fullTrain.count else {
@@ -136,8 +195,6 @@ public final class RunPlan {
             let split = Split.stratified(fraction: f, seed: e.seed, of: fullTrain)
             (train, validation) = (split.train, split.validation)
         }
-        if let limit = e.data.limit { train = train.prefix(min(limit, train.count)) }
-        if let limit = e.data.testLimit { test = test.prefix(min(limit, test.count)) }
-        return (train, validation, test)
+        return (train, validation)
     }
 }

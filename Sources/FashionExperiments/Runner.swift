@@ -9,7 +9,10 @@ public struct RunResult {
     public var directory: URL
     public var history: [EpochRecord]
     public var testLoss: Double
-    public var testAccuracy: Double
+    /// nil for a model that reconstructs its input.
+    public var testAccuracy: Double?
+    /// Mean squared error of a reconstruction on the test set (nil for a classifier).
+    public var testReconstructionMSE: Double? = nil
     public var metrics: [String: Any]
     /// Test-set truth and predictions, in test order.
     public var truth: [Int]
@@ -88,6 +91,7 @@ public enum Runner {
         let e = plan.experiment
         let model = plan.model
         let summary = model.summary(title: e.name)
+        plan.dataNotes.forEach(log)
         log("Data: \(plan.train.count) training, \(plan.validation?.count ?? 0) validation, \(plan.test.count) test images; "
             + "batch \(e.training.batchSize), \(e.training.epochs) epochs, \(e.training.optimizerName), seed \(e.seed), \(plan.threads) threads")
         try ResultFiles.write(e.resolvedYAML, to: dir.appendingPathComponent("experiment.yaml"))
@@ -117,8 +121,13 @@ public enum Runner {
             try ModelWeights.save(model, to: dir.appendingPathComponent("weights.h5"), attributes: ["epoch": String(history.count)])
         }
         let test = trainer.evaluate(plan.test)
-        log(String(format: "Test: loss %.4f - accuracy %.4f (%d images)", test.loss, test.accuracy, plan.test.count))
-        let probabilities = trainer.predict(plan.test)
+        let reconstructionMSE = model.reconstructsInput ? trainer.reconstructionError(plan.test) : nil
+        if let accuracy = test.accuracy {
+            log(String(format: "Test: loss %.4f - accuracy %.4f (%d images)", test.loss, accuracy, plan.test.count))
+        } else {
+            log(String(format: "Test: loss %.4f - reconstruction MSE %.6f (%d images)", test.loss, reconstructionMSE ?? .nan, plan.test.count))
+        }
+        let probabilities = model.reconstructsInput ? [] : trainer.predict(plan.test)
 
         let stepSeconds = history.reduce(0) { $0 + $1.trainSeconds }
         let samples = history.reduce(0) { $0 + $1.samples }
@@ -127,7 +136,8 @@ public enum Runner {
         var metrics: [String: Any] = [
             "experiment": e.name,
             "run_id": runID,
-            "test_accuracy": test.accuracy,
+            "test_accuracy": test.accuracy ?? NSNull(),
+            "task": model.reconstructsInput ? "reconstruction" : "classification",
             "test_loss": test.loss,
             "test_examples": plan.test.count,
             "params": model.parameterCount,
@@ -154,6 +164,7 @@ public enum Runner {
             "best_val_accuracy": history.compactMap(\.valAccuracy).max() ?? NSNull(),
             "best_val_loss": history.compactMap(\.valLoss).min() ?? NSNull(),
         ]
+        if !plan.dataNotes.isEmpty { metrics["data_notes"] = plan.dataNotes }
         if let reducer = callbacks.compactMap({ $0 as? ReduceLROnPlateau }).first {
             metrics["learning_rate_reductions"] = reducer.reductions.map { ["epoch": $0.0 + 1, "learning_rate": $0.1] }
         }
@@ -170,16 +181,25 @@ public enum Runner {
             if case let .scalar(s)? = e.reference.first(where: { $0.0 == "source" })?.1 { reference["source"] = s.string }
             metrics["reference"] = reference
         }
+        if let reconstructionMSE { metrics["test_reconstruction_mse"] = reconstructionMSE }
         let classes = model.classes
-        let predicted = (0..<plan.test.count).map { i -> Int in
+        let predicted = model.reconstructsInput ? [] : (0..<plan.test.count).map { i -> Int in
             var best = 0
             for j in 1..<classes where probabilities[i * classes + j] > probabilities[i * classes + best] { best = j }
             return best
         }
-        var result = RunResult(directory: dir, history: history, testLoss: test.loss, testAccuracy: test.accuracy, metrics: metrics,
-                               truth: plan.test.labels.map(Int.init), predicted: predicted, classNames: plan.test.classNames)
-        try RunOutputs.writeRunFiles(result, probabilities: probabilities, experiment: e, modelSummary: summary,
-                                     earlyStoppingEpoch: stopper?.stoppedEpoch.map { $0 + 1 }, log: log)
+        var result = RunResult(directory: dir, history: history, testLoss: test.loss, testAccuracy: test.accuracy,
+                               testReconstructionMSE: reconstructionMSE, metrics: metrics,
+                               truth: model.reconstructsInput ? [] : plan.test.labels.map(Int.init), predicted: predicted,
+                               classNames: plan.test.classNames)
+        if model.reconstructsInput {
+            let pictures = trainer.reconstructions(plan.test, count: 12)
+            try RunOutputs.writeReconstructionFiles(result, pictures: pictures, imageShape: model.inputShape, experiment: e,
+                                                    modelSummary: summary, earlyStoppingEpoch: stopper?.stoppedEpoch.map { $0 + 1 }, log: log)
+        } else {
+            try RunOutputs.writeRunFiles(result, probabilities: probabilities, experiment: e, modelSummary: summary,
+                                         earlyStoppingEpoch: stopper?.stoppedEpoch.map { $0 + 1 }, log: log)
+        }
         result.metrics = metrics
         try ResultFiles.write(try ResultFiles.json(metrics), to: dir.appendingPathComponent("metrics.json"))
         log("Wrote \(dir.path)/metrics.json")

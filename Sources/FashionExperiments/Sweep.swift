@@ -32,7 +32,8 @@ public struct Sweep {
         public var id: String { String(format: "trial-%03d", index) }
     }
 
-    public static let metrics = ["test_accuracy", "test_loss", "best_val_accuracy", "best_val_loss", "final_val_accuracy", "final_val_loss"]
+    public static let metrics = ["test_accuracy", "test_loss", "best_val_accuracy", "best_val_loss", "final_val_accuracy", "final_val_loss",
+                                 "test_reconstruction_mse"]
 
     public var file: String
     public var name: String

@@ -7,7 +7,7 @@ import FashionReports
 /// runs, `shard-<i>-of-<n>.csv` per shard (never overwritten), `sweep.csv` and the chart
 /// from `--collect` (or straight away when the sweep runs in one go).
 public enum SweepRunner {
-    public static let resultColumns = ["test_accuracy", "test_loss", "best_val_accuracy", "final_val_accuracy", "epochs_run"]
+    public static let resultColumns = ["test_accuracy", "test_loss", "test_reconstruction_mse", "best_val_accuracy", "final_val_accuracy", "epochs_run"]
 
     public static func directory(_ sweep: Sweep, root: String?) -> URL {
         URL(fileURLWithPath: root ?? sweep.outputDirectory).appendingPathComponent(sweep.name, isDirectory: true)
@@ -31,7 +31,11 @@ public enum SweepRunner {
         for (trial, e) in zip(trials, experiments) {
             log("\(trial.id): " + trial.values.map { "\($0.0)=\($0.1)" }.joined(separator: ", "))
             let r = try Runner.run(e, resultsRoot: dir.appendingPathComponent("trials").path, log: { _ in }, liveProgress: false)
-            log(String(format: "  test accuracy %.4f, test loss %.4f (%@)", r.testAccuracy, r.testLoss, r.directory.lastPathComponent))
+            if let accuracy = r.testAccuracy {
+                log(String(format: "  test accuracy %.4f, test loss %.4f (%@)", accuracy, r.testLoss, r.directory.lastPathComponent))
+            } else {
+                log(String(format: "  test reconstruction MSE %.6f, test loss %.4f (%@)", r.testReconstructionMSE ?? .nan, r.testLoss, r.directory.lastPathComponent))
+            }
             rows.append(row(trial, metrics: r.metrics, runDirectory: r.directory.path))
         }
         try ResultFiles.write(ResultFiles.csv(header: header(sweep), rows: rows), to: shardFile)

@@ -7,7 +7,8 @@ import FashionData
 public struct EpochRecord: Sendable {
     public var epoch: Int          // 1-based
     public var loss: Double
-    public var accuracy: Double
+    /// nil for a model that reconstructs its input (no classes to be right about).
+    public var accuracy: Double?
     public var valLoss: Double?
     public var valAccuracy: Double?
     public var learningRate: Double
@@ -16,7 +17,8 @@ public struct EpochRecord: Sendable {
     public var samples: Int
 
     public var logs: [String: Double] {
-        var l = ["loss": loss, "accuracy": accuracy]
+        var l = ["loss": loss]
+        if let accuracy { l["accuracy"] = accuracy }
         if let valLoss { l["val_loss"] = valLoss }
         if let valAccuracy { l["val_accuracy"] = valAccuracy }
         return l
@@ -68,7 +70,7 @@ public final class Trainer {
     /// Runs up to `epochs` epochs; `onEpoch` sees each record as soon as it exists (to write
     /// history as it grows); `progress` is told about every batch.
     public func fit(train: ImageSet, validation: ImageSet?, epochs: Int,
-                    progress: ((_ epoch: Int, _ done: Int, _ total: Int, _ loss: Double, _ accuracy: Double, _ seconds: Double) -> Void)? = nil,
+                    progress: ((_ epoch: Int, _ done: Int, _ total: Int, _ loss: Double, _ accuracy: Double?, _ seconds: Double) -> Void)? = nil,
                     onEpoch: (EpochRecord) throws -> Void) throws -> [EpochRecord] {
         stopTraining = false
         var history: [EpochRecord] = []
@@ -91,9 +93,11 @@ public final class Trainer {
                 lossSum += r.lossSum
                 correct += r.correct
                 seen += batch.count
-                progress?(epoch, seen, train.count, lossSum / Double(seen), Double(correct) / Double(seen), Trainer.seconds(since: epochStart))
+                progress?(epoch, seen, train.count, lossSum / Double(seen), model.reconstructsInput ? nil : Double(correct) / Double(seen),
+                          Trainer.seconds(since: epochStart))
             }
-            var record = EpochRecord(epoch: epoch + 1, loss: lossSum / Double(max(seen, 1)), accuracy: Double(correct) / Double(max(seen, 1)),
+            var record = EpochRecord(epoch: epoch + 1, loss: lossSum / Double(max(seen, 1)),
+                                     accuracy: model.reconstructsInput ? nil : Double(correct) / Double(max(seen, 1)),
                                      learningRate: Double(optimizer.learningRate), seconds: 0, trainSeconds: stepSeconds, samples: seen)
             if let validation, validation.count > 0 {
                 let v = evaluate(validation)
@@ -115,15 +119,47 @@ public final class Trainer {
         return history
     }
 
-    /// Mean loss and accuracy over a whole set, in inference mode, in order.
-    public func evaluate(_ set: ImageSet) -> (loss: Double, accuracy: Double) {
+    /// Mean loss and accuracy (nil for a reconstruction) over a whole set, in inference mode, in order.
+    public func evaluate(_ set: ImageSet) -> (loss: Double, accuracy: Double?) {
         var lossSum = 0.0, correct = 0
         forEachBatch(of: set) { input, labels, count in
             let r = model.evaluate(input, labels: labels, batch: count)
             lossSum += r.lossSum
             correct += r.correct
         }
-        return (lossSum / Double(max(set.count, 1)), Double(correct) / Double(max(set.count, 1)))
+        return (lossSum / Double(max(set.count, 1)), model.reconstructsInput ? nil : Double(correct) / Double(max(set.count, 1)))
+    }
+
+    /// Mean squared error between a reconstructing model's outputs and its (scaled) inputs,
+    /// over every value of every image of the set, whatever loss it was trained with.
+    public func reconstructionError(_ set: ImageSet) -> Double {
+        precondition(model.reconstructsInput, "reconstructionError needs a model that reconstructs its input")
+        let size = model.classes
+        let output = FloatBuffer(count: evaluationBatchSize * size)
+        var sum = 0.0
+        forEachBatch(of: set) { input, _, count in
+            model.predict(input, batch: count, into: output.pointer)
+            var batchSum: Float = 0
+            for i in 0..<(count * size) {
+                let d = output.pointer[i] - input[i]
+                batchSum += d * d
+            }
+            sum += Double(batchSum)
+        }
+        return sum / Double(max(set.count * size, 1))
+    }
+
+    /// The model's outputs for the first `count` images of a set, scaled back to pixel values
+    /// (0…255 when `rescale` is 1/255), with those images' inputs: for pictures of reconstructions.
+    public func reconstructions(_ set: ImageSet, count: Int) -> (inputs: [Float], outputs: [Float]) {
+        let n = min(count, set.count, evaluationBatchSize), size = model.classes
+        let first = set.prefix(n)
+        var inputs = [Float](repeating: 0, count: n * size), outputs = [Float](repeating: 0, count: n * size)
+        forEachBatch(of: first) { input, _, batch in
+            inputs.withUnsafeMutableBufferPointer { $0.baseAddress!.update(from: input, count: batch * size) }
+            outputs.withUnsafeMutableBufferPointer { model.predict(input, batch: batch, into: $0.baseAddress!) }
+        }
+        return (inputs.map { $0 / scale }, outputs.map { $0 / scale })
     }
 
     /// Class probabilities for every example of a set, row-major [count, classes].

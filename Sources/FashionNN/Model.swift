@@ -28,35 +28,54 @@ public final class Sequential {
     /// The activation the loss absorbed from the last layer; applied to logits for predictions.
     public let outputActivation: Activation
     private let fromLogits: Bool
+    /// The model learns to reproduce its input (an autoencoder): the loss compares the outputs
+    /// with the input batch instead of labels.
+    public let reconstructsInput: Bool
     public var outputShape: [Int] { layers.last?.outputShape ?? inputShape }
+    /// Outputs per sample: the class scores of a classifier, every value of a reconstruction.
     public var classes: Int { outputShape.reduce(1, *) }
     private let lossGradient: FloatBuffer
     /// The other replicas of a data-parallel model (empty when `workers` is 1).
     public private(set) var replicas: [Sequential] = []
     public var workers: Int { replicas.count + 1 }
     private let shardCapacity: Int
+    private let names: [String?]
 
     /// Checks every layer's shapes in order and allocates. `fromLogits` means the last layer
-    /// has no output activation and the loss applies its own.
-    public convenience init(inputShape: [Int], layers: [Layer], loss: Loss, maxBatch: Int, fromLogits: Bool = false) throws {
-        try self.init(inputShape: inputShape, layers: layers, loss: loss, maxBatch: maxBatch, fromLogits: fromLogits, shardCapacity: maxBatch)
+    /// has no output activation and the loss applies its own. `reconstructsInput`: the targets
+    /// are the inputs, so the output must have the input's shape.
+    /// `names`: the experiment's own layer names (nil entries get Keras' automatic
+    /// `dense`, `dense_1`, … names, skipping any name already taken).
+    public convenience init(inputShape: [Int], layers: [Layer], loss: Loss, maxBatch: Int, fromLogits: Bool = false,
+                            reconstructsInput: Bool = false, names: [String?] = []) throws {
+        try self.init(inputShape: inputShape, layers: layers, loss: loss, maxBatch: maxBatch, fromLogits: fromLogits,
+                      reconstructsInput: reconstructsInput, shardCapacity: maxBatch, names: names)
     }
 
-    private init(inputShape: [Int], layers: [Layer], loss: Loss, maxBatch: Int, fromLogits: Bool, shardCapacity: Int) throws {
+    private init(inputShape: [Int], layers: [Layer], loss: Loss, maxBatch: Int, fromLogits: Bool, reconstructsInput: Bool,
+                 shardCapacity: Int, names: [String?]) throws {
         self.inputShape = inputShape
+        self.names = names
         self.layers = layers
         self.loss = loss
         self.maxBatch = maxBatch
         self.shardCapacity = shardCapacity
         self.fromLogits = fromLogits
+        self.reconstructsInput = reconstructsInput
         var counts: [String: Int] = [:]
+        let explicit = Set(names.compactMap { $0 })
         var shape = inputShape
         if !MemoryPlan.keepCounting { MemoryPlan.reset() }
         for (i, layer) in layers.enumerated() {
-            let base = Sequential.snakeCase(type(of: layer).typeName)
-            let k = counts[base, default: 0]
-            counts[base] = k + 1
-            layer.name = k == 0 ? base : "\(base)_\(k)"
+            if i < names.count, let name = names[i] {
+                layer.name = name
+            } else {
+                let base = Sequential.snakeCase(type(of: layer).typeName)
+                var k = counts[base, default: 0]
+                while explicit.contains(k == 0 ? base : "\(base)_\(k)") { k += 1 }
+                counts[base] = k + 1
+                layer.name = k == 0 ? base : "\(base)_\(k)"
+            }
             do {
                 try layer.build(inputShape: shape, maxBatch: shardCapacity)
             } catch let e as LayerShapeError {
@@ -67,12 +86,23 @@ public final class Sequential {
         guard let last = layers.last else {
             throw ShapeError(layerIndex: 0, layer: "model", message: "has no layers")
         }
-        guard shape.count == 1 else {
+        if reconstructsInput {
+            guard shape == inputShape else {
+                throw ShapeError(layerIndex: layers.count - 1, layer: "\(last.typeName) '\(last.name)'",
+                                 message: "reconstructs the input, so its output must have the input's shape \(shapeText(inputShape)), got \(shapeText(shape))")
+            }
+            guard loss.acceptsValueTargets else {
+                throw ShapeError(layerIndex: layers.count - 1, layer: "\(last.typeName) '\(last.name)'",
+                                 message: "reconstructs the input, which needs a loss for values (mean_squared_error or binary_crossentropy), not \(type(of: loss).names[0])")
+            }
+        } else if shape.count != 1 {
             throw ShapeError(layerIndex: layers.count - 1, layer: "\(last.typeName) '\(last.name)'",
                              message: "the model's output must be a vector of class scores, got \(shapeText(shape)); add Flatten before the last Dense")
         }
         let wanted = loss.outputActivation
-        if fromLogits {
+        if wanted == .linear {
+            // The loss takes the outputs as they are (mean squared error): nothing to fuse.
+        } else if fromLogits {
             if let a = last as? ActivatedLayer, a.activation != .linear {
                 throw ShapeError(layerIndex: layers.count - 1, layer: "\(last.typeName) '\(last.name)'",
                                  message: "from_logits: true needs a linear last layer, got activation \(a.activation.rawValue)")
@@ -86,7 +116,7 @@ public final class Sequential {
             a.activation = .linear  // the loss applies it, fused
         }
         outputActivation = wanted
-        lossGradient = FloatBuffer(count: shardCapacity * shape[0])
+        lossGradient = FloatBuffer(count: shardCapacity * shape.reduce(1, *))
     }
 
     public var parameters: [Parameter] { layers.flatMap(\.parameters) }
@@ -102,7 +132,8 @@ public final class Sequential {
         MemoryPlan.keepCounting = true
         defer { MemoryPlan.keepCounting = false }
         replicas = try (1..<workers).map { _ in
-            try Sequential(inputShape: inputShape, layers: try makeLayers(), loss: loss, maxBatch: shard, fromLogits: fromLogits, shardCapacity: shard)
+            try Sequential(inputShape: inputShape, layers: try makeLayers(), loss: loss, maxBatch: shard, fromLogits: fromLogits,
+                           reconstructsInput: reconstructsInput, shardCapacity: shard, names: names)
         }
     }
 
@@ -187,9 +218,15 @@ public final class Sequential {
         }
     }
 
+    /// What the loss compares the outputs of a shard with.
+    private func targets(input: UnsafeMutablePointer<Float>, labels: UnsafePointer<Int32>) -> LossTargets {
+        reconstructsInput ? .values(input) : .labels(labels)
+    }
+
     private func trainShard(_ input: UnsafeMutablePointer<Float>, labels: UnsafePointer<Int32>, batch: Int) -> (Double, Int) {
         let logits = forward(input, batch: batch, training: true)
-        let result = loss.evaluate(logits: logits, labels: labels, batch: batch, classes: classes, gradient: lossGradient.pointer)
+        let result = loss.evaluate(logits: logits, targets: targets(input: input, labels: labels), batch: batch, classes: classes,
+                                   gradient: lossGradient.pointer)
         var dy: UnsafeMutablePointer<Float>? = lossGradient.pointer
         // The first layer never needs dLoss/dInput: nothing upstream learns from it.
         let firstLearning = layers.firstIndex { !$0.parameters.isEmpty } ?? layers.count
@@ -203,7 +240,8 @@ public final class Sequential {
         let size = inputShape.reduce(1, *)
         return eachShard(batch) { model, first, count in
             let logits = model.forward(input + first * size, batch: count, training: false)
-            let r = model.loss.evaluate(logits: logits, labels: labels + first, batch: count, classes: model.classes, gradient: nil)
+            let r = model.loss.evaluate(logits: logits, targets: model.targets(input: input + first * size, labels: labels + first),
+                                        batch: count, classes: model.classes, gradient: nil)
             return (r.lossSum, r.correct)
         }
     }

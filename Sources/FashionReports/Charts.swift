@@ -104,28 +104,30 @@ public enum Charts {
     /// Training curves as one file `<name>.png` with two panels side by side: loss (left) and
     /// accuracy (right), train solid and validation dashed. With `earlyStoppingEpoch`, a
     /// vertical dotted line and label at that epoch in both panels. Validation curves are
-    /// drawn where values are given (nil entries are gaps).
+    /// drawn where values are given (nil entries are gaps). Without `accuracy` (an
+    /// autoencoder), the loss panel alone.
     @discardableResult
-    public static func curves(epochs: [Int], loss: [Double], accuracy: [Double],
+    public static func curves(epochs: [Int], loss: [Double], accuracy: [Double]?,
                               valLoss: [Double?]? = nil, valAccuracy: [Double?]? = nil,
                               earlyStoppingEpoch: Int? = nil, title: String? = nil,
                               in directory: URL, name: String = "curves", size: Size? = nil) -> String? {
         let n = epochs.count
         guard n > 0 else { return "curves: no epochs; no chart drawn" }
-        guard loss.count == n, accuracy.count == n, valLoss.map({ $0.count == n }) ?? true,
+        guard loss.count == n, accuracy.map({ $0.count == n }) ?? true, valLoss.map({ $0.count == n }) ?? true,
               valAccuracy.map({ $0.count == n }) ?? true else {
             return "curves: epochs, loss, accuracy and validation arrays differ in length; no chart drawn"
         }
         let hasValLoss = valLoss?.contains { $0 != nil } ?? false
         let hasValAccuracy = valAccuracy?.contains { $0 != nil } ?? false
         let rows = (0..<n).map { i in
-            [String(epochs[i]), value(loss[i]), value(accuracy[i]), value(valLoss?[i] ?? nil), value(valAccuracy?[i] ?? nil)]
+            [String(epochs[i]), value(loss[i]), value(accuracy?[i]), value(valLoss?[i] ?? nil), value(valAccuracy?[i] ?? nil)]
         }
         let data = table(header: ["epoch", "loss", "accuracy", "val_loss", "val_accuracy"], rows: rows)
 
         let file = Gnuplot.quote(name + ".dat")
         var body: [String] = []
-        if let title { body.append("set multiplot layout 1,2 title \(Gnuplot.quote(title))") } else { body.append("set multiplot layout 1,2") }
+        let layout = accuracy == nil ? "1,1" : "1,2"
+        if let title { body.append("set multiplot layout \(layout) title \(Gnuplot.quote(title))") } else { body.append("set multiplot layout \(layout)") }
         body += ["set xlabel 'epoch'", "set grid", "set key opaque"]
         // Integer epochs: one tick per epoch while they fit, else gnuplot's own (integral) ticks.
         body.append(n <= 20 ? "set xtics 1" : "set format x '%.0f'")
@@ -143,7 +145,7 @@ public enum Charts {
                     "plot " + plots.joined(separator: ", \\\n     ")]
         }
         body += panel("loss", column: 2, valColumn: 4, hasVal: hasValLoss, key: "top right")
-        body += panel("accuracy", column: 3, valColumn: 5, hasVal: hasValAccuracy, key: "bottom right")
+        if accuracy != nil { body += panel("accuracy", column: 3, valColumn: 5, hasVal: hasValAccuracy, key: "bottom right") }
         body.append("unset multiplot")
         return draw(name: name, in: directory, size: size ?? defaultSize, data: data,
                     description: "Training curves: loss and accuracy per epoch, train and validation.", body: body)

@@ -5,6 +5,7 @@ import FashionData
 import FashionExperiments
 import FashionReports
 import FashionTensor
+import Yams
 
 /// Errors the user should read as one line, without a stack of context.
 struct UserFacing: Error, CustomStringConvertible {
@@ -47,6 +48,8 @@ struct Run: ParsableCommand {
     @Option(help: "Threads for BLAS and element-wise work (default: all cores).") var threads: Int?
     @Option(help: "Directory for results (default: the file's output.directory, Results).") var results: String?
     @Option(help: "Run N seeds (seed, seed+1, …) and summarise with t confidence intervals.") var repeats: Int?
+    @Option(name: .customLong("set"), help: ArgumentHelp("Replace one value of the file (YAML), recorded in the run's experiment.yaml.",
+            valueName: "key.path=value")) var sets: [String] = []
 
     func validate() throws {
         if let repeats, repeats < 1 || repeats > 1000 { throw ValidationError("--repeats must be from 1 to 1000, got \(repeats)") }
@@ -57,7 +60,8 @@ struct Run: ParsableCommand {
 
     func run() throws {
         try reporting {
-            let e = try Experiment.load(file: file, overrides: Overrides(epochs: epochs, seed: seed, limit: limit, threads: threads, repeats: repeats))
+            let e = try Experiment.load(file: file, overrides: Overrides(epochs: epochs, seed: seed, limit: limit, threads: threads, repeats: repeats),
+                                        patches: try sets.map(Patches.parse))
             _ = try Runner.run(e, resultsRoot: results)
         }
     }
@@ -241,44 +245,45 @@ struct AugmentPreview: ParsableCommand {
             let settings = e.data.augmentation ?? AugmentationSettings()
             if e.data.augmentation == nil { print("note: \(e.name) has no data.augmentation; the augmented rows equal the originals") }
             let h = train.shape[0], w = train.shape[1], c = train.shape[2], size = train.imageSize
-            let n = min(count, train.count), versions = 3, zoom = 4, gap = 1
-            // Rows: the original, then `versions` augmented copies; one column per image.
-            let tileW = w * zoom + gap, tileH = h * zoom + gap
-            let width = n * tileW + gap, height = (1 + versions) * tileH + gap
-            var canvas = [UInt8](repeating: 128, count: width * height * c)
+            let n = min(count, train.count), versions = 3
+            // Rows: the originals, then `versions` rows of augmented copies; one column per image.
+            var rows = [[[Float]]](repeating: [], count: 1 + versions)
             var rng = SeededGenerator(seed: e.seed, stream: "augment")
-            var image = [Float](repeating: 0, count: size), out = [Float](repeating: 0, count: size)
             for i in 0..<n {
-                for k in 0..<size { image[k] = Float(train.pixels[i * size + k]) }
-                for row in 0...versions {
-                    if row == 0 {
-                        out = image
-                    } else {
-                        let p = Augmentation.randomParameters(settings, height: h, width: w, using: &rng)
-                        image.withUnsafeBufferPointer { src in
-                            out.withUnsafeMutableBufferPointer { dst in
-                                Augmentation.apply(p, to: src.baseAddress!, into: dst.baseAddress!, height: h, width: w, channels: c,
-                                                   fillMode: settings.fillMode, cval: settings.cval)
-                            }
+                let image = train.pixels[(i * size)..<((i + 1) * size)].map(Float.init)
+                rows[0].append(image)
+                for row in 1...versions {
+                    var out = [Float](repeating: 0, count: size)
+                    let p = Augmentation.randomParameters(settings, height: h, width: w, using: &rng)
+                    image.withUnsafeBufferPointer { src in
+                        out.withUnsafeMutableBufferPointer { dst in
+                            Augmentation.apply(p, to: src.baseAddress!, into: dst.baseAddress!, height: h, width: w, channels: c,
+                                               fillMode: settings.fillMode, cval: settings.cval)
                         }
                     }
-                    let x0 = gap + i * tileW, y0 = gap + row * tileH
-                    for y in 0..<(h * zoom) {
-                        for x in 0..<(w * zoom) {
-                            for k in 0..<c {
-                                let v = out[((y / zoom) * w + x / zoom) * c + k]
-                                canvas[((y0 + y) * width + x0 + x) * c + k] = UInt8(max(0, min(255, v.rounded())))
-                            }
-                        }
-                    }
+                    rows[row].append(out)
                 }
             }
             let path = output ?? URL(fileURLWithPath: e.outputDirectory).appendingPathComponent(e.name)
                 .appendingPathComponent("augment-preview.png").path
-            let url = URL(fileURLWithPath: path)
-            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-            try PNGWriter.write(to: url, width: width, height: height, channels: c, pixels: canvas)
+            try ImageGrid(height: h, width: w, channels: c, zoom: 4).write(rows: rows, to: URL(fileURLWithPath: path))
             print(path)
+        }
+    }
+}
+
+/// `--set key.path=value`: the value is YAML (`--set data.augmentation=null`, `--set training.optimizer=rmsprop`).
+enum Patches {
+    static func parse(_ text: String) throws -> (String, Node) {
+        guard let eq = text.firstIndex(of: "="), eq != text.startIndex else {
+            throw ValidationError("--set needs key.path=value, got \"\(text)\"")
+        }
+        let path = String(text[..<eq]), value = String(text[text.index(after: eq)...])
+        guard NodePatch.components(path) != nil else { throw ValidationError("--set: \"\(path)\" is not a key path like training.batch_size or model.layers[2].rate") }
+        do {
+            return (path, try Yams.compose(yaml: value) ?? Node("null", Tag(.null)))
+        } catch {
+            throw ValidationError("--set \(path): the value \"\(value)\" is not YAML: \(error)")
         }
     }
 }

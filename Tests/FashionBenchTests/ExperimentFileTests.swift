@@ -105,7 +105,7 @@ import FashionExperiments
         ("name: rmsprop", "name: sgd", 15, "training.optimizer.name must be one of adam, rmsprop, got the string \"sgd\""),
         ("learning_rate: 0.0001", "learning_rate: -0.1", 15, "training.optimizer.learning_rate must be a number > 0.0, got -0.1"),
         ("learning_rate: 0.0001", "momentum: 0.9", 15, "training.optimizer.momentum is not a known key"),
-        ("loss: categorical_crossentropy", "loss: mse", 16, "training.loss must be one of"),
+        ("loss: categorical_crossentropy", "loss: hinge", 16, "training.loss must be one of"),
         ("monitor: val_accuracy", "monitor: val_acc", 18, "training.callbacks[0].monitor must be one of"),
         ("patience: 2", "patience: -2", 18, "training.callbacks[0].patience must be a non-negative integer, got -2"),
         ("EarlyStopping", "LearningRateScheduler", 18, "training.callbacks[0].type must be one of EarlyStopping, ReduceLROnPlateau, ModelCheckpoint"),

@@ -112,7 +112,7 @@ struct ResultsWorkflowTests {
         let onlyA = zip(zip(a.truth, a.predicted), b.predicted).filter { $0.0.0 == $0.0.1 && $0.1 != $0.0.0 }.count
         let onlyB = zip(zip(a.truth, a.predicted), b.predicted).filter { $0.0.0 != $0.0.1 && $0.1 == $0.0.0 }.count
         #expect(r.n == 300 && r.onlyACorrect == onlyA && r.onlyBCorrect == onlyB)
-        #expect(abs(r.accuracyA - a.testAccuracy) < 1e-12 && abs(r.accuracyB - b.testAccuracy) < 1e-12)
+        #expect(abs(r.accuracyA - (a.testAccuracy ?? -1)) < 1e-12 && abs(r.accuracyB - (b.testAccuracy ?? -1)) < 1e-12)
         #expect(text.contains("p-value"))
     }
 

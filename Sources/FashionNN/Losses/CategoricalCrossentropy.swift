@@ -5,10 +5,12 @@ import Foundation
 public struct CategoricalCrossentropy: Loss {
     public static let names = ["categorical_crossentropy", "sparse_categorical_crossentropy"]
     public var outputActivation: Activation { .softmax }
+    public var acceptsValueTargets: Bool { false }
     public init() {}
 
-    public func evaluate(logits z: UnsafePointer<Float>, labels: UnsafePointer<Int32>, batch: Int, classes: Int,
+    public func evaluate(logits z: UnsafePointer<Float>, targets: LossTargets, batch: Int, classes: Int,
                          gradient: UnsafeMutablePointer<Float>?) -> (lossSum: Double, correct: Int) {
+        guard case let .labels(labels) = targets else { preconditionFailure("categorical cross-entropy needs class labels") }
         var total = 0.0, correct = 0
         let scale = 1 / Float(batch)
         for i in 0..<batch {

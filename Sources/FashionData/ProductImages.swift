@@ -1,0 +1,370 @@
+import Foundation
+import CSV
+
+/// One class of a product-image experiment: the rows whose `column` holds one of `values`.
+/// Several rules may share a name (relabelling several values, or columns, into one class).
+public struct ProductClassRule: Sendable, Equatable, Codable {
+    public var name: String
+    public var column: String
+    public var values: [String]
+
+    public init(name: String, column: String, values: [String]) {
+        self.name = name
+        self.column = column
+        self.values = values
+    }
+}
+
+/// Which classes a product-image set keeps.
+public enum ProductClassSelection: Sendable, Equatable {
+    /// Every value of the label column.
+    case all
+    /// The k most frequent values of the label column (ties: by name).
+    case top(Int)
+    /// Explicit classes, in this order; a row belongs to the first rule it matches.
+    case rules([ProductClassRule])
+}
+
+/// How the product images of one dataset configuration are chosen and prepared. Everything
+/// here is part of the cache key.
+public struct ProductImageSettings: Sendable, Equatable {
+    public var labelColumn: String
+    public var classes: ProductClassSelection
+    /// Classes with fewer usable images are dropped (and reported).
+    public var minCount: Int
+    public var height: Int
+    public var width: Int
+    public var interpolation: Interpolation
+
+    public init(labelColumn: String = "subCategory", classes: ProductClassSelection = .all, minCount: Int = 1,
+                height: Int = 80, width: Int = 60, interpolation: Interpolation = .nearest) {
+        self.labelColumn = labelColumn
+        self.classes = classes
+        self.minCount = minCount
+        self.height = height
+        self.width = width
+        self.interpolation = interpolation
+    }
+
+    /// A stable text form of the settings, for the cache key and the report.
+    var keyText: String {
+        let selection: String
+        switch classes {
+        case .all: selection = "all"
+        case let .top(k): selection = "top \(k)"
+        case let .rules(rules): selection = rules.map { "\($0.name)=\($0.column):\($0.values.joined(separator: "|"))" }.joined(separator: ";")
+        }
+        return "label=\(labelColumn)\nclasses=\(selection)\nmin_count=\(minCount)\nsize=\(height)x\(width)\ninterpolation=\(interpolation.rawValue)"
+    }
+}
+
+/// What loading found: how many rows were usable and why the others were not.
+public struct ProductLoadReport: Sendable, Codable, Equatable {
+    public var directory: String
+    /// Data rows in styles.csv (blank lines not counted).
+    public var rows: Int
+    /// Rows with more fields than the header because the last column (productDisplayName)
+    /// holds unquoted commas: kept, the extra fields joined back into that column.
+    public var recoveredRows: Int
+    /// Rows that could not be used: too few fields, an unterminated quote, a bad or repeated id,
+    /// an empty label. `examples` holds the first few, "row N: reason".
+    public var malformedRows: Int
+    public var malformedExamples: [String]
+    /// Rows of the selected classes whose image file does not exist (ids, first few).
+    public var missingImages: Int
+    public var missingExamples: [Int]
+    /// Image files that exist but could not be decoded ("<file>: reason", first few).
+    public var unreadableImages: Int
+    public var unreadableExamples: [String]
+    /// Classes left out by `min_count` (name and count).
+    public var droppedClasses: [String]
+    /// The kept classes and their image counts, in label order.
+    public var classNames: [String]
+    public var classCounts: [Int]
+    /// The cache file used or written (nil when caching is off), and whether it was a hit.
+    public var cacheFile: String?
+    public var cacheHit: Bool
+
+    /// One-paragraph summary for the run log.
+    public var lines: [String] {
+        var out = ["Product images in \(directory): \(rows) rows in styles.csv, \(classCounts.reduce(0, +)) images in \(classNames.count) classes"
+                   + " (" + zip(classNames, classCounts).map { "\($0) \($1)" }.joined(separator: ", ") + ")"]
+        var skipped: [String] = []
+        if malformedRows > 0 { skipped.append("\(malformedRows) malformed rows (\(malformedExamples.joined(separator: "; ")))") }
+        if missingImages > 0 { skipped.append("\(missingImages) rows without an image file (ids \(missingExamples.map(String.init).joined(separator: ", "))\(missingImages > missingExamples.count ? ", …" : ""))") }
+        if unreadableImages > 0 { skipped.append("\(unreadableImages) unreadable images (\(unreadableExamples.joined(separator: "; ")))") }
+        out.append(skipped.isEmpty ? "Skipped: nothing" : "Skipped: " + skipped.joined(separator: "; "))
+        if recoveredRows > 0 { out.append("Recovered \(recoveredRows) rows whose productDisplayName holds unquoted commas") }
+        if !droppedClasses.isEmpty { out.append("Dropped by min_count: \(droppedClasses.joined(separator: ", "))") }
+        if let cacheFile { out.append(cacheHit ? "Decoded images from the cache \(cacheFile)" : "Decoded and cached the images in \(cacheFile)") }
+        return out
+    }
+}
+
+/// Kaggle's "Fashion Product Images (Small)" layout: `styles.csv` (id, gender, masterCategory,
+/// subCategory, articleType, baseColour, season, year, usage, productDisplayName) and
+/// `images/<id>.jpg`. Loads what is sound, counts and reports what is not, never crashes on a
+/// bad row or file.
+public enum ProductImages {
+    public static let environmentVariable = "FASHION_PRODUCTS_DIR"
+    public static let cacheEnvironmentVariable = "FASHIONBENCH_CACHE"
+    public static let downloadRemedy =
+        "Download \"Fashion Product Images (Small)\" from https://www.kaggle.com/datasets/paramaggarwal/fashion-product-images-small, unzip it so that styles.csv and images/ are in one directory, and set FASHION_PRODUCTS_DIR or data.path to it"
+    /// Where a checkout finds the shared 14,999-image slice (relative to the working directory).
+    public static let sharedSlice = "../shared/data/fashion-product-images-small"
+    static let examplesKept = 5
+
+    /// The directory to load: `path`, else $FASHION_PRODUCTS_DIR, else the first of
+    /// `fallbacks` holding a styles.csv (the shared slice), else nil.
+    public static func resolveDirectory(_ path: String?, fallbacks: [String] = [sharedSlice],
+                                        environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {
+        if let path { return path }
+        if let fromEnvironment = environment[environmentVariable], !fromEnvironment.isEmpty { return fromEnvironment }
+        return fallbacks.first { FileManager.default.fileExists(atPath: ($0 as NSString).appendingPathComponent("styles.csv")) }
+    }
+
+    /// The cache directory: $FASHIONBENCH_CACHE, else $XDG_CACHE_HOME/fashionbench, else ~/.cache/fashionbench.
+    public static func defaultCacheDirectory(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        if let d = environment[cacheEnvironmentVariable], !d.isEmpty { return d }
+        if let d = environment["XDG_CACHE_HOME"], !d.isEmpty { return (d as NSString).appendingPathComponent("fashionbench") }
+        return (NSHomeDirectory() as NSString).appendingPathComponent(".cache/fashionbench")
+    }
+
+    /// Loads the images of the selected classes, resized to the settings' size, labels in class
+    /// order. `cacheDirectory` nil: no cache.
+    public static func load(directory: String, settings: ProductImageSettings, cacheDirectory: String?) throws -> (set: ImageSet, report: ProductLoadReport) {
+        let stylesPath = (directory as NSString).appendingPathComponent("styles.csv")
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw DataError(file: directory, problem: "the product-image directory does not exist", remedy: downloadRemedy)
+        }
+        guard FileManager.default.fileExists(atPath: stylesPath) else {
+            throw DataError(file: stylesPath, problem: "file is missing", remedy: downloadRemedy)
+        }
+        let table = try readStyles(stylesPath)
+        var report = ProductLoadReport(directory: directory, rows: table.rows.count + table.malformed.count, recoveredRows: table.recovered,
+                                       malformedRows: table.malformed.count, malformedExamples: Array(table.malformed.prefix(examplesKept)),
+                                       missingImages: 0, missingExamples: [], unreadableImages: 0, unreadableExamples: [],
+                                       droppedClasses: [], classNames: [], classCounts: [], cacheFile: nil, cacheHit: false)
+
+        // Class of every row (nil: not selected).
+        let (names, classOfRow) = try assignClasses(table, settings: settings, stylesPath: stylesPath)
+
+        // Image files: one listing of images/, then a stat of each selected file (size and
+        // mtime go into the cache key).
+        let imagesDirectory = (directory as NSString).appendingPathComponent("images")
+        guard FileManager.default.fileExists(atPath: imagesDirectory, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw DataError(file: imagesDirectory, problem: "the images directory is missing", remedy: downloadRemedy)
+        }
+        let listing = Set((try? FileManager.default.contentsOfDirectory(atPath: imagesDirectory)) ?? [])
+        var selected: [(id: Int, file: String, name: String)] = []
+        for (row, name) in zip(table.rows, classOfRow) {
+            guard let name else { continue }
+            guard let file = ["\(row.id).jpg", "\(row.id).jpeg", "\(row.id).png"].first(where: listing.contains) else {
+                report.missingImages += 1
+                if report.missingExamples.count < examplesKept { report.missingExamples.append(row.id) }
+                continue
+            }
+            selected.append((row.id, file, name))
+        }
+
+        // Keep the classes with enough images (in the selection's order); top-k counts what is usable.
+        var counts: [String: Int] = [:]
+        for s in selected { counts[s.name, default: 0] += 1 }
+        var classNames = names.filter { counts[$0, default: 0] > 0 }
+        if case let .top(k) = settings.classes {
+            classNames = classNames.sorted { (counts[$0]!, $1) > (counts[$1]!, $0) }
+            classNames = Array(classNames.prefix(k))
+        }
+        report.droppedClasses = classNames.filter { counts[$0]! < settings.minCount }.map { "\($0) (\(counts[$0]!))" }
+        classNames = classNames.filter { counts[$0]! >= settings.minCount }
+        if case let .rules(rules) = settings.classes, let empty = names.first(where: { counts[$0, default: 0] == 0 }) {
+            let rule = rules.first { $0.name == empty }!
+            throw DataError(file: stylesPath, problem: "class \"\(empty)\" (\(rule.column) = \(rule.values.joined(separator: " or "))) has no row with an image",
+                            remedy: "Check the spelling against the column's values: \(commonValues(table, column: rule.column))")
+        }
+        guard classNames.count >= 2 else {
+            throw DataError(file: stylesPath, problem: "only \(classNames.count) class(es) with at least \(settings.minCount) images remain",
+                            remedy: "Lower data.min_count or choose other classes")
+        }
+        let classIndex = Dictionary(uniqueKeysWithValues: classNames.enumerated().map { ($1, Int32($0)) })
+        let chosen = selected.filter { classIndex[$0.name] != nil }
+
+        // Cache key: settings, the source's sizes and modification times.
+        var key = "fashionbench product-image cache v1\n\((directory as NSString).standardizingPath)\n\(settings.keyText)\n"
+        key += "styles.csv \(fileStamp(stylesPath))\n" + classNames.joined(separator: "\n") + "\n"
+        for c in chosen { key += "\(c.file) \(classIndex[c.name]!) \(fileStamp((imagesDirectory as NSString).appendingPathComponent(c.file)))\n" }
+        let digest = FashionMNIST.sha256Hex(Array(key.utf8))
+        let cacheFile = cacheDirectory.map { ($0 as NSString).appendingPathComponent("products-\(digest.prefix(24)).fbcache") }
+        report.cacheFile = cacheFile
+        if let cacheFile, let cached = ProductCache.read(cacheFile, key: digest) {
+            report.unreadableImages = cached.unreadable.count
+            report.unreadableExamples = Array(cached.unreadable.prefix(examplesKept))
+            report.classNames = cached.set.classNames
+            report.classCounts = counted(cached.set)
+            report.cacheHit = true
+            return (cached.set, report)
+        }
+
+        // Decode and resize in parallel, each image into its own slot.
+        let size = settings.height * settings.width * 3
+        var pixels = [UInt8](repeating: 0, count: chosen.count * size)
+        var failures = [String?](repeating: nil, count: chosen.count)
+        pixels.withUnsafeMutableBufferPointer { out in
+            failures.withUnsafeMutableBufferPointer { failed in
+                nonisolated(unsafe) let out = out, failed = failed
+                let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 16))
+                DispatchQueue.concurrentPerform(iterations: workers) { w in
+                    for i in stride(from: w, to: chosen.count, by: workers) {
+                        let path = (imagesDirectory as NSString).appendingPathComponent(chosen[i].file)
+                        do {
+                            guard let data = FileManager.default.contents(atPath: path) else {
+                                throw ImageDecodingError(reason: "cannot be read")
+                            }
+                            let image = try ImageFile.decode([UInt8](data))
+                            ImageFile.resize(image, width: settings.width, height: settings.height, interpolation: settings.interpolation,
+                                             into: out.baseAddress! + i * size)
+                        } catch {
+                            failed[i] = "\(chosen[i].file): \(error)"
+                        }
+                    }
+                }
+            }
+        }
+        var keep: [Int] = []
+        var unreadable: [String] = []
+        for i in 0..<chosen.count {
+            if let f = failures[i] { unreadable.append(f) } else { keep.append(i) }
+        }
+        var set = ImageSet(shape: [settings.height, settings.width, 3], pixels: pixels,
+                           labels: chosen.map { classIndex[$0.name]! }, classNames: classNames)
+        if !unreadable.isEmpty { set = set.subset(keep) }
+        report.unreadableImages = unreadable.count
+        report.unreadableExamples = Array(unreadable.prefix(examplesKept))
+        report.classNames = classNames
+        report.classCounts = counted(set)
+        if let cacheFile { ProductCache.write(set, unreadable: unreadable, key: digest, to: cacheFile) }
+        return (set, report)
+    }
+
+    // MARK: - styles.csv
+
+    struct StylesTable {
+        var header: [String]
+        var rows: [(id: Int, fields: [String])]
+        var malformed: [String]
+        var recovered: Int
+    }
+
+    /// Reads styles.csv one line at a time (a stray quote cannot swallow the rest of the file).
+    /// A row with more fields than the header has unquoted commas in its last column; those
+    /// fields are joined back. Rows without an id, with too few fields or a repeated id are
+    /// malformed: counted, never fatal.
+    static func readStyles(_ path: String) throws -> StylesTable {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw DataError(file: path, problem: "cannot be read", remedy: downloadRemedy)
+        }
+        var text = String(decoding: data, as: UTF8.self)
+        if text.hasPrefix("\u{FEFF}") { text.removeFirst() }
+        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { $0.hasSuffix("\r") ? $0.dropLast() : $0 }
+        while let last = lines.last, last.trimmingCharacters(in: .whitespaces).isEmpty { lines.removeLast() }
+        guard let headerLine = lines.first, let header = parseLine(String(headerLine)), header.contains("id") else {
+            throw DataError(file: path, problem: "has no header row naming an `id` column",
+                            remedy: "Use the styles.csv of the Kaggle download (its first line is id,gender,masterCategory,subCategory,…)")
+        }
+        let idColumn = header.firstIndex(of: "id")!
+        var table = StylesTable(header: header, rows: [], malformed: [], recovered: 0)
+        var seen = Set<Int>()
+        for (n, line) in lines.enumerated().dropFirst() {
+            let lineNumber = n + 1
+            if line.trimmingCharacters(in: .whitespaces).isEmpty { continue }
+            guard var fields = parseLine(String(line)) else {
+                table.malformed.append("line \(lineNumber): unterminated quote")
+                continue
+            }
+            if fields.count > header.count {
+                let tail = fields[(header.count - 1)...].joined(separator: ",")
+                fields = Array(fields[..<(header.count - 1)]) + [tail]
+                table.recovered += 1
+            }
+            guard fields.count == header.count else {
+                table.malformed.append("line \(lineNumber): \(fields.count) fields, the header has \(header.count)")
+                continue
+            }
+            guard let id = Int(fields[idColumn].trimmingCharacters(in: .whitespaces)), id >= 0 else {
+                table.malformed.append("line \(lineNumber): id \"\(fields[idColumn].prefix(20))\" is not a number")
+                continue
+            }
+            guard seen.insert(id).inserted else {
+                table.malformed.append("line \(lineNumber): id \(id) appears again")
+                continue
+            }
+            table.rows.append((id, fields))
+        }
+        return table
+    }
+
+    /// One CSV line's fields (CSV.swift), nil when it cannot be parsed.
+    static func parseLine(_ line: String) -> [String]? {
+        guard let reader = try? CSVReader(string: line, hasHeaderRow: false), let fields = reader.next(), reader.error == nil else { return nil }
+        // A quote left open makes the reader run to the end of the line: more text means trouble.
+        if reader.next() != nil { return nil }
+        return fields
+    }
+
+    /// Class names in selection order and the class of every row (nil: not selected).
+    static func assignClasses(_ table: StylesTable, settings: ProductImageSettings, stylesPath: String) throws -> ([String], [String?]) {
+        func column(_ name: String) throws -> Int {
+            guard let c = table.header.firstIndex(of: name) else {
+                throw DataError(file: stylesPath, problem: "has no column \"\(name)\" (its columns: \(table.header.joined(separator: ", ")))",
+                                remedy: "Choose one of those columns")
+            }
+            return c
+        }
+        switch settings.classes {
+        case .all, .top:
+            let c = try column(settings.labelColumn)
+            let labels = table.rows.map { row -> String? in
+                let v = row.fields[c].trimmingCharacters(in: .whitespaces)
+                return v.isEmpty ? nil : v
+            }
+            var counts: [String: Int] = [:]
+            for l in labels { if let l { counts[l, default: 0] += 1 } }
+            let names = counts.keys.sorted { (counts[$0]!, $1) > (counts[$1]!, $0) }
+            return (names, labels)
+        case let .rules(rules):
+            let columns = try rules.map { try column($0.column) }
+            var names: [String] = []
+            for r in rules where !names.contains(r.name) { names.append(r.name) }
+            let wanted = rules.map { Set($0.values) }
+            let labels = table.rows.map { row -> String? in
+                for (k, rule) in rules.enumerated() where wanted[k].contains(row.fields[columns[k]].trimmingCharacters(in: .whitespaces)) {
+                    return rule.name
+                }
+                return nil
+            }
+            return (names, labels)
+        }
+    }
+
+    /// The most frequent values of a column, for an error message.
+    static func commonValues(_ table: StylesTable, column: String) -> String {
+        guard let c = table.header.firstIndex(of: column) else { return "" }
+        var counts: [String: Int] = [:]
+        for row in table.rows { counts[row.fields[c], default: 0] += 1 }
+        let top = counts.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.prefix(15)
+        return top.map { "\($0.key) (\($0.value))" }.joined(separator: ", ")
+    }
+
+    static func fileStamp(_ path: String) -> String {
+        var s = stat()
+        guard stat(path, &s) == 0 else { return "missing" }
+        return "\(s.st_size) \(s.st_mtim.tv_sec).\(s.st_mtim.tv_nsec)"
+    }
+
+    static func counted(_ set: ImageSet) -> [Int] {
+        var counts = [Int](repeating: 0, count: set.classNames.count)
+        for l in set.labels { counts[Int(l)] += 1 }
+        return counts
+    }
+}
