@@ -27,6 +27,23 @@ public enum NodePatch {
         return out.isEmpty ? nil : out
     }
 
+    /// Reads a command-line assignment `key.path=value`, the value as YAML (`0.001`, `null`,
+    /// `[1, 2]`, `{a: 1}`), as `fashionbench run --set` takes it.
+    public static func assignment(_ text: String) throws -> (path: String, value: Node) {
+        guard let eq = text.firstIndex(of: "="), eq != text.startIndex else {
+            throw PatchError(path: text, message: "needs the form key.path=value")
+        }
+        let path = String(text[..<eq]), value = String(text[text.index(after: eq)...])
+        guard components(path) != nil else {
+            throw PatchError(path: path, message: "is not a key path like training.batch_size or model.layers[2].rate")
+        }
+        do {
+            return (path, try Yams.compose(yaml: value) ?? Node("null", Tag(.null)))
+        } catch {
+            throw PatchError(path: path, message: "has a value that is not YAML (\"\(value)\"): \(error)")
+        }
+    }
+
     /// A copy of `root` with `path` set to `value`; the error text says what is missing.
     public static func set(_ root: Node, path: String, to value: Node) throws -> Node {
         guard let parts = components(path) else { throw PatchError(path: path, message: "is not a key path like training.optimizer.learning_rate or model.layers[2].rate") }

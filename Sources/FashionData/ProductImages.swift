@@ -66,8 +66,8 @@ public struct ProductLoadReport: Sendable, Codable, Equatable {
     /// Rows with more fields than the header because the last column (productDisplayName)
     /// holds unquoted commas: kept, the extra fields joined back into that column.
     public var recoveredRows: Int
-    /// Rows that could not be used: too few fields, an unterminated quote, a bad or repeated id,
-    /// an empty label. `examples` holds the first few, "row N: reason".
+    /// Rows that could not be used: too few fields, an unterminated quote, a bad or repeated id.
+    /// `examples` holds the first few, "line N: reason".
     public var malformedRows: Int
     public var malformedExamples: [String]
     /// Rows of the selected classes whose image file does not exist (ids, first few).
@@ -266,7 +266,8 @@ public enum ProductImages {
         }
         var text = String(decoding: data, as: UTF8.self)
         if text.hasPrefix("\u{FEFF}") { text.removeFirst() }
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { $0.hasSuffix("\r") ? $0.dropLast() : $0 }
+        // Swift reads "\r\n" as one Character, a newline like "\n" and "\r".
+        var lines = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline)
         while let last = lines.last, last.trimmingCharacters(in: .whitespaces).isEmpty { lines.removeLast() }
         guard let headerLine = lines.first, let header = parseLine(String(headerLine)), header.contains("id") else {
             throw DataError(file: path, problem: "has no header row naming an `id` column",
@@ -306,10 +307,34 @@ public enum ProductImages {
 
     /// One CSV line's fields (CSV.swift), nil when it cannot be parsed.
     static func parseLine(_ line: String) -> [String]? {
+        guard !hasUnterminatedQuote(line) else { return nil }
         guard let reader = try? CSVReader(string: line, hasHeaderRow: false), let fields = reader.next(), reader.error == nil else { return nil }
         // A quote left open makes the reader run to the end of the line: more text means trouble.
         if reader.next() != nil { return nil }
         return fields
+    }
+
+    /// Whether a field opened with a quote runs to the end of the line unclosed (a quote
+    /// inside an unquoted field, `3.5" Short`, is an ordinary character, as in Python's csv).
+    static func hasUnterminatedQuote(_ line: String) -> Bool {
+        var quoted = false, atFieldStart = true
+        var chars = line.unicodeScalars.makeIterator()
+        var pending: Unicode.Scalar? = nil
+        while let c = pending ?? chars.next() {
+            pending = nil
+            if quoted {
+                if c == "\"" {
+                    let next = chars.next()
+                    if next == "\"" { continue }  // an escaped quote
+                    quoted = false
+                    pending = next
+                }
+                continue
+            }
+            if c == "\"" && atFieldStart { quoted = true; atFieldStart = false; continue }
+            atFieldStart = c == ","
+        }
+        return quoted
     }
 
     /// Class names in selection order and the class of every row (nil: not selected).

@@ -180,10 +180,11 @@ enum RunOutputs {
         do {
             try h5.write("epoch", ints: r.history.map(\.epoch))
             try h5.write("loss", doubles: r.history.map(\.loss))
-            try h5.write("accuracy", doubles: r.history.map { $0.accuracy ?? .nan })
+            let classification = r.history.contains { $0.accuracy != nil }
+            if classification { try h5.write("accuracy", doubles: r.history.map { $0.accuracy ?? .nan }) }
             if r.history.contains(where: { $0.valLoss != nil }) {
                 try h5.write("val_loss", doubles: r.history.map { $0.valLoss ?? .nan })
-                try h5.write("val_accuracy", doubles: r.history.map { $0.valAccuracy ?? .nan })
+                if classification { try h5.write("val_accuracy", doubles: r.history.map { $0.valAccuracy ?? .nan }) }
             }
             try h5.write("learning_rate", doubles: r.history.map(\.learningRate))
             try h5.write("seconds", doubles: r.history.map(\.seconds))

@@ -206,12 +206,17 @@ public enum Runner {
         return result
     }
 
-    /// epoch, loss, accuracy, val_loss, val_accuracy, learning_rate, seconds.
+    /// epoch, loss, accuracy, val_loss, val_accuracy, learning_rate, seconds; a reconstruction
+    /// run (no accuracy) has no accuracy columns.
     static func historyCSV(_ rows: [EpochRecord]) -> String {
-        ResultFiles.csv(header: ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds"],
-                        rows: rows.map { r in
-                            [String(r.epoch), ResultFiles.number(r.loss), ResultFiles.number(r.accuracy), ResultFiles.number(r.valLoss),
-                             ResultFiles.number(r.valAccuracy), ResultFiles.number(r.learningRate), String(format: "%.3f", r.seconds)]
-                        })
+        let classification = rows.contains { $0.accuracy != nil }
+        let header = classification ? ["epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds"]
+                                    : ["epoch", "loss", "val_loss", "learning_rate", "seconds"]
+        return ResultFiles.csv(header: header, rows: rows.map { r in
+            let accuracy = classification ? [ResultFiles.number(r.accuracy)] : []
+            let valAccuracy = classification ? [ResultFiles.number(r.valAccuracy)] : []
+            return [String(r.epoch), ResultFiles.number(r.loss)] + accuracy + [ResultFiles.number(r.valLoss)] + valAccuracy
+                + [ResultFiles.number(r.learningRate), String(format: "%.3f", r.seconds)]
+        })
     }
 }

@@ -275,15 +275,11 @@ struct AugmentPreview: ParsableCommand {
 /// `--set key.path=value`: the value is YAML (`--set data.augmentation=null`, `--set training.optimizer=rmsprop`).
 enum Patches {
     static func parse(_ text: String) throws -> (String, Node) {
-        guard let eq = text.firstIndex(of: "="), eq != text.startIndex else {
-            throw ValidationError("--set needs key.path=value, got \"\(text)\"")
-        }
-        let path = String(text[..<eq]), value = String(text[text.index(after: eq)...])
-        guard NodePatch.components(path) != nil else { throw ValidationError("--set: \"\(path)\" is not a key path like training.batch_size or model.layers[2].rate") }
         do {
-            return (path, try Yams.compose(yaml: value) ?? Node("null", Tag(.null)))
-        } catch {
-            throw ValidationError("--set \(path): the value \"\(value)\" is not YAML: \(error)")
+            let a = try NodePatch.assignment(text)
+            return (a.path, a.value)
+        } catch let e as PatchError {
+            throw ValidationError("--set \(e)")
         }
     }
 }

@@ -420,6 +420,52 @@ struct NNLossGradientTests {
         NNSupport.expectClose(gradient.array.map(Double.init), numeric, tolerance: 1e-2, "dMeanLoss/dLogits (\(c.testDescription))")
     }
 
+    /// Mean squared error (on outputs as they are) and binary cross-entropy (on pre-sigmoid
+    /// values) against dense targets in [0, 1], as an autoencoder reconstructing its input:
+    /// the loss from its definition in Double, the gradient by central differences.
+    @Test(arguments: [(true, 1, 5), (true, 3, 12), (false, 1, 5), (false, 4, 9)])
+    func valueTargets(_ c: (mse: Bool, batch: Int, width: Int)) throws {
+        let loss: Loss = c.mse ? MeanSquaredError() : BinaryCrossentropy()
+        let n = c.batch * c.width
+        var y = NNSupport.uniform(n, seed: 71, in: c.mse ? -0.5...1.5 : -4...4)
+        let t = NNSupport.uniform(n, seed: 72, in: 0...1)
+        func evaluate(_ gradient: UnsafeMutablePointer<Float>?) -> Double {
+            y.withUnsafeBufferPointer { yp in
+                t.withUnsafeBufferPointer { tp in
+                    loss.evaluate(logits: yp.baseAddress!, targets: .values(tp.baseAddress!), batch: c.batch, classes: c.width,
+                                  gradient: gradient).lossSum
+                }
+            } / Double(c.batch)
+        }
+        var reference = 0.0
+        for i in 0..<n {
+            let v = Double(y[i]), target = Double(t[i])
+            if c.mse {
+                reference += (v - target) * (v - target)
+            } else {
+                let p = 1 / (1 + exp(-v))
+                reference -= target * log(p) + (1 - target) * log(1 - p)
+            }
+        }
+        reference /= Double(n)
+        let gradient = FloatBuffer(count: n)
+        let mean = evaluate(gradient.pointer)
+        #expect(abs(mean - reference) <= 1e-5 * abs(reference) + 1e-6, "mean loss \(mean) vs \(reference)")
+        let eps: Float = 1e-2
+        var numeric: [Double] = []
+        for i in 0..<n {
+            let saved = y[i]
+            y[i] = saved + eps
+            let plus = evaluate(nil)
+            y[i] = saved - eps
+            let minus = evaluate(nil)
+            y[i] = saved
+            numeric.append((plus - minus) / (Double(saved + eps) - Double(saved - eps)))
+        }
+        NNSupport.expectClose(gradient.array.map(Double.init), numeric, tolerance: 1e-2,
+                              "\(c.mse ? "mse" : "binary CE") d/dy, batch \(c.batch) width \(c.width)")
+    }
+
     /// Fused with their activations, both losses stay finite for huge logits.
     @Test(arguments: [false, true])
     func largeLogitsStayFinite(_ binary: Bool) {

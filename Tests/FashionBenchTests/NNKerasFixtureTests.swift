@@ -103,8 +103,7 @@ struct NNKerasFixtureTests {
     // MARK: Losses
 
     /// Softmax + sparse categorical CE and sigmoid + binary CE on one-hot labels: the loss is
-    /// the batch mean, the gradient dMeanLoss/dLogits. (MSE and reconstruction binary CE are
-    /// not implemented yet.)
+    /// the batch mean, the gradient dMeanLoss/dLogits.
     @Test(arguments: ["softmax_sparse_categorical_crossentropy", "sigmoid_binary_crossentropy_onehot"])
     func loss(_ name: String) throws {
         let c = try #require(try Self.namedCases("losses")[name], "no \(name) case")
@@ -123,6 +122,33 @@ struct NNKerasFixtureTests {
         let mean = result.lossSum / Double(batch)
         #expect(abs(mean - expectedLoss) <= 1e-5 * abs(expectedLoss) + 1e-6, "\(name): loss \(mean), Keras \(expectedLoss)")
         NNSupport.expectMatches(gradient.array, try c.array("logits_gradient").data, "\(name): logits gradient")
+    }
+
+    /// Reconstruction losses on dense targets of the output's shape. Keras' fixtures give the
+    /// gradient with respect to the (sigmoid) prediction; our binary cross-entropy takes the
+    /// pre-sigmoid values, so its gradient is Keras' times p(1 − p).
+    @Test(arguments: ["mean_squared_error", "binary_crossentropy_reconstruction"])
+    func reconstructionLoss(_ name: String) throws {
+        let c = try #require(try Self.namedCases("losses")[name], "no \(name) case")
+        let target = try c.array("target"), prediction = try c.array("prediction")
+        let expectedLoss = try c.double("loss")
+        let batch = prediction.shape[0], width = prediction.data.count / batch
+        let mse = name == "mean_squared_error"
+        let loss: Loss = mse ? MeanSquaredError() : BinaryCrossentropy()
+        #expect(loss.acceptsValueTargets)
+        let input = mse ? prediction.data : prediction.data.map { log($0 / (1 - $0)) }
+        let gradient = FloatBuffer(count: input.count)
+        let result = input.withUnsafeBufferPointer { y in
+            target.data.withUnsafeBufferPointer { t in
+                loss.evaluate(logits: y.baseAddress!, targets: .values(t.baseAddress!), batch: batch, classes: width, gradient: gradient.pointer)
+            }
+        }
+        let mean = result.lossSum / Double(batch)
+        #expect(abs(mean - expectedLoss) <= 1e-5 * abs(expectedLoss) + 1e-6, "\(name): loss \(mean), Keras \(expectedLoss)")
+        #expect(result.correct == 0)
+        let kerasGradient = try c.array("prediction_gradient").data
+        let expected = mse ? kerasGradient : zip(kerasGradient, prediction.data).map { $0 * $1 * (1 - $1) }
+        NNSupport.expectMatches(gradient.array, expected, rtol: 1e-4, atol: 1e-6, "\(name): gradient")
     }
 
     // MARK: Optimizers

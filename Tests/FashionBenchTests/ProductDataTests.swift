@@ -1,0 +1,326 @@
+import FashionData
+import FashionReports
+import Foundation
+import Testing
+
+/// A product-image set in Kaggle's layout (styles.csv + images/<id>.jpg|png), generated in a
+/// temporary directory: PNG images with a class-dependent pattern, plus any styles.csv text.
+struct ProductFixture {
+    let path: String
+    static let header = "id,gender,masterCategory,subCategory,articleType,baseColour,season,year,usage,productDisplayName"
+
+    init() throws {
+        path = FileManager.default.temporaryDirectory.appendingPathComponent("fashionbench-products-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: (path as NSString).appendingPathComponent("images"), withIntermediateDirectories: true)
+    }
+
+    func file(_ name: String) -> String { (path as NSString).appendingPathComponent(name) }
+
+    func writeStyles(_ lines: [String], lineEnding: String = "\n") throws {
+        try Data((lines.joined(separator: lineEnding) + lineEnding).utf8).write(to: URL(fileURLWithPath: file("styles.csv")))
+    }
+
+    /// A width × height RGB PNG whose pixels encode the id (so a test can tell images apart).
+    static func pattern(id: Int, width: Int, height: Int) -> [UInt8] {
+        (0..<(width * height * 3)).map { UInt8(truncatingIfNeeded: $0 &* 13 &+ id &* 37) }
+    }
+
+    func writePNG(id: Int, width: Int = 12, height: Int = 16) throws {
+        try PNGWriter.write(to: URL(fileURLWithPath: file("images/\(id).png")), width: width, height: height, channels: 3,
+                            pixels: Self.pattern(id: id, width: width, height: height))
+    }
+
+    func writeImage(id: Int, bytes: [UInt8], ext: String = "jpg") throws {
+        try Data(bytes).write(to: URL(fileURLWithPath: file("images/\(id).\(ext)")))
+    }
+
+    /// One styles.csv row.
+    static func row(_ id: Int, sub: String, article: String = "Shirts", name: String = "Plain product") -> String {
+        "\(id),Men,Apparel,\(sub),\(article),Blue,Summer,2012,Casual,\(name)"
+    }
+
+    func remove() { try? FileManager.default.removeItem(atPath: path) }
+}
+
+enum ProductFixtureFiles {
+    static func url(_ name: String) throws -> URL {
+        let base = try #require(Bundle.module.url(forResource: "Fixtures", withExtension: nil), "no Fixtures resource")
+        return base.appendingPathComponent("products").appendingPathComponent(name)
+    }
+
+    static func bytes(_ name: String) throws -> [UInt8] { [UInt8](try Data(contentsOf: url(name))) }
+}
+
+@Suite("Product images: JPEG/PNG decoding and resizing against PIL")
+struct ProductImageDecodingTests {
+    /// Three JPEGs of the shared slice (RGB 60x80, greyscale 60x80, RGB 53x80) and the pixels
+    /// PIL 13 (Keras' `load_img`) gives for them (Fixtures/products/make_expected.py).
+    @Test(arguments: [("10000", 60, 80), ("12994", 60, 80), ("28092", 53, 80)])
+    func jpegDecodesAsPIL(_ c: (id: String, width: Int, height: Int)) throws {
+        let image = try ImageFile.decode(try ProductFixtureFiles.bytes("\(c.id).jpg"))
+        #expect(image.width == c.width && image.height == c.height)
+        let expected = try ProductFixtureFiles.bytes("\(c.id).rgb")
+        #expect(image.pixels == expected, "\(c.id): \(zip(image.pixels, expected).filter { $0 != $1 }.count) bytes differ from PIL")
+    }
+
+    /// Nearest-neighbour resizing (Keras' default in load_img) is PIL's exactly.
+    @Test(arguments: ["10000", "12994", "28092"])
+    func nearestResizeMatchesPIL(_ id: String) throws {
+        let image = try ImageFile.decode(try ProductFixtureFiles.bytes("\(id).jpg"))
+        let resized = ImageFile.resize(image, width: 80, height: 80, interpolation: .nearest)
+        let expected = try ProductFixtureFiles.bytes("\(id)_80x80_nearest.rgb")
+        #expect(resized.pixels == expected, "\(id): \(zip(resized.pixels, expected).filter { $0 != $1 }.count) bytes differ from PIL")
+    }
+
+    /// Antialiased bilinear shrinking: PIL rounds its fixed-point filter, we round in floating
+    /// point, so a byte may differ by one.
+    @Test(arguments: ["10000", "12994", "28092"])
+    func bilinearResizeMatchesPIL(_ id: String) throws {
+        let image = try ImageFile.decode(try ProductFixtureFiles.bytes("\(id).jpg"))
+        let resized = ImageFile.resize(image, width: 60, height: 60, interpolation: .bilinear)
+        let expected = try ProductFixtureFiles.bytes("\(id)_60x60_bilinear.rgb")
+        let worst = zip(resized.pixels, expected).map { abs(Int($0) - Int($1)) }.max() ?? 99
+        #expect(resized.pixels.count == expected.count && worst <= 1, "\(id): largest difference from PIL \(worst)")
+    }
+
+    /// PNG (written by our own encoder, read by libpng): RGB and greyscale round-trip exactly.
+    @Test(arguments: [1, 3])
+    func pngRoundTrips(_ channels: Int) throws {
+        let width = 7, height = 5
+        let pixels = (0..<(width * height * channels)).map { UInt8(truncatingIfNeeded: $0 * 29 + 3) }
+        let png = [UInt8](try PNGWriter.encode(width: width, height: height, channels: channels, pixels: pixels))
+        let image = try ImageFile.decode(png)
+        #expect(image.width == width && image.height == height)
+        let rgb = channels == 3 ? pixels : pixels.flatMap { [$0, $0, $0] }
+        #expect(image.pixels == rgb)
+    }
+
+    /// Damaged files give an error that says what is wrong; nothing crashes.
+    @Test func damagedFilesAreErrors() throws {
+        let jpeg = try ProductFixtureFiles.bytes("10000.jpg")
+        let png = [UInt8](try PNGWriter.encode(width: 4, height: 4, channels: 3, pixels: [UInt8](repeating: 9, count: 48)))
+        var flipped = jpeg
+        for i in stride(from: 200, to: flipped.count - 2, by: 3) { flipped[i] = 0xFF }
+        let cases: [(String, [UInt8], String)] = [
+            ("empty", [], "too short"),
+            ("text", Array("hello, this is not an image".utf8), "neither JPEG nor PNG"),
+            ("truncated JPEG", Array(jpeg.prefix(jpeg.count / 2)), ""),
+            ("JPEG header only", Array(jpeg.prefix(20)), ""),
+            ("truncated PNG", Array(png.prefix(png.count - 20)), ""),
+            ("scrambled JPEG", flipped, ""),
+        ]
+        for (what, bytes, reason) in cases {
+            do {
+                let image = try ImageFile.decode(bytes)
+                Issue.record("\(what): decoded as \(image.width)x\(image.height) instead of failing")
+            } catch {
+                #expect(!error.reason.isEmpty, "\(what): empty reason")
+                if !reason.isEmpty { #expect(error.reason.contains(reason), "\(what): \(error.reason)") }
+            }
+        }
+    }
+
+    /// Enlarging or shrinking a constant image keeps it constant; an identity resize is a copy.
+    @Test(arguments: Interpolation.allCases)
+    func resizeKeepsConstantsAndIdentity(_ interpolation: Interpolation) {
+        let flat = RGBImage(width: 9, height: 5, pixels: (0..<135).map { [200, 17, 90][$0 % 3] })
+        for (w, h) in [(3, 2), (20, 31), (9, 5)] {
+            let r = ImageFile.resize(flat, width: w, height: h, interpolation: interpolation)
+            #expect(r.pixels == (0..<(w * h * 3)).map { [200, 17, 90][$0 % 3] }, "\(interpolation) \(w)x\(h)")
+        }
+        let varied = RGBImage(width: 4, height: 3, pixels: (0..<36).map { UInt8($0 * 7) })
+        #expect(ImageFile.resize(varied, width: 4, height: 3, interpolation: interpolation) == varied)
+    }
+}
+
+@Suite("Product images: styles.csv quirks, classes, cache and balancing")
+struct ProductDataTests {
+    /// A styles.csv with what the real one has (unquoted commas in productDisplayName, ids
+    /// without an image) and worse: a corrupt JPEG, a non-numeric id, a repeated id, an open
+    /// quote, too few fields, blank lines, a BOM and CRLF line endings.
+    static func quirkyFixture() throws -> ProductFixture {
+        let f = try ProductFixture()
+        var lines = ["\u{FEFF}" + ProductFixture.header]
+        for id in 1...6 { lines.append(ProductFixture.row(id, sub: "Topwear")); try f.writePNG(id: id) }
+        for id in 7...10 { lines.append(ProductFixture.row(id, sub: "Bottomwear", article: "Jeans")); try f.writePNG(id: id) }
+        lines.append(ProductFixture.row(11, sub: "Bottomwear", article: "Jeans", name: "Levis Men, Women, Kids Jeans"))  // unquoted commas
+        try f.writePNG(id: 11)
+        lines.append(ProductFixture.row(12, sub: "Topwear", name: "\"Nike Women's Tempo 3.5\"\" Short, pink\""))  // quoted, as Kaggle's
+        try f.writePNG(id: 12)
+        lines.append(ProductFixture.row(13, sub: "Topwear"))  // no image file
+        lines.append(ProductFixture.row(14, sub: "Bottomwear"))  // corrupt JPEG
+        try f.writeImage(id: 14, bytes: Array(try ProductFixtureFiles.bytes("10000.jpg").prefix(300)))
+        lines.append(ProductFixture.row(15, sub: "Shoes", article: "Casual Shoes"))  // a real JPEG
+        try f.writeImage(id: 15, bytes: try ProductFixtureFiles.bytes("10000.jpg"))
+        lines.append(ProductFixture.row(16, sub: "Shoes", article: "Casual Shoes"))
+        try f.writeImage(id: 16, bytes: try ProductFixtureFiles.bytes("28092.jpg"))
+        lines.append("abc,Men,Apparel,Topwear,Shirts,Blue,Summer,2012,Casual,Bad id")
+        lines.append(ProductFixture.row(3, sub: "Bottomwear"))  // repeated id
+        lines.append("17,Men,Apparel,Topwear,Shirts,Blue,Summer,2012,Casual,\"Open quote")
+        lines.append("18,Men,Apparel,Topwear")  // too few fields
+        lines.append("")
+        lines.append(ProductFixture.row(19, sub: "Socks", name: "Puma 3.5\" socks"))  // a bare quote inside a field: literal
+        try f.writePNG(id: 19)
+        try f.writeStyles(lines, lineEnding: "\r\n")
+        return f
+    }
+
+    @Test func quirksAreCountedAndSoundRowsLoaded() throws {
+        let f = try Self.quirkyFixture()
+        defer { f.remove() }
+        let settings = ProductImageSettings(labelColumn: "subCategory", classes: .all, height: 8, width: 6)
+        let (set, report) = try ProductImages.load(directory: f.path, settings: settings, cacheDirectory: nil)
+        #expect(report.rows == 21)
+        #expect(report.recoveredRows == 1)
+        #expect(report.malformedRows == 4, "\(report.malformedExamples)")
+        #expect(report.malformedExamples.contains { $0.contains("is not a number") })
+        #expect(report.malformedExamples.contains { $0.contains("id 3 appears again") })
+        #expect(report.malformedExamples.contains { $0.contains("unterminated quote") })
+        #expect(report.malformedExamples.contains { $0.contains("4 fields") })
+        #expect(report.missingImages == 1 && report.missingExamples == [13])
+        #expect(report.unreadableImages == 1 && report.unreadableExamples.first?.hasPrefix("14.jpg") == true)
+        // Classes by count (ties by name): Topwear 7, Bottomwear 5, Shoes 2, Socks 1.
+        #expect(set.classNames == ["Topwear", "Bottomwear", "Shoes", "Socks"])
+        #expect(report.classCounts == [7, 5, 2, 1])
+        #expect(set.count == 15 && set.shape == [8, 6, 3])
+        #expect(report.lines.joined().contains("1 rows without an image file (ids 13)"))
+        // Each image resized from its own file: the first Topwear row is id 1.
+        let expected = ImageFile.resize(RGBImage(width: 12, height: 16, pixels: ProductFixture.pattern(id: 1, width: 12, height: 16)),
+                                        width: 6, height: 8, interpolation: .nearest)
+        #expect(Array(set.pixels[0..<144]) == expected.pixels)
+    }
+
+    @Test func topClassesMinimumCountAndRelabelling() throws {
+        let f = try Self.quirkyFixture()
+        defer { f.remove() }
+        var settings = ProductImageSettings(labelColumn: "subCategory", classes: .top(3), height: 4, width: 4)
+        var (set, report) = try ProductImages.load(directory: f.path, settings: settings, cacheDirectory: nil)
+        #expect(set.classNames == ["Topwear", "Bottomwear", "Shoes"] && report.classCounts == [7, 5, 2])
+
+        settings.classes = .all
+        settings.minCount = 3
+        (set, report) = try ProductImages.load(directory: f.path, settings: settings, cacheDirectory: nil)
+        #expect(set.classNames == ["Topwear", "Bottomwear"])
+        #expect(report.droppedClasses == ["Shoes (2)", "Socks (1)"])
+
+        // Relabelling: Jeans (an articleType) first, then the rest of Bottomwear; Shoes and
+        // Socks merged into one class. First matching rule wins.
+        settings.minCount = 1
+        settings.classes = .rules([
+            ProductClassRule(name: "Denim", column: "articleType", values: ["Jeans"]),
+            ProductClassRule(name: "Bottoms", column: "subCategory", values: ["Bottomwear"]),
+            ProductClassRule(name: "Feet", column: "subCategory", values: ["Shoes", "Socks"]),
+        ])
+        (set, report) = try ProductImages.load(directory: f.path, settings: settings, cacheDirectory: nil)
+        #expect(set.classNames == ["Denim", "Bottoms", "Feet"])
+        #expect(report.classCounts == [5, 0, 3] || report.classCounts == [5, 3])
+    }
+
+    @Test func explicitClassWithoutRowsNamesTheColumnValues() throws {
+        let f = try Self.quirkyFixture()
+        defer { f.remove() }
+        let settings = ProductImageSettings(classes: .rules([ProductClassRule(name: "Topwear", column: "subCategory", values: ["Topwear"]),
+                                                             ProductClassRule(name: "Kurta", column: "articleType", values: ["Kurtas"])]))
+        do {
+            _ = try ProductImages.load(directory: f.path, settings: settings, cacheDirectory: nil)
+            Issue.record("a class without rows loaded")
+        } catch let e as DataError {
+            #expect(e.description.contains("class \"Kurta\" (articleType = Kurtas) has no row with an image"), "\(e)")
+            #expect(e.description.contains("Shirts ("), "\(e)")
+        }
+        let wrongColumn = ProductImageSettings(labelColumn: "colour")
+        do {
+            _ = try ProductImages.load(directory: f.path, settings: wrongColumn, cacheDirectory: nil)
+            Issue.record("an unknown column loaded")
+        } catch let e as DataError {
+            #expect(e.description.contains("has no column \"colour\"") && e.description.contains("subCategory"), "\(e)")
+        }
+    }
+
+    @Test func missingDataSaysWhereToGetIt() throws {
+        let f = try ProductFixture()
+        defer { f.remove() }
+        for (directory, what) in [(f.path + "/nowhere", "does not exist"), (f.path, "styles.csv")] {
+            do {
+                _ = try ProductImages.load(directory: directory, settings: ProductImageSettings(), cacheDirectory: nil)
+                Issue.record("loaded \(directory)")
+            } catch let e as DataError {
+                #expect(e.description.contains(what) && e.description.contains("kaggle.com") && e.description.contains("FASHION_PRODUCTS_DIR"), "\(e)")
+            }
+        }
+        try f.writeStyles(["name,colour", "a,b"])
+        do {
+            _ = try ProductImages.load(directory: f.path, settings: ProductImageSettings(), cacheDirectory: nil)
+            Issue.record("loaded a styles.csv without id")
+        } catch let e as DataError {
+            #expect(e.description.contains("no header row naming an `id` column"), "\(e)")
+        }
+    }
+
+    @Test func directoryResolution() {
+        #expect(ProductImages.resolveDirectory("/a", fallbacks: [], environment: ["FASHION_PRODUCTS_DIR": "/b"]) == "/a")
+        #expect(ProductImages.resolveDirectory(nil, fallbacks: [], environment: ["FASHION_PRODUCTS_DIR": "/b"]) == "/b")
+        #expect(ProductImages.resolveDirectory(nil, fallbacks: ["/nonexistent/x"], environment: [:]) == nil)
+        #expect(ProductImages.defaultCacheDirectory(environment: ["FASHIONBENCH_CACHE": "/c"]) == "/c")
+        #expect(ProductImages.defaultCacheDirectory(environment: ["XDG_CACHE_HOME": "/x"]) == "/x/fashionbench")
+    }
+
+    /// The second load reads the cache (same images), a changed image or setting misses it, and
+    /// a damaged cache file is rebuilt, never trusted.
+    @Test func cacheHitsAndInvalidation() throws {
+        let f = try Self.quirkyFixture()
+        defer { f.remove() }
+        let cache = f.file("cache")
+        let settings = ProductImageSettings(classes: .top(2), height: 8, width: 6)
+        let (first, r1) = try ProductImages.load(directory: f.path, settings: settings, cacheDirectory: cache)
+        #expect(!r1.cacheHit)
+        let cacheFile = try #require(r1.cacheFile)
+        #expect(FileManager.default.fileExists(atPath: cacheFile))
+        let (second, r2) = try ProductImages.load(directory: f.path, settings: settings, cacheDirectory: cache)
+        #expect(r2.cacheHit && r2.cacheFile == cacheFile)
+        #expect(second.pixels == first.pixels && second.labels == first.labels && second.classNames == first.classNames)
+        #expect(r2.unreadableImages == 1 && r2.classCounts == r1.classCounts)
+
+        // Other settings: another file.
+        var bigger = settings
+        bigger.height = 10
+        let (_, r3) = try ProductImages.load(directory: f.path, settings: bigger, cacheDirectory: cache)
+        #expect(!r3.cacheHit && r3.cacheFile != cacheFile)
+
+        // A replaced image (new size and mtime) misses the cache and is decoded again.
+        try f.writePNG(id: 1, width: 13, height: 16)
+        let (third, r4) = try ProductImages.load(directory: f.path, settings: settings, cacheDirectory: cache)
+        #expect(!r4.cacheHit)
+        #expect(third.pixels != first.pixels)
+
+        // A truncated or overwritten cache file is ignored and rewritten.
+        let file4 = try #require(r4.cacheFile)
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: file4))
+        for damaged in [bytes.prefix(bytes.count - 7), Data("FBCACHE1 nonsense\n{}".utf8)] {
+            try damaged.write(to: URL(fileURLWithPath: file4))
+            let (again, r5) = try ProductImages.load(directory: f.path, settings: settings, cacheDirectory: cache)
+            #expect(!r5.cacheHit && again.pixels == third.pixels)
+        }
+        let (_, r6) = try ProductImages.load(directory: f.path, settings: settings, cacheDirectory: cache)
+        #expect(r6.cacheHit)
+    }
+
+    @Test func balancingIsSeededAndReachesTheTarget() {
+        let labels: [Int32] = Array(repeating: 0, count: 10) + Array(repeating: 1, count: 4) + Array(repeating: 2, count: 7)
+        let set = ImageSet(shape: [1, 1, 1], pixels: (0..<labels.count).map(UInt8.init), labels: labels, classNames: ["a", "b", "c"])
+        func counts(_ s: ImageSet) -> [Int] { (0..<3).map { c in s.labels.filter { $0 == c }.count } }
+
+        let under = Balance.undersample(perClass: 5).apply(to: set, seed: 1)
+        #expect(counts(under) == [5, 4, 5])
+        #expect(under.pixels == Balance.undersample(perClass: 5).apply(to: set, seed: 1).pixels)
+        #expect(under.pixels != Balance.undersample(perClass: 5).apply(to: set, seed: 2).pixels)
+        #expect(zip(under.pixels, under.labels).allSatisfy { labels[Int($0)] == $1 }, "labels travel with their images")
+        #expect(counts(Balance.undersample(perClass: nil).apply(to: set, seed: 1)) == [4, 4, 4])
+
+        let over = Balance.oversample(perClass: 8).apply(to: set, seed: 1)
+        #expect(counts(over) == [10, 8, 8])
+        #expect(Array(over.pixels.prefix(labels.count)) == set.pixels, "originals kept in order, copies after them")
+        #expect(zip(over.pixels, over.labels).allSatisfy { labels[Int($0)] == $1 })
+        #expect(counts(Balance.oversample(perClass: nil).apply(to: set, seed: 1)) == [10, 10, 10])
+    }
+}

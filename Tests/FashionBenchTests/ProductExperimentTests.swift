@@ -1,0 +1,213 @@
+import FashionConfig
+import FashionData
+import FashionExperiments
+import FashionReports
+import Foundation
+import Testing
+import Yams
+
+/// Product-image experiments end to end on a generated set: two classes of 16x12 PNGs
+/// ("Topwear" bright on top, "Bottomwear" bright below, with per-image noise).
+struct ProductExperimentFixture {
+    let products: ProductFixture
+    let results: URL
+    static let perClass = 30
+
+    init() throws {
+        products = try ProductFixture()
+        results = FileManager.default.temporaryDirectory.appendingPathComponent("fashionbench-product-results-\(UUID().uuidString)")
+        var lines = [ProductFixture.header]
+        var id = 100
+        for (c, sub) in ["Topwear", "Bottomwear"].enumerated() {
+            for k in 0..<Self.perClass {
+                var pixels = [UInt8](repeating: 0, count: 16 * 12 * 3)
+                for y in 0..<16 {
+                    for x in 0..<12 {
+                        let bright = (y < 8) == (c == 0)
+                        let noise = (x * 31 + y * 17 + k * 53) % 40
+                        for ch in 0..<3 { pixels[(y * 12 + x) * 3 + ch] = UInt8(bright ? 200 + noise / 2 : noise) }
+                    }
+                }
+                try PNGWriter.write(to: URL(fileURLWithPath: products.file("images/\(id).png")), width: 12, height: 16, channels: 3, pixels: pixels)
+                lines.append(ProductFixture.row(id, sub: sub, name: "Item \(k), size M, blue"))  // unquoted commas, as Kaggle's
+                id += 1
+            }
+        }
+        try products.writeStyles(lines)
+    }
+
+    func remove() {
+        products.remove()
+        try? FileManager.default.removeItem(at: results)
+    }
+
+    func experiment(_ body: String, file: String = "Experiments/products.yaml", patches: [(String, Node)] = []) throws -> Experiment {
+        try Experiment.parse(yaml: body.replacingOccurrences(of: "DATA_PATH", with: products.path), file: file, patches: patches)
+    }
+
+    static let classifier = """
+    name: tiny_products
+    seed: 4
+    data:
+      dataset: fashion_products
+      path: DATA_PATH
+      label: subCategory
+      top_classes: 2
+      image_size: [8, 6]
+      test_fraction: 0.25
+      validation: test
+      cache: false
+      rescale: 0.00392156862745098
+      augmentation: {zoom_range: 0.1}
+    model:
+      input_shape: [8, 6, 3]
+      layers:
+        - {type: Conv2D, filters: 4, kernel_size: 3, padding: same, activation: relu}
+        - type: Flatten
+        - {type: Dense, units: 2, activation: softmax, name: head}
+    training:
+      epochs: 6
+      batch_size: 8
+      optimizer: {name: adam, learning_rate: 0.01}
+      loss: sparse_categorical_crossentropy
+    """
+
+    static let autoencoder = """
+    name: tiny_autoencoder
+    seed: 5
+    data:
+      dataset: fashion_products
+      path: DATA_PATH
+      classes: [Topwear, Bottomwear]
+      image_size: [8, 6]
+      validation: 0.2
+      cache: false
+      rescale: 0.00392156862745098
+    model:
+      input_shape: [8, 6, 3]
+      layers:
+        - {type: Conv2D, filters: 4, kernel_size: 3, padding: same}
+        - {type: LeakyReLU}
+        - {type: BatchNormalization}
+        - type: Flatten
+        - {type: Dense, units: 4, name: latent_space}
+        - {type: Dense, units: 96}
+        - {type: Reshape, target_shape: [8, 6, 2]}
+        - {type: Conv2DTranspose, filters: 3, kernel_size: 3, padding: same}
+        - {type: Activation, activation: sigmoid, name: decoder}
+    training:
+      epochs: 8
+      batch_size: 8
+      targets: inputs
+      optimizer: {name: adam, learning_rate: 0.01}
+      loss: mse
+      callbacks:
+        - {type: ModelCheckpoint, monitor: val_loss}
+    """
+}
+
+@Suite("Product-image experiments: parsing, --set, classification and reconstruction runs", .serialized)
+struct ProductExperimentTests {
+    func error(_ yaml: String, _ f: ProductExperimentFixture) -> String? {
+        do {
+            _ = try RunPlan(experiment: try f.experiment(yaml), loadData: false)
+            return nil
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    /// Each mutation of the classifier file fails with the file, the line and the key.
+    @Test(arguments: [
+        ("label: subCategory", "label: \"\"", "data.label must name a column"),
+        ("top_classes: 2", "top_classes: 2\n  classes: [Topwear]", "data.classes cannot be combined with top_classes"),
+        ("top_classes: 2", "top_classes: 1", "data.top_classes must be"),
+        ("test_fraction: 0.25", "test_fraction: 1.5", "data.test_fraction must be"),
+        ("image_size: [8, 6]", "image_size: [0, 6]", "data.image_size"),
+        ("cache: false", "cache: false\n  interpolation: cubic", "data.interpolation must be one of"),
+        ("cache: false", "cache: false\n  balance: {method: smote}", "data.balance.method must be one of"),
+        ("cache: false", "cache: false\n  balance: {method: oversample, per_class: 0}", "data.balance.per_class"),
+        ("cache: false", "cache: false\n  colour: red", "data.colour is not a known key"),
+        ("top_classes: 2", "classes: [{name: Tops, colum: articleType, values: Shirts}]", "colum"),
+        ("top_classes: 2", "classes: [{values: Shirts}]", "name"),
+        ("name: head", "name: conv2d", "\"conv2d\" is already the name of the layer"),
+        ("name: head", "name: \"my head\"", "model.layers[2].name must be"),
+        ("loss: sparse_categorical_crossentropy", "loss: sparse_categorical_crossentropy\n  targets: outputs", "training.targets must be one of"),
+    ])
+    func productKeyMistakesAreLocated(_ c: (old: String, new: String, message: String)) throws {
+        let f = try ProductExperimentFixture()
+        defer { f.remove() }
+        var yaml = ProductExperimentFixture.classifier
+        let range = try #require(yaml.range(of: c.old), "fixture lacks \(c.old)")
+        yaml.replaceSubrange(range, with: c.new)
+        if c.new.hasPrefix("name: conv2d") { yaml = yaml.replacingOccurrences(of: "padding: same, activation: relu}", with: "padding: same, activation: relu, name: conv2d}") }
+        let message = try #require(error(yaml, f), "\(c.new): no error")
+        #expect(message.hasPrefix("Experiments/products.yaml:"), "\(message)")
+        #expect(message.contains(c.message), "\(c.new): \(message)")
+    }
+
+    @Test func commandLineAssignments() throws {
+        let a = try NodePatch.assignment("data.augmentation=null")
+        #expect(a.path == "data.augmentation" && a.value == Node("null", Tag(.null)))
+        let b = try NodePatch.assignment("data.image_size=[10, 4]")
+        #expect(b.value.sequence?.count == 2)
+        for bad in ["=3", "noequals", "a..b=1", "x=[1, 2"] {
+            #expect(throws: PatchError.self, "\(bad)") { _ = try NodePatch.assignment(bad) }
+        }
+        // Through the parser: the patched values are what runs and what is recorded.
+        let f = try ProductExperimentFixture()
+        defer { f.remove() }
+        let e = try f.experiment(ProductExperimentFixture.classifier, patches: [
+            try NodePatch.assignment("data.augmentation=null"), try NodePatch.assignment("training.epochs=3"),
+            try NodePatch.assignment("data.image_size=[10, 4]"), try NodePatch.assignment("model.input_shape=[10, 4, 3]")])
+        #expect(e.data.augmentation == nil && e.training.epochs == 3)
+        #expect(e.data.products?.settings.height == 10 && e.data.products?.settings.width == 4)
+        #expect(e.resolvedYAML.contains("epochs: 3") && !e.resolvedYAML.contains("zoom_range"))
+    }
+
+    /// A small CNN learns the two generated classes; the report says what was loaded and
+    /// the held-out test part is a stratified quarter.
+    @Test func classifierTrainsOnProductImages() throws {
+        let f = try ProductExperimentFixture()
+        defer { f.remove() }
+        let e = try f.experiment(ProductExperimentFixture.classifier)
+        let r = try Runner.run(e, resultsRoot: f.results.path, log: { _ in }, liveProgress: false)
+        #expect(r.classNames == ["Bottomwear", "Topwear"], "top classes by count, ties by name")
+        #expect(r.truth.count == 16 && r.truth.filter { $0 == 0 }.count == 8, "stratified 25% of 2 × 30")
+        let accuracy = try #require(r.testAccuracy)
+        #expect(accuracy >= 0.9, "test accuracy \(accuracy)")
+        let notes = try #require(r.metrics["data_notes"] as? [String])
+        #expect(notes.joined(separator: "\n").contains("60 images in 2 classes (Bottomwear 30, Topwear 30)"), "\(notes)")
+        #expect(notes.contains("Skipped: nothing"))
+        #expect(r.history.allSatisfy { $0.valAccuracy != nil }, "validation: test validates every epoch")
+        let summary = try String(contentsOf: r.directory.appendingPathComponent("model_summary.txt"), encoding: .utf8)
+        #expect(summary.contains("head (Dense)"))
+    }
+
+    /// The autoencoder reconstructs its input: loss falls, the test reconstruction MSE is
+    /// reported, and reconstructions.png holds inputs above reconstructions.
+    @Test func autoencoderReconstructsProductImages() throws {
+        let f = try ProductExperimentFixture()
+        defer { f.remove() }
+        let e = try f.experiment(ProductExperimentFixture.autoencoder)
+        let plan = try RunPlan(experiment: e, loadData: true)
+        #expect(plan.model.nonTrainableCount == 8, "BatchNormalization's moving mean and variance of 4 channels")
+        let r = try Runner.run(plan, resultsRoot: f.results.path, log: { _ in }, liveProgress: false)
+        #expect(r.testAccuracy == nil)
+        #expect(r.metrics["task"] as? String == "reconstruction")
+        let mse = try #require(r.testReconstructionMSE)
+        #expect(abs((r.metrics["test_reconstruction_mse"] as? Double ?? -1) - mse) < 1e-12)
+        #expect(mse.isFinite && mse > 0 && mse < 0.08, "test reconstruction MSE \(mse)")
+        // The loss is mean squared error against the rescaled inputs, so the two agree.
+        #expect(abs(r.testLoss - mse) <= 1e-4 * max(mse, 1e-3), "test loss \(r.testLoss) vs MSE \(mse)")
+        #expect(r.history.last!.loss < r.history.first!.loss)
+        #expect(r.history.allSatisfy { $0.accuracy == nil })
+
+        let files = try FileManager.default.contentsOfDirectory(atPath: r.directory.path)
+        for name in ["reconstructions.png", "history.csv", "metrics.json", "weights.h5"] { #expect(files.contains(name), "\(name) missing") }
+        let png = try ImageFile.decode([UInt8](try Data(contentsOf: r.directory.appendingPathComponent("reconstructions.png"))))
+        #expect(png.height > 2 * 8 && png.width > 6)
+        let history = try String(contentsOf: r.directory.appendingPathComponent("history.csv"), encoding: .utf8)
+        #expect(!history.contains("accuracy"))
+    }
+}
