@@ -12,24 +12,33 @@ enum ProductCache {
         var unreadable: [String]
     }
 
-    static func read(_ path: String, key: String) -> (set: ImageSet, unreadable: [String])? {
+    /// The cached set, or nil unless the file is complete, carries `key` and holds images of
+    /// `shape` in `classNames` (a damaged header must not be trusted, not even for sizes).
+    static func read(_ path: String, key: String, shape: [Int], classNames: [String]) -> (set: ImageSet, unreadable: [String])? {
         guard let data = FileManager.default.contents(atPath: path) else { return nil }
-        let bytes = [UInt8](data)
-        guard let first = bytes.firstIndex(of: 0x0A), let second = bytes[(first + 1)...].firstIndex(of: 0x0A) else { return nil }
-        guard String(decoding: bytes[..<first], as: UTF8.self) == "FBCACHE1 \(key)",
-              let header = try? JSONDecoder().decode(Header.self, from: Data(bytes[(first + 1)..<second])),
-              header.shape.count == 3, header.shape.allSatisfy({ $0 > 0 }), header.count >= 0, !header.classNames.isEmpty else { return nil }
-        let size = header.shape.reduce(1, *)
-        let labelsStart = second + 1, pixelsStart = labelsStart + 4 * header.count
-        guard bytes.count == pixelsStart + header.count * size else { return nil }
+        guard let first = data.firstIndex(of: 0x0A), let second = data[(first + 1)...].firstIndex(of: 0x0A) else { return nil }
+        guard String(decoding: data[data.startIndex..<first], as: UTF8.self) == "FBCACHE1 \(key)",
+              let header = try? JSONDecoder().decode(Header.self, from: data[(first + 1)..<second]),
+              header.shape == shape, header.classNames == classNames, header.count >= 0 else { return nil }
+        let size = shape.reduce(1, *)
+        let labelsStart = second + 1 - data.startIndex
+        let (labelBytes, o1) = header.count.multipliedReportingOverflow(by: 4)
+        let (pixelBytes, o2) = header.count.multipliedReportingOverflow(by: size)
+        guard !o1, !o2, data.count - labelsStart - labelBytes == pixelBytes else { return nil }
         var labels = [Int32](repeating: 0, count: header.count)
-        for i in 0..<header.count {
-            let p = labelsStart + 4 * i
-            labels[i] = Int32(bitPattern: UInt32(bytes[p]) | UInt32(bytes[p + 1]) << 8 | UInt32(bytes[p + 2]) << 16 | UInt32(bytes[p + 3]) << 24)
-            guard labels[i] >= 0, Int(labels[i]) < header.classNames.count else { return nil }
+        var pixels = [UInt8](repeating: 0, count: pixelBytes)
+        let valid = data.withUnsafeBytes { raw -> Bool in
+            let bytes = raw.bindMemory(to: UInt8.self)
+            for i in 0..<header.count {
+                let p = labelsStart + 4 * i
+                labels[i] = Int32(bitPattern: UInt32(bytes[p]) | UInt32(bytes[p + 1]) << 8 | UInt32(bytes[p + 2]) << 16 | UInt32(bytes[p + 3]) << 24)
+                guard labels[i] >= 0, Int(labels[i]) < classNames.count else { return false }
+            }
+            pixels.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[(labelsStart + labelBytes)...])) }
+            return true
         }
-        let set = ImageSet(shape: header.shape, pixels: Array(bytes[pixelsStart...]), labels: labels, classNames: header.classNames)
-        return (set, header.unreadable)
+        guard valid else { return nil }
+        return (ImageSet(shape: shape, pixels: pixels, labels: labels, classNames: classNames), header.unreadable)
     }
 
     /// Best effort: a cache that cannot be written costs a re-decode next time, nothing more.

@@ -197,7 +197,7 @@ public enum ProductImages {
         let digest = FashionMNIST.sha256Hex(Array(key.utf8))
         let cacheFile = cacheDirectory.map { ($0 as NSString).appendingPathComponent("products-\(digest.prefix(24)).fbcache") }
         report.cacheFile = cacheFile
-        if let cacheFile, let cached = ProductCache.read(cacheFile, key: digest) {
+        if let cacheFile, let cached = ProductCache.read(cacheFile, key: digest, shape: [settings.height, settings.width, 3], classNames: classNames) {
             report.unreadableImages = cached.unreadable.count
             report.unreadableExamples = Array(cached.unreadable.prefix(examplesKept))
             report.classNames = cached.set.classNames
@@ -208,6 +208,11 @@ public enum ProductImages {
 
         // Decode and resize in parallel, each image into its own slot.
         let size = settings.height * settings.width * 3
+        let (total, overflow) = chosen.count.multipliedReportingOverflow(by: size)
+        if overflow || UInt64(total) > ProcessInfo.processInfo.physicalMemory / 2 {
+            throw DataError(file: stylesPath, problem: "\(chosen.count) images of \(settings.height)x\(settings.width)x3 need \(overflow ? "more than Int.max" : String(total >> 20) + " MiB") of memory, more than half of this machine's",
+                            remedy: "Choose a smaller data.image_size or fewer classes")
+        }
         var pixels = [UInt8](repeating: 0, count: chosen.count * size)
         var failures = [String?](repeating: nil, count: chosen.count)
         pixels.withUnsafeMutableBufferPointer { out in

@@ -66,7 +66,8 @@ public enum Benchmark {
                 if timed { forward[i] += Double(now() - t) / 1e9 }
             }
             var t = now()
-            _ = model.loss.evaluate(logits: x, labels: labels, batch: batch, classes: model.classes, gradient: gradient.pointer)
+            let targets: LossTargets = model.reconstructsInput ? .values(input.pointer) : .labels(labels)
+            _ = model.loss.evaluate(logits: x, targets: targets, batch: batch, classes: model.classes, gradient: gradient.pointer)
             if timed { lossTime += Double(now() - t) / 1e9 }
             var dy: UnsafeMutablePointer<Float>? = gradient.pointer
             for i in stride(from: n - 1, through: firstLearning, by: -1) {

@@ -34,6 +34,9 @@ public enum Compare {
               a.data.products?.settings == b.data.products?.settings else {
             throw HarnessError("the two experiments must use the same dataset and classes")
         }
+        for e in [a, b] where e.training.targets != "labels" {
+            throw HarnessError("5x2cv compares classifiers; \(e.name) reconstructs its input")
+        }
         var (all, _, _) = try RunPlan.loadDataset(withoutSplit(a))
         if let limit { all = all.prefix(min(limit, all.count)) }
         var differences: [[Double]] = []
@@ -63,6 +66,8 @@ public enum Compare {
         e.data.testLimit = nil
         e.training.callbacks.removeAll { $0.monitor.hasPrefix("val_") }
         e.training.initFrom = nil
+        // Oversampled copies would land in both halves of a fold and test on seen images.
+        if case .oversample? = e.data.products?.balance { e.data.products?.balance = nil }
         return e
     }
 

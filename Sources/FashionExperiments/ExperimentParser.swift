@@ -172,7 +172,7 @@ extension Experiment {
         var balance: Balance?
         if let b = try o.child("balance") {
             let method = try b.choice("method", ["undersample", "oversample"])
-            let perClass = try b.optionalInt("per_class", min: 1)
+            let perClass = try b.optionalInt("per_class", min: 1, max: 10_000_000)
             try b.finish()
             balance = method == "undersample" ? .undersample(perClass: perClass) : .oversample(perClass: perClass)
             o.record("balance", b.resolvedNode)
@@ -323,6 +323,9 @@ extension Experiment {
         let loss = try o.choice("loss", Losses.names, default: "categorical_crossentropy")
         let fromLogits = try o.bool("from_logits", default: false)
         let targets = try o.choice("targets", ["labels", "inputs"], default: "labels")
+        if targets == "inputs", Losses.make(loss)?.acceptsValueTargets != true {
+            throw o.error("loss", "is \(loss), which compares class labels; training.targets: inputs needs mean_squared_error or binary_crossentropy")
+        }
 
         // `optimizer: adam` or a mapping with `name:` and the optimizer's own keys.
         let optimizerOptions: Options

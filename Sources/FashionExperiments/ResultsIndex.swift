@@ -3,11 +3,13 @@ import FashionReports
 
 /// `fashionbench report Results/`: one row per experiment over every complete run (a run
 /// directory with metrics.json, including the members of repeat groups): runs, best and mean
-/// test accuracy, the paper's value, parameters, mean training time and samples/s.
+/// test accuracy (best reconstruction MSE for autoencoders), the paper's value, parameters, mean training time and samples/s.
 public enum ResultsIndex {
     struct Row {
         var experiment: String
+        var runs = 0
         var accuracies: [Double] = []
+        var reconstructionMSE: [Double] = []
         var trainSeconds: [Double] = []
         var samplesPerSecond: [Double] = []
         var params: Int?
@@ -26,8 +28,10 @@ public enum ResultsIndex {
             for metricsFile in metricsFiles(under: dir, depth: 2) {
                 guard let data = try? Data(contentsOf: metricsFile),
                       let m = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-                      let accuracy = m["test_accuracy"] as? Double else { continue }
-                row.accuracies.append(accuracy)
+                      m["test_accuracy"] != nil || m["test_reconstruction_mse"] != nil else { continue }
+                row.runs += 1
+                if let accuracy = m["test_accuracy"] as? Double { row.accuracies.append(accuracy) }
+                if let mse = m["test_reconstruction_mse"] as? Double { row.reconstructionMSE.append(mse) }
                 if let t = m["train_seconds"] as? Double { row.trainSeconds.append(t) }
                 if let s = m["samples_per_second"] as? Double { row.samplesPerSecond.append(s) }
                 row.params = (m["params"] as? Int) ?? row.params
@@ -38,13 +42,14 @@ public enum ResultsIndex {
                     if !parts.isEmpty { row.paper = parts.joined(separator: ", ") }
                 }
             }
-            if !row.accuracies.isEmpty { rows.append(row) }
+            if row.runs > 0 { rows.append(row) }
         }
         func mean(_ v: [Double]) -> Double? { v.isEmpty ? nil : v.reduce(0, +) / Double(v.count) }
         func f(_ v: Double?, _ format: String) -> String { v.map { String(format: format, $0) } ?? "" }
-        let header = ["experiment", "runs", "best_test_accuracy", "mean_test_accuracy", "paper", "params", "mean_train_seconds", "mean_samples_per_second"]
+        let header = ["experiment", "runs", "best_test_accuracy", "mean_test_accuracy", "best_test_reconstruction_mse", "paper", "params",
+                      "mean_train_seconds", "mean_samples_per_second"]
         let table = rows.map { r in
-            [r.experiment, String(r.accuracies.count), f(r.accuracies.max(), "%.4f"), f(mean(r.accuracies), "%.4f"), r.paper,
+            [r.experiment, String(r.runs), f(r.accuracies.max(), "%.4f"), f(mean(r.accuracies), "%.4f"), f(r.reconstructionMSE.min(), "%.6f"), r.paper,
              r.params.map(String.init) ?? "", f(mean(r.trainSeconds), "%.1f"), f(mean(r.samplesPerSecond), "%.0f")]
         }
         var doc = Document(title: "FashionBench results")

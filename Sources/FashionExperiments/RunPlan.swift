@@ -38,7 +38,7 @@ public final class RunPlan {
 
         let classes = data?.0.classNames.count ?? e.data.expectedClasses
         let datasetShape = data?.0.shape ?? e.data.imageShape
-        if let shape = e.model.inputShape, data != nil, shape != datasetShape {
+        if let shape = e.model.inputShape, shape != datasetShape {
             throw ConfigError(file: e.file, line: e.lines["model.input_shape"] ?? 1, path: "model.input_shape",
                               message: "is \(shapeText(shape)) but the dataset's images are \(shapeText(datasetShape))")
         }
@@ -89,6 +89,30 @@ public final class RunPlan {
                 throw ConfigError(file: e.file, line: c.line, path: c.path + ".monitor",
                                   message: "is \(c.monitor) but there is no validation set (set data.validation)")
             }
+            if model.reconstructsInput, c.monitor.hasSuffix("accuracy") {
+                throw ConfigError(file: e.file, line: c.line, path: c.path + ".monitor",
+                                  message: "is \(c.monitor) but a model reconstructing its input has no accuracy: monitor loss or val_loss")
+            }
+        }
+        if model.reconstructsInput {
+            try RunPlan.checkReconstruction(e)
+        }
+    }
+
+    /// What a model trained on its own input needs: targets the loss can take and inputs
+    /// that are the targets.
+    static func checkReconstruction(_ e: Experiment) throws {
+        let targetsLine = e.lines["training.targets"] ?? 1
+        if e.data.augmentation != nil {
+            // Keras' flow(x, x) would augment the inputs only and ask for the clean image back;
+            // here the targets are the (augmented) inputs themselves, so refuse rather than
+            // silently train something else.
+            throw ConfigError(file: e.file, line: e.lines["data.augmentation"] ?? targetsLine, path: "data.augmentation",
+                              message: "cannot be used with training.targets: inputs (the targets would be the augmented images); remove it")
+        }
+        if e.training.loss == "binary_crossentropy", e.data.rescale * 255 > 1 + 1e-9 {
+            throw ConfigError(file: e.file, line: e.lines["training.loss"] ?? targetsLine, path: "training.loss",
+                              message: "binary_crossentropy on reconstructed inputs needs targets in [0, 1], but data.rescale \(e.data.rescale) makes pixels up to \(e.data.rescale * 255); use rescale: 0.00392156862745098 (1/255) or mean_squared_error")
         }
     }
 

@@ -7,7 +7,9 @@ import FashionReports
 /// runs, `shard-<i>-of-<n>.csv` per shard (never overwritten), `sweep.csv` and the chart
 /// from `--collect` (or straight away when the sweep runs in one go).
 public enum SweepRunner {
-    public static let resultColumns = ["test_accuracy", "test_loss", "test_reconstruction_mse", "best_val_accuracy", "final_val_accuracy", "epochs_run"]
+    /// Every metric a sweep may rank by (`Sweep.metrics`) has a column.
+    public static let resultColumns = ["test_accuracy", "test_loss", "test_reconstruction_mse", "best_val_accuracy", "final_val_accuracy",
+                                       "best_val_loss", "final_val_loss", "epochs_run"]
 
     public static func directory(_ sweep: Sweep, root: String?) -> URL {
         URL(fileURLWithPath: root ?? sweep.outputDirectory).appendingPathComponent(sweep.name, isDirectory: true)
@@ -87,7 +89,9 @@ public enum SweepRunner {
         guard missing.isEmpty else {
             throw HarnessError("\(missing.count) of \(sweep.trials.count) trials have no result yet (\(missing.prefix(5).joined(separator: ", "))…); run the missing shards of \(n)")
         }
-        let metricColumn = expectedHeader.firstIndex(of: sweep.metric)!
+        guard let metricColumn = expectedHeader.firstIndex(of: sweep.metric) else {
+            throw HarnessError("the sweep's metric \(sweep.metric) has no column in \(expectedHeader.joined(separator: ","))")
+        }
         let rows = sweep.trials.map { byTrial[$0.id]! }.sorted { a, b in
             let x = Double(a[metricColumn]) ?? .nan, y = Double(b[metricColumn]) ?? .nan
             if x != y { return sweep.higherIsBetter ? x > y : x < y }

@@ -139,12 +139,10 @@ public final class Trainer {
         var sum = 0.0
         forEachBatch(of: set) { input, _, count in
             model.predict(input, batch: count, into: output.pointer)
-            var batchSum: Float = 0
             for i in 0..<(count * size) {
-                let d = output.pointer[i] - input[i]
-                batchSum += d * d
+                let d = Double(output.pointer[i] - input[i])
+                sum += d * d
             }
-            sum += Double(batchSum)
         }
         return sum / Double(max(set.count * size, 1))
     }

@@ -146,6 +146,44 @@ struct ProductExperimentTests {
         #expect(message.contains(c.message), "\(c.new): \(message)")
     }
 
+    /// What a reconstruction run cannot do is refused before anything runs, at the key.
+    @Test(arguments: [
+        ("loss: mse", "loss: sparse_categorical_crossentropy", "training.loss is sparse_categorical_crossentropy, which compares class labels"),
+        ("monitor: val_loss", "monitor: val_accuracy", "training.callbacks[0].monitor is val_accuracy but a model reconstructing its input has no accuracy"),
+        ("cache: false", "cache: false\n  augmentation: {horizontal_flip: true}", "data.augmentation cannot be used with training.targets: inputs"),
+        ("loss: mse", "loss: binary_crossentropy", ""),
+        ("rescale: 0.00392156862745098", "rescale: 1", ""),
+        ("rescale: 0.00392156862745098\n", "rescale: 1\n", ""),
+        ("{type: Dense, units: 96}", "{type: Dense, units: 48}", "model.layers[6] Reshape"),
+        ("{type: Conv2DTranspose, filters: 3,", "{type: Conv2DTranspose, filters: 1,", "must have the input's shape (8, 6, 3)"),
+        ("input_shape: [8, 6, 3]", "input_shape: [8, 8, 3]", "model.input_shape is (8, 8, 3) but the dataset's images are (8, 6, 3)"),
+    ])
+    func reconstructionMistakesAreLocated(_ c: (old: String, new: String, message: String)) throws {
+        let f = try ProductExperimentFixture()
+        defer { f.remove() }
+        var yaml = ProductExperimentFixture.autoencoder
+        let range = try #require(yaml.range(of: c.old), "fixture lacks \(c.old)")
+        yaml.replaceSubrange(range, with: c.new)
+        let message = error(yaml, f)
+        if c.message.isEmpty {
+            #expect(message == nil, "\(c.new): \(message ?? "")")  // each alone is fine
+        } else {
+            let m = try #require(message, "\(c.new): no error")
+            #expect(m.hasPrefix("Experiments/products.yaml:"), "\(m)")
+            #expect(m.contains(c.message), "\(c.new): \(m)")
+        }
+    }
+
+    /// Binary cross-entropy needs targets in [0, 1]: with rescale 1 the pixels reach 255.
+    @Test func binaryCrossentropyReconstructionNeedsUnitTargets() throws {
+        let f = try ProductExperimentFixture()
+        defer { f.remove() }
+        let yaml = ProductExperimentFixture.autoencoder.replacingOccurrences(of: "loss: mse", with: "loss: binary_crossentropy")
+            .replacingOccurrences(of: "rescale: 0.00392156862745098", with: "rescale: 1")
+        let m = try #require(error(yaml, f))
+        #expect(m.contains("training.loss binary_crossentropy on reconstructed inputs needs targets in [0, 1]"), "\(m)")
+    }
+
     @Test func commandLineAssignments() throws {
         let a = try NodePatch.assignment("data.augmentation=null")
         #expect(a.path == "data.augmentation" && a.value == Node("null", Tag(.null)))

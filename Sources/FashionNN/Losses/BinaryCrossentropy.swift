@@ -15,13 +15,13 @@ public struct BinaryCrossentropy: Loss {
         let scale = 1 / Float(batch * classes)
         for i in 0..<batch {
             let row = z + i * classes
-            var sample: Float = 0
+            var sample = 0.0  // Double: an image has thousands of outputs
             switch targets {
             case let .labels(labels):
                 let y = Int(labels[i])
                 for j in 0..<classes {
                     let v = row[j], t: Float = j == y ? 1 : 0
-                    sample += max(v, 0) - v * t + log1p(exp(-abs(v)))
+                    sample += Double(max(v, 0) - v * t + log1p(exp(-abs(v))))
                     gradient?[i * classes + j] = (logistic(v) - t) * scale
                 }
                 if argmax(row, classes) == y { correct += 1 }
@@ -29,11 +29,11 @@ public struct BinaryCrossentropy: Loss {
                 let target = values + i * classes
                 for j in 0..<classes {
                     let v = row[j], t = target[j]
-                    sample += max(v, 0) - v * t + log1p(exp(-abs(v)))
+                    sample += Double(max(v, 0) - v * t + log1p(exp(-abs(v))))
                     gradient?[i * classes + j] = (logistic(v) - t) * scale
                 }
             }
-            total += Double(sample / Float(classes))
+            total += sample / Double(classes)
         }
         return (total, correct)
     }

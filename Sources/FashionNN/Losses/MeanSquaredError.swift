@@ -13,13 +13,13 @@ public struct MeanSquaredError: Loss {
         let scale = 2 / Float(batch * classes)
         for i in 0..<batch {
             let row = y + i * classes
-            var sample: Float = 0
+            var sample = 0.0  // Double: an image has thousands of outputs
             switch targets {
             case let .labels(labels):
                 let label = Int(labels[i])
                 for j in 0..<classes {
                     let d = row[j] - (j == label ? 1 : 0)
-                    sample += d * d
+                    sample += Double(d * d)
                     gradient?[i * classes + j] = d * scale
                 }
                 if argmax(row, classes) == label { correct += 1 }
@@ -27,11 +27,11 @@ public struct MeanSquaredError: Loss {
                 let target = values + i * classes
                 for j in 0..<classes {
                     let d = row[j] - target[j]
-                    sample += d * d
+                    sample += Double(d * d)
                     gradient?[i * classes + j] = d * scale
                 }
             }
-            total += Double(sample / Float(classes))
+            total += sample / Double(classes)
         }
         return (total, correct)
     }
