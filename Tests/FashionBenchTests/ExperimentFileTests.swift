@@ -191,4 +191,33 @@ import FashionExperiments
         #expect(try RunPlan(experiment: m1, loadData: false).model.parameterCount == 203_530)
         #expect(try RunPlan(experiment: m2, loadData: false).model.parameterCount == 412_778)
     }
+
+    /// The papers' printed parameter counts (issue: 48,146,842; 701,161; 146,566; 7,699,091
+    /// with 448 non-trainable), and each file's data and training settings.
+    @Test(arguments: [("model_4", 48_146_842, 0), ("category_cnn_80", 701_161, 0), ("category_cnn_60", 146_566, 0),
+                      ("conv_autoencoder", 7_699_091, 448)])
+    func shippedExperimentsHaveThePapersParameterCounts(_ c: (name: String, params: Int, nonTrainable: Int)) throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let e = try Experiment.load(file: root.appendingPathComponent("Experiments/\(c.name).yaml").path)
+        let plan = try RunPlan(experiment: e, loadData: false)
+        #expect(plan.model.parameterCount == c.params && plan.model.nonTrainableCount == c.nonTrainable)
+        let digits = Array(String(c.params))
+        let grouped = String(digits.enumerated().flatMap { i, d in (i > 0 && (digits.count - i) % 3 == 0) ? [",", d] : [d] })
+        let summary = plan.model.summary(title: e.name)
+        #expect(summary.contains("Total params: \(grouped)\n") && summary.contains("Non-trainable params: \(c.nonTrainable)\n"), "\(summary)")
+        switch c.name {
+        case "model_4":
+            #expect(e.training.loss == "binary_crossentropy" && e.training.optimizerName == "rmsprop" && e.training.batchSize == 96)
+            #expect(abs(e.training.learningRate - 1e-4) < 1e-9 && e.training.epochs == 50)
+        case "category_cnn_80":
+            #expect(e.data.expectedClasses == 9 && e.data.products?.settings.height == 80 && e.data.products?.settings.width == 80)
+            #expect(e.training.batchSize == 500 && e.data.validation == .test && e.data.augmentation?.zoomRange.hi == 1.1)
+        case "category_cnn_60":
+            #expect(e.data.expectedClasses == 6 && e.training.batchSize == 32 && e.training.callbacks.count == 3)
+            #expect(e.data.products?.balance == .undersample(perClass: 460))
+        default:
+            #expect(e.training.targets == "inputs" && e.training.loss == "mean_squared_error" && e.training.batchSize == 32)
+            #expect(plan.model.layers.contains { $0.name == "latent_space" })
+        }
+    }
 }
