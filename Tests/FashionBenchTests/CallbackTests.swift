@@ -54,8 +54,26 @@ import FashionReports
             cb.onEpochEnd(e, logs: ["val_accuracy": v], trainer: t)
             if t.stopTraining { break }
         }
-        // 0.805 is not > 0.80 + 0.01: wait 1, then 0.79: wait 2 → stop at epoch 3, best epoch 1 restored.
+        // 0.805 is not > 0.80 + 0.01: wait 1, then 0.79: wait 2 → stop at epoch 3; Keras 3.15
+        // restores the best epoch's weights in on_train_end.
         #expect(cb.stoppedEpoch == 3 && cb.bestEpoch == 1)
+        #expect(p.pointer[0] == 103)
+        cb.onTrainEnd(t)
+        #expect(p.pointer[0] == 7)
+    }
+
+    /// Training that runs out of epochs before patience does is restored too (Keras 3.15).
+    @Test func earlyStoppingRestoresWithoutStopping() throws {
+        let cb = EarlyStopping(EarlyStopping.Settings(monitor: "val_loss", patience: 5, restoreBestWeights: true))
+        let t = try trainer()
+        cb.onTrainBegin(t)
+        let p = t.model.parameters[0].value
+        for (e, v) in [0.9, 0.5, 0.6, 0.7].enumerated() {
+            p.pointer[0] = Float(e == 1 ? 7 : 100 + e)
+            cb.onEpochEnd(e, logs: ["val_loss": v], trainer: t)
+        }
+        #expect(!t.stopTraining && cb.stoppedEpoch == nil && cb.bestEpoch == 1)
+        cb.onTrainEnd(t)
         #expect(p.pointer[0] == 7)
     }
 

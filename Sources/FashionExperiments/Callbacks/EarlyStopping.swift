@@ -5,7 +5,8 @@ import FashionConfig
 /// `current − min_delta > best` (mode max) — it must beat the best by min_delta (Keras'
 /// `monitor_op(current − min_delta, best)` with min_delta negated for min); otherwise `wait` grows, and training stops once
 /// `wait ≥ patience` (never after the first epoch). With `restore_best_weights` the best
-/// epoch's weights are put back when it stops (and, as Keras, only then).
+/// epoch's weights are put back when training ends, stopped early or not (Keras 3.15's
+/// `on_train_end`).
 public final class EarlyStopping: Callback {
     public struct Settings: Sendable {
         public var monitor: String
@@ -68,7 +69,10 @@ public final class EarlyStopping: Callback {
 
     public func onEpochEnd(_ epoch: Int, logs: [String: Double], trainer: Trainer) {
         guard let current = logs[settings.monitor], epoch >= settings.startFromEpoch else { return }
-        if settings.restoreBestWeights, bestWeights == nil { bestWeights = trainer.model.snapshot() }
+        if settings.restoreBestWeights, bestWeights == nil {
+            bestWeights = trainer.model.snapshot()
+            bestEpoch = epoch
+        }
         wait += 1
         if isImprovement(current, over: best) {
             best = current
@@ -80,14 +84,14 @@ public final class EarlyStopping: Callback {
         if wait >= settings.patience, epoch > 0 {
             stoppedEpoch = epoch
             trainer.stopTraining = true
-            if settings.restoreBestWeights, let w = bestWeights {
-                trainer.model.restore(w)
-                trainer.log("Restoring model weights from the end of the best epoch: \(bestEpoch.map { $0 + 1 } ?? 0).")
-            }
         }
     }
 
     public func onTrainEnd(_ trainer: Trainer) {
         if let e = stoppedEpoch { trainer.log("Epoch \(e + 1): early stopping") }
+        if settings.restoreBestWeights, let w = bestWeights {
+            trainer.model.restore(w)
+            trainer.log("Restoring model weights from the end of the best epoch: \(bestEpoch.map { $0 + 1 } ?? 0).")
+        }
     }
 }
