@@ -91,6 +91,8 @@ public enum Runner {
         let e = plan.experiment
         let model = plan.model
         let summary = model.summary(title: e.name)
+        // The checkout as the run starts: a commit made while it trains is not its code.
+        let git = GitInfo.commit()
         plan.dataNotes.forEach(log)
         log("Data: \(plan.train.count) training, \(plan.validation?.count ?? 0) validation, \(plan.test.count) test images; "
             + "batch \(e.training.batchSize), \(e.training.epochs) epochs, \(e.training.optimizerName), seed \(e.seed), \(plan.threads) threads")
@@ -131,7 +133,6 @@ public enum Runner {
 
         let stepSeconds = history.reduce(0) { $0 + $1.trainSeconds }
         let samples = history.reduce(0) { $0 + $1.samples }
-        let git = GitInfo.commit()
         let stopper = callbacks.compactMap { $0 as? EarlyStopping }.first
         var metrics: [String: Any] = [
             "experiment": e.name,

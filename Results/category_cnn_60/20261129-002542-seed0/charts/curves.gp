@@ -1,0 +1,32 @@
+# Training curves: loss and accuracy per epoch, train and validation.
+# Data: curves.dat. Redraw curves.png and curves.svg with: gnuplot curves.gp (in this directory)
+do for [format in "png svg"] {
+    if (format eq "png") {
+        set terminal pngcairo size 900,600 noenhanced font 'Sans,10' background rgb 'white'
+    } else {
+        set terminal svg size 900,600 noenhanced font 'Sans,10' background rgb 'white'
+    }
+    set output 'curves.'.format
+    reset
+    set encoding utf8
+    set datafile missing 'NaN'
+    set multiplot layout 1,2 title 'category_cnn_60: loss and accuracy'
+    set xlabel 'epoch'
+    set grid
+    set key opaque
+    set format x '%.0f'
+    set arrow 1 from 74, graph 0 to 74, graph 1 nohead dashtype 3 linewidth 1.5 linecolor rgb '#555555'
+    set label 1 'early stopping (epoch 74)' at 74, graph 0.5 rotate by 90 center offset -1,0 textcolor rgb '#555555'
+    set title 'Loss'
+    set ylabel 'loss'
+    set key top right
+    plot 'curves.dat' using 1:2 with linespoints linewidth 2 pointtype 7 pointsize 0.6 linecolor rgb '#1f77b4' title 'train', \
+         '' using 1:4 with linespoints linewidth 2 dashtype 2 pointtype 5 pointsize 0.6 linecolor rgb '#ff7f0e' title 'validation'
+    set title 'Accuracy'
+    set ylabel 'accuracy'
+    set key bottom right
+    plot 'curves.dat' using 1:3 with linespoints linewidth 2 pointtype 7 pointsize 0.6 linecolor rgb '#1f77b4' title 'train', \
+         '' using 1:5 with linespoints linewidth 2 dashtype 2 pointtype 5 pointsize 0.6 linecolor rgb '#ff7f0e' title 'validation'
+    unset multiplot
+    set output
+}
