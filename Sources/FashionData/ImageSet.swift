@@ -11,6 +11,13 @@ public struct ImageSet: Sendable {
     public var count: Int { labels.count }
     public var imageSize: Int { shape.reduce(1, *) }
 
+    /// Images per class, in class order.
+    public var classCounts: [Int] {
+        var counts = [Int](repeating: 0, count: classNames.count)
+        for l in labels { counts[Int(l)] += 1 }
+        return counts
+    }
+
     public init(shape: [Int], pixels: [UInt8], labels: [Int32], classNames: [String]) {
         precondition(shape.allSatisfy { $0 > 0 }, "ImageSet: image shape \(shape) must be positive")
         precondition(pixels.count == labels.count * shape.reduce(1, *),

@@ -201,7 +201,7 @@ public enum ProductImages {
             report.unreadableImages = cached.unreadable.count
             report.unreadableExamples = Array(cached.unreadable.prefix(examplesKept))
             report.classNames = cached.set.classNames
-            report.classCounts = counted(cached.set)
+            report.classCounts = cached.set.classCounts
             report.cacheHit = true
             return (cached.set, report)
         }
@@ -247,7 +247,7 @@ public enum ProductImages {
         report.unreadableImages = unreadable.count
         report.unreadableExamples = Array(unreadable.prefix(examplesKept))
         report.classNames = classNames
-        report.classCounts = counted(set)
+        report.classCounts = set.classCounts
         if let cacheFile { ProductCache.write(set, unreadable: unreadable, key: digest, to: cacheFile) }
         return (set, report)
     }
@@ -390,11 +390,5 @@ public enum ProductImages {
         var s = stat()
         guard stat(path, &s) == 0 else { return "missing" }
         return "\(s.st_size) \(s.st_mtim.tv_sec).\(s.st_mtim.tv_nsec)"
-    }
-
-    static func counted(_ set: ImageSet) -> [Int] {
-        var counts = [Int](repeating: 0, count: set.classNames.count)
-        for l in set.labels { counts[Int(l)] += 1 }
-        return counts
     }
 }

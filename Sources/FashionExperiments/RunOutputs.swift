@@ -81,17 +81,10 @@ enum RunOutputs {
         if e.output.formats.contains("hdf5") {
             let h5 = try HDF5Writer(path: dir.appendingPathComponent("history.h5").path)
             do {
-                try h5.write("epoch", ints: r.history.map(\.epoch))
-                try h5.write("loss", doubles: r.history.map(\.loss))
-                if r.history.contains(where: { $0.valLoss != nil }) { try h5.write("val_loss", doubles: r.history.map { $0.valLoss ?? .nan }) }
-                try h5.write("learning_rate", doubles: r.history.map(\.learningRate))
-                try h5.write("seconds", doubles: r.history.map(\.seconds))
-                try h5.setAttribute("experiment", string: e.resolvedYAML)
-                try h5.setAttribute("experiment_name", string: e.name)
-                try h5.setAttribute("run_id", string: r.directory.lastPathComponent)
+                try writeHistory(r, experiment: e, to: h5)
                 try h5.close()
             } catch {
-                try? h5.close()
+                h5.discard()
                 throw error
             }
         }
@@ -178,24 +171,12 @@ enum RunOutputs {
     static func writeHDF5(_ r: RunResult, rows: [[Float]], confusion: [[Int]], experiment e: Experiment, to url: URL) throws {
         let h5 = try HDF5Writer(path: url.path)
         do {
-            try h5.write("epoch", ints: r.history.map(\.epoch))
-            try h5.write("loss", doubles: r.history.map(\.loss))
-            let classification = r.history.contains { $0.accuracy != nil }
-            if classification { try h5.write("accuracy", doubles: r.history.map { $0.accuracy ?? .nan }) }
-            if r.history.contains(where: { $0.valLoss != nil }) {
-                try h5.write("val_loss", doubles: r.history.map { $0.valLoss ?? .nan })
-                if classification { try h5.write("val_accuracy", doubles: r.history.map { $0.valAccuracy ?? .nan }) }
-            }
-            try h5.write("learning_rate", doubles: r.history.map(\.learningRate))
-            try h5.write("seconds", doubles: r.history.map(\.seconds))
+            try writeHistory(r, experiment: e, to: h5)
             try h5.write("test_true_label", ints: r.truth)
             try h5.write("test_predicted_label", ints: r.predicted)
             try h5.write("test_top_probability", floats: rows.map { $0.max() ?? 0 })
             try h5.writeMatrix("confusion_matrix", ints: confusion)
             try h5.write("class_names", strings: r.classNames)
-            try h5.setAttribute("experiment", string: e.resolvedYAML)
-            try h5.setAttribute("experiment_name", string: e.name)
-            try h5.setAttribute("run_id", string: r.directory.lastPathComponent)
             try h5.setAttribute("environment", string: environmentJSON(r))
             try h5.setAttribute("test_accuracy", double: r.testAccuracy ?? .nan)
             try h5.setAttribute("test_loss", double: r.testLoss)
@@ -205,6 +186,24 @@ enum RunOutputs {
             h5.discard()
             throw error
         }
+    }
+
+    /// The per-epoch datasets (accuracy columns only for a classifier) and the experiment,
+    /// shared by classification and reconstruction runs' history.h5.
+    static func writeHistory(_ r: RunResult, experiment e: Experiment, to h5: HDF5Writer) throws {
+        try h5.write("epoch", ints: r.history.map(\.epoch))
+        try h5.write("loss", doubles: r.history.map(\.loss))
+        let classification = r.history.contains { $0.accuracy != nil }
+        if classification { try h5.write("accuracy", doubles: r.history.map { $0.accuracy ?? .nan }) }
+        if r.history.contains(where: { $0.valLoss != nil }) {
+            try h5.write("val_loss", doubles: r.history.map { $0.valLoss ?? .nan })
+            if classification { try h5.write("val_accuracy", doubles: r.history.map { $0.valAccuracy ?? .nan }) }
+        }
+        try h5.write("learning_rate", doubles: r.history.map(\.learningRate))
+        try h5.write("seconds", doubles: r.history.map(\.seconds))
+        try h5.setAttribute("experiment", string: e.resolvedYAML)
+        try h5.setAttribute("experiment_name", string: e.name)
+        try h5.setAttribute("run_id", string: r.directory.lastPathComponent)
     }
 
     static func environmentJSON(_ r: RunResult) -> String {

@@ -187,7 +187,7 @@ public final class RunPlan {
         var notes = report.lines
         if case .undersample? = p.balance {
             all = p.balance!.apply(to: all, seed: e.seed)
-            notes.append("Balanced by undersampling: \(all.count) images (" + zip(all.classNames, classCounts(all)).map { "\($0) \($1)" }.joined(separator: ", ") + ")")
+            notes.append("Balanced by undersampling: \(all.count) images (" + zip(all.classNames, all.classCounts).map { "\($0) \($1)" }.joined(separator: ", ") + ")")
         }
         let split = Split.stratified(fraction: p.testFraction, seed: e.seed, stream: "test-split", of: all)
         var (train, validation) = try splitValidation(e, split.train, test: split.validation)
@@ -197,12 +197,6 @@ public final class RunPlan {
         }
         let test = e.data.testLimit.map { split.validation.prefix($0) } ?? split.validation
         return (e.data.limit.map { train.prefix($0) } ?? train, validation, test, notes)
-    }
-
-    static func classCounts(_ set: ImageSet) -> [Int] {
-        var counts = [Int](repeating: 0, count: set.classNames.count)
-        for l in set.labels { counts[Int(l)] += 1 }
-        return counts
     }
 
     /// The validation part of the training data (`validation: test` uses the test split).
