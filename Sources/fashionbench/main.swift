@@ -35,7 +35,7 @@ struct FashionBench: ParsableCommand {
         commandName: "fashionbench",
         abstract: "Train, evaluate and benchmark the fashion-image models of published projects, on a CPU.",
         subcommands: [Run.self, Bench.self, Check.self, CompareRuns.self, SweepCommand.self, ReportCommand.self,
-                      AugmentPreview.self])
+                      AugmentPreview.self, ReplayCommand.self])
 }
 
 struct Run: ParsableCommand {
@@ -280,6 +280,40 @@ enum Patches {
             return (a.path, a.value)
         } catch let e as PatchError {
             throw ValidationError("--set \(e)")
+        }
+    }
+}
+
+struct ReplayCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "replay",
+        abstract: "Train from given weights on given batches (raw float32, in file order) and keep every step's loss and chosen steps' weights, to compare with another engine step by step.")
+
+    @Argument(help: "The experiment file (YAML): model, optimizer, loss, batch size.") var file: String
+    @Option(help: "Weights to start from (HDF5, one dataset per <layer>/<parameter>, as weights.h5).") var weights: String
+    @Option(help: "Inputs: raw float32 samples in the model's input layout, already scaled.") var inputs: String
+    @Option(help: "Labels for a classifier: raw int32, one per sample.") var labels: String?
+    @Option(help: "Training steps; batch k is the file's k-th block of batch_size samples, wrapping around.") var steps: Int
+    @Option(help: "Steps after which to write weights_<step>.h5, comma-separated.") var saveAt: String = ""
+    @Option(help: "The directory to create for loss.csv and the weights.") var output: String
+
+    func validate() throws {
+        if steps < 1 { throw ValidationError("--steps must be a positive integer, got \(steps)") }
+        for part in saveAt.split(separator: ",", omittingEmptySubsequences: false) where !saveAt.isEmpty {
+            guard let k = Int(part.trimmingCharacters(in: .whitespaces)), k >= 1, k <= steps else {
+                throw ValidationError("--save-at takes steps from 1 to \(steps), comma-separated; got '\(part)'")
+            }
+        }
+    }
+
+    func run() throws {
+        try reporting {
+            let e = try Experiment.load(file: file)
+            let saveSteps = Set(saveAt.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) })
+            let r = try Replay.run(e, weights: URL(fileURLWithPath: weights), inputs: URL(fileURLWithPath: inputs),
+                                   labels: labels.map { URL(fileURLWithPath: $0) }, steps: steps, saveAt: saveSteps,
+                                   output: URL(fileURLWithPath: output))
+            if let last = r.losses.last { print(String(format: "%d steps, last loss %.6f; %@", last.0, last.1, output)) }
         }
     }
 }
