@@ -57,10 +57,15 @@ public enum Benchmark {
         var lossTime = 0.0, optimizerTime = 0.0
         let firstLearning = model.layers.firstIndex { !$0.parameters.isEmpty } ?? n
         func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+        // Each layer's GEMM calls (forward and backward), seen in the first timed step.
+        var calls = [[BLAS.GemmCall]](repeating: [], count: n)
+        var recordingLayer = 0
         for step in 0..<(warmup + steps) {
             let timed = step >= warmup
+            if step == warmup { BLAS.gemmRecorder = { calls[recordingLayer].append($0) } }
             var x = input.pointer
             for (i, layer) in model.layers.enumerated() {
+                recordingLayer = i
                 let t = now()
                 x = layer.forward(x, batch: batch, training: true)
                 if timed { forward[i] += Double(now() - t) / 1e9 }
@@ -71,28 +76,50 @@ public enum Benchmark {
             if timed { lossTime += Double(now() - t) / 1e9 }
             var dy: UnsafeMutablePointer<Float>? = gradient.pointer
             for i in stride(from: n - 1, through: firstLearning, by: -1) {
+                recordingLayer = i
                 let t = now()
                 dy = model.layers[i].backward(dy!, batch: batch, needsInputGradient: i > firstLearning)
                 if timed { backward[i] += Double(now() - t) / 1e9 }
             }
+            BLAS.gemmRecorder = nil
             t = now()
             optimizer.step()
             if timed { optimizerTime += Double(now() - t) / 1e9 }
         }
         let total = forward.reduce(0, +) + backward.reduce(0, +) + lossTime + optimizerTime
+        let gemmOnly = timeAlone(calls)
         func name(_ s: String) -> String { s.padding(toLength: max(32, s.count), withPad: " ", startingAt: 0) }
-        var out = name("layer") + "     fwd ms     bwd ms    share  GFLOP/s\n"
+        var out = name("layer") + "     fwd ms     bwd ms    share  GFLOP/s   GEMM-alone ms  of layer\n"
         for (i, layer) in model.layers.enumerated() {
             let ms = (forward[i] + backward[i]) / Double(steps) * 1000
             let flops = Double(layer.forwardFlopsPerSample * batch) * (i == firstLearning ? 2 : 3)
-            out += name("\(layer.name) (\(layer.typeName))") + String(format: " %10.3f %10.3f %7.1f%% %8.1f\n",
+            out += name("\(layer.name) (\(layer.typeName))") + String(format: " %10.3f %10.3f %7.1f%% %8.1f",
                           forward[i] / Double(steps) * 1000, backward[i] / Double(steps) * 1000, 100 * (forward[i] + backward[i]) / total,
                           ms > 0 ? flops / (ms / 1000) / 1e9 : 0)
+            out += calls[i].isEmpty ? "\n" : String(format: " %15.3f %8.0f%%\n", gemmOnly[i] * 1000, ms > 0 ? 100 * gemmOnly[i] * 1000 / ms : 0)
         }
         out += name("loss") + String(format: " %10.3f            %7.1f%%\n", lossTime / Double(steps) * 1000, 100 * lossTime / total)
         out += name("optimizer") + String(format: " %10.3f            %7.1f%%\n", optimizerTime / Double(steps) * 1000, 100 * optimizerTime / total)
         out += String(format: "step %.3f ms, %.0f samples/s\n", total / Double(steps) * 1000, Double(batch * steps) / total)
+        let gemmStep = gemmOnly.reduce(0, +)
+        out += String(format: "GEMMs alone (the layers' own calls, each timed with nothing around it, %d BLAS thread%@): %.3f ms, "
+                      + "%.0f samples/s if a step were its GEMMs and nothing else; %.0f%% of the step\n",
+                      BLAS.threads, BLAS.threads == 1 ? "" : "s", gemmStep * 1000, Double(batch) / gemmStep,
+                      100 * gemmStep / (total / Double(steps)))
+        if plan.dataParallelWorkers > 1 {
+            out += "(profiled as one model with the whole batch; training splits it over \(plan.dataParallelWorkers) replicas, one per core)\n"
+        }
         return out
+    }
+
+    /// Seconds per layer that its recorded GEMM calls take on their own.
+    static func timeAlone(_ calls: [[BLAS.GemmCall]]) -> [Double] {
+        let all = calls.joined()
+        func largest(_ size: (BLAS.GemmCall) -> Int) -> Int { all.map(size).max() ?? 0 }
+        let a = FloatBuffer(count: max(1, largest { $0.m * $0.k }))
+        let b = FloatBuffer(count: max(1, largest { $0.k * $0.n }))
+        let c = FloatBuffer(count: max(1, largest { $0.m * $0.n }))
+        return calls.map { layerCalls in layerCalls.reduce(0) { $0 + BLAS.time($1, scratch: a.pointer, b.pointer, c.pointer) } }
     }
 
     public static func run(_ e: Experiment, steps: Int, warmup: Int) throws -> BenchmarkResult {
