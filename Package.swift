@@ -23,10 +23,12 @@ let package = Package(
                 linkerSettings: [.linkedLibrary("hdf5_serial"), .unsafeFlags(["-L/usr/lib/x86_64-linux-gnu/hdf5/serial"])]),
         // JPEG and PNG decoding through Debian's libjpeg-turbo and libpng.
         .target(name: "CImageCodecs", linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png")]),
+        // Direct convolution kernels, compiled for AVX-512 and AVX2 and chosen at run time.
+        .target(name: "CKernels"),
         .target(name: "FashionTensor", dependencies: ["CBLAS"], swiftSettings: unsafeFlags),
         .target(name: "FashionStats"),
         .target(name: "FashionConfig", dependencies: ["Yams"]),
-        .target(name: "FashionNN", dependencies: ["FashionTensor", "FashionConfig"], swiftSettings: unsafeFlags),
+        .target(name: "FashionNN", dependencies: ["FashionTensor", "FashionConfig", "CKernels"], swiftSettings: unsafeFlags),
         .target(name: "FashionData", dependencies: [
             "FashionTensor", "CZlib", "COpenSSL", "CImageCodecs", .product(name: "CSV", package: "CSV.swift"),
         ], swiftSettings: unsafeFlags),
@@ -40,7 +42,7 @@ let package = Package(
             "FashionExperiments", "FashionConfig", "Yams", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "FashionBenchTests", dependencies: [
-            "FashionTensor", "FashionConfig", "FashionNN", "FashionData", "FashionExperiments", "FashionReports", "FashionStats",
+            "CKernels", "FashionTensor", "FashionConfig", "FashionNN", "FashionData", "FashionExperiments", "FashionReports", "FashionStats",
         ], resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v5]

@@ -107,7 +107,9 @@ public enum Benchmark {
                       BLAS.threads, BLAS.threads == 1 ? "" : "s", gemmStep * 1000, Double(batch) / gemmStep,
                       100 * gemmStep / (total / Double(steps)))
         if plan.dataParallelWorkers > 1 {
-            out += "(profiled as one model with the whole batch; training splits it over \(plan.dataParallelWorkers) replicas, one per core)\n"
+            let workers = plan.dataParallelWorkers
+            out += String(format: "(profiled as one model with the whole batch; training splits it over %d replicas, one per core, "
+                          + "so GEMMs alone would allow at most about %.0f samples/s)\n", workers, Double(batch * workers) / gemmStep)
         }
         return out
     }

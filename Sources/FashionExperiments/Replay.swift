@@ -18,6 +18,8 @@ public enum Replay {
         /// (step, mean loss of the batch before that step's update)
         public var losses: [(Int, Double)] = []
         public var weightFiles: [URL] = []
+        /// What the caller should know about the comparison (printed by the CLI).
+        public var notes: [String] = []
     }
 
     public static func run(_ e: Experiment, weights: URL, inputs: URL, labels: URL?, steps: Int, saveAt: Set<Int>,
@@ -50,15 +52,18 @@ public enum Replay {
             }
         }
 
+        var result = Result()
         let fm = FileManager.default
         if fm.fileExists(atPath: output.path) {
             throw HarnessError("\(output.path) exists; replay writes a new directory and never overwrites one")
         }
         try fm.createDirectory(at: output, withIntermediateDirectories: true)
 
+        if model.layers.contains(where: { $0 is Dropout }) {
+            result.notes.append("\(e.name) has Dropout: its masks come from FashionBench's generator, so another engine's steps will differ")
+        }
         let x = FloatBuffer(count: batch * sampleSize)
         let batches = samples / batch
-        var result = Result()
         try inputData.withUnsafeBytes { raw in
             let all = raw.bindMemory(to: Float.self).baseAddress!
             try labelValues.withUnsafeBufferPointer { allLabels in

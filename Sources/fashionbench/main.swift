@@ -313,6 +313,7 @@ struct ReplayCommand: ParsableCommand {
             let r = try Replay.run(e, weights: URL(fileURLWithPath: weights), inputs: URL(fileURLWithPath: inputs),
                                    labels: labels.map { URL(fileURLWithPath: $0) }, steps: steps, saveAt: saveSteps,
                                    output: URL(fileURLWithPath: output))
+            for note in r.notes { print("note: \(note)") }
             if let last = r.losses.last { print(String(format: "%d steps, last loss %.6f; %@", last.0, last.1, output)) }
         }
     }

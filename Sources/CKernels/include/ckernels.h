@@ -1,0 +1,28 @@
+#ifndef FASHIONBENCH_CKERNELS_H
+#define FASHIONBENCH_CKERNELS_H
+
+/* Direct convolution for a first layer's few input channels (valid padding), fused with the
+   bias and ReLU: y[n, oh, ow, :] = act(bias + sum over (kh, kw, c) of
+   x[n, oh*sH + kh, ow*sW + kw, c] * w[kh, kw, c, :]), NHWC, kernel (kh, kw, cin, filters).
+   Samples [first, first + count) of the batch. Returns 1 when done, 0 when this CPU or shape
+   is not covered (filters other than 32 or 64, no AVX2): the caller then uses im2col + GEMM. */
+int fb_conv_direct_forward(const float *x, const float *w, const float *bias, float *y,
+                           long first, long count, int inH, int inW, int cin, int outH, int outW,
+                           int filters, int kH, int kW, int sH, int sW, int relu);
+
+/* The kernel gradient of that convolution over samples [first, first + count), added into
+   dw (kh, kw, cin, filters): dw += sum over pixels of patch(x) outer dy, where dy is dLoss/dy
+   after the activation's derivative. Same coverage and return value as the forward. */
+int fb_conv_direct_weight_gradient(const float *x, const float *dy, float *dw,
+                                   long first, long count, int inH, int inW, int cin, int outH, int outW,
+                                   int filters, int kH, int kW, int sH, int sW);
+
+/* Whether fb_conv_direct_forward covers `filters` output channels on this CPU. */
+int fb_conv_direct_supported(int filters);
+
+/* Caps the instruction set the kernels use: 2 AVX-512, 1 AVX2, 0 none (the caller's GEMM
+   path); never above what this CPU has. Returns the level now in force. For tests, which run
+   the AVX2 code on AVX-512 machines too. */
+int fb_kernels_cap_level(int level);
+
+#endif

@@ -1,0 +1,150 @@
+#include "ckernels.h"
+
+/* One body, compiled for AVX-512 (16-float vectors) and for AVX2 + FMA (8-float vectors),
+   chosen at run time: Debian's toolchain builds for baseline x86-64, which has neither.
+   Accumulators for R neighbouring output pixels (along the row) x the filters stay in
+   registers through all kh*kw*cin taps; each output pixel is written once, already biased
+   and activated. */
+
+#define BODY(VEC, LANES, NV, R)                                                                    \
+  const int N = NV * LANES;                                                                        \
+  for (long n = first; n < first + count; n++) {                                                   \
+    const float *image = x + n * (long)inH * inW * cin;                                            \
+    for (int oh = 0; oh < outH; oh++) {                                                            \
+      float *row = y + ((n * outH + oh) * (long)outW) * N;                                         \
+      int ow = 0;                                                                                  \
+      for (; ow + R <= outW; ow += R) {                                                            \
+        VEC acc[R][NV];                                                                            \
+        for (int i = 0; i < R; i++)                                                                \
+          for (int v = 0; v < NV; v++) acc[i][v] = *(const VEC *)(bias + LANES * v);               \
+        for (int kh = 0; kh < kH; kh++) {                                                          \
+          const float *src = image + ((long)(oh * sH + kh) * inW + ow * sW) * cin;                 \
+          const float *wk = w + (long)kh * kW * cin * N;                                           \
+          for (int t = 0; t < kW * cin; t++) {                                                     \
+            VEC b[NV];                                                                             \
+            for (int v = 0; v < NV; v++) b[v] = *(const VEC *)(wk + (long)t * N + LANES * v);      \
+            const int kw = t / cin, c = t - kw * cin;                                              \
+            for (int i = 0; i < R; i++) {                                                          \
+              const float s = src[(i * sW + kw) * cin + c];                                        \
+              for (int v = 0; v < NV; v++) acc[i][v] += s * b[v];                                  \
+            }                                                                                      \
+          }                                                                                        \
+        }                                                                                          \
+        for (int i = 0; i < R; i++)                                                                \
+          for (int v = 0; v < NV; v++) {                                                           \
+            VEC out = acc[i][v];                                                                   \
+            if (relu) out = __builtin_elementwise_max(out, (VEC){0});                              \
+            *(VEC *)(row + (long)(ow + i) * N + LANES * v) = out;                                  \
+          }                                                                                        \
+      }                                                                                            \
+      for (; ow < outW; ow++) {                                                                    \
+        VEC acc[NV];                                                                               \
+        for (int v = 0; v < NV; v++) acc[v] = *(const VEC *)(bias + LANES * v);                    \
+        for (int kh = 0; kh < kH; kh++) {                                                          \
+          const float *src = image + ((long)(oh * sH + kh) * inW + ow * sW) * cin;                 \
+          const float *wk = w + (long)kh * kW * cin * N;                                           \
+          for (int t = 0; t < kW * cin; t++) {                                                     \
+            const float s = src[t];                                                                \
+            for (int v = 0; v < NV; v++) acc[v] += s * *(const VEC *)(wk + (long)t * N + LANES * v); \
+          }                                                                                        \
+        }                                                                                          \
+        for (int v = 0; v < NV; v++) {                                                             \
+          VEC out = acc[v];                                                                        \
+          if (relu) out = __builtin_elementwise_max(out, (VEC){0});                                \
+          *(VEC *)(row + (long)ow * N + LANES * v) = out;                                          \
+        }                                                                                          \
+      }                                                                                            \
+    }                                                                                              \
+  }
+
+typedef float v16 __attribute__((vector_size(64), aligned(4)));
+typedef float v8 __attribute__((vector_size(32), aligned(4)));
+
+#define ARGS const float *x, const float *w, const float *bias, float *y, long first, long count, \
+             int inH, int inW, int cin, int outH, int outW, int kH, int kW, int sH, int sW, int relu
+
+__attribute__((target("avx512f,avx2,fma"))) static void conv32_avx512(ARGS) { BODY(v16, 16, 2, 6) }
+__attribute__((target("avx512f,avx2,fma"))) static void conv64_avx512(ARGS) { BODY(v16, 16, 4, 3) }
+__attribute__((target("avx2,fma"))) static void conv32_avx2(ARGS) { BODY(v8, 8, 4, 3) }
+__attribute__((target("avx2,fma"))) static void conv64_avx2(ARGS) { BODY(v8, 8, 8, 1) }
+
+/* Blocks of TB taps x the filters in registers; one output row of pixels at a time (its dy
+   rows stay in L1 across the blocks), flushed into dw after the row. Taps past the last
+   (K not a multiple of TB) read tap 0 and are dropped at the flush. */
+#define WBODY(VEC, LANES, NV, TB)                                                                  \
+  const int N = NV * LANES, K = kH * kW * cin;                                                     \
+  int offset[K];                                                                                   \
+  for (int t = 0; t < K; t++) {                                                                    \
+    const int kh = t / (kW * cin), kw = (t / cin) % kW, c = t % cin;                               \
+    offset[t] = (kh * inW + kw) * cin + c;                                                         \
+  }                                                                                                \
+  for (long n = first; n < first + count; n++) {                                                   \
+    const float *image = x + n * (long)inH * inW * cin;                                            \
+    for (int oh = 0; oh < outH; oh++) {                                                            \
+      const float *g = dy + ((n * outH + oh) * (long)outW) * N;                                    \
+      const float *top = image + (long)oh * sH * inW * cin;                                        \
+      for (int t0 = 0; t0 < K; t0 += TB) {                                                         \
+        int off[TB];                                                                               \
+        for (int i = 0; i < TB; i++) off[i] = t0 + i < K ? offset[t0 + i] : offset[0];             \
+        VEC acc[TB][NV];                                                                           \
+        for (int i = 0; i < TB; i++)                                                               \
+          for (int v = 0; v < NV; v++) acc[i][v] = (VEC){0};                                       \
+        for (int ow = 0; ow < outW; ow++) {                                                        \
+          VEC d[NV];                                                                               \
+          for (int v = 0; v < NV; v++) d[v] = *(const VEC *)(g + (long)ow * N + LANES * v);        \
+          const float *src = top + (long)ow * sW * cin;                                            \
+          for (int i = 0; i < TB; i++) {                                                           \
+            const float s = src[off[i]];                                                           \
+            for (int v = 0; v < NV; v++) acc[i][v] += s * d[v];                                    \
+          }                                                                                        \
+        }                                                                                          \
+        for (int i = 0; i < TB && t0 + i < K; i++)                                                 \
+          for (int v = 0; v < NV; v++) *(VEC *)(dw + (long)(t0 + i) * N + LANES * v) += acc[i][v]; \
+      }                                                                                            \
+    }                                                                                              \
+  }
+
+#define WARGS const float *x, const float *dy, float *dw, long first, long count, \
+              int inH, int inW, int cin, int outH, int outW, int kH, int kW, int sH, int sW
+
+__attribute__((target("avx512f,avx2,fma"))) static void grad32_avx512(WARGS) { WBODY(v16, 16, 2, 6) }
+__attribute__((target("avx512f,avx2,fma"))) static void grad64_avx512(WARGS) { WBODY(v16, 16, 4, 3) }
+__attribute__((target("avx2,fma"))) static void grad32_avx2(WARGS) { WBODY(v8, 8, 4, 3) }
+__attribute__((target("avx2,fma"))) static void grad64_avx2(WARGS) { WBODY(v8, 8, 8, 1) }
+
+static int detected = -1, cap = 2;
+
+static int level(void) {
+  if (detected < 0) {
+    __builtin_cpu_init();
+    detected = __builtin_cpu_supports("avx512f") ? 2 : (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ? 1 : 0;
+  }
+  return detected < cap ? detected : cap;
+}
+
+int fb_kernels_cap_level(int requested) {
+  cap = requested < 0 ? 0 : requested > 2 ? 2 : requested;
+  return level();
+}
+
+int fb_conv_direct_supported(int filters) { return (filters == 32 || filters == 64) && level() > 0; }
+
+int fb_conv_direct_forward(const float *x, const float *w, const float *bias, float *y, long first, long count,
+                           int inH, int inW, int cin, int outH, int outW, int filters, int kH, int kW, int sH, int sW,
+                           int relu) {
+  if (!fb_conv_direct_supported(filters)) return 0;
+  int wide = level() == 2;
+  if (filters == 32) (wide ? conv32_avx512 : conv32_avx2)(x, w, bias, y, first, count, inH, inW, cin, outH, outW, kH, kW, sH, sW, relu);
+  else (wide ? conv64_avx512 : conv64_avx2)(x, w, bias, y, first, count, inH, inW, cin, outH, outW, kH, kW, sH, sW, relu);
+  return 1;
+}
+
+int fb_conv_direct_weight_gradient(const float *x, const float *dy, float *dw, long first, long count,
+                                   int inH, int inW, int cin, int outH, int outW, int filters, int kH, int kW,
+                                   int sH, int sW) {
+  if (!fb_conv_direct_supported(filters)) return 0;
+  int wide = level() == 2;
+  if (filters == 32) (wide ? grad32_avx512 : grad32_avx2)(x, dy, dw, first, count, inH, inW, cin, outH, outW, kH, kW, sH, sW);
+  else (wide ? grad64_avx512 : grad64_avx2)(x, dy, dw, first, count, inH, inW, cin, outH, outW, kH, kW, sH, sW);
+  return 1;
+}

@@ -1,0 +1,118 @@
+import Foundation
+import Testing
+import CKernels
+import FashionNN
+import FashionTensor
+
+// Conv2D's direct kernel (few input channels, valid padding, 32 or 64 filters): forward,
+// kernel, bias and input gradients against a plain loop over the definition, and finite
+// differences. Shapes cover strides, non-square kernels, one to four channels and output rows
+// that are not a multiple of the kernel's register block.
+
+struct NNDirectConvCase: Sendable, CustomTestStringConvertible {
+    let input: [Int]
+    let filters: Int
+    let kernel: (Int, Int)
+    let strides: (Int, Int)
+    let activation: Activation
+    var testDescription: String {
+        "Conv2D(\(filters), \(kernel.0)x\(kernel.1), /\(strides.0)x\(strides.1), \(activation.rawValue)) on \(input)"
+    }
+    func make() -> Conv2D {
+        Conv2D(filters: filters, kernelSize: kernel, strides: strides, padding: .valid, activation: activation)
+    }
+}
+
+@Suite(.serialized) struct NNDirectConvTests {
+    static let cases: [NNDirectConvCase] = [
+        NNDirectConvCase(input: [9, 11, 3], filters: 32, kernel: (3, 3), strides: (1, 1), activation: .relu),
+        NNDirectConvCase(input: [10, 9, 3], filters: 64, kernel: (3, 3), strides: (2, 2), activation: .linear),
+        NNDirectConvCase(input: [8, 13, 1], filters: 32, kernel: (2, 3), strides: (1, 2), activation: .relu),
+        NNDirectConvCase(input: [9, 9, 4], filters: 64, kernel: (5, 4), strides: (1, 1), activation: .relu),
+        NNDirectConvCase(input: [7, 20, 2], filters: 32, kernel: (1, 1), strides: (1, 1), activation: .linear),
+    ]
+
+    /// y[n, i, j, f] = b[f] + Σ x[n, i·sH + kh, j·sW + kw, c]·W[kh, kw, c, f], in Double.
+    static func reference(_ c: NNDirectConvCase, x: [Float], w: [Float], b: [Float], batch: Int) -> [Double] {
+        let (h, wi, ch) = (c.input[0], c.input[1], c.input[2]), f = c.filters
+        let oh = (h - c.kernel.0) / c.strides.0 + 1, ow = (wi - c.kernel.1) / c.strides.1 + 1
+        var y = [Double](repeating: 0, count: batch * oh * ow * f)
+        for n in 0..<batch { for i in 0..<oh { for j in 0..<ow { for o in 0..<f {
+            var s = Double(b[o])
+            for kh in 0..<c.kernel.0 { for kw in 0..<c.kernel.1 { for cc in 0..<ch {
+                let xv = x[((n * h + i * c.strides.0 + kh) * wi + j * c.strides.1 + kw) * ch + cc]
+                s += Double(xv) * Double(w[((kh * c.kernel.1 + kw) * ch + cc) * f + o])
+            } } }
+            y[((n * oh + i) * ow + j) * f + o] = c.activation == .relu ? max(s, 0) : s
+        } } } }
+        return y
+    }
+
+    /// Each case with the widest instruction set this CPU has, then capped at AVX2 (the
+    /// AVX-512 machine runs the AVX2 code too), then at none (the GEMM path).
+    @Test(arguments: cases)
+    func matchesTheDefinition(_ c: NNDirectConvCase) throws {
+        defer { _ = fb_kernels_cap_level(2) }
+        for cap in [2, 1, 0] {
+            let level = fb_kernels_cap_level(Int32(cap))
+            if cap < 2 && level < cap { continue }  // this CPU lacks it: already covered above
+            try check(c)
+        }
+    }
+
+    func check(_ c: NNDirectConvCase) throws {
+        let batch = 3
+        let layer = c.make()
+        try layer.build(inputShape: c.input, maxBatch: batch)
+        #expect(layer.usesDirectKernel == (fb_conv_direct_supported(Int32(c.filters)) != 0))
+        let w = NNSupport.uniform(layer.parameters[0].count, seed: 11, in: -0.5...0.5)
+        let b = NNSupport.uniform(c.filters, seed: 12, in: -0.3...0.3)
+        NNSupport.set(layer.parameters[0], w)
+        NNSupport.set(layer.parameters[1], b)
+        let x = NNSupport.uniform(batch * c.input.reduce(1, *), seed: 13)
+        let expected = Self.reference(c, x: x, w: w, b: b, batch: batch)
+        let upstream = NNSupport.uniform(expected.count, seed: 14)
+        let r = NNSupport.forwardBackward(layer, x, upstream: upstream, batch: batch)
+        NNSupport.expectMatches(r.output, expected.map { Float($0) }, rtol: 1e-5, atol: 1e-5, "output of \(c)")
+
+        // Gradients by the definition: g = upstream where the output is active.
+        let g = zip(upstream, expected).map { c.activation == .relu && $0.1 <= 0 ? 0 : Double($0.0) }
+        let (h, wi, ch, f) = (c.input[0], c.input[1], c.input[2], c.filters)
+        let oh = (h - c.kernel.0) / c.strides.0 + 1, ow = (wi - c.kernel.1) / c.strides.1 + 1
+        var dw = [Double](repeating: 0, count: w.count), db = [Double](repeating: 0, count: f)
+        var dx = [Double](repeating: 0, count: x.count)
+        for n in 0..<batch { for i in 0..<oh { for j in 0..<ow { for o in 0..<f {
+            let gv = g[((n * oh + i) * ow + j) * f + o]
+            db[o] += gv
+            for kh in 0..<c.kernel.0 { for kw in 0..<c.kernel.1 { for cc in 0..<ch {
+                let xi = ((n * h + i * c.strides.0 + kh) * wi + j * c.strides.1 + kw) * ch + cc
+                let wk = ((kh * c.kernel.1 + kw) * ch + cc) * f + o
+                dw[wk] += Double(x[xi]) * gv
+                dx[xi] += Double(w[wk]) * gv
+            } } }
+        } } } }
+        NNSupport.expectMatches(r.parameterGradients[0], dw.map { Float($0) }, rtol: 1e-4, atol: 1e-4, "dKernel of \(c)")
+        NNSupport.expectMatches(r.parameterGradients[1], db.map { Float($0) }, rtol: 1e-4, atol: 1e-4, "dBias of \(c)")
+        NNSupport.expectMatches(r.inputGradient, dx.map { Float($0) }, rtol: 1e-4, atol: 1e-4, "dInput of \(c)")
+    }
+
+    @Test func finiteDifferences() throws {
+        let layer = Conv2D(filters: 32, kernelSize: (3, 3), strides: (1, 2), padding: .valid, activation: .linear)
+        try layer.build(inputShape: [5, 7, 3], maxBatch: 2)
+        var g = SeededGenerator(seed: 3, stream: "direct-conv")
+        layer.initialize(using: &g)
+        NNSupport.checkLayerGradients(layer, input: NNSupport.uniform(2 * 5 * 7 * 3, seed: 21), batch: 2)
+    }
+
+    @Test func otherShapesKeepTheGemmPath() throws {
+        for (layer, shape) in [(Conv2D(filters: 32, kernelSize: (3, 3), padding: .same), [6, 6, 3]),  // padding
+                               (Conv2D(filters: 32, kernelSize: (3, 3)), [6, 6, 5]),                  // channels
+                               (Conv2D(filters: 16, kernelSize: (3, 3)), [6, 6, 3])] {                // filters
+            try layer.build(inputShape: shape, maxBatch: 2)
+            #expect(!layer.usesDirectKernel)
+        }
+        let sigmoid = Conv2D(filters: 32, kernelSize: (3, 3), activation: .sigmoid)
+        try sigmoid.build(inputShape: [6, 6, 3], maxBatch: 2)
+        #expect(!sigmoid.usesDirectKernel, "the kernel fuses ReLU only")
+    }
+}
