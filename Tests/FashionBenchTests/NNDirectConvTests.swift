@@ -4,7 +4,7 @@ import CKernels
 import FashionNN
 import FashionTensor
 
-// Conv2D's direct kernel (few input channels, valid padding, 32 or 64 filters): forward,
+// Conv2D's direct kernel (32 or 64 filters, valid or same padding): forward,
 // kernel, bias and input gradients against a plain loop over the definition, and finite
 // differences. Shapes cover strides, non-square kernels, one to four channels and output rows
 // that are not a multiple of the kernel's register block.
@@ -15,11 +15,23 @@ struct NNDirectConvCase: Sendable, CustomTestStringConvertible {
     let kernel: (Int, Int)
     let strides: (Int, Int)
     let activation: Activation
+    var padding: Padding = .valid
     var testDescription: String {
-        "Conv2D(\(filters), \(kernel.0)x\(kernel.1), /\(strides.0)x\(strides.1), \(activation.rawValue)) on \(input)"
+        "Conv2D(\(filters), \(kernel.0)x\(kernel.1), /\(strides.0)x\(strides.1), \(padding.rawValue), \(activation.rawValue)) on \(input)"
     }
     func make() -> Conv2D {
-        Conv2D(filters: filters, kernelSize: kernel, strides: strides, padding: .valid, activation: activation)
+        Conv2D(filters: filters, kernelSize: kernel, strides: strides, padding: padding, activation: activation)
+    }
+    /// Output size and the padding before, as Keras: same → ceil(in / s), total padding
+    /// max((out − 1)·s + k − in, 0), the smaller half before.
+    func geometry() -> (oh: Int, ow: Int, top: Int, left: Int) {
+        func axis(_ n: Int, _ k: Int, _ s: Int) -> (Int, Int) {
+            if padding == .valid { return ((n - k) / s + 1, 0) }
+            let out = (n + s - 1) / s
+            return (out, max((out - 1) * s + k - n, 0) / 2)
+        }
+        let (oh, top) = axis(input[0], kernel.0, strides.0), (ow, left) = axis(input[1], kernel.1, strides.1)
+        return (oh, ow, top, left)
     }
 }
 
@@ -30,17 +42,24 @@ struct NNDirectConvCase: Sendable, CustomTestStringConvertible {
         NNDirectConvCase(input: [8, 13, 1], filters: 32, kernel: (2, 3), strides: (1, 2), activation: .relu),
         NNDirectConvCase(input: [9, 9, 4], filters: 64, kernel: (5, 4), strides: (1, 1), activation: .relu),
         NNDirectConvCase(input: [7, 20, 2], filters: 32, kernel: (1, 1), strides: (1, 1), activation: .linear),
+        NNDirectConvCase(input: [9, 10, 32], filters: 32, kernel: (3, 3), strides: (1, 1), activation: .relu),
+        NNDirectConvCase(input: [8, 9, 3], filters: 64, kernel: (3, 3), strides: (1, 1), activation: .linear, padding: .same),
+        NNDirectConvCase(input: [9, 8, 5], filters: 32, kernel: (2, 2), strides: (1, 1), activation: .relu, padding: .same),
+        NNDirectConvCase(input: [9, 10, 2], filters: 32, kernel: (3, 4), strides: (2, 3), activation: .relu, padding: .same),
+        NNDirectConvCase(input: [7, 7, 6], filters: 64, kernel: (4, 4), strides: (2, 2), activation: .linear, padding: .same),
     ]
 
     /// y[n, i, j, f] = b[f] + Σ x[n, i·sH + kh, j·sW + kw, c]·W[kh, kw, c, f], in Double.
     static func reference(_ c: NNDirectConvCase, x: [Float], w: [Float], b: [Float], batch: Int) -> [Double] {
         let (h, wi, ch) = (c.input[0], c.input[1], c.input[2]), f = c.filters
-        let oh = (h - c.kernel.0) / c.strides.0 + 1, ow = (wi - c.kernel.1) / c.strides.1 + 1
+        let (oh, ow, top, left) = c.geometry()
         var y = [Double](repeating: 0, count: batch * oh * ow * f)
         for n in 0..<batch { for i in 0..<oh { for j in 0..<ow { for o in 0..<f {
             var s = Double(b[o])
             for kh in 0..<c.kernel.0 { for kw in 0..<c.kernel.1 { for cc in 0..<ch {
-                let xv = x[((n * h + i * c.strides.0 + kh) * wi + j * c.strides.1 + kw) * ch + cc]
+                let r = i * c.strides.0 + kh - top, q = j * c.strides.1 + kw - left
+                guard r >= 0, r < h, q >= 0, q < wi else { continue }
+                let xv = x[((n * h + r) * wi + q) * ch + cc]
                 s += Double(xv) * Double(w[((kh * c.kernel.1 + kw) * ch + cc) * f + o])
             } } }
             y[((n * oh + i) * ow + j) * f + o] = c.activation == .relu ? max(s, 0) : s
@@ -78,14 +97,16 @@ struct NNDirectConvCase: Sendable, CustomTestStringConvertible {
         // Gradients by the definition: g = upstream where the output is active.
         let g = zip(upstream, expected).map { c.activation == .relu && $0.1 <= 0 ? 0 : Double($0.0) }
         let (h, wi, ch, f) = (c.input[0], c.input[1], c.input[2], c.filters)
-        let oh = (h - c.kernel.0) / c.strides.0 + 1, ow = (wi - c.kernel.1) / c.strides.1 + 1
+        let (oh, ow, top, left) = c.geometry()
         var dw = [Double](repeating: 0, count: w.count), db = [Double](repeating: 0, count: f)
         var dx = [Double](repeating: 0, count: x.count)
         for n in 0..<batch { for i in 0..<oh { for j in 0..<ow { for o in 0..<f {
             let gv = g[((n * oh + i) * ow + j) * f + o]
             db[o] += gv
             for kh in 0..<c.kernel.0 { for kw in 0..<c.kernel.1 { for cc in 0..<ch {
-                let xi = ((n * h + i * c.strides.0 + kh) * wi + j * c.strides.1 + kw) * ch + cc
+                let r = i * c.strides.0 + kh - top, q = j * c.strides.1 + kw - left
+                guard r >= 0, r < h, q >= 0, q < wi else { continue }
+                let xi = ((n * h + r) * wi + q) * ch + cc
                 let wk = ((kh * c.kernel.1 + kw) * ch + cc) * f + o
                 dw[wk] += Double(x[xi]) * gv
                 dx[xi] += Double(w[wk]) * gv
@@ -97,7 +118,7 @@ struct NNDirectConvCase: Sendable, CustomTestStringConvertible {
     }
 
     @Test func finiteDifferences() throws {
-        let layer = Conv2D(filters: 32, kernelSize: (3, 3), strides: (1, 2), padding: .valid, activation: .linear)
+        let layer = Conv2D(filters: 32, kernelSize: (3, 3), strides: (1, 2), padding: .same, activation: .linear)
         try layer.build(inputShape: [5, 7, 3], maxBatch: 2)
         var g = SeededGenerator(seed: 3, stream: "direct-conv")
         layer.initialize(using: &g)
@@ -105,10 +126,9 @@ struct NNDirectConvCase: Sendable, CustomTestStringConvertible {
     }
 
     @Test func otherShapesKeepTheGemmPath() throws {
-        for (layer, shape) in [(Conv2D(filters: 32, kernelSize: (3, 3), padding: .same), [6, 6, 3]),  // padding
-                               (Conv2D(filters: 32, kernelSize: (3, 3)), [6, 6, 5]),                  // channels
-                               (Conv2D(filters: 16, kernelSize: (3, 3)), [6, 6, 3])] {                // filters
-            try layer.build(inputShape: shape, maxBatch: 2)
+        for filters in [16, 33, 128] {
+            let layer = Conv2D(filters: filters, kernelSize: (3, 3))
+            try layer.build(inputShape: [6, 6, 3], maxBatch: 2)
             #expect(!layer.usesDirectKernel)
         }
         let sigmoid = Conv2D(filters: 32, kernelSize: (3, 3), activation: .sigmoid)
