@@ -35,7 +35,12 @@ struct NNDirectConvCase: Sendable, CustomTestStringConvertible {
     }
 }
 
-@Suite(.serialized) struct NNDirectConvTests {
+/// Both suites change the kernels' instruction-set cap, which is process-wide: they run one
+/// test at a time (the README's `make test` runs every suite that way).
+@Suite(.serialized) enum NNDirectKernelTests {}
+
+extension NNDirectKernelTests {
+@Suite struct Conv2DDirect {
     static let cases: [NNDirectConvCase] = [
         NNDirectConvCase(input: [9, 11, 3], filters: 32, kernel: (3, 3), strides: (1, 1), activation: .relu),
         NNDirectConvCase(input: [10, 9, 3], filters: 64, kernel: (3, 3), strides: (2, 2), activation: .linear),
@@ -135,4 +140,72 @@ struct NNDirectConvCase: Sendable, CustomTestStringConvertible {
         try sigmoid.build(inputShape: [6, 6, 3], maxBatch: 2)
         #expect(!sigmoid.usesDirectKernel, "the kernel fuses ReLU only")
     }
+}
+}
+
+extension NNDirectKernelTests {
+/// Conv2DTranspose's direct path (stride 1, same, odd kernel, 32 or 64 filters) against its
+/// own GEMM-and-scatter path, which the scatter reference and Keras' fixtures check: the same
+/// weights and data, the kernels capped off for the twin.
+@Suite struct Conv2DTransposeDirect {
+    struct Case: Sendable, CustomTestStringConvertible {
+        let input: [Int], filters: Int, kernel: (Int, Int), activation: Activation
+        var testDescription: String { "Conv2DTranspose(\(filters), \(kernel.0)x\(kernel.1), \(activation.rawValue)) on \(input)" }
+        func make() -> Conv2DTranspose {
+            Conv2DTranspose(filters: filters, kernelSize: kernel, padding: .same, activation: activation)
+        }
+    }
+
+    static let cases: [Case] = [
+        Case(input: [7, 9, 64], filters: 64, kernel: (3, 3), activation: .linear),   // direct dx too
+        Case(input: [6, 5, 32], filters: 32, kernel: (5, 3), activation: .relu),
+        Case(input: [5, 8, 3], filters: 64, kernel: (3, 1), activation: .linear),    // dx by GEMM (3 channels)
+        Case(input: [8, 6, 64], filters: 32, kernel: (1, 1), activation: .relu),
+    ]
+
+    @Test(arguments: cases)
+    func matchesTheGemmPath(_ c: Case) throws {
+        defer { _ = fb_kernels_cap_level(2) }
+        let batch = 3
+        let direct = c.make(), gemm = c.make()
+        _ = fb_kernels_cap_level(2)
+        try direct.build(inputShape: c.input, maxBatch: batch)
+        _ = fb_kernels_cap_level(0)
+        try gemm.build(inputShape: c.input, maxBatch: batch)
+        _ = fb_kernels_cap_level(2)
+        #expect(direct.usesDirectKernel == (fb_conv_direct_supported(Int32(c.filters)) != 0))
+        #expect(!gemm.usesDirectKernel)
+        for layer in [direct, gemm] {
+            NNSupport.set(layer.parameters[0], NNSupport.uniform(layer.parameters[0].count, seed: 31, in: -0.4...0.4))
+            NNSupport.set(layer.parameters[1], NNSupport.uniform(c.filters, seed: 32, in: -0.2...0.2))
+        }
+        let x = NNSupport.uniform(batch * c.input.reduce(1, *), seed: 33)
+        let upstream = NNSupport.uniform(batch * direct.outputShape.reduce(1, *), seed: 34)
+        let a = NNSupport.forwardBackward(direct, x, upstream: upstream, batch: batch)
+        let b = NNSupport.forwardBackward(gemm, x, upstream: upstream, batch: batch)
+        NNSupport.expectMatches(a.output, b.output, rtol: 1e-5, atol: 1e-5, "output of \(c)")
+        NNSupport.expectMatches(a.inputGradient, b.inputGradient, rtol: 1e-4, atol: 1e-4, "dInput of \(c)")
+        NNSupport.expectMatches(a.parameterGradients[0], b.parameterGradients[0], rtol: 1e-4, atol: 1e-4, "dKernel of \(c)")
+        NNSupport.expectMatches(a.parameterGradients[1], b.parameterGradients[1], rtol: 1e-4, atol: 1e-4, "dBias of \(c)")
+    }
+
+    @Test func finiteDifferences() throws {
+        let layer = Conv2DTranspose(filters: 32, kernelSize: (3, 3), padding: .same)
+        try layer.build(inputShape: [4, 5, 32], maxBatch: 2)
+        #expect(layer.usesDirectKernel == (fb_conv_direct_supported(32) != 0))
+        var g = SeededGenerator(seed: 4, stream: "direct-transposed")
+        layer.initialize(using: &g)
+        NNSupport.checkLayerGradients(layer, input: NNSupport.uniform(2 * 4 * 5 * 32, seed: 41), batch: 2)
+    }
+
+    @Test func otherShapesKeepTheScatterPath() throws {
+        for layer in [Conv2DTranspose(filters: 32, kernelSize: (3, 3), strides: (2, 2), padding: .same),
+                      Conv2DTranspose(filters: 32, kernelSize: (2, 2), padding: .same),
+                      Conv2DTranspose(filters: 32, kernelSize: (3, 3), padding: .valid),
+                      Conv2DTranspose(filters: 3, kernelSize: (3, 3), padding: .same)] {
+            try layer.build(inputShape: [5, 5, 8], maxBatch: 2)
+            #expect(!layer.usesDirectKernel)
+        }
+    }
+}
 }

@@ -1,3 +1,4 @@
+import CKernels
 import FashionTensor
 import FashionConfig
 
@@ -38,6 +39,23 @@ public final class Conv2DTranspose: Layer {
     private var scratch: FloatBuffer!
     private var input: UnsafeMutablePointer<Float>?
     private var inChannels = 0, patch = 0
+
+    /// Stride 1, `same` padding and an odd kernel make this layer a Conv2D with `same` padding
+    /// and the kernel flipped in space with its channel roles swapped, so the direct kernels of
+    /// `CKernels` run it (32 or 64 filters) without the column buffer's scatter: the forward
+    /// reads a zero-bordered copy of the input, the kernel gradient comes from that copy and
+    /// dy, and the input gradient (for 32 or 64 input channels) is a direct convolution of
+    /// zero-bordered dy with the kernel as stored.
+    private var directShape = false, directInputGradient = false
+    private var direct: Bool { directShape && (activation == .relu || activation == .linear) }
+    /// Whether this layer runs the direct kernels (after `build`, for its current activation).
+    public var usesDirectKernel: Bool { direct }
+    /// The flipped kernel [kh, kw, in, filters]; the zero-bordered input and dy; zero biases for dx.
+    private var flipped: FloatBuffer!
+    private var paddedInput: FloatBuffer!
+    private var paddedGradient: FloatBuffer?
+    private var zeroBias: FloatBuffer?
+    private var borderTop = 0, borderLeft = 0
 
     public init(filters: Int, kernelSize: (Int, Int), strides: (Int, Int) = (1, 1), padding: Padding = .valid,
                 activation: Activation = .linear, name: String = "conv2d_transpose") {
@@ -86,15 +104,101 @@ public final class Conv2DTranspose: Layer {
         patch = kH * kW * filters
         let inPixels = maxBatch * inputShape[0] * inputShape[1]
         let outValues = maxBatch * outH * outW * filters
+        directShape = sH == 1 && sW == 1 && padding == .same && kH % 2 == 1 && kW % 2 == 1
+            && fb_conv_direct_supported(Int32(filters)) != 0
+        directInputGradient = directShape && fb_conv_direct_supported(Int32(inChannels)) != 0
+        borderTop = (kH - 1) / 2
+        borderLeft = (kW - 1) / 2
+        let paddedPixels = maxBatch * (inputShape[0] + kH - 1) * (inputShape[1] + kW - 1)
+        let directValues = directShape
+            ? patch * inChannels * (Parallel.maxChunks + 1) + paddedPixels * (inChannels + (directInputGradient ? filters : 0)) + inChannels
+            : 0
         try reserve(patch * inChannels + filters,
-                    inPixels * (patch + inChannels) + outValues + Parallel.maxChunks * filters)
+                    inPixels * (patch + inChannels) + outValues + Parallel.maxChunks * filters + directValues)
         kernel = Parameter(name: "kernel", shape: [kH, kW, filters, inChannels])
         bias = Parameter(name: "bias", shape: [filters])
         parameters = [kernel, bias]
         columns = FloatBuffer(count: inPixels * patch)
         output = FloatBuffer(count: outValues)
         inputGradient = FloatBuffer(count: inPixels * inChannels)
-        scratch = FloatBuffer(count: Parallel.maxChunks * filters)
+        scratch = FloatBuffer(count: Parallel.maxChunks * max(filters, directShape ? patch * inChannels : 0))
+        if directShape {
+            flipped = FloatBuffer(count: patch * inChannels)
+            paddedInput = FloatBuffer(count: paddedPixels * inChannels)  // zeroed: the border stays zero
+            paddedGradient = directInputGradient ? FloatBuffer(count: paddedPixels * filters) : nil
+            zeroBias = directInputGradient ? FloatBuffer(count: inChannels) : nil
+        }
+    }
+
+    /// Copies `batch` images of `channels` into the interior of `padded` (its border stays zero).
+    private func fillInterior(_ x: UnsafePointer<Float>, into padded: UnsafeMutablePointer<Float>, batch: Int, channels: Int) {
+        let h = inputShape[0], w = inputShape[1], ph = h + window.kH - 1, pw = w + window.kW - 1
+        let (top, left) = (borderTop, borderLeft)
+        Parallel.forEachChunk(batch) { samples in
+            for n in samples {
+                for r in 0..<h {
+                    (padded + ((n * ph + top + r) * pw + left) * channels).update(from: x + (n * h + r) * w * channels, count: w * channels)
+                }
+            }
+        }
+    }
+
+    /// W'[a, b, i, o] = W[kh − 1 − a, kw − 1 − b, o, i]: the Conv2D kernel this layer equals.
+    private func flipKernel() {
+        let (kH, kW, f, c) = (window.kH, window.kW, filters, inChannels)
+        let w = kernel.value.pointer, out = flipped.pointer
+        for a in 0..<kH { for b in 0..<kW { for i in 0..<c { for o in 0..<f {
+            out[((a * kW + b) * c + i) * f + o] = w[(((kH - 1 - a) * kW + (kW - 1 - b)) * f + o) * c + i]
+        } } } }
+    }
+
+    private func directForward(_ x: UnsafeMutablePointer<Float>, batch: Int) {
+        let (h, w) = (inputShape[0], inputShape[1]), (kH, kW) = (window.kH, window.kW)
+        fillInterior(x, into: paddedInput.pointer, batch: batch, channels: inChannels)
+        flipKernel()
+        let source = paddedInput.pointer, relu: Int32 = activation == .relu ? 1 : 0
+        Parallel.forEachChunk(batch) { samples in
+            _ = fb_conv_direct_forward(source, flipped.pointer, bias.value.pointer, output.pointer, samples.lowerBound, samples.count,
+                                       Int32(h + kH - 1), Int32(w + kW - 1), Int32(inChannels), Int32(h), Int32(w),
+                                       Int32(filters), Int32(kH), Int32(kW), 1, 1, relu)
+        }
+    }
+
+    /// dW' from the bordered input and dy (per-chunk slices, added in chunk order), unflipped
+    /// into dW; then dx, directly or by the GEMM path.
+    private func directBackward(_ dy: UnsafeMutablePointer<Float>, batch: Int, needsInputGradient: Bool) -> UnsafeMutablePointer<Float>? {
+        let (h, w) = (inputShape[0], inputShape[1]), (kH, kW) = (window.kH, window.kW)
+        let (f, c) = (filters, inChannels), size = patch * c, partials = scratch.pointer
+        let source = paddedInput.pointer
+        let chunks = Parallel.chunks(batch)
+        Parallel.forEachChunkIndexed(batch) { k, samples in
+            let slice = partials + k * size
+            slice.update(repeating: 0, count: size)
+            _ = fb_conv_direct_weight_gradient(source, dy, slice, samples.lowerBound, samples.count, Int32(h + kH - 1), Int32(w + kW - 1),
+                                               Int32(c), Int32(h), Int32(w), Int32(f), Int32(kH), Int32(kW), 1, 1)
+        }
+        for k in 1..<max(chunks, 1) {
+            let slice = partials + k * size
+            for i in 0..<size { partials[i] += slice[i] }
+        }
+        let dW = kernel.gradient.pointer
+        for a in 0..<kH { for b in 0..<kW { for i in 0..<c { for o in 0..<f {
+            dW[(((kH - 1 - a) * kW + (kW - 1 - b)) * f + o) * c + i] = partials[((a * kW + b) * c + i) * f + o]
+        } } } }
+        guard needsInputGradient else { return nil }
+        if let paddedGradient, let zeroBias {
+            fillInterior(dy, into: paddedGradient.pointer, batch: batch, channels: f)
+            let source = paddedGradient.pointer
+            Parallel.forEachChunk(batch) { samples in
+                _ = fb_conv_direct_forward(source, kernel.value.pointer, zeroBias.pointer, inputGradient.pointer,
+                                           samples.lowerBound, samples.count, Int32(h + kH - 1), Int32(w + kW - 1), Int32(f),
+                                           Int32(h), Int32(w), Int32(c), Int32(kH), Int32(kW), 1, 1, 0)
+            }
+        } else {
+            Im2Col.gather(dy, into: columns.pointer, batch: batch, window: window)
+            BLAS.gemm(m: batch * h * w, n: c, k: patch, a: columns.pointer, b: kernel.value.pointer, c: inputGradient.pointer)
+        }
+        return inputGradient.pointer
     }
 
     /// Keras' fans for a kernel stored (kh, kw, OUT, IN): fan_in = kh·kw·OUT (shape[-2]),
@@ -107,6 +211,10 @@ public final class Conv2DTranspose: Layer {
 
     public func forward(_ x: UnsafeMutablePointer<Float>, batch: Int, training: Bool) -> UnsafeMutablePointer<Float> {
         input = x
+        if direct {
+            directForward(x, batch: batch)
+            return output.pointer
+        }
         let rows = batch * window.outH * window.outW
         // columns[pixel, (kh, kw, o)] = Σ_i x[pixel, i]·W[(kh, kw, o), i]
         BLAS.gemm(transB: true, m: rows, n: patch, k: inChannels, a: x, b: kernel.value.pointer, c: columns.pointer)
@@ -121,6 +229,7 @@ public final class Conv2DTranspose: Layer {
         Kernels.activationBackwardAndBiasGradient(output: output.pointer, gradient: dy, rows: batch * window.inH * window.inW,
                                                   width: filters, activation: activation,
                                                   biasGradient: bias.gradient.pointer, scratch: scratch.pointer)
+        if direct { return directBackward(dy, batch: batch, needsInputGradient: needsInputGradient) }
         Im2Col.gather(dy, into: columns.pointer, batch: batch, window: window)
         // dW[(kh, kw, o), i] = Σ_pixels columns[pixel, (kh, kw, o)]·x[pixel, i]
         BLAS.gemm(transA: true, m: patch, n: inChannels, k: rows, a: columns.pointer, b: input!, c: kernel.gradient.pointer)
