@@ -65,6 +65,7 @@ typedef float v8 __attribute__((vector_size(32), aligned(4)));
 
 __attribute__((target("avx512f,avx2,fma"))) static void conv32_avx512(ARGS) { BODY(v16, 16, 2, 6) }
 __attribute__((target("avx512f,avx2,fma"))) static void conv64_avx512(ARGS) { BODY(v16, 16, 4, 3) }
+__attribute__((target("avx512f,avx2,fma"))) static void conv128_avx512(ARGS) { BODY(v16, 16, 8, 3) }
 __attribute__((target("avx2,fma"))) static void conv32_avx2(ARGS) { BODY(v8, 8, 4, 3) }
 __attribute__((target("avx2,fma"))) static void conv64_avx2(ARGS) { BODY(v8, 8, 8, 1) }
 
@@ -109,6 +110,7 @@ __attribute__((target("avx2,fma"))) static void conv64_avx2(ARGS) { BODY(v8, 8, 
 
 __attribute__((target("avx512f,avx2,fma"))) static void grad32_avx512(WARGS) { WBODY(v16, 16, 2, 6) }
 __attribute__((target("avx512f,avx2,fma"))) static void grad64_avx512(WARGS) { WBODY(v16, 16, 4, 3) }
+__attribute__((target("avx512f,avx2,fma"))) static void grad128_avx512(WARGS) { WBODY(v16, 16, 8, 2) }
 __attribute__((target("avx2,fma"))) static void grad32_avx2(WARGS) { WBODY(v8, 8, 4, 3) }
 __attribute__((target("avx2,fma"))) static void grad64_avx2(WARGS) { WBODY(v8, 8, 8, 1) }
 
@@ -127,7 +129,10 @@ int fb_kernels_cap_level(int requested) {
   return level();
 }
 
-int fb_conv_direct_supported(int filters) { return (filters == 32 || filters == 64) && level() > 0; }
+/* 128 filters need AVX-512's 32 registers (24 accumulators and 8 kernel vectors). */
+int fb_conv_direct_supported(int filters) {
+  return ((filters == 32 || filters == 64) && level() > 0) || (filters == 128 && level() == 2);
+}
 
 int fb_conv_direct_forward(const float *x, const float *w, const float *bias, float *y, long first, long count,
                            int inH, int inW, int cin, int outH, int outW, int filters, int kH, int kW, int sH, int sW,
@@ -135,7 +140,8 @@ int fb_conv_direct_forward(const float *x, const float *w, const float *bias, fl
   if (!fb_conv_direct_supported(filters)) return 0;
   int wide = level() == 2;
   if (filters == 32) (wide ? conv32_avx512 : conv32_avx2)(x, w, bias, y, first, count, inH, inW, cin, outH, outW, kH, kW, sH, sW, relu);
-  else (wide ? conv64_avx512 : conv64_avx2)(x, w, bias, y, first, count, inH, inW, cin, outH, outW, kH, kW, sH, sW, relu);
+  else if (filters == 64) (wide ? conv64_avx512 : conv64_avx2)(x, w, bias, y, first, count, inH, inW, cin, outH, outW, kH, kW, sH, sW, relu);
+  else conv128_avx512(x, w, bias, y, first, count, inH, inW, cin, outH, outW, kH, kW, sH, sW, relu);
   return 1;
 }
 
@@ -145,6 +151,7 @@ int fb_conv_direct_weight_gradient(const float *x, const float *dy, float *dw, l
   if (!fb_conv_direct_supported(filters)) return 0;
   int wide = level() == 2;
   if (filters == 32) (wide ? grad32_avx512 : grad32_avx2)(x, dy, dw, first, count, inH, inW, cin, outH, outW, kH, kW, sH, sW);
-  else (wide ? grad64_avx512 : grad64_avx2)(x, dy, dw, first, count, inH, inW, cin, outH, outW, kH, kW, sH, sW);
+  else if (filters == 64) (wide ? grad64_avx512 : grad64_avx2)(x, dy, dw, first, count, inH, inW, cin, outH, outW, kH, kW, sH, sW);
+  else grad128_avx512(x, dy, dw, first, count, inH, inW, cin, outH, outW, kH, kW, sH, sW);
   return 1;
 }

@@ -52,6 +52,8 @@ extension NNDirectKernelTests {
         NNDirectConvCase(input: [9, 8, 5], filters: 32, kernel: (2, 2), strides: (1, 1), activation: .relu, padding: .same),
         NNDirectConvCase(input: [9, 10, 2], filters: 32, kernel: (3, 4), strides: (2, 3), activation: .relu, padding: .same),
         NNDirectConvCase(input: [7, 7, 6], filters: 64, kernel: (4, 4), strides: (2, 2), activation: .linear, padding: .same),
+        NNDirectConvCase(input: [6, 7, 16], filters: 128, kernel: (2, 2), strides: (1, 1), activation: .relu, padding: .same),
+        NNDirectConvCase(input: [7, 6, 3], filters: 128, kernel: (3, 3), strides: (1, 1), activation: .linear),
     ]
 
     /// y[n, i, j, f] = b[f] + Σ x[n, i·sH + kh, j·sW + kw, c]·W[kh, kw, c, f], in Double.
@@ -131,7 +133,7 @@ extension NNDirectKernelTests {
     }
 
     @Test func otherShapesKeepTheGemmPath() throws {
-        for filters in [16, 33, 128] {
+        for filters in [16, 33, 256] {
             let layer = Conv2D(filters: filters, kernelSize: (3, 3))
             try layer.build(inputShape: [6, 6, 3], maxBatch: 2)
             #expect(!layer.usesDirectKernel)
@@ -161,6 +163,7 @@ extension NNDirectKernelTests {
         Case(input: [6, 5, 32], filters: 32, kernel: (5, 3), activation: .relu),
         Case(input: [5, 8, 3], filters: 64, kernel: (3, 1), activation: .linear),    // dx by GEMM (3 channels)
         Case(input: [8, 6, 64], filters: 32, kernel: (1, 1), activation: .relu),
+        Case(input: [5, 6, 128], filters: 128, kernel: (3, 3), activation: .linear),
     ]
 
     @Test(arguments: cases)

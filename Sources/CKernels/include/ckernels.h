@@ -5,7 +5,8 @@
    bias and ReLU: y[n, oh, ow, :] = act(bias + sum over (kh, kw, c) of
    x[n, oh*sH + kh, ow*sW + kw, c] * w[kh, kw, c, :]), NHWC, kernel (kh, kw, cin, filters).
    Samples [first, first + count) of the batch. Returns 1 when done, 0 when this CPU or shape
-   is not covered (filters other than 32 or 64, no AVX2): the caller then uses im2col + GEMM. */
+   is not covered (filters other than 32 or 64, or 128 without AVX-512; no AVX2): the caller
+   then uses im2col + GEMM. */
 int fb_conv_direct_forward(const float *x, const float *w, const float *bias, float *y,
                            long first, long count, int inH, int inW, int cin, int outH, int outW,
                            int filters, int kH, int kW, int sH, int sW, int relu);

@@ -26,7 +26,7 @@ public final class Conv2D: Layer {
     private var scratch: FloatBuffer!
     /// Patches this small (a first layer's 2x2x1) skip BLAS for a fused direct loop.
     static let smallPatch = 16
-    /// Layers with 32 or 64 filters and relu or no activation run a direct convolution
+    /// Layers with 32 or 64 filters (128 with AVX-512) and relu or no activation run a direct convolution
     /// (`CKernels`): no im2col, bias and ReLU fused into the forward pass, the kernel gradient
     /// read straight from the image; 1.5–4× faster than im2col + GEMM, whose N = filters is
     /// too narrow for OpenBLAS's kernels. `same` padding copies the input into a zero-bordered

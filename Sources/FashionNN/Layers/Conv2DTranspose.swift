@@ -42,9 +42,9 @@ public final class Conv2DTranspose: Layer {
 
     /// Stride 1, `same` padding and an odd kernel make this layer a Conv2D with `same` padding
     /// and the kernel flipped in space with its channel roles swapped, so the direct kernels of
-    /// `CKernels` run it (32 or 64 filters) without the column buffer's scatter: the forward
+    /// `CKernels` run it (32, 64 or, with AVX-512, 128 filters) without the column buffer's scatter: the forward
     /// reads a zero-bordered copy of the input, the kernel gradient comes from that copy and
-    /// dy, and the input gradient (for 32 or 64 input channels) is a direct convolution of
+    /// dy, and the input gradient (for as many input channels) is a direct convolution of
     /// zero-bordered dy with the kernel as stored.
     private var directShape = false, directInputGradient = false
     private var direct: Bool { directShape && (activation == .relu || activation == .linear) }
