@@ -46,6 +46,25 @@ enum Kernels {
         for c in 1..<max(chunks, 1) { for j in 0..<width { db[j] += scratch[c * width + j] } }
     }
 
+    /// Σ over samples of per-sample sums of `size` values: `body` adds its range of samples
+    /// into a zeroed slice of `partials` (Parallel.maxChunks × size), one slice per chunk; the
+    /// slices are then added in chunk order into `out` (the same split for the same thread
+    /// count, so the same result).
+    static func sumOverChunks(_ count: Int, size: Int, partials: UnsafeMutablePointer<Float>, into out: UnsafeMutablePointer<Float>,
+                              _ body: (Range<Int>, UnsafeMutablePointer<Float>) -> Void) {
+        let chunks = Parallel.chunks(count)
+        Parallel.forEachChunkIndexed(count) { c, range in
+            let slice = partials + c * size
+            slice.update(repeating: 0, count: size)
+            body(range, slice)
+        }
+        out.update(from: partials, count: size)
+        for c in 1..<max(chunks, 1) {
+            let slice = partials + c * size
+            for i in 0..<size { out[i] += slice[i] }
+        }
+    }
+
     /// out = a·w + bias, then the activation, for a small inner dimension k (a first
     /// convolution's 2x2x1 patches): one pass over the output instead of a GEMM that would
     /// be bound by writing it, plus a second pass for bias and activation.

@@ -26,11 +26,11 @@ public final class Conv2D: Layer {
     private var scratch: FloatBuffer!
     /// Patches this small (a first layer's 2x2x1) skip BLAS for a fused direct loop.
     static let smallPatch = 16
-    /// Layers with 32 or 64 filters (128 with AVX-512) and relu or no activation run a direct convolution
-    /// (`CKernels`): no im2col, bias and ReLU fused into the forward pass, the kernel gradient
-    /// read straight from the image; 1.5–4× faster than im2col + GEMM, whose N = filters is
-    /// too narrow for OpenBLAS's kernels. `same` padding copies the input into a zero-bordered
-    /// buffer first. The input gradient stays a GEMM and a scatter.
+    /// Layers with 32 or 64 filters (128 with AVX-512) and relu or no activation run a direct
+    /// convolution (`CKernels`): no im2col, bias and ReLU fused into the forward pass, the
+    /// kernel gradient read straight from the image; 1.5–4× faster than im2col + GEMM, whose
+    /// N = filters is too narrow for OpenBLAS's kernels. `same` padding copies the input into a
+    /// zero-bordered buffer first. The input gradient stays a GEMM and a scatter.
     private var directShape = false
     /// `same` padding on the direct path: the input with its zero border, and its size.
     private var padded: FloatBuffer?
@@ -166,24 +166,15 @@ public final class Conv2D: Layer {
         return (UnsafePointer(padded.pointer), paddedH, paddedW)
     }
 
-    /// dKernel = Σ patch ⊗ dy straight from the input image (no columns): each chunk of samples
-    /// into its own slice of `scratch`, the slices then added in chunk order.
+    /// dKernel = Σ patch ⊗ dy straight from the input image (no columns), summed per chunk of
+    /// samples in `scratch`.
     private func directWeightGradient(_ dy: UnsafePointer<Float>, batch: Int) {
-        let w = window!, size = patch * filters, partials = scratch.pointer
+        let w = window!
         let (x, height, width) = directSource(batch: batch, fill: false)
-        let chunks = Parallel.chunks(batch)
-        Parallel.forEachChunkIndexed(batch) { c, samples in
-            let slice = partials + c * size
-            slice.update(repeating: 0, count: size)
+        Kernels.sumOverChunks(batch, size: patch * filters, partials: scratch.pointer, into: kernel.gradient.pointer) { samples, slice in
             _ = fb_conv_direct_weight_gradient(x, dy, slice, samples.lowerBound, samples.count, Int32(height), Int32(width),
                                                Int32(w.channels), Int32(w.outH), Int32(w.outW), Int32(filters),
                                                Int32(w.kH), Int32(w.kW), Int32(w.sH), Int32(w.sW))
-        }
-        let dk = kernel.gradient.pointer
-        dk.update(from: partials, count: size)
-        for c in 1..<max(chunks, 1) {
-            let slice = partials + c * size
-            for i in 0..<size { dk[i] += slice[i] }
         }
     }
 

@@ -42,16 +42,18 @@ public final class Conv2DTranspose: Layer {
 
     /// Stride 1, `same` padding and an odd kernel make this layer a Conv2D with `same` padding
     /// and the kernel flipped in space with its channel roles swapped, so the direct kernels of
-    /// `CKernels` run it (32, 64 or, with AVX-512, 128 filters) without the column buffer's scatter: the forward
-    /// reads a zero-bordered copy of the input, the kernel gradient comes from that copy and
-    /// dy, and the input gradient (for as many input channels) is a direct convolution of
-    /// zero-bordered dy with the kernel as stored.
+    /// `CKernels` run it (32, 64 or, with AVX-512, 128 filters) without the column buffer's
+    /// scatter: the forward reads a zero-bordered copy of the input, the kernel gradient comes
+    /// from that copy and dy, and the input gradient (for as many input channels) is a direct
+    /// convolution of zero-bordered dy with the kernel as stored.
     private var directShape = false, directInputGradient = false
     private var direct: Bool { directShape && (activation == .relu || activation == .linear) }
     /// Whether this layer runs the direct kernels (after `build`, for its current activation).
     public var usesDirectKernel: Bool { direct }
-    /// The flipped kernel [kh, kw, in, filters]; the zero-bordered input and dy; zero biases for dx.
+    /// The flipped kernel [kh, kw, in, filters] and its gradient; the zero-bordered input and
+    /// dy; zero biases for dx.
     private var flipped: FloatBuffer!
+    private var flippedGradient: FloatBuffer!
     private var paddedInput: FloatBuffer!
     private var paddedGradient: FloatBuffer?
     private var zeroBias: FloatBuffer?
@@ -111,7 +113,7 @@ public final class Conv2DTranspose: Layer {
         borderLeft = (kW - 1) / 2
         let paddedPixels = maxBatch * (inputShape[0] + kH - 1) * (inputShape[1] + kW - 1)
         let directValues = directShape
-            ? patch * inChannels * (Parallel.maxChunks + 1) + paddedPixels * (inChannels + (directInputGradient ? filters : 0)) + inChannels
+            ? patch * inChannels * (Parallel.maxChunks + 2) + paddedPixels * (inChannels + (directInputGradient ? filters : 0)) + inChannels
             : 0
         try reserve(patch * inChannels + filters,
                     inPixels * (patch + inChannels) + outValues + Parallel.maxChunks * filters + directValues)
@@ -124,6 +126,7 @@ public final class Conv2DTranspose: Layer {
         scratch = FloatBuffer(count: Parallel.maxChunks * max(filters, directShape ? patch * inChannels : 0))
         if directShape {
             flipped = FloatBuffer(count: patch * inChannels)
+            flippedGradient = FloatBuffer(count: patch * inChannels)
             paddedInput = FloatBuffer(count: paddedPixels * inChannels)  // zeroed: the border stays zero
             paddedGradient = directInputGradient ? FloatBuffer(count: paddedPixels * filters) : nil
             zeroBias = directInputGradient ? FloatBuffer(count: inChannels) : nil
@@ -164,26 +167,19 @@ public final class Conv2DTranspose: Layer {
         }
     }
 
-    /// dW' from the bordered input and dy (per-chunk slices, added in chunk order), unflipped
-    /// into dW; then dx, directly or by the GEMM path.
+    /// dW' from the bordered input and dy (summed per chunk of samples), unflipped into dW;
+    /// then dx, directly or by the GEMM path.
     private func directBackward(_ dy: UnsafeMutablePointer<Float>, batch: Int, needsInputGradient: Bool) -> UnsafeMutablePointer<Float>? {
         let (h, w) = (inputShape[0], inputShape[1]), (kH, kW) = (window.kH, window.kW)
-        let (f, c) = (filters, inChannels), size = patch * c, partials = scratch.pointer
-        let source = paddedInput.pointer
-        let chunks = Parallel.chunks(batch)
-        Parallel.forEachChunkIndexed(batch) { k, samples in
-            let slice = partials + k * size
-            slice.update(repeating: 0, count: size)
+        let (f, c) = (filters, inChannels)
+        let source = paddedInput.pointer, flippedGradient = flippedGradient.pointer
+        Kernels.sumOverChunks(batch, size: patch * c, partials: scratch.pointer, into: flippedGradient) { samples, slice in
             _ = fb_conv_direct_weight_gradient(source, dy, slice, samples.lowerBound, samples.count, Int32(h + kH - 1), Int32(w + kW - 1),
                                                Int32(c), Int32(h), Int32(w), Int32(f), Int32(kH), Int32(kW), 1, 1)
         }
-        for k in 1..<max(chunks, 1) {
-            let slice = partials + k * size
-            for i in 0..<size { partials[i] += slice[i] }
-        }
         let dW = kernel.gradient.pointer
         for a in 0..<kH { for b in 0..<kW { for i in 0..<c { for o in 0..<f {
-            dW[(((kH - 1 - a) * kW + (kW - 1 - b)) * f + o) * c + i] = partials[((a * kW + b) * c + i) * f + o]
+            dW[(((kH - 1 - a) * kW + (kW - 1 - b)) * f + o) * c + i] = flippedGradient[((a * kW + b) * c + i) * f + o]
         } } } }
         guard needsInputGradient else { return nil }
         if let paddedGradient, let zeroBias {
