@@ -2,6 +2,10 @@ import FashionTensor
 
 /// Loops shared by the GEMM-based layers: what happens right after and right before a GEMM.
 enum Kernels {
+    /// The direct convolution kernels keep one offset per patch value on the stack of the
+    /// calling (possibly Dispatch worker) thread: larger patches take the GEMM path.
+    static let directMaxPatch = 4096
+
     static func rowsPerChunk(_ width: Int) -> Int { max(1, 16_384 / max(width, 1)) }
 
     /// y[r, :] += bias, then the activation, in one pass over the GEMM's output.

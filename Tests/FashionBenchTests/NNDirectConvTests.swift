@@ -138,6 +138,9 @@ extension NNDirectKernelTests {
             try layer.build(inputShape: [6, 6, 3], maxBatch: 2)
             #expect(!layer.usesDirectKernel)
         }
+        let wide = Conv2D(filters: 32, kernelSize: (9, 9), padding: .same)  // 9·9·64 = 5184 values per patch
+        try wide.build(inputShape: [9, 9, 64], maxBatch: 1)
+        #expect(!wide.usesDirectKernel, "patches over Kernels.directMaxPatch values take the GEMM path")
         let sigmoid = Conv2D(filters: 32, kernelSize: (3, 3), activation: .sigmoid)
         try sigmoid.build(inputShape: [6, 6, 3], maxBatch: 2)
         #expect(!sigmoid.usesDirectKernel, "the kernel fuses ReLU only")

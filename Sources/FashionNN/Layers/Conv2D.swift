@@ -74,7 +74,7 @@ public final class Conv2D: Layer {
         outputShape = [w.outH, w.outW, filters]
         patch = w.kH * w.kW * w.channels
         let pixels = maxBatch * w.outH * w.outW
-        directShape = fb_conv_direct_supported(Int32(filters)) != 0
+        directShape = patch <= Kernels.directMaxPatch && fb_conv_direct_supported(Int32(filters)) != 0
         // The rows and columns the windows cover, with the padding; valid padding reads inside the input.
         paddedH = (w.outH - 1) * w.sH + w.kH
         paddedW = (w.outW - 1) * w.sW + w.kW
