@@ -102,6 +102,7 @@ public enum Benchmark {
         out += name("optimizer") + String(format: " %10.3f            %7.1f%%\n", optimizerTime / Double(steps) * 1000, 100 * optimizerTime / total)
         out += String(format: "step %.3f ms, %.0f samples/s\n", total / Double(steps) * 1000, Double(batch * steps) / total)
         let gemmStep = gemmOnly.reduce(0, +)
+        guard gemmStep > 0 else { return out + "no GEMM calls: every layer runs its own loops\n" }
         out += String(format: "GEMMs alone (the layers' own calls, each timed with nothing around it, %d BLAS thread%@): %.3f ms, "
                       + "%.0f samples/s if a step were its GEMMs and nothing else; %.0f%% of the step\n",
                       BLAS.threads, BLAS.threads == 1 ? "" : "s", gemmStep * 1000, Double(batch) / gemmStep,
