@@ -30,11 +30,7 @@ enum Kernels {
     static func activationBackwardAndBiasGradient(output y: UnsafePointer<Float>, gradient dy: UnsafeMutablePointer<Float>,
                                                   rows: Int, width: Int, activation: Activation,
                                                   biasGradient db: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
-        let minimum = rowsPerChunk(width)
-        let chunks = Parallel.chunks(rows, minimumChunk: minimum)
-        Parallel.forEachChunkIndexed(rows, minimumChunk: minimum) { c, range in
-            let partial = scratch + c * width
-            partial.update(repeating: 0, count: width)
+        sumOverChunks(rows, minimumChunk: rowsPerChunk(width), size: width, partials: scratch, into: db) { range, partial in
             for r in range {
                 let g = dy + r * width, out = y + r * width
                 switch activation {
@@ -46,18 +42,16 @@ enum Kernels {
                 }
             }
         }
-        db.update(from: scratch, count: width)
-        for c in 1..<max(chunks, 1) { for j in 0..<width { db[j] += scratch[c * width + j] } }
     }
 
-    /// Σ over samples of per-sample sums of `size` values: `body` adds its range of samples
-    /// into a zeroed slice of `partials` (Parallel.maxChunks × size), one slice per chunk; the
-    /// slices are then added in chunk order into `out` (the same split for the same thread
-    /// count, so the same result).
-    static func sumOverChunks(_ count: Int, size: Int, partials: UnsafeMutablePointer<Float>, into out: UnsafeMutablePointer<Float>,
-                              _ body: (Range<Int>, UnsafeMutablePointer<Float>) -> Void) {
-        let chunks = Parallel.chunks(count)
-        Parallel.forEachChunkIndexed(count) { c, range in
+    /// Σ over `count` items (rows, samples) of per-item sums of `size` values: `body` adds its
+    /// range of items into a zeroed slice of `partials` (Parallel.maxChunks × size), one slice
+    /// per chunk; the slices are then added in chunk order into `out` (the same split for the
+    /// same thread count, so the same result).
+    static func sumOverChunks(_ count: Int, minimumChunk: Int = 1, size: Int, partials: UnsafeMutablePointer<Float>,
+                              into out: UnsafeMutablePointer<Float>, _ body: (Range<Int>, UnsafeMutablePointer<Float>) -> Void) {
+        let chunks = Parallel.chunks(count, minimumChunk: minimumChunk)
+        Parallel.forEachChunkIndexed(count, minimumChunk: minimumChunk) { c, range in
             let slice = partials + c * size
             slice.update(repeating: 0, count: size)
             body(range, slice)
@@ -66,6 +60,24 @@ enum Kernels {
         for c in 1..<max(chunks, 1) {
             let slice = partials + c * size
             for i in 0..<size { out[i] += slice[i] }
+        }
+    }
+
+    /// Copies `batch` images (height × width × channels) into the interior of zero-bordered
+    /// ones (paddedHeight × paddedWidth × channels) at row `top`, column `left`, leaving the
+    /// border as it is (zero). Rows and columns past the padded size, which no window reads
+    /// (a stride that skips the input's last pixels), are left out.
+    static func copyIntoBorder(_ x: UnsafePointer<Float>, into padded: UnsafeMutablePointer<Float>, batch: Int,
+                               height: Int, width: Int, channels c: Int, paddedHeight: Int, paddedWidth: Int,
+                               top: Int, left: Int) {
+        let rows = min(height, paddedHeight - top), values = min(width, paddedWidth - left) * c
+        Parallel.forEachChunk(batch) { samples in
+            for n in samples {
+                for r in 0..<rows {
+                    (padded + ((n * paddedHeight + top + r) * paddedWidth + left) * c)
+                        .update(from: x + (n * height + r) * width * c, count: values)
+                }
+            }
         }
     }
 

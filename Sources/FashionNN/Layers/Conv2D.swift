@@ -151,17 +151,8 @@ public final class Conv2D: Layer {
         let w = window!, x = input!
         guard let padded else { return (UnsafePointer(x), w.inH, w.inW) }
         if fill {
-            let c = w.channels, rowValues = w.inW * c, p = padded.pointer
-            let (ph, pw) = (paddedH, paddedW)
-            // Rows past the padded height (a stride that skips the last input rows) are never read.
-            let rows = min(w.inH, ph - w.padTop), values = min(rowValues, (pw - w.padLeft) * c)
-            Parallel.forEachChunk(batch) { samples in
-                for n in samples {
-                    for r in 0..<rows {
-                        (p + ((n * ph + w.padTop + r) * pw + w.padLeft) * c).update(from: x + (n * w.inH + r) * rowValues, count: values)
-                    }
-                }
-            }
+            Kernels.copyIntoBorder(x, into: padded.pointer, batch: batch, height: w.inH, width: w.inW, channels: w.channels,
+                                   paddedHeight: paddedH, paddedWidth: paddedW, top: w.padTop, left: w.padLeft)
         }
         return (UnsafePointer(padded.pointer), paddedH, paddedW)
     }

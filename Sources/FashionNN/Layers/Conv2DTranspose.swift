@@ -135,15 +135,9 @@ public final class Conv2DTranspose: Layer {
 
     /// Copies `batch` images of `channels` into the interior of `padded` (its border stays zero).
     private func fillInterior(_ x: UnsafePointer<Float>, into padded: UnsafeMutablePointer<Float>, batch: Int, channels: Int) {
-        let h = inputShape[0], w = inputShape[1], ph = h + window.kH - 1, pw = w + window.kW - 1
-        let (top, left) = (borderTop, borderLeft)
-        Parallel.forEachChunk(batch) { samples in
-            for n in samples {
-                for r in 0..<h {
-                    (padded + ((n * ph + top + r) * pw + left) * channels).update(from: x + (n * h + r) * w * channels, count: w * channels)
-                }
-            }
-        }
+        let h = inputShape[0], w = inputShape[1]
+        Kernels.copyIntoBorder(x, into: padded, batch: batch, height: h, width: w, channels: channels,
+                               paddedHeight: h + window.kH - 1, paddedWidth: w + window.kW - 1, top: borderTop, left: borderLeft)
     }
 
     /// W'[a, b, i, o] = W[kh − 1 − a, kw − 1 − b, o, i]: the Conv2D kernel this layer equals.
