@@ -1,61 +1,88 @@
 import Foundation
+import CZlib
 
 /// One uint8 file per product-image dataset configuration: a header line
-/// `FBCACHE1 <key>`, a JSON line (shape, count, class names, unreadable images), then the labels
-/// (int32, little-endian) and the pixels. Written to a temporary file and renamed, so a cache
-/// file is either complete or absent; anything unexpected on reading means "no cache".
+/// `FBCACHE2 <key>`, a JSON line (shape, count, class names, unreadable images, the CRC-32 of
+/// what follows), then the labels (int32, little-endian) and the pixels. Written to a temporary
+/// file and renamed, so a cache file is either complete or absent; a file that is there but
+/// does not check out is reported as damaged and rebuilt, never trusted.
 enum ProductCache {
+    static let magic = "FBCACHE2"
+
     struct Header: Codable {
         var shape: [Int]
         var count: Int
         var classNames: [String]
         var unreadable: [String]
+        var crc32: UInt32
     }
 
-    /// The cached set, or nil unless the file is complete, carries `key` and holds images of
-    /// `shape` in `classNames` (a damaged header must not be trusted, not even for sizes).
-    static func read(_ path: String, key: String, shape: [Int], classNames: [String]) -> (set: ImageSet, unreadable: [String])? {
-        guard let data = FileManager.default.contents(atPath: path) else { return nil }
-        guard let first = data.firstIndex(of: 0x0A), let second = data[(first + 1)...].firstIndex(of: 0x0A) else { return nil }
-        guard String(decoding: data[data.startIndex..<first], as: UTF8.self) == "FBCACHE1 \(key)",
-              let header = try? JSONDecoder().decode(Header.self, from: data[(first + 1)..<second]),
-              header.shape == shape, header.classNames == classNames, header.count >= 0 else { return nil }
+    enum Lookup {
+        case hit(set: ImageSet, unreadable: [String])
+        case absent
+        /// The file exists but is not a sound cache of this configuration (why, in words).
+        case damaged(String)
+    }
+
+    /// The cached set if the file is complete, carries `key`, holds images of `shape` in
+    /// `classNames` and its payload matches its checksum (a damaged header must not be trusted,
+    /// not even for sizes).
+    static func read(_ path: String, key: String, shape: [Int], classNames: [String]) -> Lookup {
+        guard FileManager.default.fileExists(atPath: path) else { return .absent }
+        guard let data = FileManager.default.contents(atPath: path) else { return .damaged("cannot be read") }
+        guard let first = data.firstIndex(of: 0x0A), let second = data[(first + 1)...].firstIndex(of: 0x0A) else {
+            return .damaged("no header")
+        }
+        guard String(decoding: data[data.startIndex..<first], as: UTF8.self) == "\(magic) \(key)" else {
+            return .damaged("its first line is not \"\(magic) <this configuration's key>\"")
+        }
+        guard let header = try? JSONDecoder().decode(Header.self, from: data[(first + 1)..<second]) else {
+            return .damaged("its header is not valid")
+        }
+        guard header.shape == shape, header.classNames == classNames, header.count >= 0 else {
+            return .damaged("its header describes other images (\(header.shape), \(header.classNames.count) classes)")
+        }
         let size = shape.reduce(1, *)
         let labelsStart = second + 1 - data.startIndex
         let (labelBytes, o1) = header.count.multipliedReportingOverflow(by: 4)
         let (pixelBytes, o2) = header.count.multipliedReportingOverflow(by: size)
-        guard !o1, !o2, data.count - labelsStart - labelBytes == pixelBytes else { return nil }
+        guard !o1, !o2, data.count - labelsStart - labelBytes == pixelBytes else {
+            return .damaged("\(data.count) bytes, not the \(o1 || o2 ? "(overflowing)" : String(labelsStart + labelBytes + pixelBytes)) its header implies")
+        }
         var labels = [Int32](repeating: 0, count: header.count)
         var pixels = [UInt8](repeating: 0, count: pixelBytes)
-        let valid = data.withUnsafeBytes { raw -> Bool in
+        let problem = data.withUnsafeBytes { raw -> String? in
+            let payload = UnsafeRawBufferPointer(rebasing: raw[labelsStart...])
+            guard checksum(payload) == header.crc32 else { return "its contents do not match their CRC-32" }
             let bytes = raw.bindMemory(to: UInt8.self)
             for i in 0..<header.count {
                 let p = labelsStart + 4 * i
                 labels[i] = Int32(bitPattern: UInt32(bytes[p]) | UInt32(bytes[p + 1]) << 8 | UInt32(bytes[p + 2]) << 16 | UInt32(bytes[p + 3]) << 24)
-                guard labels[i] >= 0, Int(labels[i]) < classNames.count else { return false }
+                guard labels[i] >= 0, Int(labels[i]) < classNames.count else { return "label \(labels[i]) of image \(i) is out of range" }
             }
             pixels.withUnsafeMutableBytes { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: raw[(labelsStart + labelBytes)...])) }
-            return true
+            return nil
         }
-        guard valid else { return nil }
-        return (ImageSet(shape: shape, pixels: pixels, labels: labels, classNames: classNames), header.unreadable)
+        if let problem { return .damaged(problem) }
+        return .hit(set: ImageSet(shape: shape, pixels: pixels, labels: labels, classNames: classNames), unreadable: header.unreadable)
     }
 
     /// Best effort: a cache that cannot be written costs a re-decode next time, nothing more.
     static func write(_ set: ImageSet, unreadable: [String], key: String, to path: String) {
-        let header = Header(shape: set.shape, count: set.count, classNames: set.classNames, unreadable: unreadable)
-        guard let json = try? JSONEncoder().encode(header) else { return }
-        var out = Data("FBCACHE1 \(key)\n".utf8)
-        out.append(json)
-        out.append(0x0A)
-        var labels = [UInt8]()
-        labels.reserveCapacity(4 * set.count)
+        var payload = [UInt8]()
+        payload.reserveCapacity(4 * set.count + set.pixels.count)
         for l in set.labels {
             let u = UInt32(bitPattern: l)
-            labels += [UInt8(u & 0xFF), UInt8(u >> 8 & 0xFF), UInt8(u >> 16 & 0xFF), UInt8(u >> 24)]
+            payload += [UInt8(u & 0xFF), UInt8(u >> 8 & 0xFF), UInt8(u >> 16 & 0xFF), UInt8(u >> 24)]
         }
-        out.append(contentsOf: labels)
-        out.append(contentsOf: set.pixels)
+        payload.append(contentsOf: set.pixels)
+        let crc = payload.withUnsafeBytes { checksum($0) }
+        let header = Header(shape: set.shape, count: set.count, classNames: set.classNames, unreadable: unreadable, crc32: crc)
+        guard let json = try? JSONEncoder().encode(header) else { return }
+        var out = Data("\(magic) \(key)\n".utf8)
+        out.append(json)
+        out.append(0x0A)
+        out.append(contentsOf: payload)
         let url = URL(fileURLWithPath: path)
         try? FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(getpid()).tmp")
@@ -65,5 +92,17 @@ enum ProductCache {
         } catch {
             try? FileManager.default.removeItem(at: temporary)
         }
+    }
+
+    /// zlib's CRC-32, fed in chunks (its length argument is 32-bit).
+    static func checksum(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
+        var crc = crc32(0, nil, 0)
+        var offset = 0
+        while offset < bytes.count {
+            let n = min(bytes.count - offset, 1 << 30)
+            crc = crc32(crc, bytes.baseAddress!.assumingMemoryBound(to: UInt8.self) + offset, uInt(n))
+            offset += n
+        }
+        return UInt32(crc)
     }
 }

@@ -84,6 +84,8 @@ public struct ProductLoadReport: Sendable, Codable, Equatable {
     /// The cache file used or written (nil when caching is off), and whether it was a hit.
     public var cacheFile: String?
     public var cacheHit: Bool
+    /// Why the cache file that was there could not be used (it was rebuilt), or nil.
+    public var cacheDamage: String? = nil
 
     /// One-paragraph summary for the run log.
     public var lines: [String] {
@@ -96,7 +98,10 @@ public struct ProductLoadReport: Sendable, Codable, Equatable {
         out.append(skipped.isEmpty ? "Skipped: nothing" : "Skipped: " + skipped.joined(separator: "; "))
         if recoveredRows > 0 { out.append("Recovered \(recoveredRows) rows whose productDisplayName holds unquoted commas") }
         if !droppedClasses.isEmpty { out.append("Dropped by min_count: \(droppedClasses.joined(separator: ", "))") }
-        if let cacheFile { out.append(cacheHit ? "Decoded images from the cache \(cacheFile)" : "Decoded and cached the images in \(cacheFile)") }
+        if let cacheFile {
+            if let cacheDamage { out.append("The cache file \(cacheFile) was damaged (\(cacheDamage)); decoded the images again") }
+            out.append(cacheHit ? "Decoded images from the cache \(cacheFile)" : "Decoded and cached the images in \(cacheFile)")
+        }
         return out
     }
 }
@@ -191,19 +196,26 @@ public enum ProductImages {
         let chosen = selected.filter { classIndex[$0.name] != nil }
 
         // Cache key: settings, the source's sizes and modification times.
-        var key = "fashionbench product-image cache v1\n\((directory as NSString).standardizingPath)\n\(settings.keyText)\n"
+        var key = "fashionbench product-image cache v2\n\((directory as NSString).standardizingPath)\n\(settings.keyText)\n"
         key += "styles.csv \(fileStamp(stylesPath))\n" + classNames.joined(separator: "\n") + "\n"
         for c in chosen { key += "\(c.file) \(classIndex[c.name]!) \(fileStamp((imagesDirectory as NSString).appendingPathComponent(c.file)))\n" }
         let digest = FashionMNIST.sha256Hex(Array(key.utf8))
         let cacheFile = cacheDirectory.map { ($0 as NSString).appendingPathComponent("products-\(digest.prefix(24)).fbcache") }
         report.cacheFile = cacheFile
-        if let cacheFile, let cached = ProductCache.read(cacheFile, key: digest, shape: [settings.height, settings.width, 3], classNames: classNames) {
-            report.unreadableImages = cached.unreadable.count
-            report.unreadableExamples = Array(cached.unreadable.prefix(examplesKept))
-            report.classNames = cached.set.classNames
-            report.classCounts = cached.set.classCounts
-            report.cacheHit = true
-            return (cached.set, report)
+        if let cacheFile {
+            switch ProductCache.read(cacheFile, key: digest, shape: [settings.height, settings.width, 3], classNames: classNames) {
+            case .hit(let set, let unreadable):
+                report.unreadableImages = unreadable.count
+                report.unreadableExamples = Array(unreadable.prefix(examplesKept))
+                report.classNames = set.classNames
+                report.classCounts = set.classCounts
+                report.cacheHit = true
+                return (set, report)
+            case .damaged(let why):
+                report.cacheDamage = why
+            case .absent:
+                break
+            }
         }
 
         // Decode and resize in parallel, each image into its own slot.

@@ -293,16 +293,28 @@ struct ProductDataTests {
         #expect(!r4.cacheHit)
         #expect(third.pixels != first.pixels)
 
-        // A truncated or overwritten cache file is ignored and rewritten.
+        #expect(r4.cacheDamage == nil)
+
+        // A truncated, overwritten or bit-flipped cache file is reported, ignored and rewritten.
         let file4 = try #require(r4.cacheFile)
         let bytes = try Data(contentsOf: URL(fileURLWithPath: file4))
-        for damaged in [bytes.prefix(bytes.count - 7), Data("FBCACHE1 nonsense\n{}".utf8)] {
+        var flippedPixel = bytes
+        flippedPixel[flippedPixel.count - 3] ^= 0x10
+        var flippedLabel = bytes
+        flippedLabel[bytes.count - third.pixels.count - 4] ^= 0x01
+        let damages: [(Data, String)] = [
+            (bytes.prefix(bytes.count - 7), "bytes, not the"), (Data("FBCACHE1 nonsense\n{}\n".utf8), "first line"),
+            (flippedPixel, "CRC-32"), (flippedLabel, "CRC-32"), (Data(), "no header"),
+        ]
+        for (damaged, reason) in damages {
             try damaged.write(to: URL(fileURLWithPath: file4))
             let (again, r5) = try ProductImages.load(directory: f.path, settings: settings, cacheDirectory: cache)
-            #expect(!r5.cacheHit && again.pixels == third.pixels)
+            #expect(!r5.cacheHit && again.pixels == third.pixels && again.labels == third.labels)
+            #expect(r5.cacheDamage?.contains(reason) == true, "\(r5.cacheDamage ?? "nil") should name \(reason)")
+            #expect(r5.lines.contains { $0.contains("was damaged") })
         }
         let (_, r6) = try ProductImages.load(directory: f.path, settings: settings, cacheDirectory: cache)
-        #expect(r6.cacheHit)
+        #expect(r6.cacheHit && r6.cacheDamage == nil)
     }
 
     @Test func balancingIsSeededAndReachesTheTarget() {
