@@ -189,7 +189,13 @@ extension Experiment {
         var rules: [ProductClassRule] = []
         for (i, entry) in seq.enumerated() {
             let entryPath = "\(path)[\(i)]", entryLine = entry.mark?.line ?? line
+            func checkNew(_ name: String) throws {
+                if let j = rules.firstIndex(where: { $0.name == name }) {
+                    throw o.error(atLine: entryLine, path: entryPath, "names the class \"\(name)\" again (also \(path)[\(j)]): give each class one entry and list its values under `values:`")
+                }
+            }
             if case let .scalar(s) = entry, !s.string.isEmpty {
+                try checkNew(s.string)
                 rules.append(ProductClassRule(name: s.string, column: label, values: [s.string]))
                 continue
             }
@@ -213,6 +219,7 @@ extension Experiment {
                 values = [name]
             }
             try r.finish()
+            try checkNew(name)
             rules.append(ProductClassRule(name: name, column: column, values: values))
         }
         return rules

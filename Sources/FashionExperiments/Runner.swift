@@ -48,6 +48,8 @@ public enum Runner {
     /// metrics.json, so nothing takes the run for a complete one).
     static func execute(_ plan: RunPlan, directory dir: URL, runID: String, log: @escaping (String) -> Void,
                         liveProgress: Bool?) throws -> RunResult {
+        Interruption.begin(dir)
+        defer { Interruption.end(dir) }
         do {
             return try train(plan, directory: dir, runID: runID, log: log, liveProgress: liveProgress)
         } catch {

@@ -62,6 +62,7 @@ struct Run: ParsableCommand {
         try reporting {
             let e = try Experiment.load(file: file, overrides: Overrides(epochs: epochs, seed: seed, limit: limit, threads: threads, repeats: repeats),
                                         patches: try sets.map(Patches.parse))
+            Interruption.installSignalHandlers()
             _ = try Runner.run(e, resultsRoot: results)
         }
     }
@@ -202,6 +203,7 @@ struct SweepCommand: ParsableCommand {
             } else {
                 chosen = Shard.fromSlurm() ?? Shard(index: 0, count: 1)
             }
+            Interruption.installSignalHandlers()
             _ = try SweepRunner.run(sweep, shard: chosen, root: results, overrides: Overrides(threads: threads), log: { print($0); fflush(stdout) })
         }
     }

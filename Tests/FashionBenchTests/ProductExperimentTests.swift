@@ -130,6 +130,8 @@ struct ProductExperimentTests {
         ("cache: false", "cache: false\n  colour: red", "data.colour is not a known key"),
         ("top_classes: 2", "classes: [{name: Tops, colum: articleType, values: Shirts}]", "colum"),
         ("top_classes: 2", "classes: [{values: Shirts}]", "name"),
+        ("top_classes: 2", "classes: [Topwear, Bottomwear, Topwear]", "data.classes[2] names the class \"Topwear\" again (also data.classes[0])"),
+        ("top_classes: 2", "classes: [Topwear, {name: Topwear, values: Shirts}]", "data.classes[1] names the class \"Topwear\" again"),
         ("name: head", "name: conv2d", "\"conv2d\" is already the name of the layer"),
         ("name: head", "name: \"my head\"", "model.layers[2].name must be"),
         ("loss: sparse_categorical_crossentropy", "loss: sparse_categorical_crossentropy\n  targets: outputs", "training.targets must be one of"),

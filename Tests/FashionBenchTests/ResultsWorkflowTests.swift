@@ -101,6 +101,31 @@ struct ResultsWorkflowTests {
         #expect(files.contains("failed.txt") && !files.contains("metrics.json"))
     }
 
+    /// While a run trains, its directory is the one an interruption (SIGINT/SIGTERM) marks
+    /// with failed.txt; a finished run is never marked.
+    @Test func anInterruptedRunSaysSo() throws {
+        let dir = temporary("interrupt")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = try quickExperiment(in: dir)
+        nonisolated(unsafe) var markedDuringTraining: [URL] = []
+        let r = try Runner.run(try Experiment.load(file: file.path), resultsRoot: dir.appendingPathComponent("Results").path, log: { line in
+            if line.hasPrefix("Data: "), markedDuringTraining.isEmpty {
+                markedDuringTraining = Interruption.markActiveRuns(reason: "received SIGTERM")
+            }
+        }, liveProgress: false)
+        #expect(markedDuringTraining.map(\.standardizedFileURL.path) == [r.directory.standardizedFileURL.path])
+        let failed = try String(contentsOf: r.directory.appendingPathComponent("failed.txt"), encoding: .utf8)
+        #expect(failed.contains("interrupted: received SIGTERM") && failed.contains("no metrics.json"))
+        #expect(Interruption.activeDirectories.isEmpty, "a finished run is no longer active")
+
+        // A run that has written metrics.json is complete: a late signal leaves it alone.
+        try FileManager.default.removeItem(at: r.directory.appendingPathComponent("failed.txt"))
+        Interruption.begin(r.directory)
+        #expect(Interruption.markActiveRuns(reason: "received SIGINT").isEmpty)
+        Interruption.end(r.directory)
+        #expect(!FileManager.default.fileExists(atPath: r.directory.appendingPathComponent("failed.txt").path))
+    }
+
     @Test func mcnemarComparesTwoRuns() throws {
         let dir = temporary("mcnemar")
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -160,9 +185,9 @@ struct ResultsWorkflowTests {
             #expect(covered.sorted() == Array(0..<4))
         }
         let oneGo = dir.appendingPathComponent("one")
-        try SweepRunner.run(sweep, shard: Shard(index: 0, count: 1), root: oneGo.path, log: { _ in })
+        _ = try SweepRunner.run(sweep, shard: Shard(index: 0, count: 1), root: oneGo.path, log: { _ in })
         let sharded = dir.appendingPathComponent("three")
-        for i in 0..<3 { try SweepRunner.run(sweep, shard: Shard(index: i, count: 3), root: sharded.path, log: { _ in }) }
+        for i in 0..<3 { _ = try SweepRunner.run(sweep, shard: Shard(index: i, count: 3), root: sharded.path, log: { _ in }) }
         #expect(throws: (any Error).self) { try SweepRunner.run(sweep, shard: Shard(index: 0, count: 3), root: sharded.path, log: { _ in }) }
         try SweepRunner.collect(sweep, root: sharded.path, log: { _ in })
         let a = try String(contentsOf: oneGo.appendingPathComponent("tiny_sweep/sweep.csv"), encoding: .utf8)

@@ -1,0 +1,62 @@
+import Foundation
+import FashionReports
+
+/// Ctrl-C or a scheduler's SIGTERM in the middle of training: every run directory being
+/// written gets `failed.txt` saying so before the process ends, so an interrupted run explains
+/// itself (it never has metrics.json, the mark of a complete run, either way).
+public enum Interruption {
+    private static let lock = NSLock()
+    nonisolated(unsafe) private static var active: [URL] = []
+    nonisolated(unsafe) private static var sources: [DispatchSourceSignal] = []
+
+    /// Called by the runner around the training of one run directory.
+    public static func begin(_ directory: URL) {
+        lock.lock(); defer { lock.unlock() }
+        active.append(directory)
+    }
+
+    public static func end(_ directory: URL) {
+        lock.lock(); defer { lock.unlock() }
+        active.removeAll { $0 == directory }
+    }
+
+    /// The run directories being trained now.
+    public static var activeDirectories: [URL] {
+        lock.lock(); defer { lock.unlock() }
+        return active
+    }
+
+    /// Writes `failed.txt` into every active run directory that has no metrics.json yet (one
+    /// that just finished is complete); the directories it wrote to.
+    @discardableResult
+    public static func markActiveRuns(reason: String) -> [URL] {
+        lock.lock(); defer { lock.unlock() }
+        let unfinished = active.filter { !FileManager.default.fileExists(atPath: $0.appendingPathComponent("metrics.json").path) }
+        for dir in unfinished {
+            try? ResultFiles.write("interrupted: \(reason); the run did not finish (no metrics.json)\n",
+                                   to: dir.appendingPathComponent("failed.txt"))
+        }
+        return unfinished
+    }
+
+    /// For the command line: on SIGINT or SIGTERM, mark the active runs, then exit with
+    /// 128 + the signal's number, as a shell reports a process killed by it.
+    public static func installSignalHandlers() {
+        lock.lock(); defer { lock.unlock() }
+        guard sources.isEmpty else { return }
+        for (number, name) in [(SIGINT, "SIGINT"), (SIGTERM, "SIGTERM")] {
+            signal(number, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+            source.setEventHandler {
+                let marked = markActiveRuns(reason: "received \(name)")
+                for dir in marked { FileHandle.standardError.write(Data("Interrupted (\(name)): \(dir.path) is incomplete; failed.txt says so\n".utf8)) }
+                fflush(stdout)
+                // _exit, not exit: atexit handlers (OpenBLAS' thread shutdown) could wait on
+                // the GEMM the main thread is in.
+                _exit(128 + number)
+            }
+            source.resume()
+            sources.append(source)
+        }
+    }
+}
