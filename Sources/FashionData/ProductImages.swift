@@ -147,6 +147,10 @@ public enum ProductImages {
             throw DataError(file: stylesPath, problem: "file is missing", remedy: downloadRemedy)
         }
         let table = try readStyles(stylesPath)
+        guard !table.rows.isEmpty else {
+            throw DataError(file: stylesPath, problem: table.malformed.isEmpty ? "has a header but no rows" : "has no sound rows (\(table.malformed.count) malformed: \(table.malformed.prefix(examplesKept).joined(separator: "; ")))",
+                            remedy: "Use the styles.csv of the Kaggle download (one row per product: id,gender,masterCategory,subCategory,…)")
+        }
         var report = ProductLoadReport(directory: directory, rows: table.rows.count + table.malformed.count, recoveredRows: table.recovered,
                                        malformedRows: table.malformed.count, malformedExamples: Array(table.malformed.prefix(examplesKept)),
                                        missingImages: 0, missingExamples: [], unreadableImages: 0, unreadableExamples: [],
@@ -281,8 +285,9 @@ public enum ProductImages {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw DataError(file: path, problem: "cannot be read", remedy: downloadRemedy)
         }
-        var text = String(decoding: data, as: UTF8.self)
-        if text.hasPrefix("\u{FEFF}") { text.removeFirst() }
+        // A UTF-8 byte-order mark (a file saved by Excel) is not part of the first column's name.
+        let bom: [UInt8] = [0xEF, 0xBB, 0xBF]
+        let text = String(decoding: data.starts(with: bom) ? data.dropFirst(3) : data[...], as: UTF8.self)
         // Swift reads "\r\n" as one Character, a newline like "\n" and "\r".
         var lines = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline)
         while let last = lines.last, last.trimmingCharacters(in: .whitespaces).isEmpty { lines.removeLast() }

@@ -255,6 +255,16 @@ struct ProductDataTests {
         } catch let e as DataError {
             #expect(e.description.contains("no header row naming an `id` column"), "\(e)")
         }
+        for (rows, what) in [([ProductFixture.header], "has a header but no rows"),
+                             ([ProductFixture.header, "x,Men", "12,Women,Apparel"], "has no sound rows (2 malformed: line 2:")] {
+            try f.writeStyles(rows)
+            do {
+                _ = try ProductImages.load(directory: f.path, settings: ProductImageSettings(), cacheDirectory: nil)
+                Issue.record("loaded a styles.csv without rows")
+            } catch let e as DataError {
+                #expect(e.description.contains(what), "\(e)")
+            }
+        }
     }
 
     @Test func directoryResolution() {
