@@ -56,6 +56,9 @@ public enum ModelWeights {
             guard fm.fileExists(atPath: weights.path) else { throw HarnessError("\(reference) has no weights.h5") }
             return weights
         }
+        if reference.contains("/") || reference.hasSuffix(".h5") {
+            throw HarnessError("\(reference) does not exist (init_from takes a weights file, a run directory or an experiment name such as model_2)")
+        }
         let dir = URL(fileURLWithPath: resultsRoot).appendingPathComponent(reference, isDirectory: true)
         let runs = ((try? fm.contentsOfDirectory(atPath: dir.path)) ?? []).sorted(by: >)
         for run in runs {

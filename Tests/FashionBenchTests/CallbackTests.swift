@@ -101,6 +101,17 @@ import FashionReports
         try yaml.replacingOccurrences(of: "name: first", with: "name: second")
             .replacingOccurrences(of: "  threads: 1", with: "  threads: 1\n  init_from: first").write(to: second, atomically: true, encoding: .utf8)
         #expect(throws: ConfigError.self) { _ = try RunPlan(experiment: try Experiment.load(file: second.path)) }
+        // A path that is not there is named as such, not taken for an experiment's name.
+        for missing in ["\(dir.path)/nowhere/weights.h5", "weights.h5"] {
+            let third = dir.appendingPathComponent("third.yaml")
+            try yaml.replacingOccurrences(of: "  threads: 1", with: "  threads: 1\n  init_from: \(missing)").write(to: third, atomically: true, encoding: .utf8)
+            do {
+                _ = try RunPlan(experiment: try Experiment.load(file: third.path))
+                Issue.record("\(missing): loaded")
+            } catch {
+                #expect("\(error)".contains("training.init_from → \(missing) does not exist"), "\(error)")
+            }
+        }
 
         let r = try Runner.run(try Experiment.load(file: file.path), log: { _ in }, liveProgress: false)
         let best = r.history.enumerated().min { ($0.element.valLoss ?? 0) < ($1.element.valLoss ?? 0) }!.offset
