@@ -37,11 +37,18 @@ public enum NodePatch {
         guard components(path) != nil else {
             throw PatchError(path: path, message: "is not a key path like training.batch_size or model.layers[2].rate")
         }
+        let node: Node
         do {
-            return (path, try Yams.compose(yaml: value) ?? Node("null", Tag(.null)))
+            node = try Yams.compose(yaml: value) ?? Node("null", Tag(.null))
         } catch {
             throw PatchError(path: path, message: "has a value that is not YAML (\"\(value)\"): \(error)")
         }
+        do {
+            try Options.checkExpandedSize(node, file: "--set")
+        } catch {
+            throw PatchError(path: path, message: "has a value that expands to more than \(Options.maximumExpandedValues) values")
+        }
+        return (path, node)
     }
 
     /// A copy of `root` with `path` set to `value`; the error text says what is missing.

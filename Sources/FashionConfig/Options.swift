@@ -60,7 +60,32 @@ public final class Options {
         guard let node else {
             throw ConfigError(file: file, line: 1, path: "", message: "is empty; an experiment needs at least `model:`")
         }
+        try checkExpandedSize(node, file: file)
         return node
+    }
+
+    /// Most values a document may hold once its aliases are expanded. An experiment or sweep
+    /// file has hundreds; a few lines of aliases of aliases ("billion laughs") expand to
+    /// billions, which copying, patching or printing the tree would try to build.
+    public static let maximumExpandedValues = 100_000
+
+    /// Throws, at the line where the count passes the limit, if `node` expands to more than
+    /// `maximumExpandedValues` values (a walk that stops there, so it is cheap either way).
+    public static func checkExpandedSize(_ node: Node, file: String, path: String = "") throws {
+        var count = 0
+        var stack = [node]
+        while let n = stack.popLast() {
+            count += 1
+            if count > maximumExpandedValues {
+                throw ConfigError(file: file, line: n.mark?.line ?? 1, path: path,
+                                  message: "expands to more than \(maximumExpandedValues) values (aliases of aliases?); an experiment or sweep file holds a few hundred")
+            }
+            switch n {
+            case let .mapping(m): for (k, v) in m { stack.append(k); stack.append(v) }
+            case let .sequence(q): stack.append(contentsOf: q)
+            default: break
+            }
+        }
     }
 
     // MARK: - Errors

@@ -160,6 +160,35 @@ import FashionExperiments
         }
     }
 
+    /// "Billion laughs": nine lines of aliases of aliases expand to 10⁹ values. Refused at
+    /// once, in an experiment, a sweep and a --set value, instead of being expanded.
+    @Test func aliasBombsAreRefused() throws {
+        var bomb = "l0: &l0 [a, a, a, a, a, a, a, a, a, a]\n"
+        for i in 1...8 { bomb += "l\(i): &l\(i) [" + Array(repeating: "*l\(i - 1)", count: 10).joined(separator: ", ") + "]\n" }
+        let started = Date()
+        let message = parseError("name: x\n" + bomb + "model: {layers: [{type: Flatten}]}\n") ?? "no error"
+        #expect(message.hasPrefix("Experiments/x.yaml:") && message.contains("expands to more than 100000 values"), "\(message)")
+
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fashionbench-bomb-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let sweep = dir.appendingPathComponent("sweep.yaml")
+        try ("name: s\nbase: \(root.path)/Experiments/model_2.yaml\nanchors:\n"
+             + bomb.split(separator: "\n").map { "  \($0)\n" }.joined()
+             + "grid:\n  training.epochs: [1, 2]\n  description: *l8\n").write(to: sweep, atomically: true, encoding: .utf8)
+        do {
+            _ = try Sweep.load(file: sweep.path)
+            Issue.record("sweep loaded")
+        } catch let e as ConfigError {
+            #expect(e.description.hasPrefix(sweep.path + ":") && e.description.contains("expands to more than"), "\(e)")
+        }
+        #expect(throws: PatchError.self) {
+            _ = try NodePatch.assignment("description=[&a [x, x, x, x, x, x, x, x, x, x], &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a], &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b], &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c], &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d], [*e, *e]]")
+        }
+        #expect(Date().timeIntervalSince(started) < 30, "refused without expanding")
+    }
+
     @Test func aMissingFileIsNamed() {
         do {
             _ = try Experiment.load(file: "/nonexistent/dir/x.yaml")
