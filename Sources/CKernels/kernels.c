@@ -155,3 +155,66 @@ int fb_conv_direct_weight_gradient(const float *x, const float *dy, float *dw, l
   else grad128_avx512(x, dy, dw, first, count, inH, inW, cin, outH, outW, kH, kW, sH, sW);
   return 1;
 }
+
+/* Optimizer updates, element-wise over [0, n), the same float32 operations in the same order
+   as the equations in RMSprop.swift and Adam.swift, and never fused into multiply-adds: every
+   instruction set gives the same bits as the plain loop (the vectors only add throughput; the
+   Swift loop compiled to scalar code because its arrays might alias). */
+#pragma clang fp contract(off)
+
+#define RMSPROP_BODY(VEC, LANES)                                                                   \
+  long i = 0;                                                                                      \
+  for (; i + LANES <= n; i += LANES) {                                                             \
+    const VEC gi = *(const VEC *)(g + i);                                                          \
+    const VEC vi = rho * *(const VEC *)(v + i) + oneMinusRho * gi * gi;                            \
+    *(VEC *)(v + i) = vi;                                                                          \
+    *(VEC *)(w + i) = *(const VEC *)(w + i) - lr * gi / __builtin_elementwise_sqrt(vi + eps);     \
+  }                                                                                                \
+  for (; i < n; i++) {                                                                             \
+    const float gi = g[i];                                                                         \
+    v[i] = rho * v[i] + oneMinusRho * gi * gi;                                                     \
+    w[i] = w[i] - lr * gi / __builtin_sqrtf(v[i] + eps);                                           \
+  }
+
+#define RMSPROP_ARGS float *restrict w, float *restrict v, const float *restrict g, long n, \
+                     float lr, float rho, float oneMinusRho, float eps
+
+__attribute__((target("avx512f"))) static void rmsprop_avx512(RMSPROP_ARGS) { RMSPROP_BODY(v16, 16) }
+__attribute__((target("avx2"))) static void rmsprop_avx2(RMSPROP_ARGS) { RMSPROP_BODY(v8, 8) }
+static void rmsprop_plain(RMSPROP_ARGS) { RMSPROP_BODY(float, 1) }
+
+void fb_rmsprop_update(float *w, float *v, const float *g, long n, float lr, float rho, float oneMinusRho, float eps) {
+  int l = level();
+  (l == 2 ? rmsprop_avx512 : l == 1 ? rmsprop_avx2 : rmsprop_plain)(w, v, g, n, lr, rho, oneMinusRho, eps);
+}
+
+#define ADAM_BODY(VEC, LANES)                                                                      \
+  long i = 0;                                                                                      \
+  for (; i + LANES <= n; i += LANES) {                                                             \
+    const VEC gi = *(const VEC *)(g + i);                                                          \
+    VEC mi = *(const VEC *)(m + i), vi = *(const VEC *)(v + i);                                    \
+    mi = mi + (gi - mi) * oneMinusBeta1;                                                           \
+    vi = vi + (gi * gi - vi) * oneMinusBeta2;                                                      \
+    *(VEC *)(m + i) = mi;                                                                          \
+    *(VEC *)(v + i) = vi;                                                                          \
+    *(VEC *)(w + i) = *(const VEC *)(w + i) - mi * alpha / (__builtin_elementwise_sqrt(vi) + eps); \
+  }                                                                                                \
+  for (; i < n; i++) {                                                                             \
+    const float gi = g[i];                                                                         \
+    m[i] = m[i] + (gi - m[i]) * oneMinusBeta1;                                                     \
+    v[i] = v[i] + (gi * gi - v[i]) * oneMinusBeta2;                                                \
+    w[i] = w[i] - m[i] * alpha / (__builtin_sqrtf(v[i]) + eps);                                    \
+  }
+
+#define ADAM_ARGS float *restrict w, float *restrict m, float *restrict v, const float *restrict g, long n, \
+                  float alpha, float oneMinusBeta1, float oneMinusBeta2, float eps
+
+__attribute__((target("avx512f"))) static void adam_avx512(ADAM_ARGS) { ADAM_BODY(v16, 16) }
+__attribute__((target("avx2"))) static void adam_avx2(ADAM_ARGS) { ADAM_BODY(v8, 8) }
+static void adam_plain(ADAM_ARGS) { ADAM_BODY(float, 1) }
+
+void fb_adam_update(float *w, float *m, float *v, const float *g, long n, float alpha, float oneMinusBeta1,
+                    float oneMinusBeta2, float eps) {
+  int l = level();
+  (l == 2 ? adam_avx512 : l == 1 ? adam_avx2 : adam_plain)(w, m, v, g, n, alpha, oneMinusBeta1, oneMinusBeta2, eps);
+}

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import FashionNN
 import FashionTensor
+import CKernels
 
 // Adam and RMSprop against values computed here, in Double, from the Keras 3 update rules
 // (keras/src/optimizers/adam.py and rmsprop.py), independently of the implementation:
@@ -153,4 +154,59 @@ struct NNOptimizerTests {
         optimizer.attach([frozen, p])
         #expect(threeSteps() == first)
     }
+}
+
+/// In the serialized kernel suite: it caps the instruction set, which is global.
+extension NNDirectKernelTests {
+@Suite struct OptimizerKernels {
+    /// The vectorised C updates give exactly the bits of the plain float32 loops of the
+    /// equations above, on every instruction set and across chunk boundaries and tails.
+    @Test(arguments: [2, 1, 0])
+    func vectorisedUpdatesMatchThePlainLoops(level: Int) {
+        let n = 1_000_003
+        var g = SeededGenerator(seed: 7, stream: "optimizer-\(level)")
+        func random(_ scale: Float) -> [Float] { (0..<n).map { _ in Float.random(in: -scale...scale, using: &g) } }
+        let start = random(1), steps = [random(0.5), random(0.01), random(3)]
+        let inForce = fb_kernels_cap_level(Int32(level))
+        defer { _ = fb_kernels_cap_level(2) }
+        #expect(inForce <= Int32(level))
+        do {
+            // RMSprop, lr 1e-3, ρ 0.9, ε 1e-7
+            let p = Parameter(name: "w", shape: [n])
+            NNSupport.set(p, start)
+            let rms = RMSprop(learningRate: 1e-3)
+            rms.attach([p])
+            var w = start, v = [Float](repeating: 0, count: n)
+            let (lr, rho, oneMinusRho, eps): (Float, Float, Float, Float) = (1e-3, 0.9, 1 - 0.9, 1e-7)
+            for grad in steps {
+                NNSupport.set(p, grad, gradient: true)
+                rms.step()
+                for i in 0..<n {
+                    v[i] = rho * v[i] + oneMinusRho * grad[i] * grad[i]
+                    w[i] -= lr * grad[i] / (v[i] + eps).squareRoot()
+                }
+            }
+            #expect(p.value.array == w, "RMSprop at level \(level)")
+
+            // Adam, lr 1e-3, β1 0.9, β2 0.999, ε 1e-7
+            let q = Parameter(name: "w", shape: [n])
+            NNSupport.set(q, start)
+            let adam = Adam(learningRate: 1e-3)
+            adam.attach([q])
+            var wa = start, m = [Float](repeating: 0, count: n), va = m
+            for (t, grad) in steps.enumerated() {
+                NNSupport.set(q, grad, gradient: true)
+                adam.step()
+                let b1t = pow(Float(0.9), Float(t + 1)), b2t = pow(Float(0.999), Float(t + 1))
+                let alpha = Float(1e-3) * (1 - b2t).squareRoot() / (1 - b1t)
+                for i in 0..<n {
+                    m[i] += (grad[i] - m[i]) * (1 - 0.9)
+                    va[i] += (grad[i] * grad[i] - va[i]) * (1 - 0.999)
+                    wa[i] -= m[i] * alpha / (va[i].squareRoot() + eps)
+                }
+            }
+            #expect(q.value.array == wa, "Adam at level \(level)")
+        }
+    }
+}
 }

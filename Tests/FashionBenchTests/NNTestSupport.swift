@@ -34,9 +34,10 @@ enum NNSupport {
         return values
     }
 
-    static func set(_ p: Parameter, _ values: [Float]) {
+    static func set(_ p: Parameter, _ values: [Float], gradient: Bool = false) {
         precondition(values.count == p.count, "\(p.name): \(values.count) values for \(p.count)")
-        for (i, v) in values.enumerated() { p.value.pointer[i] = v }
+        let target = gradient ? p.gradient.pointer : p.value.pointer
+        for (i, v) in values.enumerated() { target[i] = v }
     }
 
     // MARK: - Running a layer

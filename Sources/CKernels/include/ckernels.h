@@ -26,4 +26,14 @@ int fb_conv_direct_supported(int filters);
    the AVX2 code on AVX-512 machines too. */
 int fb_kernels_cap_level(int level);
 
+/* One RMSprop step (Keras 3, not centered, no momentum) on n parameters:
+   v = rho*v + (1-rho)*g*g ; w = w - lr*g / sqrt(v + eps). w, v and g must not overlap. */
+void fb_rmsprop_update(float *w, float *v, const float *g, long n, float lr, float rho, float oneMinusRho, float eps);
+
+/* One Adam step (Keras 3) on n parameters, alpha = lr*sqrt(1-beta2^t)/(1-beta1^t) given:
+   m = m + (g-m)*(1-beta1) ; v = v + (g*g-v)*(1-beta2) ; w = w - m*alpha / (sqrt(v) + eps).
+   w, m, v and g must not overlap. */
+void fb_adam_update(float *w, float *m, float *v, const float *g, long n, float alpha, float oneMinusBeta1,
+                    float oneMinusBeta2, float eps);
+
 #endif

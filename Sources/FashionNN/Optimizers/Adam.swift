@@ -1,6 +1,7 @@
 import Foundation
 import FashionTensor
 import FashionConfig
+import CKernels
 
 /// Adam, exactly as Keras 3 (`keras/src/optimizers/adam.py`), defaults lr 1e-3, β1 0.9,
 /// β2 0.999, ε 1e-7; t counts steps from 1:
@@ -45,13 +46,11 @@ public final class Adam: Optimizer {
         let oneMinusB1 = 1 - beta1, oneMinusB2 = 1 - beta2, eps = epsilon
         for (k, p) in parameters.enumerated() {
             let w = p.value.pointer, g = p.gradient.pointer, m = m[k].pointer, v = v[k].pointer
+            // m[i] += (g[i] - m[i]) * oneMinusB1 ; v[i] += (g[i] * g[i] - v[i]) * oneMinusB2
+            // w[i] -= m[i] * alpha / (v[i].squareRoot() + eps)   (in C, vectorised, same order)
             Parallel.forEachChunk(p.count, minimumChunk: 65_536) { range in
-                for i in range {
-                    let gi = g[i]
-                    m[i] += (gi - m[i]) * oneMinusB1
-                    v[i] += (gi * gi - v[i]) * oneMinusB2
-                    w[i] -= m[i] * alpha / (v[i].squareRoot() + eps)
-                }
+                let o = range.lowerBound
+                fb_adam_update(w + o, m + o, v + o, g + o, range.count, alpha, oneMinusB1, oneMinusB2, eps)
             }
         }
     }

@@ -1,6 +1,7 @@
 import Foundation
 import FashionTensor
 import FashionConfig
+import CKernels
 
 /// RMSprop, exactly as Keras 3 (`keras/src/optimizers/rmsprop.py`, momentum 0, not
 /// centered), defaults lr 1e-3, ρ 0.9, ε 1e-7 — note ε inside the square root:
@@ -34,12 +35,11 @@ public final class RMSprop: Optimizer {
         let rho = rho, oneMinusRho = 1 - rho, lr = learningRate, eps = epsilon
         for (k, p) in parameters.enumerated() {
             let w = p.value.pointer, g = p.gradient.pointer, v = velocity[k].pointer
+            // v[i] = rho * v[i] + oneMinusRho * g[i] * g[i] ; w[i] -= lr * g[i] / (v[i] + eps).squareRoot()
+            // (in C, vectorised, the same operations in the same order).
             Parallel.forEachChunk(p.count, minimumChunk: 65_536) { range in
-                for i in range {
-                    let gi = g[i]
-                    v[i] = rho * v[i] + oneMinusRho * gi * gi
-                    w[i] -= lr * gi / (v[i] + eps).squareRoot()
-                }
+                fb_rmsprop_update(w + range.lowerBound, v + range.lowerBound, g + range.lowerBound, range.count,
+                                  lr, rho, oneMinusRho, eps)
             }
         }
     }
