@@ -3,49 +3,55 @@
 /* One body, compiled for AVX-512 (16-float vectors) and for AVX2 + FMA (8-float vectors),
    chosen at run time: Debian's toolchain builds for baseline x86-64, which has neither.
    Accumulators for R neighbouring output pixels (along the row) x the filters stay in
-   registers through all kh*kw*cin taps; each output pixel is written once, already biased
-   and activated. */
+   registers through all kh*kw*cin taps; each output pixel is written already biased and
+   activated. A row whose width is not a multiple of R ends with a block that overlaps the
+   one before it: the overlapped pixels are computed again in the same order, so they are
+   rewritten with the same bits, and no pixel runs the slow one-at-a-time loop (its
+   accumulators form one dependency chain), which rows narrower than R still take. */
 
 #define BODY(VEC, LANES, NV, R)                                                                    \
   const int N = NV * LANES;                                                                        \
+  const long pixelStep = (long)sW * cin, taps = (long)kW * cin;                                    \
   for (long n = first; n < first + count; n++) {                                                   \
     const float *image = x + n * (long)inH * inW * cin;                                            \
     for (int oh = 0; oh < outH; oh++) {                                                            \
       float *row = y + ((n * outH + oh) * (long)outW) * N;                                         \
-      int ow = 0;                                                                                  \
-      for (; ow + R <= outW; ow += R) {                                                            \
-        VEC acc[R][NV];                                                                            \
-        for (int i = 0; i < R; i++)                                                                \
-          for (int v = 0; v < NV; v++) acc[i][v] = *(const VEC *)(bias + LANES * v);               \
-        for (int kh = 0; kh < kH; kh++) {                                                          \
-          const float *src = image + ((long)(oh * sH + kh) * inW + ow * sW) * cin;                 \
-          const float *wk = w + (long)kh * kW * cin * N;                                           \
-          for (int t = 0; t < kW * cin; t++) {                                                     \
-            VEC b[NV];                                                                             \
-            for (int v = 0; v < NV; v++) b[v] = *(const VEC *)(wk + (long)t * N + LANES * v);      \
-            const int kw = t / cin, c = t - kw * cin;                                              \
-            for (int i = 0; i < R; i++) {                                                          \
-              const float s = src[(i * sW + kw) * cin + c];                                        \
-              for (int v = 0; v < NV; v++) acc[i][v] += s * b[v];                                  \
+      if (outW >= R) {                                                                             \
+        for (int block = 0; block < outW; block += R) {                                            \
+          const int ow = block + R <= outW ? block : outW - R;                                     \
+          VEC acc[R][NV];                                                                          \
+          for (int i = 0; i < R; i++)                                                              \
+            for (int v = 0; v < NV; v++) acc[i][v] = *(const VEC *)(bias + LANES * v);             \
+          for (int kh = 0; kh < kH; kh++) {                                                        \
+            const float *src = image + ((long)(oh * sH + kh) * inW + (long)ow * sW) * cin;         \
+            const float *wk = w + kh * taps * N;                                                   \
+            for (long t = 0; t < taps; t++) {                                                      \
+              VEC b[NV];                                                                           \
+              for (int v = 0; v < NV; v++) b[v] = *(const VEC *)(wk + t * N + LANES * v);          \
+              for (int i = 0; i < R; i++) {                                                        \
+                const float s = src[i * pixelStep + t];                                            \
+                for (int v = 0; v < NV; v++) acc[i][v] += s * b[v];                                \
+              }                                                                                    \
             }                                                                                      \
           }                                                                                        \
+          for (int i = 0; i < R; i++)                                                              \
+            for (int v = 0; v < NV; v++) {                                                         \
+              VEC out = acc[i][v];                                                                 \
+              if (relu) out = __builtin_elementwise_max(out, (VEC){0});                            \
+              *(VEC *)(row + (long)(ow + i) * N + LANES * v) = out;                                \
+            }                                                                                      \
         }                                                                                          \
-        for (int i = 0; i < R; i++)                                                                \
-          for (int v = 0; v < NV; v++) {                                                           \
-            VEC out = acc[i][v];                                                                   \
-            if (relu) out = __builtin_elementwise_max(out, (VEC){0});                              \
-            *(VEC *)(row + (long)(ow + i) * N + LANES * v) = out;                                  \
-          }                                                                                        \
+        continue;                                                                                  \
       }                                                                                            \
-      for (; ow < outW; ow++) {                                                                    \
+      for (int ow = 0; ow < outW; ow++) {                                                          \
         VEC acc[NV];                                                                               \
         for (int v = 0; v < NV; v++) acc[v] = *(const VEC *)(bias + LANES * v);                    \
         for (int kh = 0; kh < kH; kh++) {                                                          \
-          const float *src = image + ((long)(oh * sH + kh) * inW + ow * sW) * cin;                 \
-          const float *wk = w + (long)kh * kW * cin * N;                                           \
-          for (int t = 0; t < kW * cin; t++) {                                                     \
+          const float *src = image + ((long)(oh * sH + kh) * inW + (long)ow * sW) * cin;           \
+          const float *wk = w + kh * taps * N;                                                     \
+          for (long t = 0; t < taps; t++) {                                                        \
             const float s = src[t];                                                                \
-            for (int v = 0; v < NV; v++) acc[v] += s * *(const VEC *)(wk + (long)t * N + LANES * v); \
+            for (int v = 0; v < NV; v++) acc[v] += s * *(const VEC *)(wk + t * N + LANES * v);     \
           }                                                                                        \
         }                                                                                          \
         for (int v = 0; v < NV; v++) {                                                             \
@@ -63,8 +69,8 @@ typedef float v8 __attribute__((vector_size(32), aligned(4)));
 #define ARGS const float *x, const float *w, const float *bias, float *y, long first, long count, \
              int inH, int inW, int cin, int outH, int outW, int kH, int kW, int sH, int sW, int relu
 
-__attribute__((target("avx512f,avx2,fma"))) static void conv32_avx512(ARGS) { BODY(v16, 16, 2, 6) }
-__attribute__((target("avx512f,avx2,fma"))) static void conv64_avx512(ARGS) { BODY(v16, 16, 4, 3) }
+__attribute__((target("avx512f,avx2,fma"))) static void conv32_avx512(ARGS) { BODY(v16, 16, 2, 8) }
+__attribute__((target("avx512f,avx2,fma"))) static void conv64_avx512(ARGS) { BODY(v16, 16, 4, 6) }
 __attribute__((target("avx512f,avx2,fma"))) static void conv128_avx512(ARGS) { BODY(v16, 16, 8, 3) }
 __attribute__((target("avx2,fma"))) static void conv32_avx2(ARGS) { BODY(v8, 8, 4, 3) }
 __attribute__((target("avx2,fma"))) static void conv64_avx2(ARGS) { BODY(v8, 8, 8, 1) }
@@ -108,8 +114,8 @@ __attribute__((target("avx2,fma"))) static void conv64_avx2(ARGS) { BODY(v8, 8, 
 #define WARGS const float *x, const float *dy, float *dw, long first, long count, \
               int inH, int inW, int cin, int outH, int outW, int kH, int kW, int sH, int sW
 
-__attribute__((target("avx512f,avx2,fma"))) static void grad32_avx512(WARGS) { WBODY(v16, 16, 2, 6) }
-__attribute__((target("avx512f,avx2,fma"))) static void grad64_avx512(WARGS) { WBODY(v16, 16, 4, 3) }
+__attribute__((target("avx512f,avx2,fma"))) static void grad32_avx512(WARGS) { WBODY(v16, 16, 2, 8) }
+__attribute__((target("avx512f,avx2,fma"))) static void grad64_avx512(WARGS) { WBODY(v16, 16, 4, 6) }
 __attribute__((target("avx512f,avx2,fma"))) static void grad128_avx512(WARGS) { WBODY(v16, 16, 8, 2) }
 __attribute__((target("avx2,fma"))) static void grad32_avx2(WARGS) { WBODY(v8, 8, 4, 3) }
 __attribute__((target("avx2,fma"))) static void grad64_avx2(WARGS) { WBODY(v8, 8, 8, 1) }
@@ -154,6 +160,21 @@ int fb_conv_direct_weight_gradient(const float *x, const float *dy, float *dw, l
   else if (filters == 64) (wide ? grad64_avx512 : grad64_avx2)(x, dy, dw, first, count, inH, inW, cin, outH, outW, kH, kW, sH, sW);
   else grad128_avx512(x, dy, dw, first, count, inH, inW, cin, outH, outW, kH, kW, sH, sW);
   return 1;
+}
+
+void fb_relu_backward_bias(const float *restrict y, float *restrict dy, long rows, long width, float *restrict partial) {
+  for (long r = 0; r < rows; r++) {
+    const float *out = y + r * width;
+    float *g = dy + r * width;
+    /* Both loads unconditional, so the comparison is a select, not a branch. */
+#pragma clang loop vectorize(enable)
+    for (long j = 0; j < width; j++) {
+      const float gj = g[j], yj = out[j];
+      const float v = yj > 0 ? gj : 0;
+      g[j] = v;
+      partial[j] += v;
+    }
+  }
 }
 
 /* Optimizer updates, element-wise over [0, n), the same float32 operations in the same order

@@ -1,3 +1,4 @@
+import CKernels
 import FashionTensor
 
 /// Loops shared by the GEMM-based layers: what happens right after and right before a GEMM.
@@ -31,15 +32,15 @@ enum Kernels {
                                                   rows: Int, width: Int, activation: Activation,
                                                   biasGradient db: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
         sumOverChunks(rows, minimumChunk: rowsPerChunk(width), size: width, partials: scratch, into: db) { range, partial in
+            if activation == .relu {
+                // In C, vectorised: the same loop in Swift stays scalar (its pointers might alias).
+                fb_relu_backward_bias(y + range.lowerBound * width, dy + range.lowerBound * width, range.count, width, partial)
+                return
+            }
             for r in range {
                 let g = dy + r * width, out = y + r * width
-                switch activation {
-                case .relu:
-                    for j in 0..<width { let gv = g[j], o = out[j]; let v = o > 0 ? gv : 0; g[j] = v; partial[j] += v }
-                default:
-                    activation.backward(output: out, gradient: g, count: width, width: width)
-                    for j in 0..<width { partial[j] += g[j] }
-                }
+                activation.backward(output: out, gradient: g, count: width, width: width)
+                for j in 0..<width { partial[j] += g[j] }
             }
         }
     }

@@ -54,6 +54,13 @@ extension NNDirectKernelTests {
         NNDirectConvCase(input: [7, 7, 6], filters: 64, kernel: (4, 4), strides: (2, 2), activation: .linear, padding: .same),
         NNDirectConvCase(input: [6, 7, 16], filters: 128, kernel: (2, 2), strides: (1, 1), activation: .relu, padding: .same),
         NNDirectConvCase(input: [7, 6, 3], filters: 128, kernel: (3, 3), strides: (1, 1), activation: .linear),
+        // 32, 64 (or, with AVX-512, 128) input channels at stride 1: the input gradient is a direct convolution too.
+        NNDirectConvCase(input: [8, 9, 64], filters: 32, kernel: (2, 2), strides: (1, 1), activation: .relu, padding: .same),
+        NNDirectConvCase(input: [7, 9, 32], filters: 64, kernel: (3, 2), strides: (1, 1), activation: .linear, padding: .same),
+        NNDirectConvCase(input: [10, 7, 64], filters: 64, kernel: (4, 3), strides: (1, 1), activation: .relu),
+        NNDirectConvCase(input: [6, 7, 32], filters: 128, kernel: (2, 2), strides: (1, 1), activation: .relu, padding: .same),
+        NNDirectConvCase(input: [9, 8, 32], filters: 32, kernel: (3, 3), strides: (2, 1), activation: .relu, padding: .same),
+        NNDirectConvCase(input: [5, 6, 128], filters: 64, kernel: (2, 2), strides: (1, 1), activation: .relu, padding: .same),
     ]
 
     /// y[n, i, j, f] = b[f] + Σ x[n, i·sH + kh, j·sW + kw, c]·W[kh, kw, c, f], in Double.
@@ -91,6 +98,9 @@ extension NNDirectKernelTests {
         let layer = c.make()
         try layer.build(inputShape: c.input, maxBatch: batch)
         #expect(layer.usesDirectKernel == (fb_conv_direct_supported(Int32(c.filters)) != 0))
+        let ch = c.input[2]
+        #expect(layer.usesDirectInputGradient == (layer.usesDirectKernel && c.strides == (1, 1)
+                                                  && fb_conv_direct_supported(Int32(ch)) != 0))
         let w = NNSupport.uniform(layer.parameters[0].count, seed: 11, in: -0.5...0.5)
         let b = NNSupport.uniform(c.filters, seed: 12, in: -0.3...0.3)
         NNSupport.set(layer.parameters[0], w)
@@ -103,7 +113,7 @@ extension NNDirectKernelTests {
 
         // Gradients by the definition: g = upstream where the output is active.
         let g = zip(upstream, expected).map { c.activation == .relu && $0.1 <= 0 ? 0 : Double($0.0) }
-        let (h, wi, ch, f) = (c.input[0], c.input[1], c.input[2], c.filters)
+        let (h, wi, f) = (c.input[0], c.input[1], c.filters)
         let (oh, ow, top, left) = c.geometry()
         var dw = [Double](repeating: 0, count: w.count), db = [Double](repeating: 0, count: f)
         var dx = [Double](repeating: 0, count: x.count)
@@ -130,6 +140,15 @@ extension NNDirectKernelTests {
         var g = SeededGenerator(seed: 3, stream: "direct-conv")
         layer.initialize(using: &g)
         NNSupport.checkLayerGradients(layer, input: NNSupport.uniform(2 * 5 * 7 * 3, seed: 21), batch: 2)
+    }
+
+    @Test func finiteDifferencesWithDirectInputGradient() throws {
+        let layer = Conv2D(filters: 32, kernelSize: (2, 3), padding: .same, activation: .linear)
+        try layer.build(inputShape: [4, 5, 32], maxBatch: 2)
+        #expect(layer.usesDirectInputGradient == (fb_conv_direct_supported(32) != 0))
+        var g = SeededGenerator(seed: 4, stream: "direct-conv-dx")
+        layer.initialize(using: &g)
+        NNSupport.checkLayerGradients(layer, input: NNSupport.uniform(2 * 4 * 5 * 32, seed: 22), batch: 2)
     }
 
     @Test func otherShapesKeepTheGemmPath() throws {

@@ -36,4 +36,9 @@ void fb_rmsprop_update(float *w, float *v, const float *g, long n, float lr, flo
 void fb_adam_update(float *w, float *m, float *v, const float *g, long n, float alpha, float oneMinusBeta1,
                     float oneMinusBeta2, float eps);
 
+/* ReLU's backward fused with the bias gradient, rows [0, rows) of width values:
+   dy = y > 0 ? dy : 0, in place; partial[j] += dy[r, j] row after row (the order of the plain
+   loop). y, dy and partial must not overlap. */
+void fb_relu_backward_bias(const float *y, float *dy, long rows, long width, float *partial);
+
 #endif

@@ -33,7 +33,10 @@ public final class Conv2DTranspose: Layer {
     /// The forward Conv2D's window: its input is this layer's output, its output this input.
     private var window: Window2D!
     /// [batch·inH·inW, kh·kw·filters]: the forward's patches, then the backward's gathered dy.
-    private var columns: FloatBuffer!
+    /// The GEMM paths' column buffer; nil for a layer whose passes are all direct until a
+    /// GEMM path needs it (its activation changed after building), then allocated once.
+    private var columns: FloatBuffer?
+    private var builtBatch = 0
     private var output: FloatBuffer!
     private var inputGradient: FloatBuffer!
     private var scratch: FloatBuffer!
@@ -115,12 +118,14 @@ public final class Conv2DTranspose: Layer {
         let directValues = directShape
             ? patch * inChannels * (Parallel.maxChunks + 2) + paddedPixels * (inChannels + (directInputGradient ? filters : 0)) + inChannels
             : 0
+        let fullyDirect = directInputGradient && (activation == .relu || activation == .linear)
+        builtBatch = maxBatch
         try reserve(patch * inChannels + filters,
-                    inPixels * (patch + inChannels) + outValues + Parallel.maxChunks * filters + directValues)
+                    inPixels * ((fullyDirect ? 0 : patch) + inChannels) + outValues + Parallel.maxChunks * filters + directValues)
         kernel = Parameter(name: "kernel", shape: [kH, kW, filters, inChannels])
         bias = Parameter(name: "bias", shape: [filters])
         parameters = [kernel, bias]
-        columns = FloatBuffer(count: inPixels * patch)
+        columns = fullyDirect ? nil : FloatBuffer(count: inPixels * patch)
         output = FloatBuffer(count: outValues)
         inputGradient = FloatBuffer(count: inPixels * inChannels)
         scratch = FloatBuffer(count: Parallel.maxChunks * max(filters, directShape ? patch * inChannels : 0))
@@ -185,10 +190,18 @@ public final class Conv2DTranspose: Layer {
                                            Int32(h), Int32(w), Int32(c), Int32(kH), Int32(kW), 1, 1, 0)
             }
         } else {
+            let columns = columnBuffer()
             Im2Col.gather(dy, into: columns.pointer, batch: batch, window: window)
             BLAS.gemm(m: batch * h * w, n: c, k: patch, a: columns.pointer, b: kernel.value.pointer, c: inputGradient.pointer)
         }
         return inputGradient.pointer
+    }
+
+    private func columnBuffer() -> FloatBuffer {
+        if let columns { return columns }
+        let made = FloatBuffer(count: builtBatch * inputShape[0] * inputShape[1] * patch)
+        columns = made
+        return made
     }
 
     /// Keras' fans for a kernel stored (kh, kw, OUT, IN): fan_in = kh·kw·OUT (shape[-2]),
@@ -207,6 +220,7 @@ public final class Conv2DTranspose: Layer {
         }
         let rows = batch * window.outH * window.outW
         // columns[pixel, (kh, kw, o)] = Σ_i x[pixel, i]·W[(kh, kw, o), i]
+        let columns = columnBuffer()
         BLAS.gemm(transB: true, m: rows, n: patch, k: inChannels, a: x, b: kernel.value.pointer, c: columns.pointer)
         Im2Col.scatter(columns.pointer, into: output.pointer, batch: batch, window: window)
         Kernels.addBiasAndActivate(output.pointer, bias: bias.value.pointer, rows: batch * window.inH * window.inW,
@@ -220,6 +234,7 @@ public final class Conv2DTranspose: Layer {
                                                   width: filters, activation: activation,
                                                   biasGradient: bias.gradient.pointer, scratch: scratch.pointer)
         if direct { return directBackward(dy, batch: batch, needsInputGradient: needsInputGradient) }
+        let columns = columnBuffer()
         Im2Col.gather(dy, into: columns.pointer, batch: batch, window: window)
         // dW[(kh, kw, o), i] = Σ_pixels columns[pixel, (kh, kw, o)]·x[pixel, i]
         BLAS.gemm(transA: true, m: patch, n: inChannels, k: rows, a: columns.pointer, b: input!, c: kernel.gradient.pointer)
