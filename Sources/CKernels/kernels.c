@@ -1,4 +1,5 @@
 #include "ckernels.h"
+#include <string.h>
 
 /* One body, compiled for AVX-512 (16-float vectors) and for AVX2 + FMA (8-float vectors),
    chosen at run time: Debian's toolchain builds for baseline x86-64, which has neither.
@@ -162,6 +163,112 @@ int fb_conv_direct_weight_gradient(const float *x, const float *dy, float *dw, l
   return 1;
 }
 
+/* Max pooling: channel vectors of LANES with the maximum and its index in registers, selects
+   (bitwise) instead of branches; the remaining channels one by one. Strict > keeps the first
+   maximum. */
+#define POOL_FORWARD(VEC, IVEC, LANES)                                                             \
+  const long inSize = (long)inH * inW * c, outSize = (long)outH * outW * c;                        \
+  IVEC lanes;                                                                                      \
+  for (int l = 0; l < LANES; l++) lanes[l] = l;                                                    \
+  for (long n = first; n < first + count; n++) {                                                   \
+    const float *image = x + n * inSize;                                                           \
+    for (int oh = 0; oh < outH; oh++) {                                                            \
+      const int h0 = oh * sH - padTop, hLo = h0 > 0 ? h0 : 0, hHi = h0 + kH < inH ? h0 + kH : inH; \
+      for (int ow = 0; ow < outW; ow++) {                                                          \
+        const int w0 = ow * sW - padLeft, wLo = w0 > 0 ? w0 : 0, wHi = w0 + kW < inW ? w0 + kW : inW; \
+        const long o = n * outSize + ((long)oh * outW + ow) * c;                                   \
+        const int start = (hLo * inW + wLo) * c;                                                   \
+        int ch = 0;                                                                                \
+        for (; ch + LANES <= c; ch += LANES) {                                                     \
+          VEC best = *(const VEC *)(image + start + ch);                                           \
+          IVEC index = (start + ch) + lanes;                                                       \
+          for (int ih = hLo; ih < hHi; ih++)                                                       \
+            for (int iw = wLo; iw < wHi; iw++) {                                                   \
+              const int i = (ih * inW + iw) * c + ch;                                              \
+              const VEC v = *(const VEC *)(image + i);                                             \
+              const IVEC better = v > best;                                                        \
+              best = (VEC)(((IVEC)v & better) | ((IVEC)best & ~better));                           \
+              index = ((i + lanes) & better) | (index & ~better);                                  \
+            }                                                                                      \
+          *(VEC *)(y + o + ch) = best;                                                             \
+          *(IVEC *)(arg + o + ch) = index;                                                         \
+        }                                                                                          \
+        for (; ch < c; ch++) {                                                                     \
+          float best = image[start + ch];                                                          \
+          int index = start + ch;                                                                  \
+          for (int ih = hLo; ih < hHi; ih++)                                                       \
+            for (int iw = wLo; iw < wHi; iw++) {                                                   \
+              const int i = (ih * inW + iw) * c + ch;                                              \
+              if (image[i] > best) { best = image[i]; index = i; }                                 \
+            }                                                                                      \
+          y[o + ch] = best;                                                                        \
+          arg[o + ch] = index;                                                                     \
+        }                                                                                          \
+      }                                                                                            \
+    }                                                                                              \
+  }
+
+#define POOL_BACKWARD(VEC, IVEC, LANES)                                                            \
+  const long inSize = (long)inH * inW * c, outSize = (long)outH * outW * c;                        \
+  const int coveredH = outH * kH, coveredW = outW * kW;                                            \
+  IVEC lanes;                                                                                      \
+  for (int l = 0; l < LANES; l++) lanes[l] = l;                                                    \
+  for (long n = first; n < first + count; n++) {                                                   \
+    float *image = dx + n * inSize;                                                                \
+    for (int oh = 0; oh < outH; oh++) {                                                            \
+      for (int ow = 0; ow < outW; ow++) {                                                          \
+        const long o = n * outSize + ((long)oh * outW + ow) * c;                                   \
+        for (int ih = oh * kH; ih < (oh + 1) * kH; ih++)                                           \
+          for (int iw = ow * kW; iw < (ow + 1) * kW; iw++) {                                       \
+            const int p = (ih * inW + iw) * c;                                                     \
+            int ch = 0;                                                                            \
+            for (; ch + LANES <= c; ch += LANES) {                                                 \
+              IVEC keep = *(const IVEC *)(arg + o + ch) == (p + ch) + lanes;                       \
+              if (maskPositive) keep &= *(const VEC *)(y + o + ch) > (VEC){0};                     \
+              *(IVEC *)(image + p + ch) = *(const IVEC *)(dy + o + ch) & keep;                     \
+            }                                                                                      \
+            for (; ch < c; ch++) {                                                                 \
+              const int hit = arg[o + ch] == p + ch && (!maskPositive || y[o + ch] > 0);           \
+              image[p + ch] = hit ? dy[o + ch] : 0;                                                \
+            }                                                                                      \
+          }                                                                                        \
+      }                                                                                            \
+      if (coveredW < inW)                                                                          \
+        for (int ih = oh * kH; ih < (oh + 1) * kH; ih++)                                           \
+          memset(image + ((long)ih * inW + coveredW) * c, 0, sizeof(float) * (inW - coveredW) * c); \
+    }                                                                                              \
+    if (coveredH < inH) memset(image + (long)coveredH * inW * c, 0, sizeof(float) * (inH - coveredH) * inW * c); \
+  }
+
+typedef int i16v __attribute__((vector_size(64), aligned(4)));
+typedef int i8v __attribute__((vector_size(32), aligned(4)));
+typedef float f4v __attribute__((vector_size(16), aligned(4)));
+typedef int i4v __attribute__((vector_size(16), aligned(4)));
+
+#define POOL_FWD_ARGS const float *x, float *y, int *arg, long first, long count, int inH, int inW, int c, \
+                      int outH, int outW, int kH, int kW, int sH, int sW, int padTop, int padLeft
+#define POOL_BWD_ARGS const float *dy, const float *y, const int *arg, float *dx, long first, long count, \
+                      int inH, int inW, int c, int outH, int outW, int kH, int kW, int maskPositive
+
+__attribute__((target("avx512f,avx2,fma"))) static void pool_forward_avx512(POOL_FWD_ARGS) { POOL_FORWARD(v16, i16v, 16) }
+__attribute__((target("avx2,fma"))) static void pool_forward_avx2(POOL_FWD_ARGS) { POOL_FORWARD(v8, i8v, 8) }
+static void pool_forward_sse(POOL_FWD_ARGS) { POOL_FORWARD(f4v, i4v, 4) }
+__attribute__((target("avx512f,avx2,fma"))) static void pool_backward_avx512(POOL_BWD_ARGS) { POOL_BACKWARD(v16, i16v, 16) }
+__attribute__((target("avx2,fma"))) static void pool_backward_avx2(POOL_BWD_ARGS) { POOL_BACKWARD(v8, i8v, 8) }
+static void pool_backward_sse(POOL_BWD_ARGS) { POOL_BACKWARD(f4v, i4v, 4) }
+
+void fb_maxpool_forward(POOL_FWD_ARGS) {
+  const int l = level();
+  (l == 2 ? pool_forward_avx512 : l == 1 ? pool_forward_avx2 : pool_forward_sse)(
+      x, y, arg, first, count, inH, inW, c, outH, outW, kH, kW, sH, sW, padTop, padLeft);
+}
+
+void fb_maxpool_backward_tiles(POOL_BWD_ARGS) {
+  const int l = level();
+  (l == 2 ? pool_backward_avx512 : l == 1 ? pool_backward_avx2 : pool_backward_sse)(
+      dy, y, arg, dx, first, count, inH, inW, c, outH, outW, kH, kW, maskPositive);
+}
+
 void fb_relu_backward_bias(const float *restrict y, float *restrict dy, long rows, long width, float *restrict partial) {
   for (long r = 0; r < rows; r++) {
     const float *out = y + r * width;
@@ -174,6 +281,14 @@ void fb_relu_backward_bias(const float *restrict y, float *restrict dy, long row
       g[j] = v;
       partial[j] += v;
     }
+  }
+}
+
+void fb_add_rows(const float *restrict dy, long rows, long width, float *restrict partial) {
+  for (long r = 0; r < rows; r++) {
+    const float *g = dy + r * width;
+#pragma clang loop vectorize(enable)
+    for (long j = 0; j < width; j++) partial[j] += g[j];
   }
 }
 

@@ -32,9 +32,13 @@ enum Kernels {
                                                   rows: Int, width: Int, activation: Activation,
                                                   biasGradient db: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>) {
         sumOverChunks(rows, minimumChunk: rowsPerChunk(width), size: width, partials: scratch, into: db) { range, partial in
+            // In C, vectorised: the same loops in Swift stay scalar (their pointers might alias).
             if activation == .relu {
-                // In C, vectorised: the same loop in Swift stays scalar (its pointers might alias).
                 fb_relu_backward_bias(y + range.lowerBound * width, dy + range.lowerBound * width, range.count, width, partial)
+                return
+            }
+            if activation == .linear {
+                fb_add_rows(dy + range.lowerBound * width, range.count, width, partial)
                 return
             }
             for r in range {

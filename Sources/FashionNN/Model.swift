@@ -116,6 +116,14 @@ public final class Sequential {
             a.activation = .linear  // the loss applies it, fused
         }
         outputActivation = wanted
+        // A ReLU convolution followed by max pooling: the pooling's backward applies ReLU's
+        // mask, and the convolution skips that pass over its (large) output.
+        for (source, next) in zip(layers, layers.dropFirst()) {
+            if let conv = source as? Conv2D, conv.activation == .relu, let pool = next as? MaxPooling2D, pool.canMaskReLU {
+                pool.masksReLU = true
+                conv.gradientArrivesMasked = true
+            }
+        }
         lossGradient = FloatBuffer(count: shardCapacity * shape.reduce(1, *))
     }
 

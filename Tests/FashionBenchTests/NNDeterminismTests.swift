@@ -133,3 +133,59 @@ struct NNDeterminismTests {
         #expect(a.parameters[0].value.array != b.parameters[0].value.array)
     }
 }
+
+/// A ReLU convolution followed by max pooling hands ReLU's mask to the pooling's backward
+/// (`MaxPooling2D.masksReLU`): the gradients must be bit for bit those of the two separate
+/// passes, for tiling pools (the C kernel) and overlapping or padded ones, for direct and
+/// GEMM convolutions.
+@Suite("NN ReLU mask in max pooling")
+struct NNReLUMaskTests {
+    static func pool(_ index: Int) -> (String, MaxPooling2D) {
+        switch index {
+        case 0: ("2x2 tiles", MaxPooling2D(poolSize: (2, 2)))
+        case 1: ("3x3 tiles, uncovered edge", MaxPooling2D(poolSize: (3, 3)))
+        case 2: ("3x3 stride 2", MaxPooling2D(poolSize: (3, 3), strides: (2, 2)))
+        default: ("2x2 same", MaxPooling2D(poolSize: (2, 2), padding: .same))
+        }
+    }
+
+    @Test(arguments: [32, 5], [0, 1, 2, 3])
+    func sameGradientsAsSeparatePasses(filters: Int, poolIndex: Int) throws {
+        func make() throws -> Sequential {
+            let fresh = Self.pool(poolIndex).1
+            return try Sequential(inputShape: [11, 10, 3],
+                                  layers: [Conv2D(filters: filters, kernelSize: (3, 3), activation: .relu), fresh,
+                                           Conv2D(filters: 32, kernelSize: (2, 2), padding: .same, activation: .relu),
+                                           Flatten(), Dense(units: 4, activation: .softmax)],
+                                  loss: CategoricalCrossentropy(), maxBatch: 3)
+        }
+        let fused = try make(), separate = try make()
+        let pool = try #require(fused.layers[1] as? MaxPooling2D), conv = try #require(fused.layers[0] as? Conv2D)
+        #expect(pool.masksReLU && conv.gradientArrivesMasked, "the model hands the mask to the pooling")
+        (separate.layers[1] as? MaxPooling2D)?.masksReLU = false
+        (separate.layers[0] as? Conv2D)?.gradientArrivesMasked = false
+        fused.initialize(seed: 5)
+        separate.initialize(seed: 5)
+        // Inputs centred on zero, so that many windows' maxima are cut by ReLU.
+        let input = NNSupport.uniform(3 * 11 * 10 * 3, seed: 31).map { $0 - 0.5 }
+        let labels: [Int32] = [0, 3, 1]
+        let a = FloatBuffer(input), b = FloatBuffer(input)
+        let ra = labels.withUnsafeBufferPointer { fused.trainStep(a.pointer, labels: $0.baseAddress!, batch: 3) }
+        let rb = labels.withUnsafeBufferPointer { separate.trainStep(b.pointer, labels: $0.baseAddress!, batch: 3) }
+        #expect(ra.lossSum == rb.lossSum)
+        for (p, q) in zip(fused.parameters, separate.parameters) {
+            #expect(p.gradient.array == q.gradient.array, "\(p.name) of \(Self.pool(poolIndex).0), \(filters) filters")
+        }
+        #expect(fused.parameters[0].gradient.array.contains { $0 != 0 })
+    }
+
+    /// A 1x1 pool passes dy through, so it never takes the mask.
+    @Test func identityPoolKeepsTheMaskInTheConvolution() throws {
+        let model = try Sequential(inputShape: [5, 5, 1],
+                                   layers: [Conv2D(filters: 4, kernelSize: (2, 2), activation: .relu), MaxPooling2D(poolSize: (1, 1)),
+                                            Flatten(), Dense(units: 3, activation: .softmax)],
+                                   loss: CategoricalCrossentropy(), maxBatch: 2)
+        #expect(!(model.layers[1] as! MaxPooling2D).masksReLU)
+        #expect(!(model.layers[0] as! Conv2D).gradientArrivesMasked)
+    }
+}

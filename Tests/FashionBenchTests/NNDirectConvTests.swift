@@ -234,3 +234,49 @@ extension NNDirectKernelTests {
     }
 }
 }
+
+extension NNDirectKernelTests {
+/// MaxPooling2D's C kernels (AVX-512, AVX2, SSE) against a plain loop over the definition:
+/// the first maximum in window order, its gradient routed there, and with `masksReLU` only
+/// where the maximum is positive. Channel counts that leave a tail past the last vector.
+@Suite struct MaxPoolingKernels {
+    @Test(arguments: [(2, 2, 2, 2, Padding.valid), (3, 3, 3, 3, .valid), (3, 3, 2, 2, .valid), (2, 3, 2, 1, .same)],
+          [1, 19, 32])
+    func matchesTheDefinition(pool: (Int, Int, Int, Int, Padding), channels: Int) throws {
+        defer { _ = fb_kernels_cap_level(2) }
+        let (pH, pW, sH, sW, padding) = pool
+        let (h, w, batch) = (9, 8, 2)
+        for cap in [2, 1, 0] {
+            let level = fb_kernels_cap_level(Int32(cap))
+            if cap < 2 && level < cap { continue }
+            for masks in [false, true] {
+                let layer = MaxPooling2D(poolSize: (pH, pW), strides: (sH, sW), padding: padding)
+                try layer.build(inputShape: [h, w, channels], maxBatch: batch)
+                layer.masksReLU = masks
+                // Repeated values (ties) and values at or below zero, as ReLU outputs have.
+                let x = NNSupport.uniform(batch * h * w * channels, seed: 41).map { (($0 * 8).rounded() - 3) / 4 }
+                let (oh, ow) = (layer.outputShape[0], layer.outputShape[1])
+                let upstream = NNSupport.uniform(batch * oh * ow * channels, seed: 42)
+                let r = NNSupport.forwardBackward(layer, x, upstream: upstream, batch: batch)
+                let top = padding == .same ? max((oh - 1) * sH + pH - h, 0) / 2 : 0
+                let left = padding == .same ? max((ow - 1) * sW + pW - w, 0) / 2 : 0
+                var y = [Float](repeating: 0, count: upstream.count), dx = [Float](repeating: 0, count: x.count)
+                for n in 0..<batch { for i in 0..<oh { for j in 0..<ow { for c in 0..<channels {
+                    var best = -Float.infinity, at = -1
+                    for a in 0..<pH { for b in 0..<pW {
+                        let r = i * sH + a - top, q = j * sW + b - left
+                        guard r >= 0, r < h, q >= 0, q < w else { continue }
+                        let k = ((n * h + r) * w + q) * channels + c
+                        if at < 0 || x[k] > best { best = x[k]; at = k }
+                    } }
+                    let o = ((n * oh + i) * ow + j) * channels + c
+                    y[o] = best
+                    if !masks || best > 0 { dx[at] += upstream[o] }
+                } } } }
+                #expect(r.output == y, "output, cap \(cap), \(pool), \(channels) channels")
+                #expect(r.inputGradient == dx, "dInput, cap \(cap), masks \(masks), \(pool), \(channels) channels")
+            }
+        }
+    }
+}
+}

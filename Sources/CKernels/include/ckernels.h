@@ -41,4 +41,21 @@ void fb_adam_update(float *w, float *m, float *v, const float *g, long n, float 
    loop). y, dy and partial must not overlap. */
 void fb_relu_backward_bias(const float *y, float *dy, long rows, long width, float *partial);
 
+/* The bias gradient of a layer whose gradient arrives already masked: partial[j] +=
+   dy[r, j] for rows [0, rows), row after row. dy and partial must not overlap. */
+void fb_add_rows(const float *dy, long rows, long width, float *partial);
+
+/* Max pooling, NHWC, samples [first, first + count): y[n, oh, ow, c] = the maximum of the
+   window rows [oh*sH - padTop, + kH) x columns [ow*sW - padLeft, + kW), clipped to the image;
+   arg = the index within the sample's image of the first maximum in window order (rows, then
+   columns), as TensorFlow. */
+void fb_maxpool_forward(const float *x, float *y, int *arg, long first, long count, int inH, int inW, int c,
+                        int outH, int outW, int kH, int kW, int sH, int sW, int padTop, int padLeft);
+
+/* Its backward for windows that tile the input (valid padding, strides = pool size): each
+   window's argmax cell gets dy, every other cell 0, including the cells no window covers.
+   With maskPositive, a window whose maximum y is not > 0 sends 0 (ReLU's derivative). */
+void fb_maxpool_backward_tiles(const float *dy, const float *y, const int *arg, float *dx, long first, long count,
+                               int inH, int inW, int c, int outH, int outW, int kH, int kW, int maskPositive);
+
 #endif

@@ -46,6 +46,12 @@ public final class Conv2D: Layer {
     private var zeroBias: FloatBuffer?
     private var gradientTop = 0, gradientLeft = 0
     private var builtBatch = 0
+    /// Set by the model when a MaxPooling2D follows this ReLU layer: the pooling's backward
+    /// already applied ReLU's mask to dy (see `MaxPooling2D.masksReLU`), so this layer's
+    /// backward only sums the bias gradient, without another pass over its output.
+    public var gradientArrivesMasked = false
+    /// The activation whose derivative this layer's backward still applies.
+    private var backwardActivation: Activation { gradientArrivesMasked && activation == .relu ? .linear : activation }
     /// `same` padding on the direct path: the input with its zero border, and its size.
     private var padded: FloatBuffer?
     private var paddedH = 0, paddedW = 0
@@ -155,7 +161,7 @@ public final class Conv2D: Layer {
         let rows = batch * window.outH * window.outW
         if direct {
             Kernels.activationBackwardAndBiasGradient(output: output.pointer, gradient: dy, rows: rows, width: filters,
-                                                      activation: activation, biasGradient: bias.gradient.pointer, scratch: scratch.pointer)
+                                                      activation: backwardActivation, biasGradient: bias.gradient.pointer, scratch: scratch.pointer)
             directWeightGradient(dy, batch: batch)
         } else if patch <= Conv2D.smallPatch {
             Kernels.smallGemmBackward(columnBuffer().pointer, output: output.pointer, gradient: dy, rows: rows, k: patch, n: filters,
@@ -163,7 +169,7 @@ public final class Conv2D: Layer {
                                       biasGradient: bias.gradient.pointer, scratch: scratch.pointer)
         } else {
             Kernels.activationBackwardAndBiasGradient(output: output.pointer, gradient: dy, rows: rows, width: filters,
-                                                      activation: activation, biasGradient: bias.gradient.pointer, scratch: scratch.pointer)
+                                                      activation: backwardActivation, biasGradient: bias.gradient.pointer, scratch: scratch.pointer)
             // dKernel = columnsᵀ·dy
             BLAS.gemm(transA: true, m: patch, n: filters, k: rows, a: columnBuffer().pointer, b: dy, c: kernel.gradient.pointer)
         }

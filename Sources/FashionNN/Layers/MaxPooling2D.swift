@@ -1,3 +1,4 @@
+import CKernels
 import FashionTensor
 import FashionConfig
 
@@ -19,6 +20,14 @@ public final class MaxPooling2D: Layer {
     private var argmax: UnsafeMutablePointer<Int32>?
     private var inputGradient: FloatBuffer!
     private var isIdentity = false
+    /// Set by the model when this layer pools the output of a ReLU layer (Conv2D): the
+    /// gradient sent back is then already multiplied by ReLU's derivative. Every input cell
+    /// that receives a gradient is the maximum of its window, which is this layer's output,
+    /// so the mask is (output > 0), read from the small pooled output instead of a separate
+    /// pass over the layer's large output. The values are the same as the two passes give.
+    public var masksReLU = false
+    /// A 1x1 pool passes dy through untouched, so it cannot apply the mask.
+    public var canMaskReLU: Bool { !isIdentity }
 
     public init(poolSize: (Int, Int), strides: (Int, Int)? = nil, padding: Padding = .valid, name: String = "max_pooling2d") {
         self.poolSize = poolSize
@@ -28,8 +37,6 @@ public final class MaxPooling2D: Layer {
     }
 
     deinit { argmax?.deallocate() }
-
-    static let lanes = SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7)
 
     public convenience init(options o: Options) throws {
         let pool = try o.intPair("pool_size", default: (2, 2), max: 1 << 12)
@@ -63,60 +70,12 @@ public final class MaxPooling2D: Layer {
 
     public func forward(_ x: UnsafeMutablePointer<Float>, batch: Int, training: Bool) -> UnsafeMutablePointer<Float> {
         if isIdentity { return x }
-        let w = window!, c = w.channels
-        let inSize = w.inH * w.inW * c, outSize = w.outH * w.outW * c
-        let y = output.pointer, arg = argmax!
+        let w = window!, y = output.pointer, arg = argmax!
+        // In C, for the widest vectors this CPU has (Swift's SIMD types compile to SSE here).
         Parallel.forEachChunk(batch) { samples in
-            for n in samples {
-                let image = x + n * inSize
-                for oh in 0..<w.outH {
-                    let h0 = oh * w.sH - w.padTop
-                    let hLo = max(h0, 0), hHi = min(h0 + w.kH, w.inH)
-                    for ow in 0..<w.outW {
-                        let w0 = ow * w.sW - w.padLeft
-                        let wLo = max(w0, 0), wHi = min(w0 + w.kW, w.inW)
-                        let o = n * outSize + (oh * w.outW + ow) * c
-                        let first = (hLo * w.inW + wLo) * c
-                        // Eight channels at a time (contiguous in NHWC) with the maximum in
-                        // registers, then the rest one by one; selects, not branches, since the
-                        // comparisons are unpredictable. Strict > keeps the first maximum in
-                        // window order, as TensorFlow.
-                        var ch = 0
-                        while ch + 8 <= c {
-                            var best = UnsafeRawPointer(image + first + ch).loadUnaligned(as: SIMD8<Float>.self)
-                            var index = SIMD8<Int32>(repeating: Int32(first + ch)) &+ MaxPooling2D.lanes
-                            for ih in hLo..<hHi {
-                                for iw in wLo..<wHi {
-                                    let i = (ih * w.inW + iw) * c + ch
-                                    let v = UnsafeRawPointer(image + i).loadUnaligned(as: SIMD8<Float>.self)
-                                    let better = v .> best
-                                    best.replace(with: v, where: better)
-                                    index.replace(with: SIMD8<Int32>(repeating: Int32(i)) &+ MaxPooling2D.lanes, where: better)
-                                }
-                            }
-                            UnsafeMutableRawPointer(y + o + ch).storeBytes(of: best, as: SIMD8<Float>.self)
-                            UnsafeMutableRawPointer(arg + o + ch).storeBytes(of: index, as: SIMD8<Int32>.self)
-                            ch += 8
-                        }
-                        while ch < c {
-                            var best = image[first + ch]
-                            var bestIndex = first + ch
-                            for ih in hLo..<hHi {
-                                for iw in wLo..<wHi {
-                                    let i = (ih * w.inW + iw) * c + ch
-                                    let v = image[i]
-                                    let better = v > best
-                                    best = better ? v : best
-                                    bestIndex = better ? i : bestIndex
-                                }
-                            }
-                            y[o + ch] = best
-                            arg[o + ch] = Int32(bestIndex)
-                            ch += 1
-                        }
-                    }
-                }
-            }
+            fb_maxpool_forward(x, y, arg, samples.lowerBound, samples.count, Int32(w.inH), Int32(w.inW), Int32(w.channels),
+                               Int32(w.outH), Int32(w.outW), Int32(w.kH), Int32(w.kW), Int32(w.sH), Int32(w.sW),
+                               Int32(w.padTop), Int32(w.padLeft))
         }
         return y
     }
@@ -125,36 +84,25 @@ public final class MaxPooling2D: Layer {
         guard needsInputGradient else { return nil }
         if isIdentity { return dy }
         let inSize = inputShape.reduce(1, *), outSize = outputShape.reduce(1, *)
-        let dx = inputGradient.pointer, arg = argmax!
+        let dx = inputGradient.pointer, arg = argmax!, y = output.pointer, masks = masksReLU
         let w = window!, c = w.channels
         // Windows that tile the input without overlap or padding (pool 2 stride 2, valid):
-        // every input cell belongs to at most one window, so each is written once, without
-        // first zeroing the whole gradient.
+        // every input cell belongs to at most one window, so each covered cell is written
+        // once (in C, vectorised); only the rows and columns no window covers are zeroed.
+        // Other windows may share cells: zero, then add.
         let tiles = padding == .valid && strides == poolSize
+        if tiles {
+            Parallel.forEachChunk(batch) { samples in
+                fb_maxpool_backward_tiles(dy, y, arg, dx, samples.lowerBound, samples.count, Int32(w.inH), Int32(w.inW), Int32(c),
+                                          Int32(w.outH), Int32(w.outW), Int32(w.kH), Int32(w.kW), masks ? 1 : 0)
+            }
+            return dx
+        }
         Parallel.forEachChunk(batch) { samples in
             for n in samples {
                 let image = dx + n * inSize
-                if tiles {
-                    let coveredH = w.outH * w.kH, coveredW = w.outW * w.kW
-                    if coveredH < w.inH || coveredW < w.inW { image.update(repeating: 0, count: inSize) }
-                    for oh in 0..<w.outH {
-                        for ow in 0..<w.outW {
-                            let o = n * outSize + (oh * w.outW + ow) * c
-                            for ih in oh * w.kH..<(oh + 1) * w.kH {
-                                for iw in ow * w.kW..<(ow + 1) * w.kW {
-                                    let p = (ih * w.inW + iw) * c
-                                    for ch in 0..<c {
-                                        let g = dy[o + ch], hit = arg[o + ch] == Int32(p + ch)
-                                        image[p + ch] = hit ? g : 0
-                                    }
-                                }
-                            }
-                        }
-                    }
-                } else {
-                    image.update(repeating: 0, count: inSize)
-                    for o in n * outSize..<(n + 1) * outSize { image[Int(arg[o])] += dy[o] }
-                }
+                image.update(repeating: 0, count: inSize)
+                for o in n * outSize..<(n + 1) * outSize where !masks || y[o] > 0 { image[Int(arg[o])] += dy[o] }
             }
         }
         return dx
