@@ -354,3 +354,45 @@ void fb_adam_update(float *w, float *m, float *v, const float *g, long n, float 
   int l = level();
   (l == 2 ? adam_avx512 : l == 1 ? adam_avx2 : adam_plain)(w, m, v, g, n, alpha, oneMinusBeta1, oneMinusBeta2, eps);
 }
+
+/* Batch normalization (after `fp contract(off)` above: the same bits as the Swift loops). */
+void fb_bn_sums(const float *restrict x, long rows, long c, double *restrict s, double *restrict q) {
+  for (long r = 0; r < rows; r++) {
+    const float *row = x + r * c;
+    for (long j = 0; j < c; j++) {
+      const double v = row[j];
+      s[j] += v;
+      q[j] += v * v;
+    }
+  }
+}
+
+void fb_bn_gradient_sums(const float *restrict dy, const float *restrict x, const float *restrict mean,
+                         const float *restrict inverseStd, long rows, long c, double *restrict s, double *restrict q) {
+  for (long r = 0; r < rows; r++) {
+    const float *g = dy + r * c, *xr = x + r * c;
+    for (long j = 0; j < c; j++) {
+      const double gv = g[j];
+      s[j] += gv;
+      q[j] += gv * (double)((xr[j] - mean[j]) * inverseStd[j]);
+    }
+  }
+}
+
+void fb_bn_apply(const float *restrict x, float *restrict y, long rows, long c, const float *restrict k,
+                 const float *restrict b) {
+  for (long r = 0; r < rows; r++) {
+    const float *xr = x + r * c;
+    float *yr = y + r * c;
+    for (long j = 0; j < c; j++) yr[j] = xr[j] * k[j] + b[j];
+  }
+}
+
+void fb_bn_input_gradient(float *restrict g, const float *restrict x, long rows, long c, const float *restrict a,
+                          const float *restrict m, const float *restrict mean, const float *restrict h) {
+  for (long r = 0; r < rows; r++) {
+    float *gr = g + r * c;
+    const float *xr = x + r * c;
+    for (long j = 0; j < c; j++) gr[j] = a[j] * (gr[j] - m[j] - (xr[j] - mean[j]) * h[j]);
+  }
+}

@@ -58,4 +58,18 @@ void fb_maxpool_forward(const float *x, float *y, int *arg, long first, long cou
 void fb_maxpool_backward_tiles(const float *dy, const float *y, const int *arg, float *dx, long first, long count,
                                int inH, int inW, int c, int outH, int outW, int kH, int kW, int maskPositive);
 
+/* Batch normalization, rows [0, rows) of c channels, row after row, the operations of the
+   Swift loops they replace in their order (no fused multiply-adds), vectorised over channels.
+   fb_bn_sums: s[j] += x, q[j] += x*x, in double.
+   fb_bn_gradient_sums: s[j] += dy, q[j] += dy * (double)((x - mean[j]) * inverseStd[j]).
+   fb_bn_apply: y = x*k[j] + b[j].
+   fb_bn_input_gradient: g = a[j]*(g - m[j] - (x - mean[j])*h[j]), in place.
+   No array may overlap another. */
+void fb_bn_sums(const float *x, long rows, long c, double *s, double *q);
+void fb_bn_gradient_sums(const float *dy, const float *x, const float *mean, const float *inverseStd, long rows, long c,
+                         double *s, double *q);
+void fb_bn_apply(const float *x, float *y, long rows, long c, const float *k, const float *b);
+void fb_bn_input_gradient(float *g, const float *x, long rows, long c, const float *a, const float *m, const float *mean,
+                          const float *h);
+
 #endif

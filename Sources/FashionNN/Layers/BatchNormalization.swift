@@ -1,3 +1,4 @@
+import CKernels
 import Foundation
 import FashionTensor
 import FashionConfig
@@ -89,6 +90,9 @@ public final class BatchNormalization: Layer {
         movingVariance.value.pointer.update(repeating: 1, count: channels)
     }
 
+    // The loops over rows run in C (`fb_bn_*`): the same operations in the same order,
+    // vectorised over channels, which the Swift loops were not (their pointers might alias).
+
     /// Two sums per channel over `rows` rows of `channels` values: `body` adds its range of
     /// rows into (s, q); each chunk has its own slice, and the slices are added in chunk order
     /// (the same split for the same thread count, so the same result). Returns the totals:
@@ -122,10 +126,7 @@ public final class BatchNormalization: Layer {
             // tf.nn.moments computes (it centres first), safe from cancellation here because
             // the sums are in Double.
             let sum = channelSums(rows: rows) { range, s, q in
-                for r in range {
-                    let row = x + r * c
-                    for j in 0..<c { let v = Double(row[j]); s[j] += v; q[j] += v * v }
-                }
+                fb_bn_sums(x + range.lowerBound * c, range.count, c, s, q)  // s += x, q += x², in Double
             }
             let mm = movingMean.value.pointer, mv = movingVariance.value.pointer
             for j in 0..<c {
@@ -152,10 +153,7 @@ public final class BatchNormalization: Layer {
         }
         let y = output.pointer
         Parallel.forEachChunk(rows, minimumChunk: Kernels.rowsPerChunk(c)) { range in
-            for r in range {
-                let xr = x + r * c, yr = y + r * c
-                for j in 0..<c { yr[j] = xr[j] * k[j] + b[j] }
-            }
+            fb_bn_apply(x + range.lowerBound * c, y + range.lowerBound * c, range.count, c, k, b)  // y = x·k + b
         }
         return y
     }
@@ -168,14 +166,8 @@ public final class BatchNormalization: Layer {
         let c = channels, rows = batch * rowsPerSample
         let x = input!, mean = usedMean.pointer, inverseStd = usedInverseStd.pointer
         let sum = channelSums(rows: rows) { range, s, q in
-            for r in range {
-                let g = dy + r * c, xr = x + r * c
-                for j in 0..<c {
-                    let gv = Double(g[j])
-                    s[j] += gv
-                    q[j] += gv * Double((xr[j] - mean[j]) * inverseStd[j])
-                }
-            }
+            // s += dy, q += dy·x̂ (x̂ in Float, the product in Double)
+            fb_bn_gradient_sums(dy + range.lowerBound * c, x + range.lowerBound * c, mean, inverseStd, range.count, c, s, q)
         }
         if let beta { for j in 0..<c { beta.gradient.pointer[j] = Float(sum[j]) } }
         if let gamma { for j in 0..<c { gamma.gradient.pointer[j] = Float(sum[c + j]) } }
@@ -189,10 +181,7 @@ public final class BatchNormalization: Layer {
             h[j] = lastTraining ? Float(sum[c + j] / Double(rows)) * inverseStd[j] : 0
         }
         Parallel.forEachChunk(rows, minimumChunk: Kernels.rowsPerChunk(c)) { range in
-            for r in range {
-                let g = dy + r * c, xr = x + r * c
-                for j in 0..<c { g[j] = a[j] * (g[j] - m[j] - (xr[j] - mean[j]) * h[j]) }
-            }
+            fb_bn_input_gradient(dy + range.lowerBound * c, x + range.lowerBound * c, range.count, c, a, m, mean, h)
         }
         return dy
     }
