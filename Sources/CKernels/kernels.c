@@ -10,25 +10,26 @@
    rewritten with the same bits, and no pixel runs the slow one-at-a-time loop (its
    accumulators form one dependency chain), which rows narrower than R still take. */
 
-#define BODY(VEC, LANES, NV, R)                                                                    \
+#define BODY(VEC, LANES, NV, R, NT)                                                                \
   const int N = NV * LANES;                                                                        \
   const long pixelStep = (long)sW * cin, taps = (long)kW * cin;                                    \
   for (long n = first; n < first + count; n++) {                                                   \
     const float *image = x + n * (long)inH * inW * cin;                                            \
     for (int oh = 0; oh < outH; oh++) {                                                            \
-      float *row = y + ((n * outH + oh) * (long)outW) * N;                                         \
+      float *row = y + ((n * outH + oh) * (long)outW) * NT;                                        \
       if (outW >= R) {                                                                             \
         for (int block = 0; block < outW; block += R) {                                            \
           const int ow = block + R <= outW ? block : outW - R;                                     \
+          for (int f0 = 0; f0 < NT; f0 += N) {                                                     \
           VEC acc[R][NV];                                                                          \
           for (int i = 0; i < R; i++)                                                              \
-            for (int v = 0; v < NV; v++) acc[i][v] = *(const VEC *)(bias + LANES * v);             \
+            for (int v = 0; v < NV; v++) acc[i][v] = *(const VEC *)(bias + f0 + LANES * v);        \
           for (int kh = 0; kh < kH; kh++) {                                                        \
             const float *src = image + ((long)(oh * sH + kh) * inW + (long)ow * sW) * cin;         \
-            const float *wk = w + kh * taps * N;                                                   \
+            const float *wk = w + kh * taps * NT + f0;                                             \
             for (long t = 0; t < taps; t++) {                                                      \
               VEC b[NV];                                                                           \
-              for (int v = 0; v < NV; v++) b[v] = *(const VEC *)(wk + t * N + LANES * v);          \
+              for (int v = 0; v < NV; v++) b[v] = *(const VEC *)(wk + t * NT + LANES * v);         \
               for (int i = 0; i < R; i++) {                                                        \
                 const float s = src[i * pixelStep + t];                                            \
                 for (int v = 0; v < NV; v++) acc[i][v] += s * b[v];                                \
@@ -39,26 +40,28 @@
             for (int v = 0; v < NV; v++) {                                                         \
               VEC out = acc[i][v];                                                                 \
               if (relu) out = __builtin_elementwise_max(out, (VEC){0});                            \
-              *(VEC *)(row + (long)(ow + i) * N + LANES * v) = out;                                \
+              *(VEC *)(row + (long)(ow + i) * NT + f0 + LANES * v) = out;                          \
             }                                                                                      \
+          }                                                                                        \
         }                                                                                          \
         continue;                                                                                  \
       }                                                                                            \
-      for (int ow = 0; ow < outW; ow++) {                                                          \
+      for (int ow = 0; ow < outW; ow++)                                                            \
+      for (int f0 = 0; f0 < NT; f0 += N) {                                                         \
         VEC acc[NV];                                                                               \
-        for (int v = 0; v < NV; v++) acc[v] = *(const VEC *)(bias + LANES * v);                    \
+        for (int v = 0; v < NV; v++) acc[v] = *(const VEC *)(bias + f0 + LANES * v);               \
         for (int kh = 0; kh < kH; kh++) {                                                          \
           const float *src = image + ((long)(oh * sH + kh) * inW + (long)ow * sW) * cin;           \
-          const float *wk = w + kh * taps * N;                                                     \
+          const float *wk = w + kh * taps * NT + f0;                                               \
           for (long t = 0; t < taps; t++) {                                                        \
             const float s = src[t];                                                                \
-            for (int v = 0; v < NV; v++) acc[v] += s * *(const VEC *)(wk + t * N + LANES * v);     \
+            for (int v = 0; v < NV; v++) acc[v] += s * *(const VEC *)(wk + t * NT + LANES * v);    \
           }                                                                                        \
         }                                                                                          \
         for (int v = 0; v < NV; v++) {                                                             \
           VEC out = acc[v];                                                                        \
           if (relu) out = __builtin_elementwise_max(out, (VEC){0});                                \
-          *(VEC *)(row + (long)ow * N + LANES * v) = out;                                          \
+          *(VEC *)(row + (long)ow * NT + f0 + LANES * v) = out;                                    \
         }                                                                                          \
       }                                                                                            \
     }                                                                                              \
@@ -70,16 +73,16 @@ typedef float v8 __attribute__((vector_size(32), aligned(4)));
 #define ARGS const float *x, const float *w, const float *bias, float *y, long first, long count, \
              int inH, int inW, int cin, int outH, int outW, int kH, int kW, int sH, int sW, int relu
 
-__attribute__((target("avx512f,avx2,fma"))) static void conv32_avx512(ARGS) { BODY(v16, 16, 2, 8) }
-__attribute__((target("avx512f,avx2,fma"))) static void conv64_avx512(ARGS) { BODY(v16, 16, 4, 6) }
-__attribute__((target("avx512f,avx2,fma"))) static void conv128_avx512(ARGS) { BODY(v16, 16, 8, 3) }
-__attribute__((target("avx2,fma"))) static void conv32_avx2(ARGS) { BODY(v8, 8, 4, 3) }
-__attribute__((target("avx2,fma"))) static void conv64_avx2(ARGS) { BODY(v8, 8, 8, 1) }
+__attribute__((target("avx512f,avx2,fma"))) static void conv32_avx512(ARGS) { BODY(v16, 16, 2, 8, 32) }
+__attribute__((target("avx512f,avx2,fma"))) static void conv64_avx512(ARGS) { BODY(v16, 16, 4, 6, 64) }
+__attribute__((target("avx512f,avx2,fma"))) static void conv128_avx512(ARGS) { BODY(v16, 16, 4, 6, 128) }
+__attribute__((target("avx2,fma"))) static void conv32_avx2(ARGS) { BODY(v8, 8, 4, 3, 32) }
+__attribute__((target("avx2,fma"))) static void conv64_avx2(ARGS) { BODY(v8, 8, 8, 1, 64) }
 
 /* Blocks of TB taps x the filters in registers; one output row of pixels at a time (its dy
    rows stay in L1 across the blocks), flushed into dw after the row. Taps past the last
    (K not a multiple of TB) read tap 0 and are dropped at the flush. */
-#define WBODY(VEC, LANES, NV, TB)                                                                  \
+#define WBODY(VEC, LANES, NV, TB, NT)                                                              \
   const int N = NV * LANES, K = kH * kW * cin;                                                     \
   int offset[K];                                                                                   \
   for (int t = 0; t < K; t++) {                                                                    \
@@ -89,8 +92,9 @@ __attribute__((target("avx2,fma"))) static void conv64_avx2(ARGS) { BODY(v8, 8, 
   for (long n = first; n < first + count; n++) {                                                   \
     const float *image = x + n * (long)inH * inW * cin;                                            \
     for (int oh = 0; oh < outH; oh++) {                                                            \
-      const float *g = dy + ((n * outH + oh) * (long)outW) * N;                                    \
+      const float *g = dy + ((n * outH + oh) * (long)outW) * NT;                                   \
       const float *top = image + (long)oh * sH * inW * cin;                                        \
+      for (int f0 = 0; f0 < NT; f0 += N)                                                           \
       for (int t0 = 0; t0 < K; t0 += TB) {                                                         \
         int off[TB];                                                                               \
         for (int i = 0; i < TB; i++) off[i] = t0 + i < K ? offset[t0 + i] : offset[0];             \
@@ -99,7 +103,7 @@ __attribute__((target("avx2,fma"))) static void conv64_avx2(ARGS) { BODY(v8, 8, 
           for (int v = 0; v < NV; v++) acc[i][v] = (VEC){0};                                       \
         for (int ow = 0; ow < outW; ow++) {                                                        \
           VEC d[NV];                                                                               \
-          for (int v = 0; v < NV; v++) d[v] = *(const VEC *)(g + (long)ow * N + LANES * v);        \
+          for (int v = 0; v < NV; v++) d[v] = *(const VEC *)(g + (long)ow * NT + f0 + LANES * v);  \
           const float *src = top + (long)ow * sW * cin;                                            \
           for (int i = 0; i < TB; i++) {                                                           \
             const float s = src[off[i]];                                                           \
@@ -107,7 +111,7 @@ __attribute__((target("avx2,fma"))) static void conv64_avx2(ARGS) { BODY(v8, 8, 
           }                                                                                        \
         }                                                                                          \
         for (int i = 0; i < TB && t0 + i < K; i++)                                                 \
-          for (int v = 0; v < NV; v++) *(VEC *)(dw + (long)(t0 + i) * N + LANES * v) += acc[i][v]; \
+          for (int v = 0; v < NV; v++) *(VEC *)(dw + (long)(t0 + i) * NT + f0 + LANES * v) += acc[i][v]; \
       }                                                                                            \
     }                                                                                              \
   }
@@ -115,11 +119,11 @@ __attribute__((target("avx2,fma"))) static void conv64_avx2(ARGS) { BODY(v8, 8, 
 #define WARGS const float *x, const float *dy, float *dw, long first, long count, \
               int inH, int inW, int cin, int outH, int outW, int kH, int kW, int sH, int sW
 
-__attribute__((target("avx512f,avx2,fma"))) static void grad32_avx512(WARGS) { WBODY(v16, 16, 2, 8) }
-__attribute__((target("avx512f,avx2,fma"))) static void grad64_avx512(WARGS) { WBODY(v16, 16, 4, 6) }
-__attribute__((target("avx512f,avx2,fma"))) static void grad128_avx512(WARGS) { WBODY(v16, 16, 8, 2) }
-__attribute__((target("avx2,fma"))) static void grad32_avx2(WARGS) { WBODY(v8, 8, 4, 3) }
-__attribute__((target("avx2,fma"))) static void grad64_avx2(WARGS) { WBODY(v8, 8, 8, 1) }
+__attribute__((target("avx512f,avx2,fma"))) static void grad32_avx512(WARGS) { WBODY(v16, 16, 2, 8, 32) }
+__attribute__((target("avx512f,avx2,fma"))) static void grad64_avx512(WARGS) { WBODY(v16, 16, 4, 6, 64) }
+__attribute__((target("avx512f,avx2,fma"))) static void grad128_avx512(WARGS) { WBODY(v16, 16, 4, 6, 128) }
+__attribute__((target("avx2,fma"))) static void grad32_avx2(WARGS) { WBODY(v8, 8, 4, 3, 32) }
+__attribute__((target("avx2,fma"))) static void grad64_avx2(WARGS) { WBODY(v8, 8, 8, 1, 64) }
 
 static int detected = -1, cap = 2;
 
