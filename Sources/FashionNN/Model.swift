@@ -1,6 +1,7 @@
 import Foundation
 import Dispatch
 import FashionTensor
+import CKernels
 
 /// A layer whose output activation can be fused into its loop (Dense, Conv2D, Activation).
 public protocol ActivatedLayer: Layer {
@@ -209,19 +210,17 @@ public final class Sequential {
         return result
     }
 
-    /// g ← Σ_r w_r · g_r over this model and its replicas, in replica order.
+    /// g ← Σ_r w_r · g_r over this model and its replicas, in replica order (in C: one pass
+    /// over the gradients for all replicas; for model_4 these are 48M values each).
     private func reduceGradients(_ weights: [Float]) {
         let all = ([self] + replicas).prefix(weights.count)
         let lists = all.map { $0.parameters }
         for (k, p) in parameters.enumerated() where p.trainable {
             let out = p.gradient.pointer
+            let others = (1..<weights.count).map { UnsafePointer(lists[$0][k].gradient.pointer) }
             Parallel.forEachChunk(p.count, minimumChunk: 32_768) { range in
-                let w0 = weights[0]
-                for i in range { out[i] *= w0 }
-                for r in 1..<weights.count {
-                    let g = lists[r][k].gradient.pointer, w = weights[r]
-                    for i in range { out[i] += w * g[i] }
-                }
+                let shifted: [UnsafePointer<Float>?] = others.map { $0 + range.lowerBound }
+                fb_weighted_sum(out + range.lowerBound, shifted, weights, Int32(weights.count), range.count)
             }
         }
     }

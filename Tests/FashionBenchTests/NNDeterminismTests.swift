@@ -189,3 +189,33 @@ struct NNReLUMaskTests {
         #expect(!(model.layers[0] as! Conv2D).gradientArrivesMasked)
     }
 }
+
+/// Data-parallel training: the replicas' gradients, weighted by shard size and added (in C,
+/// one pass), equal the gradients of one model on the whole batch (up to float rounding), for
+/// shards of unequal size and for three replicas.
+@Suite("NN data-parallel gradient reduction")
+struct NNDataParallelTests {
+    static func layers() -> [Layer] {
+        [Conv2D(filters: 32, kernelSize: (3, 3), activation: .relu), MaxPooling2D(poolSize: (2, 2)),
+         Flatten(), Dense(units: 7, activation: .relu), Dense(units: 4, activation: .softmax)]
+    }
+
+    @Test(arguments: [2, 3])
+    func replicasAddUpToTheWholeBatch(workers: Int) throws {
+        let batch = 7
+        let single = try Sequential(inputShape: [8, 7, 2], layers: Self.layers(), loss: CategoricalCrossentropy(), maxBatch: batch)
+        let parallel = try Sequential(inputShape: [8, 7, 2], layers: Self.layers(), loss: CategoricalCrossentropy(), maxBatch: batch)
+        try parallel.makeDataParallel(workers: workers) { Self.layers() }
+        single.initialize(seed: 8)
+        parallel.initialize(seed: 8)
+        let input = NNSupport.uniform(batch * 8 * 7 * 2, seed: 51).map { $0 - 0.3 }
+        let labels: [Int32] = [0, 1, 2, 3, 1, 0, 2]
+        let a = FloatBuffer(input), b = FloatBuffer(input)
+        let ra = labels.withUnsafeBufferPointer { single.trainStep(a.pointer, labels: $0.baseAddress!, batch: batch) }
+        let rb = labels.withUnsafeBufferPointer { parallel.trainStep(b.pointer, labels: $0.baseAddress!, batch: batch) }
+        #expect(abs(ra.lossSum - rb.lossSum) < 1e-5 * abs(ra.lossSum))
+        for (p, q) in zip(single.parameters, parallel.parameters) {
+            NNSupport.expectMatches(q.gradient.array, p.gradient.array, rtol: 1e-4, atol: 1e-6, "\(p.name), \(workers) replicas")
+        }
+    }
+}

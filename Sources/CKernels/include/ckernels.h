@@ -72,4 +72,9 @@ void fb_bn_apply(const float *x, float *y, long rows, long c, const float *k, co
 void fb_bn_input_gradient(float *g, const float *x, long rows, long c, const float *a, const float *m, const float *mean,
                           const float *h);
 
+/* Data-parallel gradient reduction over [0, n): out = out*weights[0], then for each other
+   replica r in order out = out + weights[r]*others[r-1] (float32, no fused multiply-adds), in
+   one pass instead of one pass per replica. No array may overlap another. */
+void fb_weighted_sum(float *out, const float *const *others, const float *weights, int replicas, long n);
+
 #endif
