@@ -288,12 +288,29 @@ void fb_relu_backward_bias(const float *restrict y, float *restrict dy, long row
   }
 }
 
-void fb_add_rows(const float *restrict dy, long rows, long width, float *restrict partial) {
-  for (long r = 0; r < rows; r++) {
-    const float *g = dy + r * width;
-#pragma clang loop vectorize(enable)
-    for (long j = 0; j < width; j++) partial[j] += g[j];
-  }
+/* Rows of up to 8 vectors keep their sums in registers across all rows (each sum still adds
+   the rows in order, so the same bits as the plain loop); other widths take the plain loop. */
+#define ADD_ROWS_BODY(VEC, LANES)                                                                  \
+  if (width % LANES == 0 && width <= 8 * LANES) {                                                  \
+    const int nv = (int)(width / LANES);                                                           \
+    VEC acc[8];                                                                                    \
+    for (int v = 0; v < nv; v++) acc[v] = *(const VEC *)(partial + LANES * v);                     \
+    for (long r = 0; r < rows; r++)                                                                \
+      for (int v = 0; v < nv; v++) acc[v] = acc[v] + *(const VEC *)(dy + r * width + LANES * v);   \
+    for (int v = 0; v < nv; v++) *(VEC *)(partial + LANES * v) = acc[v];                           \
+    return;                                                                                        \
+  }                                                                                                \
+  for (long r = 0; r < rows; r++)                                                                  \
+    for (long j = 0; j < width; j++) partial[j] += dy[r * width + j];
+
+#define ADD_ROWS_ARGS const float *restrict dy, long rows, long width, float *restrict partial
+__attribute__((target("avx512f"))) static void add_rows_avx512(ADD_ROWS_ARGS) { ADD_ROWS_BODY(v16, 16) }
+__attribute__((target("avx2"))) static void add_rows_avx2(ADD_ROWS_ARGS) { ADD_ROWS_BODY(v8, 8) }
+static void add_rows_plain(ADD_ROWS_ARGS) { ADD_ROWS_BODY(f4v, 4) }
+
+void fb_add_rows(const float *dy, long rows, long width, float *partial) {
+  const int l = level();
+  (l == 2 ? add_rows_avx512 : l == 1 ? add_rows_avx2 : add_rows_plain)(dy, rows, width, partial);
 }
 
 /* Optimizer updates, element-wise over [0, n), the same float32 operations in the same order
