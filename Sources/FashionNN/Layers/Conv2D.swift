@@ -208,7 +208,9 @@ public final class Conv2D: Layer {
     /// convolution of dy, bordered with kH − 1 − padTop rows on top (kW − 1 − padLeft columns
     /// on the left) so that it yields inH × inW pixels, with W'[a, b, f, c] = W[kH−1−a, kW−1−b, c, f].
     private func directInputGradient(_ dy: UnsafeMutablePointer<Float>, batch: Int) {
-        guard let paddedGradient, let flippedKernel, let zeroBias else { return }
+        guard let paddedGradient, let flippedKernel, let zeroBias else {
+            preconditionFailure("\(name): built without the direct input gradient's buffers")
+        }
         let w = window!, (kH, kW, c, f) = (w.kH, w.kW, w.channels, filters)
         let height = w.inH + kH - 1, width = w.inW + kW - 1
         let kernelValue = kernel.value.pointer, flipped = flippedKernel.pointer
