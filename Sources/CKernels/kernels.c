@@ -418,18 +418,11 @@ void fb_bn_input_gradient(float *restrict g, const float *restrict x, long rows,
   }
 }
 
-void fb_weighted_sum(float *restrict out, const float *const *others, const float *weights, int replicas, long n) {
-  const float w0 = weights[0];
-  if (replicas == 2) {  /* the common case (two cores), in one vectorised loop */
-    const float *restrict g = others[0];
-    const float w1 = weights[1];
-    for (long i = 0; i < n; i++) out[i] = out[i] * w0 + w1 * g[i];
-    return;
-  }
-  const long block = 4096;
-  for (long lo = 0; lo < n; lo += block) {
-    const long hi = lo + block < n ? lo + block : n;
-    for (long i = lo; i < hi; i++) out[i] = out[i] * w0;
+void fb_weighted_sum(float *out, const float *const *others, const float *weights, int replicas, long first, long count) {
+  const long block = 4096; /* in L1 across the replicas' passes */
+  for (long lo = first; lo < first + count; lo += block) {
+    const long hi = lo + block < first + count ? lo + block : first + count;
+    for (long i = lo; i < hi; i++) out[i] = out[i] * weights[0];
     for (int r = 1; r < replicas; r++) {
       const float *restrict g = others[r - 1];
       const float w = weights[r];

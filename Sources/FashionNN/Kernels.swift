@@ -68,6 +68,17 @@ enum Kernels {
         }
     }
 
+    /// out[a, b, j, i] = w[kH − 1 − a, kW − 1 − b, i, j] for a kernel laid out [kH, kW, rows,
+    /// columns]: flipped in space, its two channel axes swapped. A Conv2D's input gradient and a
+    /// stride-1 transposed convolution are convolutions with this kernel; applied twice it gives
+    /// the kernel back (how a transposed convolution unflips its kernel gradient).
+    static func flipAndSwapChannels(_ w: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>,
+                                    kH: Int, kW: Int, rows: Int, columns: Int) {
+        for a in 0..<kH { for b in 0..<kW { for i in 0..<rows { for j in 0..<columns {
+            out[((a * kW + b) * columns + j) * rows + i] = w[(((kH - 1 - a) * kW + (kW - 1 - b)) * rows + i) * columns + j]
+        } } } }
+    }
+
     /// Copies `batch` images (height × width × channels) into the interior of zero-bordered
     /// ones (paddedHeight × paddedWidth × channels) at row `top`, column `left`, leaving the
     /// border as it is (zero). Rows and columns past the padded size, which no window reads

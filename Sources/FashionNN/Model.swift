@@ -210,17 +210,16 @@ public final class Sequential {
         return result
     }
 
-    /// g ← Σ_r w_r · g_r over this model and its replicas, in replica order (in C: one pass
-    /// over the gradients for all replicas; for model_4 these are 48M values each).
+    /// g ← Σ_r w_r · g_r over this model and its replicas, in replica order (in C, block by
+    /// block for all replicas; for model_4 these are 48M values each).
     private func reduceGradients(_ weights: [Float]) {
         let all = ([self] + replicas).prefix(weights.count)
         let lists = all.map { $0.parameters }
         for (k, p) in parameters.enumerated() where p.trainable {
             let out = p.gradient.pointer
-            let others = (1..<weights.count).map { UnsafePointer(lists[$0][k].gradient.pointer) }
+            let others: [UnsafePointer<Float>?] = (1..<weights.count).map { UnsafePointer(lists[$0][k].gradient.pointer) }
             Parallel.forEachChunk(p.count, minimumChunk: 32_768) { range in
-                let shifted: [UnsafePointer<Float>?] = others.map { $0 + range.lowerBound }
-                fb_weighted_sum(out + range.lowerBound, shifted, weights, Int32(weights.count), range.count)
+                fb_weighted_sum(out, others, weights, Int32(weights.count), range.lowerBound, range.count)
             }
         }
     }

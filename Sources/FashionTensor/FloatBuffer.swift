@@ -28,3 +28,23 @@ public final class FloatBuffer: @unchecked Sendable {
         pointer.update(from: other.pointer, count: count)
     }
 }
+
+/// A workspace a layer may never use (the column buffer of a convolution whose passes are all
+/// direct): allocated when the layer is built if it is known to be needed, else on first use,
+/// and then kept.
+public final class OnDemandBuffer: @unchecked Sendable {
+    public let count: Int
+    private var made: FloatBuffer?
+
+    public init(count: Int, allocateNow: Bool) {
+        self.count = count
+        made = allocateNow ? FloatBuffer(count: count) : nil
+    }
+
+    public var buffer: FloatBuffer {
+        if let made { return made }
+        let fresh = FloatBuffer(count: count)
+        made = fresh
+        return fresh
+    }
+}

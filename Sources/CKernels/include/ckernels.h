@@ -21,8 +21,9 @@ int fb_conv_direct_weight_gradient(const float *x, const float *dy, float *dw,
 /* Whether fb_conv_direct_forward covers `filters` output channels on this CPU. */
 int fb_conv_direct_supported(int filters);
 
-/* Caps the instruction set the kernels use: 2 AVX-512, 1 AVX2, 0 none (the caller's GEMM
-   path); never above what this CPU has. Returns the level now in force. For tests, which run
+/* Caps the instruction set the kernels use: 2 AVX-512, 1 AVX2, 0 none (the convolutions
+   then leave the work to the caller's GEMM path; pooling and the row sums use SSE); never
+   above what this CPU has. Returns the level now in force. For tests, which run
    the AVX2 code on AVX-512 machines too. */
 int fb_kernels_cap_level(int level);
 
@@ -72,9 +73,10 @@ void fb_bn_apply(const float *x, float *y, long rows, long c, const float *k, co
 void fb_bn_input_gradient(float *g, const float *x, long rows, long c, const float *a, const float *m, const float *mean,
                           const float *h);
 
-/* Data-parallel gradient reduction over [0, n): out = out*weights[0], then for each other
-   replica r in order out = out + weights[r]*others[r-1] (float32, no fused multiply-adds), in
-   one pass instead of one pass per replica. No array may overlap another. */
-void fb_weighted_sum(float *out, const float *const *others, const float *weights, int replicas, long n);
+/* Data-parallel gradient reduction over [first, first + count): out = out*weights[0], then for
+   each other replica r in order out = out + weights[r]*others[r-1] (float32, no fused
+   multiply-adds), block by block in L1 instead of one pass per replica over memory. No array
+   may overlap another. */
+void fb_weighted_sum(float *out, const float *const *others, const float *weights, int replicas, long first, long count);
 
 #endif

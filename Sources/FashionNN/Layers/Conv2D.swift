@@ -20,9 +20,9 @@ public final class Conv2D: Layer {
     private var kernel: Parameter!
     private var bias: Parameter!
     private var window: Window2D!
-    /// im2col rows; nil for a layer whose passes are all direct until a GEMM path needs it
-    /// (its activation changed after building), then allocated once.
-    private var columns: FloatBuffer?
+    /// im2col rows; not allocated for a layer whose passes are all direct unless a GEMM path
+    /// comes to need it (its activation changed after building).
+    private var columns: OnDemandBuffer!
     private var output: FloatBuffer!
     private var inputGradient: FloatBuffer!
     private var scratch: FloatBuffer!
@@ -45,7 +45,6 @@ public final class Conv2D: Layer {
     private var flippedKernel: FloatBuffer?
     private var zeroBias: FloatBuffer?
     private var gradientTop = 0, gradientLeft = 0
-    private var builtBatch = 0
     /// Set by the model when a MaxPooling2D follows this ReLU layer: the pooling's backward
     /// already applied ReLU's mask to dy (see `MaxPooling2D.masksReLU`), so this layer's
     /// backward only sums the bias gradient, without another pass over its output.
@@ -96,7 +95,6 @@ public final class Conv2D: Layer {
         outputShape = [w.outH, w.outW, filters]
         patch = w.kH * w.kW * w.channels
         let pixels = maxBatch * w.outH * w.outW
-        builtBatch = maxBatch
         directShape = patch <= Kernels.directMaxPatch && fb_conv_direct_supported(Int32(filters)) != 0
         // The rows and columns the windows cover, with the padding; valid padding reads inside the input.
         paddedH = (w.outH - 1) * w.sH + w.kH
@@ -109,8 +107,8 @@ public final class Conv2D: Layer {
         gradientLeft = w.kW - 1 - w.padLeft
         let gradientCount = directInputGradientShape ? maxBatch * (w.inH + w.kH - 1) * (w.inW + w.kW - 1) * filters : 0
         // The column buffer serves only the GEMM paths; a fully direct layer never needs it.
-        let columnCount = directInputGradientShape && (activation == .relu || activation == .linear) ? 0 : pixels * patch
-        try reserve(patch * filters + filters, columnCount + pixels * 2 * filters + maxBatch * inputShape.reduce(1, *)
+        let needsColumns = !(directInputGradientShape && (activation == .relu || activation == .linear))
+        try reserve(patch * filters + filters, (needsColumns ? pixels * patch : 0) + pixels * 2 * filters + maxBatch * inputShape.reduce(1, *)
                     + paddedCount + gradientCount + 2 * patch * filters)
         padded = needsBorder ? FloatBuffer(count: paddedCount) : nil  // zeroed: the border stays zero
         paddedGradient = directInputGradientShape ? FloatBuffer(count: gradientCount) : nil
@@ -119,7 +117,7 @@ public final class Conv2D: Layer {
         kernel = Parameter(name: "kernel", shape: [w.kH, w.kW, w.channels, filters])
         bias = Parameter(name: "bias", shape: [filters])
         parameters = [kernel, bias]
-        columns = columnCount > 0 ? FloatBuffer(count: columnCount) : nil
+        columns = OnDemandBuffer(count: pixels * patch, allocateNow: needsColumns)
         output = FloatBuffer(count: pixels * filters)
         inputGradient = FloatBuffer(count: maxBatch * inputShape.reduce(1, *))
         scratch = FloatBuffer(count: Parallel.maxChunks * (patch * filters + filters))
@@ -145,7 +143,7 @@ public final class Conv2D: Layer {
             }
             return output.pointer
         }
-        let columns = columnBuffer()
+        let columns = self.columns.buffer
         Im2Col.gather(x, into: columns.pointer, batch: batch, window: window)
         if patch <= Conv2D.smallPatch {
             Kernels.smallGemmBiasActivate(columns.pointer, kernel.value.pointer, bias: bias.value.pointer, into: output.pointer,
@@ -164,14 +162,14 @@ public final class Conv2D: Layer {
                                                       activation: backwardActivation, biasGradient: bias.gradient.pointer, scratch: scratch.pointer)
             directWeightGradient(dy, batch: batch)
         } else if patch <= Conv2D.smallPatch {
-            Kernels.smallGemmBackward(columnBuffer().pointer, output: output.pointer, gradient: dy, rows: rows, k: patch, n: filters,
+            Kernels.smallGemmBackward(columns.buffer.pointer, output: output.pointer, gradient: dy, rows: rows, k: patch, n: filters,
                                       activation: activation, weightGradient: kernel.gradient.pointer,
                                       biasGradient: bias.gradient.pointer, scratch: scratch.pointer)
         } else {
             Kernels.activationBackwardAndBiasGradient(output: output.pointer, gradient: dy, rows: rows, width: filters,
                                                       activation: backwardActivation, biasGradient: bias.gradient.pointer, scratch: scratch.pointer)
             // dKernel = columnsᵀ·dy
-            BLAS.gemm(transA: true, m: patch, n: filters, k: rows, a: columnBuffer().pointer, b: dy, c: kernel.gradient.pointer)
+            BLAS.gemm(transA: true, m: patch, n: filters, k: rows, a: columns.buffer.pointer, b: dy, c: kernel.gradient.pointer)
         }
         guard needsInputGradient else { return nil }
         if direct && directInputGradientShape {
@@ -179,7 +177,7 @@ public final class Conv2D: Layer {
             return inputGradient.pointer
         }
         // dColumns = dy·kernelᵀ (into the column buffer, no longer needed), then scatter-add.
-        let columns = columnBuffer()
+        let columns = self.columns.buffer
         BLAS.gemm(transB: true, m: rows, n: patch, k: filters, a: dy, b: kernel.value.pointer, c: columns.pointer)
         Im2Col.scatter(columns.pointer, into: inputGradient.pointer, batch: batch, window: window)
         return inputGradient.pointer
@@ -197,13 +195,6 @@ public final class Conv2D: Layer {
         return (UnsafePointer(padded.pointer), paddedH, paddedW)
     }
 
-    private func columnBuffer() -> FloatBuffer {
-        if let columns { return columns }
-        let made = FloatBuffer(count: builtBatch * window.outH * window.outW * patch)
-        columns = made
-        return made
-    }
-
     /// dx[ih, iw, c] = Σ dy[ih − kh + padTop, iw − kw + padLeft, f] · W[kh, kw, c, f]: a valid
     /// convolution of dy, bordered with kH − 1 − padTop rows on top (kW − 1 − padLeft columns
     /// on the left) so that it yields inH × inW pixels, with W'[a, b, f, c] = W[kH−1−a, kW−1−b, c, f].
@@ -213,10 +204,8 @@ public final class Conv2D: Layer {
         }
         let w = window!, (kH, kW, c, f) = (w.kH, w.kW, w.channels, filters)
         let height = w.inH + kH - 1, width = w.inW + kW - 1
-        let kernelValue = kernel.value.pointer, flipped = flippedKernel.pointer
-        for a in 0..<kH { for b in 0..<kW { for o in 0..<f { for i in 0..<c {
-            flipped[((a * kW + b) * f + o) * c + i] = kernelValue[(((kH - 1 - a) * kW + (kW - 1 - b)) * c + i) * f + o]
-        } } } }
+        let flipped = flippedKernel.pointer
+        Kernels.flipAndSwapChannels(kernel.value.pointer, into: flipped, kH: kH, kW: kW, rows: c, columns: f)
         Kernels.copyIntoBorder(dy, into: paddedGradient.pointer, batch: batch, height: w.outH, width: w.outW, channels: f,
                                paddedHeight: height, paddedWidth: width, top: gradientTop, left: gradientLeft)
         let source = paddedGradient.pointer, dx = inputGradient.pointer

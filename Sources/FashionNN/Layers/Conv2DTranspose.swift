@@ -33,10 +33,9 @@ public final class Conv2DTranspose: Layer {
     /// The forward Conv2D's window: its input is this layer's output, its output this input.
     private var window: Window2D!
     /// [batch·inH·inW, kh·kw·filters]: the forward's patches, then the backward's gathered dy.
-    /// The GEMM paths' column buffer; nil for a layer whose passes are all direct until a
-    /// GEMM path needs it (its activation changed after building), then allocated once.
-    private var columns: FloatBuffer?
-    private var builtBatch = 0
+    /// The GEMM paths' column buffer; not allocated for a layer whose passes are all direct
+    /// unless a GEMM path comes to need it (its activation changed after building).
+    private var columns: OnDemandBuffer!
     private var output: FloatBuffer!
     private var inputGradient: FloatBuffer!
     private var scratch: FloatBuffer!
@@ -119,13 +118,12 @@ public final class Conv2DTranspose: Layer {
             ? patch * inChannels * (Parallel.maxChunks + 2) + paddedPixels * (inChannels + (directInputGradient ? filters : 0)) + inChannels
             : 0
         let fullyDirect = directInputGradient && (activation == .relu || activation == .linear)
-        builtBatch = maxBatch
         try reserve(patch * inChannels + filters,
                     inPixels * ((fullyDirect ? 0 : patch) + inChannels) + outValues + Parallel.maxChunks * filters + directValues)
         kernel = Parameter(name: "kernel", shape: [kH, kW, filters, inChannels])
         bias = Parameter(name: "bias", shape: [filters])
         parameters = [kernel, bias]
-        columns = fullyDirect ? nil : FloatBuffer(count: inPixels * patch)
+        columns = OnDemandBuffer(count: inPixels * patch, allocateNow: !fullyDirect)
         output = FloatBuffer(count: outValues)
         inputGradient = FloatBuffer(count: inPixels * inChannels)
         scratch = FloatBuffer(count: Parallel.maxChunks * max(filters, directShape ? patch * inChannels : 0))
@@ -145,19 +143,11 @@ public final class Conv2DTranspose: Layer {
                                paddedHeight: h + window.kH - 1, paddedWidth: w + window.kW - 1, top: borderTop, left: borderLeft)
     }
 
-    /// W'[a, b, i, o] = W[kh − 1 − a, kw − 1 − b, o, i]: the Conv2D kernel this layer equals.
-    private func flipKernel() {
-        let (kH, kW, f, c) = (window.kH, window.kW, filters, inChannels)
-        let w = kernel.value.pointer, out = flipped.pointer
-        for a in 0..<kH { for b in 0..<kW { for i in 0..<c { for o in 0..<f {
-            out[((a * kW + b) * c + i) * f + o] = w[(((kH - 1 - a) * kW + (kW - 1 - b)) * f + o) * c + i]
-        } } } }
-    }
-
     private func directForward(_ x: UnsafeMutablePointer<Float>, batch: Int) {
         let (h, w) = (inputShape[0], inputShape[1]), (kH, kW) = (window.kH, window.kW)
         fillInterior(x, into: paddedInput.pointer, batch: batch, channels: inChannels)
-        flipKernel()
+        // W'[a, b, i, o] = W[kh − 1 − a, kw − 1 − b, o, i]: the Conv2D kernel this layer equals.
+        Kernels.flipAndSwapChannels(kernel.value.pointer, into: flipped.pointer, kH: kH, kW: kW, rows: filters, columns: inChannels)
         let source = paddedInput.pointer, relu: Int32 = activation == .relu ? 1 : 0
         Parallel.forEachChunk(batch) { samples in
             _ = fb_conv_direct_forward(source, flipped.pointer, bias.value.pointer, output.pointer, samples.lowerBound, samples.count,
@@ -176,10 +166,7 @@ public final class Conv2DTranspose: Layer {
             _ = fb_conv_direct_weight_gradient(source, dy, slice, samples.lowerBound, samples.count, Int32(h + kH - 1), Int32(w + kW - 1),
                                                Int32(c), Int32(h), Int32(w), Int32(f), Int32(kH), Int32(kW), 1, 1)
         }
-        let dW = kernel.gradient.pointer
-        for a in 0..<kH { for b in 0..<kW { for i in 0..<c { for o in 0..<f {
-            dW[(((kH - 1 - a) * kW + (kW - 1 - b)) * f + o) * c + i] = flippedGradient[((a * kW + b) * c + i) * f + o]
-        } } } }
+        Kernels.flipAndSwapChannels(flippedGradient, into: kernel.gradient.pointer, kH: kH, kW: kW, rows: c, columns: f)
         guard needsInputGradient else { return nil }
         if let paddedGradient, let zeroBias {
             fillInterior(dy, into: paddedGradient.pointer, batch: batch, channels: f)
@@ -190,18 +177,11 @@ public final class Conv2DTranspose: Layer {
                                            Int32(h), Int32(w), Int32(c), Int32(kH), Int32(kW), 1, 1, 0)
             }
         } else {
-            let columns = columnBuffer()
+            let columns = self.columns.buffer
             Im2Col.gather(dy, into: columns.pointer, batch: batch, window: window)
             BLAS.gemm(m: batch * h * w, n: c, k: patch, a: columns.pointer, b: kernel.value.pointer, c: inputGradient.pointer)
         }
         return inputGradient.pointer
-    }
-
-    private func columnBuffer() -> FloatBuffer {
-        if let columns { return columns }
-        let made = FloatBuffer(count: builtBatch * inputShape[0] * inputShape[1] * patch)
-        columns = made
-        return made
     }
 
     /// Keras' fans for a kernel stored (kh, kw, OUT, IN): fan_in = kh·kw·OUT (shape[-2]),
@@ -220,7 +200,7 @@ public final class Conv2DTranspose: Layer {
         }
         let rows = batch * window.outH * window.outW
         // columns[pixel, (kh, kw, o)] = Σ_i x[pixel, i]·W[(kh, kw, o), i]
-        let columns = columnBuffer()
+        let columns = self.columns.buffer
         BLAS.gemm(transB: true, m: rows, n: patch, k: inChannels, a: x, b: kernel.value.pointer, c: columns.pointer)
         Im2Col.scatter(columns.pointer, into: output.pointer, batch: batch, window: window)
         Kernels.addBiasAndActivate(output.pointer, bias: bias.value.pointer, rows: batch * window.inH * window.inW,
@@ -234,7 +214,7 @@ public final class Conv2DTranspose: Layer {
                                                   width: filters, activation: activation,
                                                   biasGradient: bias.gradient.pointer, scratch: scratch.pointer)
         if direct { return directBackward(dy, batch: batch, needsInputGradient: needsInputGradient) }
-        let columns = columnBuffer()
+        let columns = self.columns.buffer
         Im2Col.gather(dy, into: columns.pointer, batch: batch, window: window)
         // dW[(kh, kw, o), i] = Σ_pixels columns[pixel, (kh, kw, o)]·x[pixel, i]
         BLAS.gemm(transA: true, m: patch, n: inChannels, k: rows, a: columns.pointer, b: input!, c: kernel.gradient.pointer)
