@@ -39,7 +39,7 @@ let package = Package(
             .product(name: "CSV", package: "CSV.swift"),
         ], swiftSettings: unsafeFlags),
         .executableTarget(name: "fashionbench", dependencies: [
-            "FashionExperiments", "FashionConfig", "Yams", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "FashionExperiments", "FashionNN", "FashionConfig", "Yams", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "FashionBenchTests", dependencies: [
             "CKernels", "FashionTensor", "FashionConfig", "FashionNN", "FashionData", "FashionExperiments", "FashionReports", "FashionStats",

@@ -140,6 +140,8 @@ int fb_kernels_cap_level(int requested) {
   return level();
 }
 
+int fb_kernels_level(void) { return level(); }
+
 /* 128 filters need AVX-512's 32 registers (24 accumulators and 8 kernel vectors). */
 int fb_conv_direct_supported(int filters) {
   return ((filters == 32 || filters == 64) && level() > 0) || (filters == 128 && level() == 2);
@@ -273,7 +275,21 @@ void fb_maxpool_backward_tiles(POOL_BWD_ARGS) {
       dy, y, arg, dx, first, count, inH, inW, c, outH, outW, kH, kW, maskPositive);
 }
 
-void fb_relu_backward_bias(const float *restrict y, float *restrict dy, long rows, long width, float *restrict partial) {
+/* A loop written once in plain C (an always-inline body), compiled three times, for
+   AVX-512, AVX2 and the x86-64 baseline (SSE2), and chosen at run time like the kernels above.
+   The vectoriser only widens the loop over independent elements, so every version gives the
+   same bits. */
+#define MULTIVERSION(NAME, PARAMS, ARGS)                                                           \
+  __attribute__((target("avx512f"))) static void NAME##_avx512 PARAMS { NAME##_body ARGS; }      \
+  __attribute__((target("avx2"))) static void NAME##_avx2 PARAMS { NAME##_body ARGS; }           \
+  static void NAME##_sse PARAMS { NAME##_body ARGS; }                                            \
+  void fb_##NAME PARAMS {                                                                        \
+    const int l = level();                                                                       \
+    (l == 2 ? NAME##_avx512 : l == 1 ? NAME##_avx2 : NAME##_sse) ARGS;                           \
+  }
+#define INLINE static inline __attribute__((always_inline))
+
+INLINE void relu_backward_bias_body(const float *restrict y, float *restrict dy, long rows, long width, float *restrict partial) {
   for (long r = 0; r < rows; r++) {
     const float *out = y + r * width;
     float *g = dy + r * width;
@@ -287,6 +303,20 @@ void fb_relu_backward_bias(const float *restrict y, float *restrict dy, long row
     }
   }
 }
+MULTIVERSION(relu_backward_bias, (const float *restrict y, float *restrict dy, long rows, long width, float *restrict partial),
+             (y, dy, rows, width, partial))
+
+INLINE void leaky_relu_forward_body(const float *restrict x, float *restrict y, long n, float a) {
+#pragma clang loop vectorize(enable)
+  for (long i = 0; i < n; i++) { const float v = x[i], w = v * a; y[i] = v > 0 ? v : w; }
+}
+MULTIVERSION(leaky_relu_forward, (const float *restrict x, float *restrict y, long n, float a), (x, y, n, a))
+
+INLINE void leaky_relu_backward_body(const float *restrict y, float *restrict dy, long n, float a) {
+#pragma clang loop vectorize(enable)
+  for (long i = 0; i < n; i++) { const float g = dy[i], w = g * a; dy[i] = y[i] > 0 ? g : w; }
+}
+MULTIVERSION(leaky_relu_backward, (const float *restrict y, float *restrict dy, long n, float a), (y, dy, n, a))
 
 /* Rows of up to 8 vectors keep their sums in registers across all rows (each sum still adds
    the rows in order, so the same bits as the plain loop); other widths take the plain loop. */
@@ -377,7 +407,7 @@ void fb_adam_update(float *w, float *m, float *v, const float *g, long n, float 
 }
 
 /* Batch normalization (after `fp contract(off)` above: the same bits as the Swift loops). */
-void fb_bn_sums(const float *restrict x, long rows, long c, double *restrict s, double *restrict q) {
+INLINE void bn_sums_body(const float *restrict x, long rows, long c, double *restrict s, double *restrict q) {
   for (long r = 0; r < rows; r++) {
     const float *row = x + r * c;
     for (long j = 0; j < c; j++) {
@@ -387,9 +417,10 @@ void fb_bn_sums(const float *restrict x, long rows, long c, double *restrict s, 
     }
   }
 }
+MULTIVERSION(bn_sums, (const float *restrict x, long rows, long c, double *restrict s, double *restrict q), (x, rows, c, s, q))
 
-void fb_bn_gradient_sums(const float *restrict dy, const float *restrict x, const float *restrict mean,
-                         const float *restrict inverseStd, long rows, long c, double *restrict s, double *restrict q) {
+INLINE void bn_gradient_sums_body(const float *restrict dy, const float *restrict x, const float *restrict mean,
+                                  const float *restrict inverseStd, long rows, long c, double *restrict s, double *restrict q) {
   for (long r = 0; r < rows; r++) {
     const float *g = dy + r * c, *xr = x + r * c;
     for (long j = 0; j < c; j++) {
@@ -399,24 +430,32 @@ void fb_bn_gradient_sums(const float *restrict dy, const float *restrict x, cons
     }
   }
 }
+MULTIVERSION(bn_gradient_sums, (const float *restrict dy, const float *restrict x, const float *restrict mean,
+                                const float *restrict inverseStd, long rows, long c, double *restrict s, double *restrict q),
+             (dy, x, mean, inverseStd, rows, c, s, q))
 
-void fb_bn_apply(const float *restrict x, float *restrict y, long rows, long c, const float *restrict k,
-                 const float *restrict b) {
+INLINE void bn_apply_body(const float *restrict x, float *restrict y, long rows, long c, const float *restrict k,
+                          const float *restrict b) {
   for (long r = 0; r < rows; r++) {
     const float *xr = x + r * c;
     float *yr = y + r * c;
     for (long j = 0; j < c; j++) yr[j] = xr[j] * k[j] + b[j];
   }
 }
+MULTIVERSION(bn_apply, (const float *restrict x, float *restrict y, long rows, long c, const float *restrict k,
+                        const float *restrict b), (x, y, rows, c, k, b))
 
-void fb_bn_input_gradient(float *restrict g, const float *restrict x, long rows, long c, const float *restrict a,
-                          const float *restrict m, const float *restrict mean, const float *restrict h) {
+INLINE void bn_input_gradient_body(float *restrict g, const float *restrict x, long rows, long c, const float *restrict a,
+                                   const float *restrict m, const float *restrict mean, const float *restrict h) {
   for (long r = 0; r < rows; r++) {
     float *gr = g + r * c;
     const float *xr = x + r * c;
     for (long j = 0; j < c; j++) gr[j] = a[j] * (gr[j] - m[j] - (xr[j] - mean[j]) * h[j]);
   }
 }
+MULTIVERSION(bn_input_gradient, (float *restrict g, const float *restrict x, long rows, long c, const float *restrict a,
+                                 const float *restrict m, const float *restrict mean, const float *restrict h),
+             (g, x, rows, c, a, m, mean, h))
 
 void fb_weighted_sum(float *out, const float *const *others, const float *weights, int replicas, long first, long count) {
   const long block = 4096; /* in L1 across the replicas' passes */

@@ -16,12 +16,14 @@ public struct BenchmarkResult: Sendable {
     public var params: Int
     public var threads: Int
     public var dataParallelWorkers: Int
+    /// The hand-written kernels' instruction set (`--max-isa` may cap it).
+    public var instructionSet: String
 
     public var json: [String: Any] {
         ["experiment": experiment, "batch_size": batchSize, "steps": steps, "seconds": seconds,
          "samples_per_second": samplesPerSecond, "gflops_per_second": gflopsPerSecond,
          "training_flops_per_sample": trainingFlopsPerSample, "params": params, "threads": threads,
-         "parallelism": dataParallelWorkers > 1 ? "data" : "blas"]
+         "parallelism": dataParallelWorkers > 1 ? "data" : "blas", "instruction_set": instructionSet]
     }
 }
 
@@ -146,6 +148,6 @@ public enum Benchmark {
         return BenchmarkResult(experiment: e.name, batchSize: batch, steps: steps, seconds: seconds, samplesPerSecond: rate,
                                gflopsPerSecond: rate * Double(model.trainingFlopsPerSample) / 1e9,
                                trainingFlopsPerSample: model.trainingFlopsPerSample, params: model.parameterCount, threads: plan.threads,
-                               dataParallelWorkers: plan.dataParallelWorkers)
+                               dataParallelWorkers: plan.dataParallelWorkers, instructionSet: InstructionSet.current.name)
     }
 }

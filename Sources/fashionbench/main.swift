@@ -3,6 +3,7 @@ import Foundation
 import FashionConfig
 import FashionData
 import FashionExperiments
+import FashionNN
 import FashionReports
 import FashionTensor
 import Yams
@@ -77,8 +78,14 @@ struct Bench: ParsableCommand {
     @Option(help: "Threads for BLAS and element-wise work (default: all cores).") var threads: Int?
     @Flag(help: "Print one JSON object.") var json = false
     @Flag(help: "Print where a step's time goes, layer by layer.") var profile = false
+    @Option(name: .customLong("max-isa"), help: ArgumentHelp(
+        "Cap the hand-written kernels' instruction set: avx512, avx2 or sse, to time another host's code paths here. (OpenBLAS: set OPENBLAS_CORETYPE, e.g. Haswell.)",
+        valueName: "set")) var maxISA: String?
 
     func validate() throws {
+        if let maxISA, InstructionSet(name: maxISA) == nil {
+            throw ValidationError("--max-isa must be one of \(InstructionSet.allCases.map(\.name).joined(separator: ", ")), got '\(maxISA)'")
+        }
         if steps < 1 { throw ValidationError("--steps must be a positive integer, got \(steps)") }
         if warmup < 0 { throw ValidationError("--warmup must not be negative, got \(warmup)") }
         if let threads, threads < 1 || threads > 256 { throw ValidationError("--threads must be from 1 to 256, got \(threads)") }
@@ -87,6 +94,7 @@ struct Bench: ParsableCommand {
     func run() throws {
         try reporting {
             let e = try Experiment.load(file: file, overrides: Overrides(threads: threads))
+            if let maxISA, let limit = InstructionSet(name: maxISA) { InstructionSet.cap(at: limit) }
             if profile {
                 print(try Benchmark.profile(e, steps: steps, warmup: warmup), terminator: "")
                 return
@@ -95,10 +103,10 @@ struct Bench: ParsableCommand {
             if json {
                 print(try ResultFiles.json(r.json), terminator: "")
             } else {
-                print(String(format: "%@: batch %d, %d steps in %.2f s: %.0f samples/s, %.1f GFLOP/s (%.2f MFLOP per training sample), %d params, %d threads (%@)",
+                print(String(format: "%@: batch %d, %d steps in %.2f s: %.0f samples/s, %.1f GFLOP/s (%.2f MFLOP per training sample), %d params, %d threads (%@), %@ kernels",
                              r.experiment, r.batchSize, r.steps, r.seconds, r.samplesPerSecond, r.gflopsPerSecond,
                              Double(r.trainingFlopsPerSample) / 1e6, r.params, r.threads,
-                             r.dataParallelWorkers > 1 ? "data-parallel" : "BLAS threads"))
+                             r.dataParallelWorkers > 1 ? "data-parallel" : "BLAS threads", r.instructionSet))
             }
         }
     }

@@ -26,6 +26,8 @@ int fb_conv_direct_supported(int filters);
    above what this CPU has. Returns the level now in force. For tests, which run
    the AVX2 code on AVX-512 machines too. */
 int fb_kernels_cap_level(int level);
+/* The level in force now (the CPU's best, under the cap). */
+int fb_kernels_level(void);
 
 /* One RMSprop step (Keras 3, not centered, no momentum) on n parameters:
    v = rho*v + (1-rho)*g*g ; w = w - lr*g / sqrt(v + eps). w, v and g must not overlap. */
@@ -41,6 +43,10 @@ void fb_adam_update(float *w, float *m, float *v, const float *g, long n, float 
    dy = y > 0 ? dy : 0, in place; partial[j] += dy[r, j] row after row (the order of the plain
    loop). y, dy and partial must not overlap. */
 void fb_relu_backward_bias(const float *y, float *dy, long rows, long width, float *partial);
+
+/* LeakyReLU over n values: y = x > 0 ? x : x*a; backward dy = y > 0 ? dy : dy*a, in place. */
+void fb_leaky_relu_forward(const float *x, float *y, long n, float a);
+void fb_leaky_relu_backward(const float *y, float *dy, long n, float a);
 
 /* The bias gradient of a layer whose gradient arrives already masked: partial[j] +=
    dy[r, j] for rows [0, rows), row after row. dy and partial must not overlap. */

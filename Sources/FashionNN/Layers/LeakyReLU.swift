@@ -1,3 +1,4 @@
+import CKernels
 import FashionTensor
 import FashionConfig
 
@@ -39,8 +40,7 @@ public final class LeakyReLU: Layer {
     public func forward(_ x: UnsafeMutablePointer<Float>, batch: Int, training: Bool) -> UnsafeMutablePointer<Float> {
         let y = output.pointer, a = negativeSlope
         Parallel.forEachChunk(batch * size, minimumChunk: 16_384) { range in
-            // Both values computed before choosing: a select, not a branch on a random sign.
-            for i in range { let v = x[i]; y[i] = v > 0 ? v : v * a }
+            fb_leaky_relu_forward(x + range.lowerBound, y + range.lowerBound, range.count, a)  // y = x > 0 ? x : x·a
         }
         return y
     }
@@ -51,7 +51,7 @@ public final class LeakyReLU: Layer {
         guard needsInputGradient else { return nil }
         let y = output.pointer, a = negativeSlope
         Parallel.forEachChunk(batch * size, minimumChunk: 16_384) { range in
-            for i in range { let g = dy[i], v = y[i]; dy[i] = v > 0 ? g : g * a }
+            fb_leaky_relu_backward(y + range.lowerBound, dy + range.lowerBound, range.count, a)  // dy = y > 0 ? dy : dy·a
         }
         return dy
     }
