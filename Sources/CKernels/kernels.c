@@ -1,4 +1,5 @@
 #include "ckernels.h"
+#include <stdlib.h>
 #include <string.h>
 
 /* One body, compiled for AVX-512 (16-float vectors) and for AVX2 + FMA (8-float vectors),
@@ -142,17 +143,121 @@ int fb_kernels_cap_level(int requested) {
 
 int fb_kernels_level(void) { return level(); }
 
-/* 128 filters need AVX-512's 32 registers (24 accumulators and 8 kernel vectors). */
-int fb_conv_direct_supported(int filters) {
+/* 128 filters need AVX-512's 32 registers (24 accumulators and 8 kernel vectors). 1 to 4
+   filters take the kernels that vectorise along a kernel row instead (its kw*cin values, a
+   multiple of 32 so both instruction sets' blocks divide it). */
+int fb_conv_direct_supported(int filters, int kW, int cin) {
+  if (filters >= 1 && filters <= 4) return level() > 0 && ((long)kW * cin) % 32 == 0;
   return ((filters == 32 || filters == 64) && level() > 0) || (filters == 128 && level() == 2);
 }
+
+/* Few filters (1 to 4: a decoder's last layer, grey or RGB): the vectors run along the
+   kw*cin contiguous input values one kernel row covers (a multiple of 32), not along the
+   filters; R pixels at a time, then each sum across its lanes. The kernel, stored
+   [kh][kw*cin][F], is first copied to [kh][F][kw*cin] so each filter's row is contiguous. */
+#define SMALL_BODY(VEC, LANES, F, R)                                                               \
+  const long span = (long)kW * cin, nvs = span / LANES, pixelStep = (long)sW * cin;                 \
+  float *wt = malloc(sizeof(float) * kH * F * span);                                               \
+  for (int kh = 0; kh < kH; kh++)                                                                  \
+    for (long s = 0; s < span; s++)                                                                \
+      for (int f = 0; f < F; f++) wt[((long)kh * F + f) * span + s] = w[((long)kh * span + s) * F + f]; \
+  for (long n = first; n < first + count; n++) {                                                   \
+    const float *image = x + n * (long)inH * inW * cin;                                            \
+    for (int oh = 0; oh < outH; oh++) {                                                            \
+      float *row = y + ((n * outH + oh) * (long)outW) * F;                                         \
+      const int r = outW >= R ? R : 1;                                                             \
+      for (int block = 0; block < outW; block += r) {                                              \
+        const int ow = block + r <= outW ? block : outW - r;                                       \
+        VEC acc[R][F];                                                                             \
+        for (int i = 0; i < R; i++)                                                                \
+          for (int f = 0; f < F; f++) acc[i][f] = (VEC){0};                                        \
+        for (int kh = 0; kh < kH; kh++) {                                                          \
+          const float *src = image + ((long)(oh * sH + kh) * inW + (long)ow * sW) * cin;           \
+          const float *wk = wt + (long)kh * F * span;                                              \
+          for (long v = 0; v < nvs; v++) {                                                         \
+            VEC b[F];                                                                              \
+            for (int f = 0; f < F; f++) b[f] = *(const VEC *)(wk + f * span + LANES * v);          \
+            if (r == R) {                                                                          \
+              for (int i = 0; i < R; i++) {                                                        \
+                const VEC a = *(const VEC *)(src + i * pixelStep + LANES * v);                     \
+                for (int f = 0; f < F; f++) acc[i][f] += a * b[f];                                 \
+              }                                                                                    \
+            } else {                                                                               \
+              const VEC a = *(const VEC *)(src + LANES * v);                                       \
+              for (int f = 0; f < F; f++) acc[0][f] += a * b[f];                                   \
+            }                                                                                      \
+          }                                                                                        \
+        }                                                                                          \
+        for (int i = 0; i < r; i++)                                                                \
+          for (int f = 0; f < F; f++) {                                                            \
+            float t = bias[f];                                                                     \
+            for (int l = 0; l < LANES; l++) t += acc[i][f][l];                                     \
+            row[(long)(ow + i) * F + f] = relu && t < 0 ? 0 : t;                                   \
+          }                                                                                        \
+      }                                                                                            \
+    }                                                                                              \
+  }                                                                                                \
+  free(wt);
+
+/* dW[kh][kw*cin][F] += Σ_pixels x(kernel row kh) · dy[F], vectorised along kw*cin, VB vectors
+   of it x F filters in registers through one image's pixels. */
+#define SMALL_WBODY(VEC, LANES, F, VB)                                                             \
+  const long span = (long)kW * cin, nvs = span / LANES, pixelStep = (long)sW * cin;                 \
+  float *acct = calloc((size_t)kH * F * span, sizeof(float));                                      \
+  for (long n = first; n < first + count; n++) {                                                   \
+    const float *image = x + n * (long)inH * inW * cin;                                            \
+    const float *g0 = dy + n * (long)outH * outW * F;                                              \
+    for (int kh = 0; kh < kH; kh++)                                                                \
+      for (long v0 = 0; v0 < nvs; v0 += VB) {                                                      \
+        VEC acc[F][VB];                                                                            \
+        for (int f = 0; f < F; f++)                                                                \
+          for (int v = 0; v < VB; v++) acc[f][v] = (VEC){0};                                       \
+        for (int oh = 0; oh < outH; oh++) {                                                        \
+          const float *src = image + (long)(oh * sH + kh) * inW * cin + LANES * v0;                \
+          const float *g = g0 + (long)oh * outW * F;                                               \
+          for (int ow = 0; ow < outW; ow++) {                                                      \
+            VEC a[VB];                                                                             \
+            for (int v = 0; v < VB; v++) a[v] = *(const VEC *)(src + ow * pixelStep + LANES * v);  \
+            for (int f = 0; f < F; f++) {                                                          \
+              const float d = g[(long)ow * F + f];                                                 \
+              for (int v = 0; v < VB; v++) acc[f][v] += d * a[v];                                  \
+            }                                                                                      \
+          }                                                                                        \
+        }                                                                                          \
+        for (int f = 0; f < F; f++)                                                                \
+          for (int v = 0; v < VB; v++)                                                             \
+            *(VEC *)(acct + ((long)kh * F + f) * span + LANES * (v0 + v)) += acc[f][v];            \
+      }                                                                                            \
+  }                                                                                                \
+  for (int kh = 0; kh < kH; kh++)                                                                  \
+    for (long s = 0; s < span; s++)                                                                \
+      for (int f = 0; f < F; f++) dw[((long)kh * span + s) * F + f] += acct[((long)kh * F + f) * span + s]; \
+  free(acct);
+
+#define SMALL_ARGS const float *x, const float *w, const float *bias, float *y, long first, long count, \
+                   int inH, int inW, int cin, int outH, int outW, int kH, int kW, int sH, int sW, int relu
+#define SMALL_WARGS const float *x, const float *dy, float *dw, long first, long count, \
+                    int inH, int inW, int cin, int outH, int outW, int kH, int kW, int sH, int sW
+#define SMALL_KERNELS(F)                                                                                             \
+  __attribute__((target("avx512f,avx2,fma"))) static void small##F##_avx512(SMALL_ARGS) { SMALL_BODY(v16, 16, F, 4) }   \
+  __attribute__((target("avx2,fma"))) static void small##F##_avx2(SMALL_ARGS) { SMALL_BODY(v8, 8, F, 3) }               \
+  __attribute__((target("avx512f,avx2,fma"))) static void smallgrad##F##_avx512(SMALL_WARGS) { SMALL_WBODY(v16, 16, F, 2) } \
+  __attribute__((target("avx2,fma"))) static void smallgrad##F##_avx2(SMALL_WARGS) { SMALL_WBODY(v8, 8, F, 4) }
+SMALL_KERNELS(1)
+SMALL_KERNELS(2)
+SMALL_KERNELS(3)
+SMALL_KERNELS(4)
 
 int fb_conv_direct_forward(const float *x, const float *w, const float *bias, float *y, long first, long count,
                            int inH, int inW, int cin, int outH, int outW, int filters, int kH, int kW, int sH, int sW,
                            int relu) {
-  if (!fb_conv_direct_supported(filters)) return 0;
+  if (!fb_conv_direct_supported(filters, kW, cin)) return 0;
   int wide = level() == 2;
-  if (filters == 32) (wide ? conv32_avx512 : conv32_avx2)(x, w, bias, y, first, count, inH, inW, cin, outH, outW, kH, kW, sH, sW, relu);
+  if (filters <= 4) {
+    void (*const kernels[4][2])(SMALL_ARGS) = {{small1_avx2, small1_avx512}, {small2_avx2, small2_avx512},
+                                               {small3_avx2, small3_avx512}, {small4_avx2, small4_avx512}};
+    kernels[filters - 1][wide](x, w, bias, y, first, count, inH, inW, cin, outH, outW, kH, kW, sH, sW, relu);
+  } else if (filters == 32) (wide ? conv32_avx512 : conv32_avx2)(x, w, bias, y, first, count, inH, inW, cin, outH, outW, kH, kW, sH, sW, relu);
   else if (filters == 64) (wide ? conv64_avx512 : conv64_avx2)(x, w, bias, y, first, count, inH, inW, cin, outH, outW, kH, kW, sH, sW, relu);
   else conv128_avx512(x, w, bias, y, first, count, inH, inW, cin, outH, outW, kH, kW, sH, sW, relu);
   return 1;
@@ -161,9 +266,13 @@ int fb_conv_direct_forward(const float *x, const float *w, const float *bias, fl
 int fb_conv_direct_weight_gradient(const float *x, const float *dy, float *dw, long first, long count,
                                    int inH, int inW, int cin, int outH, int outW, int filters, int kH, int kW,
                                    int sH, int sW) {
-  if (!fb_conv_direct_supported(filters)) return 0;
+  if (!fb_conv_direct_supported(filters, kW, cin)) return 0;
   int wide = level() == 2;
-  if (filters == 32) (wide ? grad32_avx512 : grad32_avx2)(x, dy, dw, first, count, inH, inW, cin, outH, outW, kH, kW, sH, sW);
+  if (filters <= 4) {
+    void (*const kernels[4][2])(SMALL_WARGS) = {{smallgrad1_avx2, smallgrad1_avx512}, {smallgrad2_avx2, smallgrad2_avx512},
+                                                {smallgrad3_avx2, smallgrad3_avx512}, {smallgrad4_avx2, smallgrad4_avx512}};
+    kernels[filters - 1][wide](x, dy, dw, first, count, inH, inW, cin, outH, outW, kH, kW, sH, sW);
+  } else if (filters == 32) (wide ? grad32_avx512 : grad32_avx2)(x, dy, dw, first, count, inH, inW, cin, outH, outW, kH, kW, sH, sW);
   else if (filters == 64) (wide ? grad64_avx512 : grad64_avx2)(x, dy, dw, first, count, inH, inW, cin, outH, outW, kH, kW, sH, sW);
   else grad128_avx512(x, dy, dw, first, count, inH, inW, cin, outH, outW, kH, kW, sH, sW);
   return 1;

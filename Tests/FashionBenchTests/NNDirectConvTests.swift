@@ -61,6 +61,12 @@ extension NNDirectKernelTests {
         NNDirectConvCase(input: [6, 7, 32], filters: 128, kernel: (2, 2), strides: (1, 1), activation: .relu, padding: .same),
         NNDirectConvCase(input: [9, 8, 32], filters: 32, kernel: (3, 3), strides: (2, 1), activation: .relu, padding: .same),
         NNDirectConvCase(input: [5, 6, 128], filters: 64, kernel: (2, 2), strides: (1, 1), activation: .relu, padding: .same),
+        // 1 to 4 filters, vectorised along a kernel row's kw·cin values (a multiple of 32), or not (GEMM).
+        NNDirectConvCase(input: [9, 10, 32], filters: 3, kernel: (3, 3), strides: (1, 1), activation: .relu, padding: .same),
+        NNDirectConvCase(input: [8, 7, 16], filters: 1, kernel: (2, 2), strides: (2, 1), activation: .linear),
+        NNDirectConvCase(input: [7, 9, 8], filters: 4, kernel: (3, 4), strides: (1, 1), activation: .relu),
+        NNDirectConvCase(input: [6, 2, 32], filters: 2, kernel: (1, 1), strides: (1, 1), activation: .linear),
+        NNDirectConvCase(input: [6, 6, 5], filters: 3, kernel: (3, 3), strides: (1, 1), activation: .relu),
     ]
 
     /// y[n, i, j, f] = b[f] + Σ x[n, i·sH + kh, j·sW + kw, c]·W[kh, kw, c, f], in Double.
@@ -97,10 +103,10 @@ extension NNDirectKernelTests {
         let batch = 3
         let layer = c.make()
         try layer.build(inputShape: c.input, maxBatch: batch)
-        #expect(layer.usesDirectKernel == (fb_conv_direct_supported(Int32(c.filters)) != 0))
         let ch = c.input[2]
+        #expect(layer.usesDirectKernel == (fb_conv_direct_supported(Int32(c.filters), Int32(c.kernel.1), Int32(ch)) != 0))
         #expect(layer.usesDirectInputGradient == (layer.usesDirectKernel && c.strides == (1, 1)
-                                                  && fb_conv_direct_supported(Int32(ch)) != 0))
+                                                  && fb_conv_direct_supported(Int32(ch), Int32(c.kernel.1), Int32(c.filters)) != 0))
         let w = NNSupport.uniform(layer.parameters[0].count, seed: 11, in: -0.5...0.5)
         let b = NNSupport.uniform(c.filters, seed: 12, in: -0.3...0.3)
         NNSupport.set(layer.parameters[0], w)
@@ -145,7 +151,7 @@ extension NNDirectKernelTests {
     @Test func finiteDifferencesWithDirectInputGradient() throws {
         let layer = Conv2D(filters: 32, kernelSize: (2, 3), padding: .same, activation: .linear)
         try layer.build(inputShape: [4, 5, 32], maxBatch: 2)
-        #expect(layer.usesDirectInputGradient == (fb_conv_direct_supported(32) != 0))
+        #expect(layer.usesDirectInputGradient == (fb_conv_direct_supported(32, 3, 32) != 0))
         var g = SeededGenerator(seed: 4, stream: "direct-conv-dx")
         layer.initialize(using: &g)
         NNSupport.checkLayerGradients(layer, input: NNSupport.uniform(2 * 4 * 5 * 32, seed: 22), batch: 2)
@@ -186,6 +192,8 @@ extension NNDirectKernelTests {
         Case(input: [5, 8, 3], filters: 64, kernel: (3, 1), activation: .linear),    // dx by GEMM (3 channels)
         Case(input: [8, 6, 64], filters: 32, kernel: (1, 1), activation: .relu),
         Case(input: [5, 6, 128], filters: 128, kernel: (3, 3), activation: .linear),
+        Case(input: [6, 7, 32], filters: 3, kernel: (3, 3), activation: .linear),      // few filters; dx direct (32)
+        Case(input: [4, 5, 32], filters: 1, kernel: (5, 5), activation: .relu),
     ]
 
     @Test(arguments: cases)
@@ -198,7 +206,7 @@ extension NNDirectKernelTests {
         _ = fb_kernels_cap_level(0)
         try gemm.build(inputShape: c.input, maxBatch: batch)
         _ = fb_kernels_cap_level(2)
-        #expect(direct.usesDirectKernel == (fb_conv_direct_supported(Int32(c.filters)) != 0))
+        #expect(direct.usesDirectKernel == (fb_conv_direct_supported(Int32(c.filters), Int32(c.kernel.1), Int32(c.input[2])) != 0))
         #expect(!gemm.usesDirectKernel)
         for layer in [direct, gemm] {
             NNSupport.set(layer.parameters[0], NNSupport.uniform(layer.parameters[0].count, seed: 31, in: -0.4...0.4))
@@ -217,7 +225,7 @@ extension NNDirectKernelTests {
     @Test func finiteDifferences() throws {
         let layer = Conv2DTranspose(filters: 32, kernelSize: (3, 3), padding: .same)
         try layer.build(inputShape: [4, 5, 32], maxBatch: 2)
-        #expect(layer.usesDirectKernel == (fb_conv_direct_supported(32) != 0))
+        #expect(layer.usesDirectKernel == (fb_conv_direct_supported(32, 3, 32) != 0))
         var g = SeededGenerator(seed: 4, stream: "direct-transposed")
         layer.initialize(using: &g)
         NNSupport.checkLayerGradients(layer, input: NNSupport.uniform(2 * 4 * 5 * 32, seed: 41), batch: 2)

@@ -5,8 +5,7 @@
    bias and ReLU: y[n, oh, ow, :] = act(bias + sum over (kh, kw, c) of
    x[n, oh*sH + kh, ow*sW + kw, c] * w[kh, kw, c, :]), NHWC, kernel (kh, kw, cin, filters).
    Samples [first, first + count) of the batch. Returns 1 when done, 0 when this CPU or shape
-   is not covered (filters other than 32 or 64, or 128 without AVX-512; no AVX2): the caller
-   then uses im2col + GEMM. */
+   is not covered (see fb_conv_direct_supported): the caller then uses im2col + GEMM. */
 int fb_conv_direct_forward(const float *x, const float *w, const float *bias, float *y,
                            long first, long count, int inH, int inW, int cin, int outH, int outW,
                            int filters, int kH, int kW, int sH, int sW, int relu);
@@ -18,8 +17,10 @@ int fb_conv_direct_weight_gradient(const float *x, const float *dy, float *dw,
                                    long first, long count, int inH, int inW, int cin, int outH, int outW,
                                    int filters, int kH, int kW, int sH, int sW);
 
-/* Whether fb_conv_direct_forward covers `filters` output channels on this CPU. */
-int fb_conv_direct_supported(int filters);
+/* Whether fb_conv_direct_forward covers `filters` output channels of a kernel kW wide over
+   cin input channels on this CPU: 32 or 64 filters (AVX2 or AVX-512), 128 (AVX-512), or 1 to
+   4 filters when kW*cin is a multiple of 32 (AVX2 or AVX-512). */
+int fb_conv_direct_supported(int filters, int kW, int cin);
 
 /* Caps the instruction set the kernels use: 2 AVX-512, 1 AVX2, 0 none (the convolutions
    then leave the work to the caller's GEMM path; pooling and the row sums use SSE); never

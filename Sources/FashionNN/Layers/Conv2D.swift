@@ -95,14 +95,15 @@ public final class Conv2D: Layer {
         outputShape = [w.outH, w.outW, filters]
         patch = w.kH * w.kW * w.channels
         let pixels = maxBatch * w.outH * w.outW
-        directShape = patch <= Kernels.directMaxPatch && fb_conv_direct_supported(Int32(filters)) != 0
+        directShape = patch <= Kernels.directMaxPatch && fb_conv_direct_supported(Int32(filters), Int32(w.kW), Int32(w.channels)) != 0
         // The rows and columns the windows cover, with the padding; valid padding reads inside the input.
         paddedH = (w.outH - 1) * w.sH + w.kH
         paddedW = (w.outW - 1) * w.sW + w.kW
         let needsBorder = directShape && padding == .same && (w.padTop > 0 || w.padLeft > 0 || paddedH > w.inH || paddedW > w.inW)
         let paddedCount = needsBorder ? maxBatch * paddedH * paddedW * w.channels : 0
         directInputGradientShape = directShape && w.sH == 1 && w.sW == 1
-            && w.kH * w.kW * filters <= Kernels.directMaxPatch && fb_conv_direct_supported(Int32(w.channels)) != 0
+            && w.kH * w.kW * filters <= Kernels.directMaxPatch
+            && fb_conv_direct_supported(Int32(w.channels), Int32(w.kW), Int32(filters)) != 0
         gradientTop = w.kH - 1 - w.padTop
         gradientLeft = w.kW - 1 - w.padLeft
         let gradientCount = directInputGradientShape ? maxBatch * (w.inH + w.kH - 1) * (w.inW + w.kW - 1) * filters : 0

@@ -109,8 +109,9 @@ public final class Conv2DTranspose: Layer {
         let inPixels = maxBatch * inputShape[0] * inputShape[1]
         let outValues = maxBatch * outH * outW * filters
         directShape = sH == 1 && sW == 1 && padding == .same && kH % 2 == 1 && kW % 2 == 1
-            && kH * kW * inChannels <= Kernels.directMaxPatch && fb_conv_direct_supported(Int32(filters)) != 0
-        directInputGradient = directShape && patch <= Kernels.directMaxPatch && fb_conv_direct_supported(Int32(inChannels)) != 0
+            && kH * kW * inChannels <= Kernels.directMaxPatch && fb_conv_direct_supported(Int32(filters), Int32(kW), Int32(inChannels)) != 0
+        directInputGradient = directShape && patch <= Kernels.directMaxPatch
+            && fb_conv_direct_supported(Int32(inChannels), Int32(kW), Int32(filters)) != 0
         borderTop = (kH - 1) / 2
         borderLeft = (kW - 1) / 2
         let paddedPixels = maxBatch * (inputShape[0] + kH - 1) * (inputShape[1] + kW - 1)
