@@ -86,4 +86,20 @@ void fb_bn_input_gradient(float *g, const float *x, long rows, long c, const flo
    may overlap another. */
 void fb_weighted_sum(float *out, const float *const *others, const float *weights, int replicas, long first, long count);
 
+/* Dense layers with 16 units over K inputs (narrow) or 16 inputs to J units (wide); row-major
+   x (rows x K), w (K x 16) or (16 x J). Each works on a range of the long side, so threads can
+   split it.
+   fb_narrow_forward: y[m][:] += sum over k in [k0, k1) of x[m][k] w[k][:] (y: rows x 16).
+   fb_narrow_weight_gradient: dw[k][:] = sum over m of x[m][k] dy[m][:], k in [k0, k1).
+   fb_narrow_input_gradient: dx[m][k] = sum over n of dy[m][n] w[k][n], k in [k0, k1).
+   fb_wide_forward: y[m][j] = b[j] + sum over n of z[m][n] w[n][j], j in [j0, j1).
+   fb_wide_weight_gradient: dw[n][j] = sum over m of z[m][n] dy[m][j], j in [j0, j1).
+   fb_wide_input_gradient: dz[m][n] += sum over j in [j0, j1) of dy[m][j] w[n][j]. */
+void fb_narrow_forward(const float *x, const float *w, float *y, long rows, long K, long k0, long k1);
+void fb_narrow_weight_gradient(const float *x, const float *dy, float *dw, long rows, long K, long k0, long k1);
+void fb_narrow_input_gradient(const float *dy, const float *w, float *dx, long rows, long K, long k0, long k1);
+void fb_wide_forward(const float *z, const float *w, const float *b, float *y, long rows, long J, long j0, long j1);
+void fb_wide_weight_gradient(const float *z, const float *dy, float *dw, long rows, long J, long j0, long j1);
+void fb_wide_input_gradient(const float *dy, const float *w, float *dz, long rows, long J, long j0, long j1);
+
 #endif

@@ -1,3 +1,4 @@
+import CKernels
 import FashionTensor
 import FashionConfig
 
@@ -19,6 +20,14 @@ public final class Dense: Layer {
     private var scratch: FloatBuffer!
     private var input: UnsafeMutablePointer<Float>?
     private var inDim = 0, rowsPerSample = 1
+    /// 16 units over a long input (`narrow`: an autoencoder's latent code) or 16 inputs to many
+    /// units (`wide`: its decoder's first layer) run C kernels that read each operand once;
+    /// OpenBLAS runs these shapes at a third of memory speed. Other shapes: BLAS.
+    enum Shape { case general, narrow, wide }
+    private(set) var shape = Shape.general
+    /// Per-chunk sums of the 16-wide result the narrow forward and the wide input gradient split over threads.
+    private var narrowPartials: FloatBuffer?
+    static let narrowWidth = 16, narrowMinimumLength = 1024, narrowChunk = 4096
 
     public init(units: Int, activation: Activation = .linear, name: String = "dense") {
         self.units = units
@@ -37,13 +46,17 @@ public final class Dense: Layer {
         inDim = last
         rowsPerSample = inputShape.dropLast().reduce(1, *)
         outputShape = Array(inputShape.dropLast()) + [units]
-        try reserve(inDim * units + units, 2 * maxBatch * rowsPerSample * units + maxBatch * rowsPerSample * inDim)
+        shape = units == Dense.narrowWidth && inDim >= Dense.narrowMinimumLength ? .narrow
+            : inDim == Dense.narrowWidth && units >= Dense.narrowMinimumLength ? .wide : .general
+        let partials = shape == .general ? 0 : Parallel.maxChunks * maxBatch * rowsPerSample * Dense.narrowWidth
+        try reserve(inDim * units + units, 2 * maxBatch * rowsPerSample * units + maxBatch * rowsPerSample * inDim + partials)
         kernel = Parameter(name: "kernel", shape: [inDim, units])
         bias = Parameter(name: "bias", shape: [units])
         parameters = [kernel, bias]
         output = FloatBuffer(count: maxBatch * rowsPerSample * units)
         inputGradient = FloatBuffer(count: maxBatch * rowsPerSample * inDim)
         scratch = FloatBuffer(count: Parallel.maxChunks * units)
+        narrowPartials = partials > 0 ? FloatBuffer(count: partials) : nil
     }
 
     public func initialize(using g: inout SeededGenerator) {
@@ -54,9 +67,28 @@ public final class Dense: Layer {
     public func forward(_ x: UnsafeMutablePointer<Float>, batch: Int, training: Bool) -> UnsafeMutablePointer<Float> {
         input = x
         let rows = batch * rowsPerSample
-        BLAS.gemm(m: rows, n: units, k: inDim, a: x, b: kernel.value.pointer, c: output.pointer)
-        Kernels.addBiasAndActivate(output.pointer, bias: bias.value.pointer, rows: rows, width: units, activation: activation)
-        return output.pointer
+        let w = kernel.value.pointer, y = output.pointer, (n, k) = (units, inDim)
+        switch shape {
+        case .general:
+            BLAS.gemm(m: rows, n: n, k: k, a: x, b: w, c: y)
+        case .narrow:
+            Kernels.sumOverChunks(k, minimumChunk: Dense.narrowChunk, size: rows * n, partials: narrowPartials!.pointer, into: y) { r, slice in
+                fb_narrow_forward(x, w, slice, rows, k, r.lowerBound, r.upperBound)
+            }
+        case .wide:
+            let b = bias.value.pointer, activation = activation
+            Parallel.forEachChunk(n, minimumChunk: Dense.narrowChunk) { r in
+                fb_wide_forward(x, w, b, y, rows, n, r.lowerBound, r.upperBound)  // bias included
+            }
+            if activation != .linear {
+                Parallel.forEachChunk(rows, minimumChunk: Kernels.rowsPerChunk(n)) { r in
+                    activation.apply(y + r.lowerBound * n, count: r.count * n, width: n)
+                }
+            }
+            return y
+        }
+        Kernels.addBiasAndActivate(y, bias: bias.value.pointer, rows: rows, width: n, activation: activation)
+        return y
     }
 
     public func backward(_ dy: UnsafeMutablePointer<Float>, batch: Int, needsInputGradient: Bool) -> UnsafeMutablePointer<Float>? {
@@ -64,10 +96,30 @@ public final class Dense: Layer {
         Kernels.activationBackwardAndBiasGradient(output: output.pointer, gradient: dy, rows: rows, width: units,
                                                   activation: activation, biasGradient: bias.gradient.pointer, scratch: scratch.pointer)
         // dW = xᵀ·dy ; dx = dy·Wᵀ
-        BLAS.gemm(transA: true, m: inDim, n: units, k: rows, a: input!, b: dy, c: kernel.gradient.pointer)
-        guard needsInputGradient else { return nil }
-        BLAS.gemm(transB: true, m: rows, n: inDim, k: units, a: dy, b: kernel.value.pointer, c: inputGradient.pointer)
-        return inputGradient.pointer
+        let x = input!, w = kernel.value.pointer, dw = kernel.gradient.pointer, dx = inputGradient.pointer, (n, k) = (units, inDim)
+        switch shape {
+        case .general:
+            BLAS.gemm(transA: true, m: k, n: n, k: rows, a: x, b: dy, c: dw)
+            guard needsInputGradient else { return nil }
+            BLAS.gemm(transB: true, m: rows, n: k, k: n, a: dy, b: w, c: dx)
+        case .narrow:
+            Parallel.forEachChunk(k, minimumChunk: Dense.narrowChunk) { r in
+                fb_narrow_weight_gradient(x, dy, dw, rows, k, r.lowerBound, r.upperBound)
+            }
+            guard needsInputGradient else { return nil }
+            Parallel.forEachChunk(k, minimumChunk: Dense.narrowChunk) { r in
+                fb_narrow_input_gradient(dy, w, dx, rows, k, r.lowerBound, r.upperBound)
+            }
+        case .wide:
+            Parallel.forEachChunk(n, minimumChunk: Dense.narrowChunk) { r in
+                fb_wide_weight_gradient(x, dy, dw, rows, n, r.lowerBound, r.upperBound)
+            }
+            guard needsInputGradient else { return nil }
+            Kernels.sumOverChunks(n, minimumChunk: Dense.narrowChunk, size: rows * k, partials: narrowPartials!.pointer, into: dx) { r, slice in
+                fb_wide_input_gradient(dy, w, slice, rows, n, r.lowerBound, r.upperBound)
+            }
+        }
+        return dx
     }
 
     public var forwardFlopsPerSample: Int { 2 * rowsPerSample * inDim * units }
