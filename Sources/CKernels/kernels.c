@@ -516,55 +516,73 @@ void fb_adam_update(float *w, float *m, float *v, const float *g, long n, float 
 }
 
 /* Batch normalization (after `fp contract(off)` above: the same bits as the Swift loops). */
-INLINE void bn_sums_body(const float *restrict x, long rows, long c, double *restrict s, double *restrict q) {
+/* `slope` is the negative slope of a LeakyReLU just before the normalization, applied to x as
+   it is read (v > 0 ? v : v*slope, as fb_leaky_relu_forward), so that layer need not write its
+   output; 1 when there is none (v*1 is v, so the same bits as plain x). */
+#define LEAKY(v, slope) ((v) > 0 ? (v) : (v) * (slope))
+
+INLINE void bn_sums_body(const float *restrict x, long rows, long c, double *restrict s, double *restrict q, float slope) {
   for (long r = 0; r < rows; r++) {
     const float *row = x + r * c;
     for (long j = 0; j < c; j++) {
-      const double v = row[j];
+      const float xv = row[j];
+      const double v = LEAKY(xv, slope);
       s[j] += v;
       q[j] += v * v;
     }
   }
 }
-MULTIVERSION(bn_sums, (const float *restrict x, long rows, long c, double *restrict s, double *restrict q), (x, rows, c, s, q))
+MULTIVERSION(bn_sums, (const float *restrict x, long rows, long c, double *restrict s, double *restrict q, float slope),
+             (x, rows, c, s, q, slope))
 
 INLINE void bn_gradient_sums_body(const float *restrict dy, const float *restrict x, const float *restrict mean,
-                                  const float *restrict inverseStd, long rows, long c, double *restrict s, double *restrict q) {
+                                  const float *restrict inverseStd, long rows, long c, double *restrict s, double *restrict q,
+                                  float slope) {
   for (long r = 0; r < rows; r++) {
     const float *g = dy + r * c, *xr = x + r * c;
     for (long j = 0; j < c; j++) {
       const double gv = g[j];
+      const float xv = LEAKY(xr[j], slope);
       s[j] += gv;
-      q[j] += gv * (double)((xr[j] - mean[j]) * inverseStd[j]);
+      q[j] += gv * (double)((xv - mean[j]) * inverseStd[j]);
     }
   }
 }
 MULTIVERSION(bn_gradient_sums, (const float *restrict dy, const float *restrict x, const float *restrict mean,
-                                const float *restrict inverseStd, long rows, long c, double *restrict s, double *restrict q),
-             (dy, x, mean, inverseStd, rows, c, s, q))
+                                const float *restrict inverseStd, long rows, long c, double *restrict s, double *restrict q,
+                                float slope),
+             (dy, x, mean, inverseStd, rows, c, s, q, slope))
 
 INLINE void bn_apply_body(const float *restrict x, float *restrict y, long rows, long c, const float *restrict k,
-                          const float *restrict b) {
+                          const float *restrict b, float slope) {
   for (long r = 0; r < rows; r++) {
     const float *xr = x + r * c;
     float *yr = y + r * c;
-    for (long j = 0; j < c; j++) yr[j] = xr[j] * k[j] + b[j];
+    for (long j = 0; j < c; j++) {
+      const float xv = LEAKY(xr[j], slope);
+      yr[j] = xv * k[j] + b[j];
+    }
   }
 }
 MULTIVERSION(bn_apply, (const float *restrict x, float *restrict y, long rows, long c, const float *restrict k,
-                        const float *restrict b), (x, y, rows, c, k, b))
+                        const float *restrict b, float slope), (x, y, rows, c, k, b, slope))
 
+/* ... and the LeakyReLU's backward applied to the result (as fb_leaky_relu_backward). */
 INLINE void bn_input_gradient_body(float *restrict g, const float *restrict x, long rows, long c, const float *restrict a,
-                                   const float *restrict m, const float *restrict mean, const float *restrict h) {
+                                   const float *restrict m, const float *restrict mean, const float *restrict h, float slope) {
   for (long r = 0; r < rows; r++) {
     float *gr = g + r * c;
     const float *xr = x + r * c;
-    for (long j = 0; j < c; j++) gr[j] = a[j] * (gr[j] - m[j] - (xr[j] - mean[j]) * h[j]);
+    for (long j = 0; j < c; j++) {
+      const float xv = LEAKY(xr[j], slope);
+      const float d = a[j] * (gr[j] - m[j] - (xv - mean[j]) * h[j]), dl = d * slope;
+      gr[j] = xv > 0 ? d : dl;
+    }
   }
 }
 MULTIVERSION(bn_input_gradient, (float *restrict g, const float *restrict x, long rows, long c, const float *restrict a,
-                                 const float *restrict m, const float *restrict mean, const float *restrict h),
-             (g, x, rows, c, a, m, mean, h))
+                                 const float *restrict m, const float *restrict mean, const float *restrict h, float slope),
+             (g, x, rows, c, a, m, mean, h, slope))
 
 void fb_weighted_sum(float *out, const float *const *others, const float *weights, int replicas, long first, long count) {
   const long block = 4096; /* in L1 across the replicas' passes */

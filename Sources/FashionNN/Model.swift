@@ -124,6 +124,12 @@ public final class Sequential {
                 pool.masksReLU = true
                 conv.gradientArrivesMasked = true
             }
+            // A LeakyReLU followed by batch normalization: the normalization applies it as it
+            // reads its input, and its backward to dx (the same operations, so the same bits).
+            if let leaky = source as? LeakyReLU, let norm = next as? BatchNormalization {
+                leaky.passesThrough = true
+                norm.absorbedLeakySlope = leaky.negativeSlope
+            }
         }
         lossGradient = FloatBuffer(count: shardCapacity * shape.reduce(1, *))
     }

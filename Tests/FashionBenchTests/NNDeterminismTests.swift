@@ -190,6 +190,55 @@ struct NNReLUMaskTests {
     }
 }
 
+/// A LeakyReLU followed by batch normalization: the normalization applies it as it reads its
+/// input and its backward to dx, and the LeakyReLU passes through. Training steps and
+/// inference must give bit for bit what the two separate layers give.
+@Suite("NN LeakyReLU absorbed by batch normalization")
+struct NNLeakyReLUAbsorbedTests {
+    @Test(arguments: [Float(0.3), 0])
+    func sameNumbersAsSeparateLayers(slope: Float) throws {
+        func make() throws -> Sequential {
+            try Sequential(inputShape: [7, 6, 2],
+                           layers: [Conv2D(filters: 19, kernelSize: (3, 3), padding: .same), LeakyReLU(negativeSlope: slope),
+                                    BatchNormalization(), Flatten(), Dense(units: 4, activation: .softmax)],
+                           loss: CategoricalCrossentropy(), maxBatch: 3)
+        }
+        let fused = try make(), separate = try make()
+        let leaky = try #require(fused.layers[1] as? LeakyReLU), norm = try #require(fused.layers[2] as? BatchNormalization)
+        #expect(leaky.passesThrough && norm.absorbedLeakySlope == slope, "the model hands the LeakyReLU to the normalization")
+        (separate.layers[1] as? LeakyReLU)?.passesThrough = false
+        (separate.layers[2] as? BatchNormalization)?.absorbedLeakySlope = 1
+        fused.initialize(seed: 6)
+        separate.initialize(seed: 6)
+        let input = NNSupport.uniform(3 * 7 * 6 * 2, seed: 32)
+        let labels: [Int32] = [2, 0, 3]
+        for step in 0..<2 {
+            let a = FloatBuffer(input), b = FloatBuffer(input)
+            let ra = labels.withUnsafeBufferPointer { fused.trainStep(a.pointer, labels: $0.baseAddress!, batch: 3) }
+            let rb = labels.withUnsafeBufferPointer { separate.trainStep(b.pointer, labels: $0.baseAddress!, batch: 3) }
+            #expect(ra.lossSum == rb.lossSum, "loss at step \(step)")
+            for (p, q) in zip(fused.parameters, separate.parameters) {
+                #expect(p.gradient.array == q.gradient.array, "gradient of \(p.name) at step \(step)")
+                #expect(p.value.array == q.value.array, "\(p.name) (moving statistics) at step \(step)")
+            }
+        }
+        #expect(fused.parameters[0].gradient.array.contains { $0 != 0 })
+        let a = FloatBuffer(input), b = FloatBuffer(input)
+        var pa = [Float](repeating: 0, count: 12), pb = pa
+        pa.withUnsafeMutableBufferPointer { fused.predict(a.pointer, batch: 3, into: $0.baseAddress!) }
+        pb.withUnsafeMutableBufferPointer { separate.predict(b.pointer, batch: 3, into: $0.baseAddress!) }
+        #expect(pa == pb, "inference")
+    }
+
+    /// Not followed by batch normalization: the LeakyReLU writes its own output.
+    @Test func onlyBeforeBatchNormalization() throws {
+        let model = try Sequential(inputShape: [5, 5, 1],
+                                   layers: [Conv2D(filters: 4, kernelSize: (2, 2)), LeakyReLU(), Flatten(), Dense(units: 3, activation: .softmax)],
+                                   loss: CategoricalCrossentropy(), maxBatch: 2)
+        #expect(!(model.layers[1] as! LeakyReLU).passesThrough)
+    }
+}
+
 /// Data-parallel training: the replicas' gradients, weighted by shard size and added (in C,
 /// one pass), equal the gradients of one model on the whole batch (up to float rounding), for
 /// shards of unequal size and for three replicas.

@@ -68,17 +68,19 @@ void fb_maxpool_backward_tiles(const float *dy, const float *y, const int *arg, 
 
 /* Batch normalization, rows [0, rows) of c channels, row after row, the operations of the
    Swift loops they replace in their order (no fused multiply-adds), vectorised over channels.
-   fb_bn_sums: s[j] += x, q[j] += x*x, in double.
-   fb_bn_gradient_sums: s[j] += dy, q[j] += dy * (double)((x - mean[j]) * inverseStd[j]).
-   fb_bn_apply: y = x*k[j] + b[j].
-   fb_bn_input_gradient: g = a[j]*(g - m[j] - (x - mean[j])*h[j]), in place.
+   x is first mapped by a LeakyReLU the normalization absorbs: x' = x > 0 ? x : x*slope
+   (slope 1 when there is none: x' is then x).
+   fb_bn_sums: s[j] += x', q[j] += x'*x', in double.
+   fb_bn_gradient_sums: s[j] += dy, q[j] += dy * (double)((x' - mean[j]) * inverseStd[j]).
+   fb_bn_apply: y = x'*k[j] + b[j].
+   fb_bn_input_gradient: d = a[j]*(g - m[j] - (x' - mean[j])*h[j]); g = x' > 0 ? d : d*slope, in place.
    No array may overlap another. */
-void fb_bn_sums(const float *x, long rows, long c, double *s, double *q);
+void fb_bn_sums(const float *x, long rows, long c, double *s, double *q, float slope);
 void fb_bn_gradient_sums(const float *dy, const float *x, const float *mean, const float *inverseStd, long rows, long c,
-                         double *s, double *q);
-void fb_bn_apply(const float *x, float *y, long rows, long c, const float *k, const float *b);
+                         double *s, double *q, float slope);
+void fb_bn_apply(const float *x, float *y, long rows, long c, const float *k, const float *b, float slope);
 void fb_bn_input_gradient(float *g, const float *x, long rows, long c, const float *a, const float *m, const float *mean,
-                          const float *h);
+                          const float *h, float slope);
 
 /* Data-parallel gradient reduction over [first, first + count): out = out*weights[0], then for
    each other replica r in order out = out + weights[r]*others[r-1] (float32, no fused

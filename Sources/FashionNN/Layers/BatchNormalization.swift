@@ -42,6 +42,10 @@ public final class BatchNormalization: Layer {
     private var input: UnsafeMutablePointer<Float>?
     private var lastTraining = false
     private var channels = 0, rowsPerSample = 1
+    /// The negative slope of a LeakyReLU just before this layer whose output this layer computes
+    /// as it reads the input (and whose backward it applies to dx), so that layer writes
+    /// nothing (`LeakyReLU.passesThrough`); 1 for none. Set by `Sequential`.
+    public var absorbedLeakySlope: Float = 1
 
     public init(momentum: Float = 0.99, epsilon: Float = 1e-3, center: Bool = true, scale: Bool = true,
                 name: String = "batch_normalization") {
@@ -119,14 +123,14 @@ public final class BatchNormalization: Layer {
     public func forward(_ x: UnsafeMutablePointer<Float>, batch: Int, training: Bool) -> UnsafeMutablePointer<Float> {
         input = x
         lastTraining = training
-        let c = channels, rows = batch * rowsPerSample
+        let c = channels, rows = batch * rowsPerSample, slope = absorbedLeakySlope
         let mean = usedMean.pointer, inverseStd = usedInverseStd.pointer
         if training {
             // Σx and Σx² per channel in one pass; var = E[x²] − E[x]², the biased variance
             // tf.nn.moments computes (it centres first), safe from cancellation here because
             // the sums are in Double.
             let sum = channelSums(rows: rows) { range, s, q in
-                fb_bn_sums(x + range.lowerBound * c, range.count, c, s, q)  // s += x, q += x², in Double
+                fb_bn_sums(x + range.lowerBound * c, range.count, c, s, q, slope)  // s += x, q += x², in Double
             }
             let mm = movingMean.value.pointer, mv = movingVariance.value.pointer
             for j in 0..<c {
@@ -153,7 +157,7 @@ public final class BatchNormalization: Layer {
         }
         let y = output.pointer
         Parallel.forEachChunk(rows, minimumChunk: Kernels.rowsPerChunk(c)) { range in
-            fb_bn_apply(x + range.lowerBound * c, y + range.lowerBound * c, range.count, c, k, b)  // y = x·k + b
+            fb_bn_apply(x + range.lowerBound * c, y + range.lowerBound * c, range.count, c, k, b, slope)  // y = x·k + b
         }
         return y
     }
@@ -163,11 +167,11 @@ public final class BatchNormalization: Layer {
     /// dx = gamma·inverseStd·(dy − Σdy/N − x̂·Σ(dy·x̂)/N); in inference dx = gamma·inverseStd·dy.
     /// dx is written over dy.
     public func backward(_ dy: UnsafeMutablePointer<Float>, batch: Int, needsInputGradient: Bool) -> UnsafeMutablePointer<Float>? {
-        let c = channels, rows = batch * rowsPerSample
+        let c = channels, rows = batch * rowsPerSample, slope = absorbedLeakySlope
         let x = input!, mean = usedMean.pointer, inverseStd = usedInverseStd.pointer
         let sum = channelSums(rows: rows) { range, s, q in
             // s += dy, q += dy·x̂ (x̂ in Float, the product in Double)
-            fb_bn_gradient_sums(dy + range.lowerBound * c, x + range.lowerBound * c, mean, inverseStd, range.count, c, s, q)
+            fb_bn_gradient_sums(dy + range.lowerBound * c, x + range.lowerBound * c, mean, inverseStd, range.count, c, s, q, slope)
         }
         if let beta { for j in 0..<c { beta.gradient.pointer[j] = Float(sum[j]) } }
         if let gamma { for j in 0..<c { gamma.gradient.pointer[j] = Float(sum[c + j]) } }
@@ -181,7 +185,7 @@ public final class BatchNormalization: Layer {
             h[j] = lastTraining ? Float(sum[c + j] / Double(rows)) * inverseStd[j] : 0
         }
         Parallel.forEachChunk(rows, minimumChunk: Kernels.rowsPerChunk(c)) { range in
-            fb_bn_input_gradient(dy + range.lowerBound * c, x + range.lowerBound * c, range.count, c, a, m, mean, h)
+            fb_bn_input_gradient(dy + range.lowerBound * c, x + range.lowerBound * c, range.count, c, a, m, mean, h, slope)
         }
         return dy
     }
