@@ -77,8 +77,9 @@ typedef float v8 __attribute__((vector_size(32), aligned(4)));
 __attribute__((target("avx512f,avx2,fma"))) static void conv32_avx512(ARGS) { BODY(v16, 16, 2, 8, 32) }
 __attribute__((target("avx512f,avx2,fma"))) static void conv64_avx512(ARGS) { BODY(v16, 16, 4, 6, 64) }
 __attribute__((target("avx512f,avx2,fma"))) static void conv128_avx512(ARGS) { BODY(v16, 16, 4, 6, 128) }
-__attribute__((target("avx2,fma"))) static void conv32_avx2(ARGS) { BODY(v8, 8, 4, 3, 32) }
-__attribute__((target("avx2,fma"))) static void conv64_avx2(ARGS) { BODY(v8, 8, 8, 1, 64) }
+__attribute__((target("avx2,fma"))) static void conv32_avx2(ARGS) { BODY(v8, 8, 4, 2, 32) }
+__attribute__((target("avx2,fma"))) static void conv64_avx2(ARGS) { BODY(v8, 8, 4, 2, 64) }
+__attribute__((target("avx2,fma"))) static void conv128_avx2(ARGS) { BODY(v8, 8, 4, 2, 128) }
 
 /* Blocks of TB taps x the filters in registers; one output row of pixels at a time (its dy
    rows stay in L1 across the blocks), flushed into dw after the row. Taps past the last
@@ -123,8 +124,9 @@ __attribute__((target("avx2,fma"))) static void conv64_avx2(ARGS) { BODY(v8, 8, 
 __attribute__((target("avx512f,avx2,fma"))) static void grad32_avx512(WARGS) { WBODY(v16, 16, 2, 8, 32) }
 __attribute__((target("avx512f,avx2,fma"))) static void grad64_avx512(WARGS) { WBODY(v16, 16, 4, 6, 64) }
 __attribute__((target("avx512f,avx2,fma"))) static void grad128_avx512(WARGS) { WBODY(v16, 16, 4, 6, 128) }
-__attribute__((target("avx2,fma"))) static void grad32_avx2(WARGS) { WBODY(v8, 8, 4, 3, 32) }
-__attribute__((target("avx2,fma"))) static void grad64_avx2(WARGS) { WBODY(v8, 8, 8, 1, 64) }
+__attribute__((target("avx2,fma"))) static void grad32_avx2(WARGS) { WBODY(v8, 8, 4, 2, 32) }
+__attribute__((target("avx2,fma"))) static void grad64_avx2(WARGS) { WBODY(v8, 8, 4, 2, 64) }
+__attribute__((target("avx2,fma"))) static void grad128_avx2(WARGS) { WBODY(v8, 8, 4, 2, 128) }
 
 static int detected = -1, cap = 2;
 
@@ -148,7 +150,7 @@ int fb_kernels_level(void) { return level(); }
    multiple of 32 so both instruction sets' blocks divide it). */
 int fb_conv_direct_supported(int filters, int kW, int cin) {
   if (filters >= 1 && filters <= 4) return level() > 0 && ((long)kW * cin) % 32 == 0;
-  return ((filters == 32 || filters == 64) && level() > 0) || (filters == 128 && level() == 2);
+  return (filters == 32 || filters == 64 || filters == 128) && level() > 0;
 }
 
 /* Few filters (1 to 4: a decoder's last layer, grey or RGB): the vectors run along the
@@ -259,7 +261,7 @@ int fb_conv_direct_forward(const float *x, const float *w, const float *bias, fl
     kernels[filters - 1][wide](x, w, bias, y, first, count, inH, inW, cin, outH, outW, kH, kW, sH, sW, relu);
   } else if (filters == 32) (wide ? conv32_avx512 : conv32_avx2)(x, w, bias, y, first, count, inH, inW, cin, outH, outW, kH, kW, sH, sW, relu);
   else if (filters == 64) (wide ? conv64_avx512 : conv64_avx2)(x, w, bias, y, first, count, inH, inW, cin, outH, outW, kH, kW, sH, sW, relu);
-  else conv128_avx512(x, w, bias, y, first, count, inH, inW, cin, outH, outW, kH, kW, sH, sW, relu);
+  else (wide ? conv128_avx512 : conv128_avx2)(x, w, bias, y, first, count, inH, inW, cin, outH, outW, kH, kW, sH, sW, relu);
   return 1;
 }
 
@@ -274,7 +276,7 @@ int fb_conv_direct_weight_gradient(const float *x, const float *dy, float *dw, l
     kernels[filters - 1][wide](x, dy, dw, first, count, inH, inW, cin, outH, outW, kH, kW, sH, sW);
   } else if (filters == 32) (wide ? grad32_avx512 : grad32_avx2)(x, dy, dw, first, count, inH, inW, cin, outH, outW, kH, kW, sH, sW);
   else if (filters == 64) (wide ? grad64_avx512 : grad64_avx2)(x, dy, dw, first, count, inH, inW, cin, outH, outW, kH, kW, sH, sW);
-  else grad128_avx512(x, dy, dw, first, count, inH, inW, cin, outH, outW, kH, kW, sH, sW);
+  else (wide ? grad128_avx512 : grad128_avx2)(x, dy, dw, first, count, inH, inW, cin, outH, outW, kH, kW, sH, sW);
   return 1;
 }
 
