@@ -159,7 +159,7 @@ int fb_conv_direct_supported(int filters, int kW, int cin) {
    [kh][kw*cin][F], is first copied to [kh][F][kw*cin] so each filter's row is contiguous. */
 #define SMALL_BODY(VEC, LANES, F, R)                                                               \
   const long span = (long)kW * cin, nvs = span / LANES, pixelStep = (long)sW * cin;                 \
-  float *wt = malloc(sizeof(float) * kH * F * span);                                               \
+  float wt[kH * F * span]; /* at most 4 x 4096 floats: the callers cap kh*kw*cin at 4096 */      \
   for (int kh = 0; kh < kH; kh++)                                                                  \
     for (long s = 0; s < span; s++)                                                                \
       for (int f = 0; f < F; f++) wt[((long)kh * F + f) * span + s] = w[((long)kh * span + s) * F + f]; \
@@ -198,14 +198,14 @@ int fb_conv_direct_supported(int filters, int kW, int cin) {
           }                                                                                        \
       }                                                                                            \
     }                                                                                              \
-  }                                                                                                \
-  free(wt);
+  }
 
 /* dW[kh][kw*cin][F] += Σ_pixels x(kernel row kh) · dy[F], vectorised along kw*cin, VB vectors
    of it x F filters in registers through one image's pixels. */
 #define SMALL_WBODY(VEC, LANES, F, VB)                                                             \
   const long span = (long)kW * cin, nvs = span / LANES, pixelStep = (long)sW * cin;                 \
-  float *acct = calloc((size_t)kH * F * span, sizeof(float));                                      \
+  float acct[kH * F * span]; /* as above */                                                        \
+  memset(acct, 0, sizeof(acct));                                                                   \
   for (long n = first; n < first + count; n++) {                                                   \
     const float *image = x + n * (long)inH * inW * cin;                                            \
     const float *g0 = dy + n * (long)outH * outW * F;                                              \
@@ -233,8 +233,7 @@ int fb_conv_direct_supported(int filters, int kW, int cin) {
   }                                                                                                \
   for (int kh = 0; kh < kH; kh++)                                                                  \
     for (long s = 0; s < span; s++)                                                                \
-      for (int f = 0; f < F; f++) dw[((long)kh * span + s) * F + f] += acct[((long)kh * F + f) * span + s]; \
-  free(acct);
+      for (int f = 0; f < F; f++) dw[((long)kh * span + s) * F + f] += acct[((long)kh * F + f) * span + s];
 
 #define SMALL_ARGS const float *x, const float *w, const float *bias, float *y, long first, long count, \
                    int inH, int inW, int cin, int outH, int outW, int kH, int kW, int sH, int sW, int relu
@@ -748,13 +747,15 @@ MULTIVERSION(wide_weight_gradient, (const float *restrict z, const float *restri
                                     long J, long j0, long j1), (z, dy, dw, rows, J, j0, j1))
 
 /* dz[m][n] += Σ_{j in [j0, j1)} dy[m][j]·w[n][j]: per row, 16 vector sums along j (in blocks
-   that keep w's 16 rows in L2 across the rows of dy), each summed across its lanes at the end. */
+   that keep w's 16 rows in L2 across the rows of dy), kept in `work` (rows x 256 floats, the
+   caller's) between blocks, each summed across its lanes at the end. */
 INLINE void wide_input_gradient_body(const float *restrict dy, const float *restrict w, float *restrict dz, long rows,
-                                     long J, long j0, long j1) {
+                                     long J, long j0, long j1, float *restrict work) {
   NARROW_FMA
   const long JB = 1024;
   const long vecEnd = j0 + (j1 - j0) / 16 * 16;
-  v16 *sums = calloc((size_t)rows * 16, sizeof(v16));
+  v16 *sums = (v16 *)work;
+  for (long i = 0; i < rows * 16; i++) sums[i] = (v16){0};
   for (long jb = j0; jb < vecEnd; jb += JB) {
     const long je = jb + JB < vecEnd ? jb + JB : vecEnd;
     for (long m = 0; m < rows; m++) {
@@ -774,7 +775,6 @@ INLINE void wide_input_gradient_body(const float *restrict dy, const float *rest
       for (long j = vecEnd; j < j1; j++) s += dy[m * J + j] * w[n * J + j];
       dz[m * 16 + n] += s;
     }
-  free(sums);
 }
 MULTIVERSION(wide_input_gradient, (const float *restrict dy, const float *restrict w, float *restrict dz, long rows,
-                                   long J, long j0, long j1), (dy, w, dz, rows, J, j0, j1))
+                                   long J, long j0, long j1, float *restrict work), (dy, w, dz, rows, J, j0, j1, work))

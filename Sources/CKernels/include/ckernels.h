@@ -96,12 +96,13 @@ void fb_weighted_sum(float *out, const float *const *others, const float *weight
    fb_narrow_input_gradient: dx[m][k] = sum over n of dy[m][n] w[k][n], k in [k0, k1).
    fb_wide_forward: y[m][j] = b[j] + sum over n of z[m][n] w[n][j], j in [j0, j1).
    fb_wide_weight_gradient: dw[n][j] = sum over m of z[m][n] dy[m][j], j in [j0, j1).
-   fb_wide_input_gradient: dz[m][n] += sum over j in [j0, j1) of dy[m][j] w[n][j]. */
+   fb_wide_input_gradient: dz[m][n] += sum over j in [j0, j1) of dy[m][j] w[n][j]; work: rows x 256
+   floats of scratch. */
 void fb_narrow_forward(const float *x, const float *w, float *y, long rows, long K, long k0, long k1);
 void fb_narrow_weight_gradient(const float *x, const float *dy, float *dw, long rows, long K, long k0, long k1);
 void fb_narrow_input_gradient(const float *dy, const float *w, float *dx, long rows, long K, long k0, long k1);
 void fb_wide_forward(const float *z, const float *w, const float *b, float *y, long rows, long J, long j0, long j1);
 void fb_wide_weight_gradient(const float *z, const float *dy, float *dw, long rows, long J, long j0, long j1);
-void fb_wide_input_gradient(const float *dy, const float *w, float *dz, long rows, long J, long j0, long j1);
+void fb_wide_input_gradient(const float *dy, const float *w, float *dz, long rows, long J, long j0, long j1, float *work);
 
 #endif

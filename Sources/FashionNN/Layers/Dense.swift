@@ -25,8 +25,9 @@ public final class Dense: Layer {
     /// OpenBLAS runs these shapes at a third of memory speed. Other shapes: BLAS.
     enum Shape { case general, narrow, wide }
     private(set) var shape = Shape.general
-    /// Per-chunk sums of the 16-wide result the narrow forward and the wide input gradient split over threads.
-    private var narrowPartials: FloatBuffer?
+    /// Per-chunk sums of the 16-wide result the narrow forward and the wide input gradient split
+    /// over threads, and the wide input gradient's per-chunk workspace (rows × 256 floats).
+    private var narrowPartials: FloatBuffer?, wideWork: FloatBuffer?
     static let narrowWidth = 16, narrowMinimumLength = 1024, narrowChunk = 4096
 
     public init(units: Int, activation: Activation = .linear, name: String = "dense") {
@@ -49,7 +50,8 @@ public final class Dense: Layer {
         shape = units == Dense.narrowWidth && inDim >= Dense.narrowMinimumLength ? .narrow
             : inDim == Dense.narrowWidth && units >= Dense.narrowMinimumLength ? .wide : .general
         let partials = shape == .general ? 0 : Parallel.maxChunks * maxBatch * rowsPerSample * Dense.narrowWidth
-        try reserve(inDim * units + units, 2 * maxBatch * rowsPerSample * units + maxBatch * rowsPerSample * inDim + partials)
+        let work = shape == .wide ? Parallel.maxChunks * maxBatch * rowsPerSample * 256 : 0
+        try reserve(inDim * units + units, 2 * maxBatch * rowsPerSample * units + maxBatch * rowsPerSample * inDim + partials + work)
         kernel = Parameter(name: "kernel", shape: [inDim, units])
         bias = Parameter(name: "bias", shape: [units])
         parameters = [kernel, bias]
@@ -57,6 +59,7 @@ public final class Dense: Layer {
         inputGradient = FloatBuffer(count: maxBatch * rowsPerSample * inDim)
         scratch = FloatBuffer(count: Parallel.maxChunks * units)
         narrowPartials = partials > 0 ? FloatBuffer(count: partials) : nil
+        wideWork = work > 0 ? FloatBuffer(count: work) : nil
     }
 
     public func initialize(using g: inout SeededGenerator) {
@@ -115,8 +118,10 @@ public final class Dense: Layer {
                 fb_wide_weight_gradient(x, dy, dw, rows, n, r.lowerBound, r.upperBound)
             }
             guard needsInputGradient else { return nil }
-            Kernels.sumOverChunks(n, minimumChunk: Dense.narrowChunk, size: rows * k, partials: narrowPartials!.pointer, into: dx) { r, slice in
-                fb_wide_input_gradient(dy, w, slice, rows, n, r.lowerBound, r.upperBound)
+            let partials = narrowPartials!.pointer, work = wideWork!.pointer
+            Kernels.sumOverChunks(n, minimumChunk: Dense.narrowChunk, size: rows * k, partials: partials, into: dx) { r, slice in
+                let chunk = (slice - partials) / (rows * k)  // this chunk's own workspace
+                fb_wide_input_gradient(dy, w, slice, rows, n, r.lowerBound, r.upperBound, work + chunk * rows * 256)
             }
         }
         return dx
