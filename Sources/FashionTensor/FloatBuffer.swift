@@ -47,4 +47,7 @@ public final class OnDemandBuffer: @unchecked Sendable {
         made = fresh
         return fresh
     }
+
+    /// Frees the memory until `buffer` is next asked for.
+    public func release() { made = nil }
 }

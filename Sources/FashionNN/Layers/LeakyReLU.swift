@@ -15,12 +15,14 @@ public final class LeakyReLU: Layer {
     public private(set) var inputShape: [Int] = []
     public private(set) var outputShape: [Int] = []
     public let parameters: [Parameter] = []
-    private var output: FloatBuffer!
+    private var output: OnDemandBuffer!
     private var size = 0
     /// Set by `Sequential` when the next layer, a BatchNormalization, applies this activation
     /// as it reads its input and this activation's backward to its dx: then this layer hands
-    /// its input and the gradient on untouched, saving a pass over each.
-    public var passesThrough = false
+    /// its input and the gradient on untouched, saving a pass over each, and frees its output.
+    public var passesThrough = false {
+        didSet { if passesThrough { output?.release() } }
+    }
 
     public init(negativeSlope: Float = LeakyReLU.defaultNegativeSlope, name: String = "leaky_re_lu") {
         precondition(negativeSlope >= 0, "LeakyReLU negative_slope must be >= 0")
@@ -38,12 +40,12 @@ public final class LeakyReLU: Layer {
         outputShape = inputShape
         size = inputShape.reduce(1, *)
         try reserve(0, maxBatch * size)
-        output = FloatBuffer(count: maxBatch * size)
+        output = OnDemandBuffer(count: maxBatch * size, allocateNow: !passesThrough)
     }
 
     public func forward(_ x: UnsafeMutablePointer<Float>, batch: Int, training: Bool) -> UnsafeMutablePointer<Float> {
         if passesThrough { return x }
-        let y = output.pointer, a = negativeSlope
+        let y = output.buffer.pointer, a = negativeSlope
         Parallel.forEachChunk(batch * size, minimumChunk: 16_384) { range in
             fb_leaky_relu_forward(x + range.lowerBound, y + range.lowerBound, range.count, a)  // y = x > 0 ? x : x·a
         }
@@ -55,7 +57,7 @@ public final class LeakyReLU: Layer {
     public func backward(_ dy: UnsafeMutablePointer<Float>, batch: Int, needsInputGradient: Bool) -> UnsafeMutablePointer<Float>? {
         guard needsInputGradient else { return nil }
         if passesThrough { return dy }
-        let y = output.pointer, a = negativeSlope
+        let y = output.buffer.pointer, a = negativeSlope
         Parallel.forEachChunk(batch * size, minimumChunk: 16_384) { range in
             fb_leaky_relu_backward(y + range.lowerBound, dy + range.lowerBound, range.count, a)  // dy = y > 0 ? dy : dy·a
         }
