@@ -1,5 +1,4 @@
 #include "ckernels.h"
-#include <stdlib.h>
 #include <string.h>
 
 /* One body, compiled for AVX-512 (16-float vectors) and for AVX2 + FMA (8-float vectors),
@@ -145,7 +144,7 @@ int fb_kernels_cap_level(int requested) {
 
 int fb_kernels_level(void) { return level(); }
 
-/* 128 filters need AVX-512's 32 registers (24 accumulators and 8 kernel vectors). 1 to 4
+/* 32, 64 and 128 filters run in groups of up to 64 (AVX-512) or 32 (AVX2) filters. 1 to 4
    filters take the kernels that vectorise along a kernel row instead (its kw*cin values, a
    multiple of 32 so both instruction sets' blocks divide it). */
 int fb_conv_direct_supported(int filters, int kW, int cin) {

@@ -18,8 +18,8 @@ int fb_conv_direct_weight_gradient(const float *x, const float *dy, float *dw,
                                    int filters, int kH, int kW, int sH, int sW);
 
 /* Whether fb_conv_direct_forward covers `filters` output channels of a kernel kW wide over
-   cin input channels on this CPU: 32 or 64 filters (AVX2 or AVX-512), 128 (AVX-512), or 1 to
-   4 filters when kW*cin is a multiple of 32 (AVX2 or AVX-512). */
+   cin input channels on this CPU (AVX2 or AVX-512): 32, 64 or 128 filters, or 1 to 4 filters
+   when kW*cin is a multiple of 32. */
 int fb_conv_direct_supported(int filters, int kW, int cin);
 
 /* Caps the instruction set the kernels use: 2 AVX-512, 1 AVX2, 0 none (the convolutions

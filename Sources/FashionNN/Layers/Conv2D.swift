@@ -28,14 +28,14 @@ public final class Conv2D: Layer {
     private var scratch: FloatBuffer!
     /// Patches this small (a first layer's 2x2x1) skip BLAS for a fused direct loop.
     static let smallPatch = 16
-    /// Layers with 32 or 64 filters (128 with AVX-512) and relu or no activation run a direct
-    /// convolution (`CKernels`): no im2col, bias and ReLU fused into the forward pass, the
-    /// kernel gradient read straight from the image; 1.5–4× faster than im2col + GEMM, whose
-    /// N = filters is too narrow for OpenBLAS's kernels. `same` padding copies the input into a
+    /// Layers with 32, 64 or 128 filters (or 1 to 4, see `fb_conv_direct_supported`) and relu
+    /// or no activation run a direct convolution (`CKernels`): no im2col, bias and ReLU fused
+    /// into the forward pass, the kernel gradient read straight from the image; 1.5–4× faster
+    /// than im2col + GEMM, whose N = filters is too narrow for OpenBLAS's kernels. `same` padding copies the input into a
     /// zero-bordered buffer first.
     private var directShape = false
-    /// With stride 1 and as many input channels as the direct kernels take (32 or 64, 128 with
-    /// AVX-512) the input gradient is direct too: the convolution of dy, zero-bordered, with
+    /// With stride 1 and as many input channels as the direct kernels take as filters (32, 64,
+    /// 128, or 1 to 4) the input gradient is direct too: the convolution of dy, zero-bordered, with
     /// the kernel flipped in space and its channel roles swapped. No column buffer and no
     /// scatter: the 80x80 CNN's second layer's backward went from 683 to 267 ms a batch, and
     /// its 705 MB column buffer is gone.

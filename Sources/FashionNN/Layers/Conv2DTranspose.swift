@@ -44,7 +44,7 @@ public final class Conv2DTranspose: Layer {
 
     /// Stride 1, `same` padding and an odd kernel make this layer a Conv2D with `same` padding
     /// and the kernel flipped in space with its channel roles swapped, so the direct kernels of
-    /// `CKernels` run it (32, 64 or, with AVX-512, 128 filters) without the column buffer's
+    /// `CKernels` run it (32, 64 or 128 filters, or 1 to 4) without the column buffer's
     /// scatter: the forward reads a zero-bordered copy of the input, the kernel gradient comes
     /// from that copy and dy, and the input gradient (for as many input channels) is a direct
     /// convolution of zero-bordered dy with the kernel as stored.
