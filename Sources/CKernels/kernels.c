@@ -415,15 +415,21 @@ INLINE void relu_backward_bias_body(const float *restrict y, float *restrict dy,
 MULTIVERSION(relu_backward_bias, (const float *restrict y, float *restrict dy, long rows, long width, float *restrict partial),
              (y, dy, rows, width, partial))
 
+/* LeakyReLU (slope a >= 0) and its backward, given its output y (y > 0 exactly when x > 0),
+   written once for the layer and for the batch normalization that absorbs it. Both values are
+   computed before choosing: a select, not a branch on a random sign. */
+INLINE float leaky(float v, float a) { const float w = v * a; return v > 0 ? v : w; }
+INLINE float leaky_backward(float y, float g, float a) { const float w = g * a; return y > 0 ? g : w; }
+
 INLINE void leaky_relu_forward_body(const float *restrict x, float *restrict y, long n, float a) {
 #pragma clang loop vectorize(enable)
-  for (long i = 0; i < n; i++) { const float v = x[i], w = v * a; y[i] = v > 0 ? v : w; }
+  for (long i = 0; i < n; i++) y[i] = leaky(x[i], a);
 }
 MULTIVERSION(leaky_relu_forward, (const float *restrict x, float *restrict y, long n, float a), (x, y, n, a))
 
 INLINE void leaky_relu_backward_body(const float *restrict y, float *restrict dy, long n, float a) {
 #pragma clang loop vectorize(enable)
-  for (long i = 0; i < n; i++) { const float g = dy[i], w = g * a; dy[i] = y[i] > 0 ? g : w; }
+  for (long i = 0; i < n; i++) dy[i] = leaky_backward(y[i], dy[i], a);
 }
 MULTIVERSION(leaky_relu_backward, (const float *restrict y, float *restrict dy, long n, float a), (y, dy, n, a))
 
@@ -517,16 +523,15 @@ void fb_adam_update(float *w, float *m, float *v, const float *g, long n, float 
 
 /* Batch normalization (after `fp contract(off)` above: the same bits as the Swift loops). */
 /* `slope` is the negative slope of a LeakyReLU just before the normalization, applied to x as
-   it is read (v > 0 ? v : v*slope, as fb_leaky_relu_forward), so that layer need not write its
-   output; 1 when there is none (v*1 is v, so the same bits as plain x). */
-#define LEAKY(v, slope) ((v) > 0 ? (v) : (v) * (slope))
+   it is read (`leaky`, as the layer's own loop), so that layer need not write its output; 1
+   when there is none (v*1 is v, so the same bits as plain x). */
 
 INLINE void bn_sums_body(const float *restrict x, long rows, long c, double *restrict s, double *restrict q, float slope) {
   for (long r = 0; r < rows; r++) {
     const float *row = x + r * c;
     for (long j = 0; j < c; j++) {
       const float xv = row[j];
-      const double v = LEAKY(xv, slope);
+      const double v = leaky(xv, slope);
       s[j] += v;
       q[j] += v * v;
     }
@@ -542,7 +547,7 @@ INLINE void bn_gradient_sums_body(const float *restrict dy, const float *restric
     const float *g = dy + r * c, *xr = x + r * c;
     for (long j = 0; j < c; j++) {
       const double gv = g[j];
-      const float xv = LEAKY(xr[j], slope);
+      const float xv = leaky(xr[j], slope);
       s[j] += gv;
       q[j] += gv * (double)((xv - mean[j]) * inverseStd[j]);
     }
@@ -559,7 +564,7 @@ INLINE void bn_apply_body(const float *restrict x, float *restrict y, long rows,
     const float *xr = x + r * c;
     float *yr = y + r * c;
     for (long j = 0; j < c; j++) {
-      const float xv = LEAKY(xr[j], slope);
+      const float xv = leaky(xr[j], slope);
       yr[j] = xv * k[j] + b[j];
     }
   }
@@ -574,9 +579,8 @@ INLINE void bn_input_gradient_body(float *restrict g, const float *restrict x, l
     float *gr = g + r * c;
     const float *xr = x + r * c;
     for (long j = 0; j < c; j++) {
-      const float xv = LEAKY(xr[j], slope);
-      const float d = a[j] * (gr[j] - m[j] - (xv - mean[j]) * h[j]), dl = d * slope;
-      gr[j] = xv > 0 ? d : dl;
+      const float xv = leaky(xr[j], slope);
+      gr[j] = leaky_backward(xv, a[j] * (gr[j] - m[j] - (xv - mean[j]) * h[j]), slope);
     }
   }
 }
