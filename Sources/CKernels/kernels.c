@@ -1,5 +1,7 @@
 #include "ckernels.h"
 #include <string.h>
+#include <math.h>
+#include <immintrin.h>
 
 /* One body, compiled for AVX-512 (16-float vectors) and for AVX2 + FMA (8-float vectors),
    chosen at run time: Debian's toolchain builds for baseline x86-64, which has neither.
@@ -278,6 +280,9 @@ int fb_conv_direct_weight_gradient(const float *x, const float *dy, float *dw, l
   return 1;
 }
 
+/* A maximum's place within its (clipped) window: row << 16 | column (pools are at most 4096 wide). */
+#define POSITION(row, column) ((row) << 16 | (column))
+
 /* Max pooling: channel vectors of LANES with the maximum and its index in registers, selects
    (bitwise) instead of branches; the remaining channels one by one. Strict > keeps the first
    maximum. */
@@ -296,25 +301,26 @@ int fb_conv_direct_weight_gradient(const float *x, const float *dy, float *dw, l
         int ch = 0;                                                                                \
         for (; ch + LANES <= c; ch += LANES) {                                                     \
           VEC best = *(const VEC *)(image + start + ch);                                           \
-          IVEC index = (start + ch) + lanes;                                                       \
+          IVEC index = positions ? (IVEC){0} : (start + ch) + lanes;                               \
           for (int ih = hLo; ih < hHi; ih++)                                                       \
             for (int iw = wLo; iw < wHi; iw++) {                                                   \
               const int i = (ih * inW + iw) * c + ch;                                              \
               const VEC v = *(const VEC *)(image + i);                                             \
               const IVEC better = v > best;                                                        \
+              const IVEC here = positions ? (IVEC){0} + POSITION(ih - hLo, iw - wLo) : i + lanes;  \
               best = (VEC)(((IVEC)v & better) | ((IVEC)best & ~better));                           \
-              index = ((i + lanes) & better) | (index & ~better);                                  \
+              index = (here & better) | (index & ~better);                                         \
             }                                                                                      \
           *(VEC *)(y + o + ch) = best;                                                             \
           *(IVEC *)(arg + o + ch) = index;                                                         \
         }                                                                                          \
         for (; ch < c; ch++) {                                                                     \
           float best = image[start + ch];                                                          \
-          int index = start + ch;                                                                  \
+          int index = positions ? 0 : start + ch;                                                  \
           for (int ih = hLo; ih < hHi; ih++)                                                       \
             for (int iw = wLo; iw < wHi; iw++) {                                                   \
               const int i = (ih * inW + iw) * c + ch;                                              \
-              if (image[i] > best) { best = image[i]; index = i; }                                 \
+              if (image[i] > best) { best = image[i]; index = positions ? POSITION(ih - hLo, iw - wLo) : i; } \
             }                                                                                      \
           y[o + ch] = best;                                                                        \
           arg[o + ch] = index;                                                                     \
@@ -361,7 +367,7 @@ typedef float f4v __attribute__((vector_size(16), aligned(4)));
 typedef int i4v __attribute__((vector_size(16), aligned(4)));
 
 #define POOL_FWD_ARGS const float *x, float *y, int *arg, long first, long count, int inH, int inW, int c, \
-                      int outH, int outW, int kH, int kW, int sH, int sW, int padTop, int padLeft
+                      int outH, int outW, int kH, int kW, int sH, int sW, int padTop, int padLeft, int positions
 #define POOL_BWD_ARGS const float *dy, const float *y, const int *arg, float *dx, long first, long count, \
                       int inH, int inW, int c, int outH, int outW, int kH, int kW, int maskPositive
 
@@ -375,7 +381,7 @@ static void pool_backward_sse(POOL_BWD_ARGS) { POOL_BACKWARD(f4v, i4v, 4) }
 void fb_maxpool_forward(POOL_FWD_ARGS) {
   const int l = level();
   (l == 2 ? pool_forward_avx512 : l == 1 ? pool_forward_avx2 : pool_forward_sse)(
-      x, y, arg, first, count, inH, inW, c, outH, outW, kH, kW, sH, sW, padTop, padLeft);
+      x, y, arg, first, count, inH, inW, c, outH, outW, kH, kW, sH, sW, padTop, padLeft, positions);
 }
 
 void fb_maxpool_backward_tiles(POOL_BWD_ARGS) {
@@ -781,3 +787,100 @@ INLINE void wide_input_gradient_body(const float *restrict dy, const float *rest
 }
 MULTIVERSION(wide_input_gradient, (const float *restrict dy, const float *restrict w, float *restrict dz, long rows,
                                    long J, long j0, long j1, float *restrict work), (dy, w, dz, rows, J, j0, j1, work))
+
+/* A convolution's backward from the max pooling after it (see ckernels.h): for each pooled
+   value g, one patch of the input times g into the kernel gradient's row for that filter, and
+   one row of the transposed kernel times g into dx, along the patch's rows (kW*cin contiguous
+   values, clipped to the image). AXPY(d, s, n, g) is d[j] = fma(g, s[j], d[j]) for j < n, on
+   every instruction set (the baseline's through libm), so all give the same bits. */
+/* The kernel gradient's rows, kW*cin long, each start 64 bytes apart: a masked store to one
+   row's tail would otherwise share bytes with the next row's first load, which then waits
+   for the store to complete instead of taking its value (the 60x60 CNN's first layer ran at
+   a third of the speed). */
+#define POOLED_ROW(row) (((row) + 15) / 16 * 16)
+
+long fb_conv_pooled_gradient_count(int filters, int kH, int kW, int cin) {
+  return (long)filters * kH * POOLED_ROW((long)kW * cin);
+}
+
+void fb_conv_pooled_unpad_gradient(const float *dwt, float *dw, int filters, int kH, int kW, int cin) {
+  const long row = (long)kW * cin, paddedRow = POOLED_ROW(row);
+  for (int f = 0; f < filters; f++)
+    for (int kh = 0; kh < kH; kh++)
+      for (long j = 0; j < row; j++) dw[((long)kh * row + j) * filters + f] = dwt[((long)f * kH + kh) * paddedRow + j];
+}
+
+#define CONV_POOLED_BACKWARD(AXPY)                                                                 \
+  const long inSize = (long)inH * inW * cin, pooledSize = (long)poolH * poolW * filters;           \
+  const long row = (long)kW * cin, filterRows = (long)kH * row;                                    \
+  const long paddedRow = POOLED_ROW(row), paddedRows = (long)kH * paddedRow;                       \
+  for (long n = first; n < first + count; n++) {                                                   \
+    const float *image = x + n * inSize;                                                           \
+    float *dimage = dx ? dx + n * inSize : 0;                                                      \
+    if (dimage) memset(dimage, 0, sizeof(float) * inSize);                                         \
+    for (int oh = 0; oh < poolH; oh++) {                                                           \
+      const int h0 = oh * psH - pPadTop, hLo = h0 > 0 ? h0 : 0;                                    \
+      for (int ow = 0; ow < poolW; ow++) {                                                         \
+        const int w0 = ow * psW - pPadLeft, wLo = w0 > 0 ? w0 : 0;                                 \
+        const long o = n * pooledSize + ((long)oh * poolW + ow) * filters;                         \
+        for (int f = 0; f < filters; f++) {                                                        \
+          if (relu && !(p[o + f] > 0)) continue;                                                   \
+          const float g = gp[o + f];                                                               \
+          const int at = pos[o + f];                                                               \
+          /* The maximum's output pixel, and the patch of the input it was computed from. */       \
+          const int ih0 = (hLo + (at >> 16)) * sH - padTop, iw0 = (wLo + (at & 0xffff)) * sW - padLeft; \
+          const int kwLo = iw0 < 0 ? -iw0 : 0, kwHi = iw0 + kW > inW ? inW - iw0 : kW;             \
+          const long jLo = (long)kwLo * cin, width = (long)(kwHi - kwLo) * cin;                    \
+          const int khLo = ih0 < 0 ? -ih0 : 0, khHi = ih0 + kH > inH ? inH - ih0 : kH;             \
+          db[f] += g;                                                                              \
+          float *dwf = dwt + f * paddedRows + jLo;                                                 \
+          const float *wf = wt + f * filterRows + jLo;                                             \
+          const long start = ((long)ih0 * inW + iw0) * cin + jLo;                                  \
+          for (int kh = khLo; kh < khHi; kh++) {                                                   \
+            const long at_row = start + (long)kh * inW * cin;                                      \
+            AXPY(dwf + kh * paddedRow, image + at_row, width, g);                                  \
+            if (dimage) AXPY(dimage + at_row, wf + kh * row, width, g);                            \
+          }                                                                                        \
+        }                                                                                          \
+      }                                                                                            \
+    }                                                                                              \
+  }
+
+#define CONV_POOLED_ARGS const float *x, const float *wt, const float *gp, const float *p, const int *pos, float *dwt, \
+    float *db, float *dx, long first, long count, int inH, int inW, int cin, int filters, int kH, int kW, int sH, int sW, \
+    int padTop, int padLeft, int poolH, int poolW, int psH, int psW, int pPadTop, int pPadLeft, int relu
+
+__attribute__((target("avx512f,fma"))) static inline void axpy_avx512(float *d, const float *s, long n, float g) {
+  const __m512 gv = _mm512_set1_ps(g);
+  long j = 0;
+  for (; j + 16 <= n; j += 16)
+    _mm512_storeu_ps(d + j, _mm512_fmadd_ps(gv, _mm512_loadu_ps(s + j), _mm512_loadu_ps(d + j)));
+  if (j < n) {
+    const __mmask16 m = (__mmask16)((1u << (n - j)) - 1);
+    _mm512_mask_storeu_ps(d + j, m, _mm512_fmadd_ps(gv, _mm512_maskz_loadu_ps(m, s + j), _mm512_maskz_loadu_ps(m, d + j)));
+  }
+}
+__attribute__((target("avx2,fma"))) static inline void axpy_avx2(float *d, const float *s, long n, float g) {
+  const __m256 gv = _mm256_set1_ps(g);
+  long j = 0;
+  for (; j + 8 <= n; j += 8)
+    _mm256_storeu_ps(d + j, _mm256_fmadd_ps(gv, _mm256_loadu_ps(s + j), _mm256_loadu_ps(d + j)));
+  if (j < n) {
+    const __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(n - j)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    _mm256_maskstore_ps(d + j, m, _mm256_fmadd_ps(gv, _mm256_maskload_ps(s + j, m), _mm256_maskload_ps(d + j, m)));
+  }
+}
+static inline void axpy_plain(float *d, const float *s, long n, float g) {
+  for (long j = 0; j < n; j++) d[j] = fmaf(g, s[j], d[j]);
+}
+
+__attribute__((target("avx512f,fma"))) static void conv_pooled_backward_avx512(CONV_POOLED_ARGS) { CONV_POOLED_BACKWARD(axpy_avx512) }
+__attribute__((target("avx2,fma"))) static void conv_pooled_backward_avx2(CONV_POOLED_ARGS) { CONV_POOLED_BACKWARD(axpy_avx2) }
+static void conv_pooled_backward_sse(CONV_POOLED_ARGS) { CONV_POOLED_BACKWARD(axpy_plain) }
+
+void fb_conv_pooled_backward(CONV_POOLED_ARGS) {
+  const int l = level();
+  (l == 2 ? conv_pooled_backward_avx512 : l == 1 ? conv_pooled_backward_avx2 : conv_pooled_backward_sse)(
+      x, wt, gp, p, pos, dwt, db, dx, first, count, inH, inW, cin, filters, kH, kW, sH, sW, padTop, padLeft, poolH, poolW,
+      psH, psW, pPadTop, pPadLeft, relu);
+}

@@ -68,6 +68,11 @@ enum Kernels {
         }
     }
 
+    /// out[c, r] = a[r, c] for a row-major rows × columns matrix.
+    static func transpose(_ a: UnsafePointer<Float>, rows: Int, columns: Int, into out: UnsafeMutablePointer<Float>) {
+        for r in 0..<rows { for c in 0..<columns { out[c * rows + r] = a[r * columns + c] } }
+    }
+
     /// out[a, b, j, i] = w[kH − 1 − a, kW − 1 − b, i, j] for a kernel laid out [kH, kW, rows,
     /// columns]: flipped in space, its two channel axes swapped. A Conv2D's input gradient and a
     /// stride-1 transposed convolution are convolutions with this kernel; applied twice it gives

@@ -117,12 +117,18 @@ public final class Sequential {
             a.activation = .linear  // the loss applies it, fused
         }
         outputActivation = wanted
-        // A ReLU convolution followed by max pooling: the pooling's backward applies ReLU's
-        // mask, and the convolution skips that pass over its (large) output.
         for (source, next) in zip(layers, layers.dropFirst()) {
-            if let conv = source as? Conv2D, conv.activation == .relu, let pool = next as? MaxPooling2D, pool.canMaskReLU {
-                pool.masksReLU = true
-                conv.gradientArrivesMasked = true
+            // A convolution followed by max pooling: the convolution's backward starts from the
+            // pooled gradient, a sum over the pooled values only, where that pays; otherwise
+            // for ReLU the pooling's backward applies ReLU's mask, and the convolution skips
+            // that pass over its (large) output.
+            if let conv = source as? Conv2D, let pool = next as? MaxPooling2D {
+                if conv.pooledBackwardPays(for: pool) {
+                    conv.takeBackward(of: pool)
+                } else if conv.activation == .relu, !pool.isIdentityPool {
+                    pool.masksReLU = true
+                    conv.gradientArrivesMasked = true
+                }
             }
             // A LeakyReLU followed by batch normalization: the normalization applies it as it
             // reads its input, and its backward to dx (the same operations, so the same bits).

@@ -56,15 +56,36 @@ void fb_add_rows(const float *dy, long rows, long width, float *partial);
 /* Max pooling, NHWC, samples [first, first + count): y[n, oh, ow, c] = the maximum of the
    window rows [oh*sH - padTop, + kH) x columns [ow*sW - padLeft, + kW), clipped to the image;
    arg = the index within the sample's image of the first maximum in window order (rows, then
-   columns), as TensorFlow. */
+   columns), as TensorFlow; with `positions`, instead that maximum's row << 16 | column within
+   the clipped window (what fb_conv_pooled_backward reads). */
 void fb_maxpool_forward(const float *x, float *y, int *arg, long first, long count, int inH, int inW, int c,
-                        int outH, int outW, int kH, int kW, int sH, int sW, int padTop, int padLeft);
+                        int outH, int outW, int kH, int kW, int sH, int sW, int padTop, int padLeft, int positions);
 
 /* Its backward for windows that tile the input (valid padding, strides = pool size): each
    window's argmax cell gets dy, every other cell 0, including the cells no window covers.
    With maskPositive, a window whose maximum y is not > 0 sends 0 (ReLU's derivative). */
 void fb_maxpool_backward_tiles(const float *dy, const float *y, const int *arg, float *dx, long first, long count,
                                int inH, int inW, int c, int outH, int outW, int kH, int kW, int maskPositive);
+
+/* The backward of a convolution (relu or linear; kernel w [kH, kW, cin, filters], input x
+   [inH, inW, cin], strides sH, sW, padding padTop, padLeft) whose output a max pooling (pooled
+   size poolH x poolW, windows psH, psW apart from -pPadTop, -pPadLeft) reduced, straight from
+   the pooling's gradient gp, output p and window positions pos (fb_maxpool_forward with
+   `positions`), samples [first, first + count). A pooled value's gradient reaches only its
+   window's maximum, which is this layer's output there, so each gradient is a sum over pooled
+   values rather than over every output pixel, and the dense gradient is never written.
+   With relu, values whose maximum p is not > 0 send nothing (ReLU's derivative).
+   Adds into dwt (the kernel gradient, transposed to [filters, kH, kW*cin] with each kW*cin row
+   padded to a multiple of 16: fb_conv_pooled_gradient_count floats) and db [filters]; when dx
+   is not null, writes dx [inH, inW, cin] (whole samples), which needs wt, the kernel
+   transposed to [filters, kH, kW, cin] (not padded). In sample, window, channel order. */
+void fb_conv_pooled_backward(const float *x, const float *wt, const float *gp, const float *p, const int *pos,
+                             float *dwt, float *db, float *dx, long first, long count,
+                             int inH, int inW, int cin, int filters, int kH, int kW, int sH, int sW, int padTop, int padLeft,
+                             int poolH, int poolW, int psH, int psW, int pPadTop, int pPadLeft, int relu);
+long fb_conv_pooled_gradient_count(int filters, int kH, int kW, int cin);
+/* dw [kH, kW, cin, filters] from fb_conv_pooled_backward's padded, transposed dwt. */
+void fb_conv_pooled_unpad_gradient(const float *dwt, float *dw, int filters, int kH, int kW, int cin);
 
 /* Batch normalization, rows [0, rows) of c channels, row after row, the operations of the
    Swift loops they replace in their order (no fused multiply-adds), vectorised over channels.

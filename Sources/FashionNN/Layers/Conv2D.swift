@@ -45,12 +45,23 @@ public final class Conv2D: Layer {
     private var flippedKernel: FloatBuffer?
     private var zeroBias: FloatBuffer?
     private var gradientTop = 0, gradientLeft = 0
-    /// Set by the model when a MaxPooling2D follows this ReLU layer: the pooling's backward
-    /// already applied ReLU's mask to dy (see `MaxPooling2D.masksReLU`), so this layer's
-    /// backward only sums the bias gradient, without another pass over its output.
+    /// Set by the model when a MaxPooling2D follows this ReLU layer and `pooledBackwardPays` is
+    /// false: the pooling's backward already applied ReLU's mask to dy (see
+    /// `MaxPooling2D.masksReLU`), so this layer's backward only sums the bias gradient, without
+    /// another pass over its output.
     public var gradientArrivesMasked = false
     /// The activation whose derivative this layer's backward still applies.
     private var backwardActivation: Activation { gradientArrivesMasked && activation == .relu ? .linear : activation }
+    /// Set by the model (`takeBackward(of:)`) when a MaxPooling2D follows this relu or linear
+    /// layer: the backward then starts from the pooled gradient. Each pooled value's gradient
+    /// reaches only its window's maximum, so the kernel, bias and input gradients are sums over
+    /// the pooled values (1/(pool area) of the dense work), and neither the pooling nor this
+    /// layer writes or reads the dense gradient at this layer's resolution. The 80x80 CNN's
+    /// second layer's backward went from 345 to N ms a batch.
+    public private(set) var pooling: MaxPooling2D?
+    /// For the pooled backward: the kernel transposed to [filters, kh, kw, in], then the
+    /// kernel gradient in that layout and the bias gradient, summed over chunks.
+    private var pooledWork: FloatBuffer?
     /// `same` padding on the direct path: the input with its zero border, and its size.
     private var padded: FloatBuffer?
     private var paddedH = 0, paddedW = 0
@@ -156,7 +167,40 @@ public final class Conv2D: Layer {
         return output.pointer
     }
 
+    /// Makes this layer's backward start from `pool`'s gradient (see `pooling`), or, with nil,
+    /// from its own again. Only a relu or linear layer, before a pooling that is not 1x1.
+    public func takeBackward(of pool: MaxPooling2D?) {
+        pooling?.leavesBackwardToConvolution = false
+        guard let pool else { pooling = nil; pooledWork = nil; return }
+        precondition(activation == .relu || activation == .linear, "\(name): the pooled backward needs relu or no activation")
+        precondition(!pool.isIdentityPool && pool.inputShape == outputShape, "\(name): \(pool.name) does not pool this layer's output")
+        pool.leavesBackwardToConvolution = true
+        pool.masksReLU = false
+        gradientArrivesMasked = false
+        pooling = pool
+        pooledWork = FloatBuffer(count: pooledWorkCount)
+    }
+
+    /// Whether the pooled backward beats the dense one for `pool`. Per pooled value it adds
+    /// kH rows of kW·cin values into memory (a load, a multiply-add and a store each), where the
+    /// dense kernels keep their sums in registers: measured, about three times the dense cost
+    /// per multiply-add when a row fills whole vectors, several times more for short rows (a
+    /// first layer's 3x3x3). So: windows of at least 4 values, and rows of at least 32.
+    public func pooledBackwardPays(for pool: MaxPooling2D) -> Bool {
+        (activation == .relu || activation == .linear) && !pool.isIdentityPool
+            && pool.poolSize.0 * pool.poolSize.1 >= 4 && window.kW * window.channels >= 32
+    }
+
+    /// The pooled backward's kernel gradient per chunk (padded rows, transposed; see
+    /// `fb_conv_pooled_backward`) and bias gradient.
+    private var pooledGradientCount: Int {
+        fb_conv_pooled_gradient_count(Int32(filters), Int32(window.kH), Int32(window.kW), Int32(window.channels)) + filters
+    }
+    /// The transposed kernel, then the chunks' gradients, then their totals.
+    private var pooledWorkCount: Int { patch * filters + (Parallel.maxChunks + 1) * pooledGradientCount }
+
     public func backward(_ dy: UnsafeMutablePointer<Float>, batch: Int, needsInputGradient: Bool) -> UnsafeMutablePointer<Float>? {
+        if let pooling { return pooledBackward(dy, pool: pooling, batch: batch, needsInputGradient: needsInputGradient) }
         let rows = batch * window.outH * window.outW
         if direct {
             Kernels.activationBackwardAndBiasGradient(output: output.pointer, gradient: dy, rows: rows, width: filters,
@@ -182,6 +226,27 @@ public final class Conv2D: Layer {
         BLAS.gemm(transB: true, m: rows, n: patch, k: filters, a: dy, b: kernel.value.pointer, c: columns.pointer)
         Im2Col.scatter(columns.pointer, into: inputGradient.pointer, batch: batch, window: window)
         return inputGradient.pointer
+    }
+
+    /// The backward from the pooled gradient `dy` (see `pooling`), in C over chunks of samples.
+    private func pooledBackward(_ dy: UnsafeMutablePointer<Float>, pool: MaxPooling2D, batch: Int,
+                                needsInputGradient: Bool) -> UnsafeMutablePointer<Float>? {
+        let w = window!, p = pool.poolingWindow, x = input!, size = pooledGradientCount
+        let transposedKernel = pooledWork!.pointer, partials = transposedKernel + patch * filters
+        let totals = partials + Parallel.maxChunks * size
+        if needsInputGradient { Kernels.transpose(kernel.value.pointer, rows: patch, columns: filters, into: transposedKernel) }
+        let dx = needsInputGradient ? inputGradient.pointer : nil
+        let pooled = pool.pooledOutput, positions = pool.maximumPositions, relu: Int32 = activation == .relu ? 1 : 0
+        Kernels.sumOverChunks(batch, size: size, partials: partials, into: totals) { samples, slice in
+            fb_conv_pooled_backward(x, transposedKernel, dy, pooled, positions, slice, slice + size - filters, dx,
+                                    samples.lowerBound, samples.count, Int32(w.inH), Int32(w.inW), Int32(w.channels),
+                                    Int32(filters), Int32(w.kH), Int32(w.kW), Int32(w.sH), Int32(w.sW),
+                                    Int32(w.padTop), Int32(w.padLeft), Int32(p.outH), Int32(p.outW), Int32(p.sH), Int32(p.sW),
+                                    Int32(p.padTop), Int32(p.padLeft), relu)
+        }
+        fb_conv_pooled_unpad_gradient(totals, kernel.gradient.pointer, Int32(filters), Int32(w.kH), Int32(w.kW), Int32(w.channels))
+        bias.gradient.pointer.update(from: totals + size - filters, count: filters)
+        return dx
     }
 
     /// The image the direct kernels read, and its height and width: the input itself, or (for

@@ -26,8 +26,18 @@ public final class MaxPooling2D: Layer {
     /// so the mask is (output > 0), read from the small pooled output instead of a separate
     /// pass over the layer's large output. The values are the same as the two passes give.
     public var masksReLU = false
-    /// A 1x1 pool passes dy through untouched, so it cannot apply the mask.
-    public var canMaskReLU: Bool { !isIdentity }
+    /// Set by the model when this layer pools a Conv2D's output: the convolution's backward
+    /// reads this layer's gradient, output and the window positions of its maxima
+    /// (`Conv2D.pooling`), so this layer's backward passes dy through and the dense gradient
+    /// at the convolution's resolution is never written.
+    public var leavesBackwardToConvolution = false
+    /// A 1x1 pool passes dy through untouched: it cannot apply a mask, nor hand anything over.
+    public var isIdentityPool: Bool { isIdentity }
+    /// For the convolution that takes over the backward: this layer's geometry, its output
+    /// and, per value, its maximum's row << 16 | column within the window.
+    var poolingWindow: Window2D { window }
+    var pooledOutput: UnsafeMutablePointer<Float> { output.pointer }
+    var maximumPositions: UnsafeMutablePointer<Int32> { argmax! }
 
     public init(poolSize: (Int, Int), strides: (Int, Int)? = nil, padding: Padding = .valid, name: String = "max_pooling2d") {
         self.poolSize = poolSize
@@ -75,14 +85,14 @@ public final class MaxPooling2D: Layer {
         Parallel.forEachChunk(batch) { samples in
             fb_maxpool_forward(x, y, arg, samples.lowerBound, samples.count, Int32(w.inH), Int32(w.inW), Int32(w.channels),
                                Int32(w.outH), Int32(w.outW), Int32(w.kH), Int32(w.kW), Int32(w.sH), Int32(w.sW),
-                               Int32(w.padTop), Int32(w.padLeft))
+                               Int32(w.padTop), Int32(w.padLeft), leavesBackwardToConvolution ? 1 : 0)
         }
         return y
     }
 
     public func backward(_ dy: UnsafeMutablePointer<Float>, batch: Int, needsInputGradient: Bool) -> UnsafeMutablePointer<Float>? {
         guard needsInputGradient else { return nil }
-        if isIdentity { return dy }
+        if isIdentity || leavesBackwardToConvolution { return dy }
         let inSize = inputShape.reduce(1, *), outSize = outputShape.reduce(1, *)
         let dx = inputGradient.pointer, arg = argmax!, y = output.pointer, masks = masksReLU
         let w = window!, c = w.channels

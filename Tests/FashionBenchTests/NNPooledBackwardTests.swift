@@ -1,0 +1,108 @@
+import Testing
+import CKernels
+import FashionNN
+import FashionTensor
+
+/// A convolution's backward taken straight from the max pooling's gradient
+/// (`Conv2D.takeBackward(of:)`, `fb_conv_pooled_backward`) against the dense backward of the
+/// two layers, on a training step of a small model whose first pair needs no input gradient
+/// and whose second does. Short and long patch rows, valid and same (clipped) convolutions,
+/// strides, tiling, overlapping and padded pools, relu and linear.
+@Suite("NN pooled convolution backward")
+struct NNPooledBackwardTests {
+    struct Pair: Sendable {
+        let filters: Int, kernel: (Int, Int), strides: (Int, Int), padding: Padding, activation: Activation
+        let pool: (Int, Int), poolStrides: (Int, Int), poolPadding: Padding
+    }
+    struct Case: Sendable, CustomTestStringConvertible {
+        let name: String, input: [Int], first: Pair, second: Pair
+        var testDescription: String { name }
+    }
+
+    static let cases: [Case] = [
+        Case(name: "the 60x60 CNN's shapes, small", input: [20, 20, 3],
+             first: Pair(filters: 32, kernel: (3, 3), strides: (1, 1), padding: .valid, activation: .relu,
+                         pool: (3, 3), poolStrides: (3, 3), poolPadding: .valid),
+             second: Pair(filters: 32, kernel: (3, 3), strides: (1, 1), padding: .valid, activation: .relu,
+                          pool: (2, 2), poolStrides: (2, 2), poolPadding: .valid)),
+        Case(name: "same convolutions (clipped patches), padded pools, linear", input: [11, 10, 4],
+             first: Pair(filters: 5, kernel: (3, 3), strides: (1, 1), padding: .same, activation: .linear,
+                         pool: (2, 2), poolStrides: (2, 2), poolPadding: .same),
+             second: Pair(filters: 32, kernel: (3, 2), strides: (1, 1), padding: .same, activation: .relu,
+                          pool: (2, 3), poolStrides: (2, 3), poolPadding: .same)),
+        Case(name: "strided convolutions, overlapping pools", input: [17, 15, 2],
+             first: Pair(filters: 16, kernel: (2, 3), strides: (2, 1), padding: .valid, activation: .relu,
+                         pool: (3, 3), poolStrides: (2, 2), poolPadding: .valid),
+             second: Pair(filters: 7, kernel: (2, 2), strides: (1, 2), padding: .same, activation: .linear,
+                          pool: (2, 2), poolStrides: (1, 1), poolPadding: .valid)),
+    ]
+
+    static func model(_ c: Case, pooled: Bool) throws -> Sequential {
+        func layers(_ p: Pair) -> [Layer] {
+            [Conv2D(filters: p.filters, kernelSize: p.kernel, strides: p.strides, padding: p.padding, activation: p.activation),
+             MaxPooling2D(poolSize: p.pool, strides: p.poolStrides, padding: p.poolPadding)]
+        }
+        let model = try Sequential(inputShape: c.input, layers: layers(c.first) + layers(c.second) + [Flatten(), Dense(units: 4, activation: .softmax)],
+                                   loss: CategoricalCrossentropy(), maxBatch: 3)
+        for i in [0, 2] {
+            let conv = model.layers[i] as! Conv2D, pool = model.layers[i + 1] as! MaxPooling2D
+            conv.takeBackward(of: pooled ? pool : nil)
+            if !pooled { pool.masksReLU = false; conv.gradientArrivesMasked = false }
+        }
+        model.initialize(seed: 9)
+        return model
+    }
+
+    /// One training step's loss and gradients.
+    static func step(_ model: Sequential, _ c: Case) -> (Double, [[Float]]) {
+        // Inputs centred on zero, so that ReLU cuts many windows' maxima.
+        let input = FloatBuffer(NNSupport.uniform(3 * c.input.reduce(1, *), seed: 12))
+        let labels: [Int32] = [0, 3, 1]
+        let r = labels.withUnsafeBufferPointer { model.trainStep(input.pointer, labels: $0.baseAddress!, batch: 3) }
+        return (r.lossSum, model.parameters.map(\.gradient.array))
+    }
+
+    @Test(arguments: cases)
+    func matchesTheDenseBackward(_ c: Case) throws {
+        let pooled = try Self.model(c, pooled: true), dense = try Self.model(c, pooled: false)
+        #expect((pooled.layers[0] as! Conv2D).pooling != nil && (dense.layers[0] as! Conv2D).pooling == nil)
+        let (lossP, gradientsP) = Self.step(pooled, c), (lossD, gradientsD) = Self.step(dense, c)
+        #expect(lossP == lossD, "the forward pass is the same")
+        for (i, (p, d)) in zip(gradientsP, gradientsD).enumerated() {
+            NNSupport.expectMatches(p, d, rtol: 1e-5, atol: 1e-7, "\(c.name): \(pooled.parameters[i].name) of parameter \(i)")
+        }
+        #expect(gradientsP[0].contains { $0 != 0 } && gradientsP[2].contains { $0 != 0 })
+    }
+
+    /// Every instruction set runs the same multiply-adds in the same order: the same bits.
+    @Test(arguments: cases)
+    func sameBitsAtEveryInstructionSet(_ c: Case) throws {
+        defer { _ = fb_kernels_cap_level(2) }
+        var results: [(Int32, Double, [[Float]])] = []
+        for cap in [2, 1, 0] as [Int32] {
+            let level = fb_kernels_cap_level(cap)
+            if level < cap { continue }
+            let (loss, gradients) = Self.step(try Self.model(c, pooled: true), c)
+            results.append((level, loss, gradients))
+        }
+        for r in results.dropFirst() {
+            #expect(r.1 == results[0].1 && r.2 == results[0].2, "\(c.name): level \(r.0) against level \(results[0].0)")
+        }
+    }
+
+    /// The model hands a pooling's backward to the convolution where that pays: windows of
+    /// 4 or more values over patch rows of 32 or more (the 60x60 CNN's second layer, not its
+    /// first, whose 3x3x3 patches keep the dense backward with ReLU's mask in the pooling).
+    @Test func theModelChoosesWhereItPays() throws {
+        let model = try Sequential(inputShape: [60, 60, 3],
+                                   layers: [Conv2D(filters: 32, kernelSize: (3, 3), activation: .relu), MaxPooling2D(poolSize: (3, 3)),
+                                            Conv2D(filters: 32, kernelSize: (3, 3), activation: .relu), MaxPooling2D(poolSize: (3, 3)),
+                                            Conv2D(filters: 32, kernelSize: (3, 3), activation: .relu), MaxPooling2D(poolSize: (1, 2)),
+                                            Flatten(), Dense(units: 6, activation: .softmax)],
+                                   loss: CategoricalCrossentropy(), maxBatch: 2)
+        let first = model.layers[0] as! Conv2D, second = model.layers[2] as! Conv2D, third = model.layers[4] as! Conv2D
+        #expect(first.pooling == nil && first.gradientArrivesMasked && (model.layers[1] as! MaxPooling2D).masksReLU)
+        #expect(second.pooling === model.layers[3] && (model.layers[3] as! MaxPooling2D).leavesBackwardToConvolution)
+        #expect(third.pooling == nil, "a window of 2 values: the dense backward")
+    }
+}
