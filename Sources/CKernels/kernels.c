@@ -85,7 +85,7 @@ __attribute__((target("avx2,fma"))) static void conv128_avx2(ARGS) { BODY(v8, 8,
 /* Blocks of TB taps x the filters in registers; one output row of pixels at a time (its dy
    rows stay in L1 across the blocks), flushed into dw after the row. Taps past the last
    (K not a multiple of TB) read tap 0 and are dropped at the flush. */
-#define WBODY(VEC, LANES, NV, TB, NT)                                                              \
+#define WBODY(VEC, LANES, NV, TB, NT, DY_ROW)                                                      \
   const int N = NV * LANES, K = kH * kW * cin;                                                     \
   int offset[K];                                                                                   \
   for (int t = 0; t < K; t++) {                                                                    \
@@ -95,7 +95,7 @@ __attribute__((target("avx2,fma"))) static void conv128_avx2(ARGS) { BODY(v8, 8,
   for (long n = first; n < first + count; n++) {                                                   \
     const float *image = x + n * (long)inH * inW * cin;                                            \
     for (int oh = 0; oh < outH; oh++) {                                                            \
-      const float *g = dy + ((n * outH + oh) * (long)outW) * NT;                                   \
+      const float *g = DY_ROW;                                                                     \
       const float *top = image + (long)oh * sH * inW * cin;                                        \
       for (int f0 = 0; f0 < NT; f0 += N)                                                           \
       for (int t0 = 0; t0 < K; t0 += TB) {                                                         \
@@ -121,13 +121,50 @@ __attribute__((target("avx2,fma"))) static void conv128_avx2(ARGS) { BODY(v8, 8,
 
 #define WARGS const float *x, const float *dy, float *dw, long first, long count, \
               int inH, int inW, int cin, int outH, int outW, int kH, int kW, int sH, int sW
+#define DENSE_ROW(NT) dy + ((n * outH + oh) * (long)outW) * NT
 
-__attribute__((target("avx512f,avx2,fma"))) static void grad32_avx512(WARGS) { WBODY(v16, 16, 2, 8, 32) }
-__attribute__((target("avx512f,avx2,fma"))) static void grad64_avx512(WARGS) { WBODY(v16, 16, 4, 6, 64) }
-__attribute__((target("avx512f,avx2,fma"))) static void grad128_avx512(WARGS) { WBODY(v16, 16, 4, 6, 128) }
-__attribute__((target("avx2,fma"))) static void grad32_avx2(WARGS) { WBODY(v8, 8, 4, 2, 32) }
-__attribute__((target("avx2,fma"))) static void grad64_avx2(WARGS) { WBODY(v8, 8, 4, 2, 64) }
-__attribute__((target("avx2,fma"))) static void grad128_avx2(WARGS) { WBODY(v8, 8, 4, 2, 128) }
+/* A maximum's place within its (clipped) window: row << 16 | column (pools are at most 4096 wide). */
+#define POSITION(row, column) ((row) << 16 | (column))
+
+/* dy's output row oh of sample n for a convolution whose output a max pooling of tiles (pkH x
+   pkW windows, as many apart) reduced, written into `row` (outW x filters) from the pooling's
+   gradient gp, output p (with relu, only where p > 0) and its maxima's window positions pos:
+   the pooling's backward, one row at a time in L1, instead of a dense gradient in memory. */
+static inline const float *pooled_dy_row(const float *gp, const float *p, const int *pos, float *row, long n, int oh,
+                                         int outW, int filters, int poolH, int poolW, int pkH, int pkW, int relu) {
+  const int ph = oh / pkH, dh = oh - ph * pkH, covered = ph < poolH ? poolW * pkW : 0;
+  memset(row + (long)covered * filters, 0, sizeof(float) * (outW - covered) * filters);
+  for (int pw = 0; pw < (covered ? poolW : 0); pw++) {
+    const long o = ((n * poolH + ph) * (long)poolW + pw) * filters;
+    for (int dw = 0; dw < pkW; dw++) {
+      /* Every cell written, a select rather than a branch on where each maximum lies. */
+      float *restrict cell = row + (long)(pw * pkW + dw) * filters;
+      const int here = POSITION(dh, dw);
+      for (int f = 0; f < filters; f++) {
+        const float g = gp[o + f], y = p[o + f];
+        cell[f] = pos[o + f] == here && (!relu || y > 0) ? g : 0.0f;
+      }
+    }
+  }
+  return row;
+}
+#define PWARGS const float *x, const float *gp, const float *p, const int *pos, float *row, float *dw, long first, \
+               long count, int inH, int inW, int cin, int outH, int outW, int kH, int kW, int sH, int sW, int poolH, \
+               int poolW, int pkH, int pkW, int relu
+#define POOLED_ROW_OF(NT) pooled_dy_row(gp, p, pos, row, n, oh, outW, NT, poolH, poolW, pkH, pkW, relu)
+
+__attribute__((target("avx512f,avx2,fma"))) static void grad32_avx512(WARGS) { WBODY(v16, 16, 2, 8, 32, DENSE_ROW(32)) }
+__attribute__((target("avx512f,avx2,fma"))) static void grad64_avx512(WARGS) { WBODY(v16, 16, 4, 6, 64, DENSE_ROW(64)) }
+__attribute__((target("avx512f,avx2,fma"))) static void grad128_avx512(WARGS) { WBODY(v16, 16, 4, 6, 128, DENSE_ROW(128)) }
+__attribute__((target("avx2,fma"))) static void grad32_avx2(WARGS) { WBODY(v8, 8, 4, 2, 32, DENSE_ROW(32)) }
+__attribute__((target("avx2,fma"))) static void grad64_avx2(WARGS) { WBODY(v8, 8, 4, 2, 64, DENSE_ROW(64)) }
+__attribute__((target("avx2,fma"))) static void grad128_avx2(WARGS) { WBODY(v8, 8, 4, 2, 128, DENSE_ROW(128)) }
+__attribute__((target("avx512f,avx2,fma"))) static void pgrad32_avx512(PWARGS) { WBODY(v16, 16, 2, 8, 32, POOLED_ROW_OF(32)) }
+__attribute__((target("avx512f,avx2,fma"))) static void pgrad64_avx512(PWARGS) { WBODY(v16, 16, 4, 6, 64, POOLED_ROW_OF(64)) }
+__attribute__((target("avx512f,avx2,fma"))) static void pgrad128_avx512(PWARGS) { WBODY(v16, 16, 4, 6, 128, POOLED_ROW_OF(128)) }
+__attribute__((target("avx2,fma"))) static void pgrad32_avx2(PWARGS) { WBODY(v8, 8, 4, 2, 32, POOLED_ROW_OF(32)) }
+__attribute__((target("avx2,fma"))) static void pgrad64_avx2(PWARGS) { WBODY(v8, 8, 4, 2, 64, POOLED_ROW_OF(64)) }
+__attribute__((target("avx2,fma"))) static void pgrad128_avx2(PWARGS) { WBODY(v8, 8, 4, 2, 128, POOLED_ROW_OF(128)) }
 
 static int detected = -1, cap = 2;
 
@@ -265,6 +302,17 @@ int fb_conv_direct_forward(const float *x, const float *w, const float *bias, fl
   return 1;
 }
 
+int fb_conv_direct_weight_gradient_pooled(PWARGS, int filters) {
+  if (filters != 32 && filters != 64 && filters != 128) return 0;
+  if (!fb_conv_direct_supported(filters, kW, cin)) return 0;
+  const int wide = level() == 2;
+  void (*const kernel)(PWARGS) = filters == 32 ? (wide ? pgrad32_avx512 : pgrad32_avx2)
+                                 : filters == 64 ? (wide ? pgrad64_avx512 : pgrad64_avx2)
+                                                 : (wide ? pgrad128_avx512 : pgrad128_avx2);
+  kernel(x, gp, p, pos, row, dw, first, count, inH, inW, cin, outH, outW, kH, kW, sH, sW, poolH, poolW, pkH, pkW, relu);
+  return 1;
+}
+
 int fb_conv_direct_weight_gradient(const float *x, const float *dy, float *dw, long first, long count,
                                    int inH, int inW, int cin, int outH, int outW, int filters, int kH, int kW,
                                    int sH, int sW) {
@@ -280,8 +328,6 @@ int fb_conv_direct_weight_gradient(const float *x, const float *dy, float *dw, l
   return 1;
 }
 
-/* A maximum's place within its (clipped) window: row << 16 | column (pools are at most 4096 wide). */
-#define POSITION(row, column) ((row) << 16 | (column))
 
 /* Max pooling: channel vectors of LANES with the maximum and its index in registers, selects
    (bitwise) instead of branches; the remaining channels one by one. Strict > keeps the first

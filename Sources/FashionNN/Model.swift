@@ -117,13 +117,14 @@ public final class Sequential {
             a.activation = .linear  // the loss applies it, fused
         }
         outputActivation = wanted
-        for (source, next) in zip(layers, layers.dropFirst()) {
+        let firstLearning = layers.firstIndex { !$0.parameters.isEmpty } ?? layers.count
+        for (index, (source, next)) in zip(layers, layers.dropFirst()).enumerated() {
             // A convolution followed by max pooling: the convolution's backward starts from the
             // pooled gradient, a sum over the pooled values only, where that pays; otherwise
             // for ReLU the pooling's backward applies ReLU's mask, and the convolution skips
             // that pass over its (large) output.
             if let conv = source as? Conv2D, let pool = next as? MaxPooling2D {
-                if conv.pooledBackwardPays(for: pool) {
+                if conv.pooledBackwardPays(for: pool, needsInputGradient: index > firstLearning) {
                     conv.takeBackward(of: pool)
                 } else if conv.activation == .relu, !pool.isIdentityPool {
                     pool.masksReLU = true

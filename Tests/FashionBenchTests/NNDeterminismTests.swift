@@ -154,16 +154,17 @@ struct NNReLUMaskTests {
         func make() throws -> Sequential {
             let fresh = Self.pool(poolIndex).1
             return try Sequential(inputShape: [11, 10, 3],
-                                  layers: [Conv2D(filters: filters, kernelSize: (3, 3), activation: .relu), fresh,
+                                  layers: [Conv2D(filters: 3, kernelSize: (1, 1)),
+                                           Conv2D(filters: filters, kernelSize: (3, 3), activation: .relu), fresh,
                                            Conv2D(filters: 32, kernelSize: (2, 2), padding: .same, activation: .relu),
                                            Flatten(), Dense(units: 4, activation: .softmax)],
                                   loss: CategoricalCrossentropy(), maxBatch: 3)
         }
         let fused = try make(), separate = try make()
-        let pool = try #require(fused.layers[1] as? MaxPooling2D), conv = try #require(fused.layers[0] as? Conv2D)
+        let pool = try #require(fused.layers[2] as? MaxPooling2D), conv = try #require(fused.layers[1] as? Conv2D)
         #expect(pool.masksReLU && conv.gradientArrivesMasked, "the model hands the mask to the pooling")
-        (separate.layers[1] as? MaxPooling2D)?.masksReLU = false
-        (separate.layers[0] as? Conv2D)?.gradientArrivesMasked = false
+        (separate.layers[2] as? MaxPooling2D)?.masksReLU = false
+        (separate.layers[1] as? Conv2D)?.gradientArrivesMasked = false
         fused.initialize(seed: 5)
         separate.initialize(seed: 5)
         // Inputs centred on zero, so that many windows' maxima are cut by ReLU.
@@ -176,7 +177,7 @@ struct NNReLUMaskTests {
         for (p, q) in zip(fused.parameters, separate.parameters) {
             #expect(p.gradient.array == q.gradient.array, "\(p.name) of \(Self.pool(poolIndex).0), \(filters) filters")
         }
-        #expect(fused.parameters[0].gradient.array.contains { $0 != 0 })
+        #expect(fused.parameters[2].gradient.array.contains { $0 != 0 })
     }
 
     /// A 1x1 pool passes dy through, so it never takes the mask.

@@ -6,7 +6,7 @@ import FashionTensor
 /// A convolution's backward taken straight from the max pooling's gradient
 /// (`Conv2D.takeBackward(of:)`, `fb_conv_pooled_backward`) against the dense backward of the
 /// two layers, on a training step of a small model whose first pair needs no input gradient
-/// and whose second does. Short and long patch rows, valid and same (clipped) convolutions,
+/// (or, behind a 1x1 convolution, does) and whose second does. Short and long patch rows, valid and same (clipped) convolutions,
 /// strides, tiling, overlapping and padded pools, relu and linear.
 @Suite("NN pooled convolution backward")
 struct NNPooledBackwardTests {
@@ -35,16 +35,24 @@ struct NNPooledBackwardTests {
                          pool: (3, 3), poolStrides: (2, 2), poolPadding: .valid),
              second: Pair(filters: 7, kernel: (2, 2), strides: (1, 2), padding: .same, activation: .linear,
                           pool: (2, 2), poolStrides: (1, 1), poolPadding: .valid)),
+        Case(name: "a same first layer of 64 filters rebuilding dy's rows, uncovered edges, linear", input: [13, 12, 3],
+             first: Pair(filters: 64, kernel: (3, 3), strides: (1, 1), padding: .same, activation: .linear,
+                         pool: (2, 2), poolStrides: (2, 2), poolPadding: .valid),
+             second: Pair(filters: 32, kernel: (2, 2), strides: (1, 1), padding: .valid, activation: .relu,
+                          pool: (2, 2), poolStrides: (2, 2), poolPadding: .valid)),
     ]
 
-    static func model(_ c: Case, pooled: Bool) throws -> Sequential {
+    /// With `leading`, a 1x1 convolution first, so that both pairs need an input gradient.
+    static func model(_ c: Case, pooled: Bool, leading: Bool = false) throws -> Sequential {
         func layers(_ p: Pair) -> [Layer] {
             [Conv2D(filters: p.filters, kernelSize: p.kernel, strides: p.strides, padding: p.padding, activation: p.activation),
              MaxPooling2D(poolSize: p.pool, strides: p.poolStrides, padding: p.poolPadding)]
         }
-        let model = try Sequential(inputShape: c.input, layers: layers(c.first) + layers(c.second) + [Flatten(), Dense(units: 4, activation: .softmax)],
+        let lead: [Layer] = leading ? [Conv2D(filters: c.input[2], kernelSize: (1, 1))] : []
+        let model = try Sequential(inputShape: c.input,
+                                   layers: lead + layers(c.first) + layers(c.second) + [Flatten(), Dense(units: 4, activation: .softmax)],
                                    loss: CategoricalCrossentropy(), maxBatch: 3)
-        for i in [0, 2] {
+        for i in leading ? [1, 3] : [0, 2] {
             let conv = model.layers[i] as! Conv2D, pool = model.layers[i + 1] as! MaxPooling2D
             conv.takeBackward(of: pooled ? pool : nil)
             if !pooled { pool.masksReLU = false; conv.gradientArrivesMasked = false }
@@ -62,19 +70,22 @@ struct NNPooledBackwardTests {
         return (r.lossSum, model.parameters.map(\.gradient.array))
     }
 
-    @Test(arguments: cases)
-    func matchesTheDenseBackward(_ c: Case) throws {
-        let pooled = try Self.model(c, pooled: true), dense = try Self.model(c, pooled: false)
-        #expect((pooled.layers[0] as! Conv2D).pooling != nil && (dense.layers[0] as! Conv2D).pooling == nil)
+    @Test(arguments: cases, [false, true])
+    func matchesTheDenseBackward(_ c: Case, leading: Bool) throws {
+        let pooled = try Self.model(c, pooled: true, leading: leading), dense = try Self.model(c, pooled: false, leading: leading)
+        let at = leading ? 1 : 0
+        #expect((pooled.layers[at] as! Conv2D).pooling != nil && (dense.layers[at] as! Conv2D).pooling == nil)
         let (lossP, gradientsP) = Self.step(pooled, c), (lossD, gradientsD) = Self.step(dense, c)
         #expect(lossP == lossD, "the forward pass is the same")
         for (i, (p, d)) in zip(gradientsP, gradientsD).enumerated() {
             NNSupport.expectMatches(p, d, rtol: 1e-5, atol: 1e-7, "\(c.name): \(pooled.parameters[i].name) of parameter \(i)")
         }
-        #expect(gradientsP[0].contains { $0 != 0 } && gradientsP[2].contains { $0 != 0 })
+        #expect(gradientsP[2 * at].contains { $0 != 0 } && gradientsP[2 * at + 2].contains { $0 != 0 })
     }
 
     /// Every instruction set runs the same multiply-adds in the same order: the same bits.
+    /// (Both pairs need an input gradient here, so both take `fb_conv_pooled_backward`; a
+    /// first layer that rebuilds dy's rows runs the direct kernels, tested on their own.)
     @Test(arguments: cases)
     func sameBitsAtEveryInstructionSet(_ c: Case) throws {
         defer { _ = fb_kernels_cap_level(2) }
@@ -82,7 +93,7 @@ struct NNPooledBackwardTests {
         for cap in [2, 1, 0] as [Int32] {
             let level = fb_kernels_cap_level(cap)
             if level < cap { continue }
-            let (loss, gradients) = Self.step(try Self.model(c, pooled: true), c)
+            let (loss, gradients) = Self.step(try Self.model(c, pooled: true, leading: true), c)
             results.append((level, loss, gradients))
         }
         for r in results.dropFirst() {
@@ -91,18 +102,26 @@ struct NNPooledBackwardTests {
     }
 
     /// The model hands a pooling's backward to the convolution where that pays: windows of
-    /// 4 or more values over patch rows of 32 or more (the 60x60 CNN's second layer, not its
-    /// first, whose 3x3x3 patches keep the dense backward with ReLU's mask in the pooling).
+    /// 4 or more values over patch rows of 32 or more (the 60x60 CNN's second layer), or a
+    /// direct first layer under tiles (its first); a 3x3x3 layer that is not first keeps the
+    /// dense backward with ReLU's mask in the pooling, as does a window of 2 values.
     @Test func theModelChoosesWhereItPays() throws {
+        func conv(_ f: Int, _ k: Int) -> Conv2D { Conv2D(filters: f, kernelSize: (k, k), activation: .relu) }
         let model = try Sequential(inputShape: [60, 60, 3],
-                                   layers: [Conv2D(filters: 32, kernelSize: (3, 3), activation: .relu), MaxPooling2D(poolSize: (3, 3)),
-                                            Conv2D(filters: 32, kernelSize: (3, 3), activation: .relu), MaxPooling2D(poolSize: (3, 3)),
-                                            Conv2D(filters: 32, kernelSize: (3, 3), activation: .relu), MaxPooling2D(poolSize: (1, 2)),
-                                            Flatten(), Dense(units: 6, activation: .softmax)],
+                                   layers: [conv(32, 3), MaxPooling2D(poolSize: (3, 3)), conv(32, 3), MaxPooling2D(poolSize: (3, 3)),
+                                            conv(32, 3), MaxPooling2D(poolSize: (1, 2)), Flatten(), Dense(units: 6, activation: .softmax)],
                                    loss: CategoricalCrossentropy(), maxBatch: 2)
         let first = model.layers[0] as! Conv2D, second = model.layers[2] as! Conv2D, third = model.layers[4] as! Conv2D
-        #expect(first.pooling == nil && first.gradientArrivesMasked && (model.layers[1] as! MaxPooling2D).masksReLU)
-        #expect(second.pooling === model.layers[3] && (model.layers[3] as! MaxPooling2D).leavesBackwardToConvolution)
-        #expect(third.pooling == nil, "a window of 2 values: the dense backward")
+        #expect(first.pooling === model.layers[1] && second.pooling === model.layers[3])
+        #expect((model.layers[3] as! MaxPooling2D).leavesBackwardToConvolution)
+        #expect(third.pooling == nil && third.gradientArrivesMasked, "a window of 2 values: the dense backward")
+
+        let later = try Sequential(inputShape: [20, 20, 3],
+                                   layers: [Conv2D(filters: 3, kernelSize: (1, 1)), conv(32, 3), MaxPooling2D(poolSize: (3, 3)),
+                                            Flatten(), Dense(units: 6, activation: .softmax)],
+                                   loss: CategoricalCrossentropy(), maxBatch: 2)
+        let short = later.layers[1] as! Conv2D
+        #expect(short.pooling == nil && short.gradientArrivesMasked && (later.layers[2] as! MaxPooling2D).masksReLU,
+                "3x3x3 patches with an input gradient: the dense backward")
     }
 }

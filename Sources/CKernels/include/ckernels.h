@@ -17,6 +17,16 @@ int fb_conv_direct_weight_gradient(const float *x, const float *dy, float *dw,
                                    long first, long count, int inH, int inW, int cin, int outH, int outW,
                                    int filters, int kH, int kW, int sH, int sW);
 
+/* fb_conv_direct_weight_gradient (32, 64 or 128 filters) for a convolution whose output a
+   max pooling of tiles (pkH x pkW windows as many apart, valid) reduced to poolH x poolW: dy
+   is the pooling's backward, rebuilt one output row at a time in `row` (outW x filters floats,
+   the caller's) from its gradient gp, output p (with relu, only where p > 0) and maxima's
+   window positions pos (fb_maxpool_forward with `positions`). Returns 0 for other shapes. */
+int fb_conv_direct_weight_gradient_pooled(const float *x, const float *gp, const float *p, const int *pos, float *row,
+                                          float *dw, long first, long count, int inH, int inW, int cin, int outH, int outW,
+                                          int kH, int kW, int sH, int sW, int poolH, int poolW, int pkH, int pkW, int relu,
+                                          int filters);
+
 /* Whether fb_conv_direct_forward covers `filters` output channels of a kernel kW wide over
    cin input channels on this CPU (AVX2 or AVX-512): 32, 64 or 128 filters, or 1 to 4 filters
    when kW*cin is a multiple of 32. */

@@ -57,7 +57,7 @@ public final class Conv2D: Layer {
     /// reaches only its window's maximum, so the kernel, bias and input gradients are sums over
     /// the pooled values (1/(pool area) of the dense work), and neither the pooling nor this
     /// layer writes or reads the dense gradient at this layer's resolution. The 80x80 CNN's
-    /// second layer's backward went from 345 to N ms a batch.
+    /// second layer's backward went from 345 to 174 ms a batch (batch 500, `bench --profile`).
     public private(set) var pooling: MaxPooling2D?
     /// For the pooled backward: the kernel transposed to [filters, kh, kw, in], then the
     /// kernel gradient in that layout and the bias gradient, summed over chunks.
@@ -181,14 +181,24 @@ public final class Conv2D: Layer {
         pooledWork = FloatBuffer(count: pooledWorkCount)
     }
 
-    /// Whether the pooled backward beats the dense one for `pool`. Per pooled value it adds
-    /// kH rows of kW·cin values into memory (a load, a multiply-add and a store each), where the
-    /// dense kernels keep their sums in registers: measured, about three times the dense cost
-    /// per multiply-add when a row fills whole vectors, several times more for short rows (a
-    /// first layer's 3x3x3). So: windows of at least 4 values, and rows of at least 32.
-    public func pooledBackwardPays(for pool: MaxPooling2D) -> Bool {
-        (activation == .relu || activation == .linear) && !pool.isIdentityPool
-            && pool.poolSize.0 * pool.poolSize.1 >= 4 && window.kW * window.channels >= 32
+    /// Whether a backward from `pool`'s gradient beats the dense one. Two forms:
+    /// - Sums over pooled values (`fb_conv_pooled_backward`). Per pooled value it adds kH rows
+    ///   of kW·cin values into memory (a load, a multiply-add and a store each), where the dense
+    ///   kernels keep their sums in registers: measured, about three times the dense cost per
+    ///   multiply-add when a row fills whole vectors, several times more for short rows (a first
+    ///   layer's 3x3x3). So: windows of at least 4 values, and rows of at least 32.
+    /// - For a direct layer that needs no input gradient (a first layer) under a pooling of
+    ///   tiles: the dense kernel gradient, its dy rebuilt one row at a time in L1 from the pooled
+    ///   gradient (`fb_conv_direct_weight_gradient_pooled`), the same multiply-adds as the dense
+    ///   backward without the pooling's dense gradient in memory.
+    public func pooledBackwardPays(for pool: MaxPooling2D, needsInputGradient: Bool) -> Bool {
+        guard (activation == .relu || activation == .linear) && !pool.isIdentityPool else { return false }
+        if !needsInputGradient && rebuildsPooledRows(for: pool) { return true }
+        return pool.poolSize.0 * pool.poolSize.1 >= 4 && window.kW * window.channels >= 32
+    }
+
+    private func rebuildsPooledRows(for pool: MaxPooling2D) -> Bool {
+        direct && [32, 64, 128].contains(filters) && pool.padding == .valid && pool.strides == pool.poolSize
     }
 
     /// The pooled backward's kernel gradient per chunk (padded rows, transposed; see
@@ -196,8 +206,11 @@ public final class Conv2D: Layer {
     private var pooledGradientCount: Int {
         fb_conv_pooled_gradient_count(Int32(filters), Int32(window.kH), Int32(window.kW), Int32(window.channels)) + filters
     }
-    /// The transposed kernel, then the chunks' gradients, then their totals.
-    private var pooledWorkCount: Int { patch * filters + (Parallel.maxChunks + 1) * pooledGradientCount }
+    /// The transposed kernel, then the chunks' gradients, then their totals; or, rebuilding
+    /// dy's rows, one row per chunk.
+    private var pooledWorkCount: Int {
+        max(patch * filters + (Parallel.maxChunks + 1) * pooledGradientCount, Parallel.maxChunks * window.outW * filters)
+    }
 
     public func backward(_ dy: UnsafeMutablePointer<Float>, batch: Int, needsInputGradient: Bool) -> UnsafeMutablePointer<Float>? {
         if let pooling { return pooledBackward(dy, pool: pooling, batch: batch, needsInputGradient: needsInputGradient) }
@@ -231,6 +244,10 @@ public final class Conv2D: Layer {
     /// The backward from the pooled gradient `dy` (see `pooling`), in C over chunks of samples.
     private func pooledBackward(_ dy: UnsafeMutablePointer<Float>, pool: MaxPooling2D, batch: Int,
                                 needsInputGradient: Bool) -> UnsafeMutablePointer<Float>? {
+        if !needsInputGradient && rebuildsPooledRows(for: pool) {
+            pooledRowsBackward(dy, pool: pool, batch: batch)
+            return nil
+        }
         let w = window!, p = pool.poolingWindow, x = input!, size = pooledGradientCount
         let transposedKernel = pooledWork!.pointer, partials = transposedKernel + patch * filters
         let totals = partials + Parallel.maxChunks * size
@@ -247,6 +264,24 @@ public final class Conv2D: Layer {
         fb_conv_pooled_unpad_gradient(totals, kernel.gradient.pointer, Int32(filters), Int32(w.kH), Int32(w.kW), Int32(w.channels))
         bias.gradient.pointer.update(from: totals + size - filters, count: filters)
         return dx
+    }
+
+    /// The kernel gradient of a direct first layer from the pooled gradient `dy`, whose rows
+    /// at this layer's resolution are rebuilt one at a time (see `pooledBackwardPays`).
+    private func pooledRowsBackward(_ dy: UnsafeMutablePointer<Float>, pool: MaxPooling2D, batch: Int) {
+        let w = window!, p = pool.poolingWindow, pooled = pool.pooledOutput, positions = pool.maximumPositions
+        // ReLU's mask (pooled output > 0) and the bias gradient, on the pooled values.
+        Kernels.activationBackwardAndBiasGradient(output: pooled, gradient: dy, rows: batch * p.outH * p.outW, width: filters,
+                                                  activation: activation, biasGradient: bias.gradient.pointer, scratch: scratch.pointer)
+        let (x, height, width) = directSource(batch: batch, fill: false)
+        let rows = pooledWork!.pointer, rowSize = w.outW * filters, size = patch * filters
+        Kernels.sumOverChunks(batch, size: size, partials: scratch.pointer, into: kernel.gradient.pointer) { samples, slice in
+            let row = rows + (slice - scratch.pointer) / size * rowSize  // this chunk's own row
+            _ = fb_conv_direct_weight_gradient_pooled(x, dy, pooled, positions, row, slice, samples.lowerBound, samples.count,
+                                                      Int32(height), Int32(width), Int32(w.channels), Int32(w.outH), Int32(w.outW),
+                                                      Int32(w.kH), Int32(w.kW), Int32(w.sH), Int32(w.sW), Int32(p.outH), Int32(p.outW),
+                                                      Int32(p.kH), Int32(p.kW), 0, Int32(filters))
+        }
     }
 
     /// The image the direct kernels read, and its height and width: the input itself, or (for
