@@ -839,27 +839,9 @@ MULTIVERSION(wide_input_gradient, (const float *restrict dy, const float *restri
    one row of the transposed kernel times g into dx, along the patch's rows (kW*cin contiguous
    values, clipped to the image). AXPY(d, s, n, g) is d[j] = fma(g, s[j], d[j]) for j < n, on
    every instruction set (the baseline's through libm), so all give the same bits. */
-/* The kernel gradient's rows, kW*cin long, each start 64 bytes apart: a masked store to one
-   row's tail would otherwise share bytes with the next row's first load, which then waits
-   for the store to complete instead of taking its value (the 60x60 CNN's first layer ran at
-   a third of the speed). */
-#define POOLED_ROW(row) (((row) + 15) / 16 * 16)
-
-long fb_conv_pooled_gradient_count(int filters, int kH, int kW, int cin) {
-  return (long)filters * kH * POOLED_ROW((long)kW * cin);
-}
-
-void fb_conv_pooled_unpad_gradient(const float *dwt, float *dw, int filters, int kH, int kW, int cin) {
-  const long row = (long)kW * cin, paddedRow = POOLED_ROW(row);
-  for (int f = 0; f < filters; f++)
-    for (int kh = 0; kh < kH; kh++)
-      for (long j = 0; j < row; j++) dw[((long)kh * row + j) * filters + f] = dwt[((long)f * kH + kh) * paddedRow + j];
-}
-
 #define CONV_POOLED_BACKWARD(AXPY)                                                                 \
   const long inSize = (long)inH * inW * cin, pooledSize = (long)poolH * poolW * filters;           \
   const long row = (long)kW * cin, filterRows = (long)kH * row;                                    \
-  const long paddedRow = POOLED_ROW(row), paddedRows = (long)kH * paddedRow;                       \
   for (long n = first; n < first + count; n++) {                                                   \
     const float *image = x + n * inSize;                                                           \
     float *dimage = dx ? dx + n * inSize : 0;                                                      \
@@ -879,12 +861,12 @@ void fb_conv_pooled_unpad_gradient(const float *dwt, float *dw, int filters, int
           const long jLo = (long)kwLo * cin, width = (long)(kwHi - kwLo) * cin;                    \
           const int khLo = ih0 < 0 ? -ih0 : 0, khHi = ih0 + kH > inH ? inH - ih0 : kH;             \
           db[f] += g;                                                                              \
-          float *dwf = dwt + f * paddedRows + jLo;                                                 \
+          float *dwf = dwt + f * filterRows + jLo;                                                 \
           const float *wf = wt + f * filterRows + jLo;                                             \
           const long start = ((long)ih0 * inW + iw0) * cin + jLo;                                  \
           for (int kh = khLo; kh < khHi; kh++) {                                                   \
             const long at_row = start + (long)kh * inW * cin;                                      \
-            AXPY(dwf + kh * paddedRow, image + at_row, width, g);                                  \
+            AXPY(dwf + kh * row, image + at_row, width, g);                                        \
             if (dimage) AXPY(dimage + at_row, wf + kh * row, width, g);                            \
           }                                                                                        \
         }                                                                                          \

@@ -85,17 +85,13 @@ void fb_maxpool_backward_tiles(const float *dy, const float *y, const int *arg, 
    window's maximum, which is this layer's output there, so each gradient is a sum over pooled
    values rather than over every output pixel, and the dense gradient is never written.
    With relu, values whose maximum p is not > 0 send nothing (ReLU's derivative).
-   Adds into dwt (the kernel gradient, transposed to [filters, kH, kW*cin] with each kW*cin row
-   padded to a multiple of 16: fb_conv_pooled_gradient_count floats) and db [filters]; when dx
-   is not null, writes dx [inH, inW, cin] (whole samples), which needs wt, the kernel
-   transposed to [filters, kH, kW, cin] (not padded). In sample, window, channel order. */
+   Adds into dwt [filters, kH, kW, cin] (the kernel gradient, transposed) and db [filters];
+   when dx is not null, writes dx [inH, inW, cin] (whole samples), which needs wt, the kernel
+   transposed the same way. In sample, window, channel order (deterministic for given chunks). */
 void fb_conv_pooled_backward(const float *x, const float *wt, const float *gp, const float *p, const int *pos,
                              float *dwt, float *db, float *dx, long first, long count,
                              int inH, int inW, int cin, int filters, int kH, int kW, int sH, int sW, int padTop, int padLeft,
                              int poolH, int poolW, int psH, int psW, int pPadTop, int pPadLeft, int relu);
-long fb_conv_pooled_gradient_count(int filters, int kH, int kW, int cin);
-/* dw [kH, kW, cin, filters] from fb_conv_pooled_backward's padded, transposed dwt. */
-void fb_conv_pooled_unpad_gradient(const float *dwt, float *dw, int filters, int kH, int kW, int cin);
 
 /* Batch normalization, rows [0, rows) of c channels, row after row, the operations of the
    Swift loops they replace in their order (no fused multiply-adds), vectorised over channels.

@@ -53,14 +53,16 @@ public final class Conv2D: Layer {
     /// The activation whose derivative this layer's backward still applies.
     private var backwardActivation: Activation { gradientArrivesMasked && activation == .relu ? .linear : activation }
     /// Set by the model (`takeBackward(of:)`) when a MaxPooling2D follows this relu or linear
-    /// layer: the backward then starts from the pooled gradient. Each pooled value's gradient
-    /// reaches only its window's maximum, so the kernel, bias and input gradients are sums over
-    /// the pooled values (1/(pool area) of the dense work), and neither the pooling nor this
-    /// layer writes or reads the dense gradient at this layer's resolution. The 80x80 CNN's
-    /// second layer's backward went from 345 to 174 ms a batch (batch 500, `bench --profile`).
+    /// layer and `pooledBackwardPays`: the backward then starts from the pooled gradient. Each
+    /// pooled value's gradient reaches only its window's maximum, so the kernel, bias and input
+    /// gradients are sums over the pooled values (1/(pool area) of the dense multiply-adds), or,
+    /// for a first layer, the dense kernel gradient with dy's rows rebuilt in L1; either way
+    /// neither the pooling nor this layer writes the dense gradient at this layer's resolution
+    /// in memory. The 80x80 CNN's second layer's backward went from 345 to 174 ms a batch, its
+    /// first layer's and first pooling's from 157 + 86 to 97 (batch 500, `bench --profile`).
     public private(set) var pooling: MaxPooling2D?
     /// For the pooled backward: the kernel transposed to [filters, kh, kw, in], then the
-    /// kernel gradient in that layout and the bias gradient, summed over chunks.
+    /// kernel and bias gradients in that layout summed over chunks; or dy's rows, one per chunk.
     private var pooledWork: FloatBuffer?
     /// `same` padding on the direct path: the input with its zero border, and its size.
     private var padded: FloatBuffer?
@@ -201,15 +203,13 @@ public final class Conv2D: Layer {
         direct && [32, 64, 128].contains(filters) && pool.padding == .valid && pool.strides == pool.poolSize
     }
 
-    /// The pooled backward's kernel gradient per chunk (padded rows, transposed; see
+    /// The pooled backward's kernel gradient per chunk (transposed, see
     /// `fb_conv_pooled_backward`) and bias gradient.
-    private var pooledGradientCount: Int {
-        fb_conv_pooled_gradient_count(Int32(filters), Int32(window.kH), Int32(window.kW), Int32(window.channels)) + filters
-    }
-    /// The transposed kernel, then the chunks' gradients, then their totals; or, rebuilding
-    /// dy's rows, one row per chunk.
+    private var pooledGradientCount: Int { patch * filters + filters }
+    /// The transposed kernel and the summed gradients (the chunks' own are in `scratch`); or,
+    /// rebuilding dy's rows, one row per chunk.
     private var pooledWorkCount: Int {
-        max(patch * filters + (Parallel.maxChunks + 1) * pooledGradientCount, Parallel.maxChunks * window.outW * filters)
+        max(patch * filters + pooledGradientCount, Parallel.maxChunks * window.outW * filters)
     }
 
     public func backward(_ dy: UnsafeMutablePointer<Float>, batch: Int, needsInputGradient: Bool) -> UnsafeMutablePointer<Float>? {
@@ -249,19 +249,18 @@ public final class Conv2D: Layer {
             return nil
         }
         let w = window!, p = pool.poolingWindow, x = input!, size = pooledGradientCount
-        let transposedKernel = pooledWork!.pointer, partials = transposedKernel + patch * filters
-        let totals = partials + Parallel.maxChunks * size
+        let transposedKernel = pooledWork!.pointer, totals = transposedKernel + patch * filters
         if needsInputGradient { Kernels.transpose(kernel.value.pointer, rows: patch, columns: filters, into: transposedKernel) }
         let dx = needsInputGradient ? inputGradient.pointer : nil
         let pooled = pool.pooledOutput, positions = pool.maximumPositions, relu: Int32 = activation == .relu ? 1 : 0
-        Kernels.sumOverChunks(batch, size: size, partials: partials, into: totals) { samples, slice in
+        Kernels.sumOverChunks(batch, size: size, partials: scratch.pointer, into: totals) { samples, slice in
             fb_conv_pooled_backward(x, transposedKernel, dy, pooled, positions, slice, slice + size - filters, dx,
                                     samples.lowerBound, samples.count, Int32(w.inH), Int32(w.inW), Int32(w.channels),
                                     Int32(filters), Int32(w.kH), Int32(w.kW), Int32(w.sH), Int32(w.sW),
                                     Int32(w.padTop), Int32(w.padLeft), Int32(p.outH), Int32(p.outW), Int32(p.sH), Int32(p.sW),
                                     Int32(p.padTop), Int32(p.padLeft), relu)
         }
-        fb_conv_pooled_unpad_gradient(totals, kernel.gradient.pointer, Int32(filters), Int32(w.kH), Int32(w.kW), Int32(w.channels))
+        Kernels.transpose(totals, rows: filters, columns: patch, into: kernel.gradient.pointer)
         bias.gradient.pointer.update(from: totals + size - filters, count: filters)
         return dx
     }
