@@ -6,7 +6,8 @@ import FashionTensor
 /// A convolution's backward taken straight from the max pooling's gradient
 /// (`Conv2D.takeBackward(of:)`, `fb_conv_pooled_backward`) against the dense backward of the
 /// two layers, on a training step of a small model whose first pair needs no input gradient
-/// (or, behind a 1x1 convolution, does) and whose second does. Short and long patch rows, valid and same (clipped) convolutions,
+/// (or, behind a 1x1 convolution, does) and whose second does. Direct layers under tiles also
+/// pool in their forward (`MaxPooling2D.poolsInConvolution`): the loss must be the same. Short and long patch rows, valid and same (clipped) convolutions,
 /// strides, tiling, overlapping and padded pools, relu and linear.
 @Suite("NN pooled convolution backward")
 struct NNPooledBackwardTests {
@@ -114,6 +115,8 @@ struct NNPooledBackwardTests {
         let first = model.layers[0] as! Conv2D, second = model.layers[2] as! Conv2D, third = model.layers[4] as! Conv2D
         #expect(first.pooling === model.layers[1] && second.pooling === model.layers[3])
         #expect((model.layers[3] as! MaxPooling2D).leavesBackwardToConvolution)
+        #expect((model.layers[1] as! MaxPooling2D).poolsInConvolution && (model.layers[3] as! MaxPooling2D).poolsInConvolution,
+                "direct layers under tiles pool in their forward")
         #expect(third.pooling == nil && third.gradientArrivesMasked, "a window of 2 values: the dense backward")
 
         let later = try Sequential(inputShape: [20, 20, 3],

@@ -62,7 +62,8 @@ public final class Conv2D: Layer {
     /// first layer's and first pooling's from 157 + 86 to 97 (batch 500, `bench --profile`).
     public private(set) var pooling: MaxPooling2D?
     /// For the pooled backward: the kernel transposed to [filters, kh, kw, in], then the
-    /// kernel and bias gradients in that layout summed over chunks; or dy's rows, one per chunk.
+    /// kernel and bias gradients in that layout summed over chunks; or dy's rows, one per chunk;
+    /// for the pooled forward, a band of output rows per chunk.
     private var pooledWork: FloatBuffer?
     /// `same` padding on the direct path: the input with its zero border, and its size.
     private var padded: FloatBuffer?
@@ -149,6 +150,10 @@ public final class Conv2D: Layer {
         if direct {
             let w = window!, relu: Int32 = activation == .relu ? 1 : 0
             let (source, height, width) = directSource(batch: batch)
+            if let pool = pooling, pool.poolsInConvolution {
+                forwardPooled(source, height: height, width: width, pool: pool, batch: batch)
+                return output.pointer  // not written: the pooling returns its own output
+            }
             Parallel.forEachChunk(batch) { samples in
                 _ = fb_conv_direct_forward(source, kernel.value.pointer, bias.value.pointer, output.pointer,
                                            samples.lowerBound, samples.count, Int32(height), Int32(width), Int32(w.channels),
@@ -169,18 +174,43 @@ public final class Conv2D: Layer {
         return output.pointer
     }
 
+    /// The forward under a pooling of tiles that takes its backward: for each row of windows,
+    /// the convolution of just those rows into a band (in L1), pooled from there into the
+    /// pooling's output and window positions, so this layer's own output is never written.
+    private func forwardPooled(_ source: UnsafePointer<Float>, height: Int, width: Int, pool: MaxPooling2D, batch: Int) {
+        let w = window!, p = pool.poolingWindow, relu: Int32 = activation == .relu ? 1 : 0
+        let bandRows = (p.kH - 1) * w.sH + w.kH, bandSize = p.kH * w.outW * filters
+        let bands = pooledWork!.pointer, pooled = pool.pooledOutput, positions = pool.maximumPositions
+        Parallel.forEachChunkIndexed(batch) { chunk, samples in
+            let band = bands + chunk * bandSize
+            for n in samples {
+                for ph in 0..<p.outH {
+                    let top = source + ((n * height + ph * p.kH * w.sH) * width) * w.channels
+                    _ = fb_conv_direct_forward(top, kernel.value.pointer, bias.value.pointer, band, 0, 1, Int32(bandRows), Int32(width),
+                                               Int32(w.channels), Int32(p.kH), Int32(w.outW), Int32(filters), Int32(w.kH), Int32(w.kW),
+                                               Int32(w.sH), Int32(w.sW), relu)
+                    let o = (n * p.outH + ph) * p.outW * filters
+                    fb_maxpool_forward(band, pooled + o, positions + o, 0, 1, Int32(p.kH), Int32(w.outW), Int32(filters),
+                                       1, Int32(p.outW), Int32(p.kH), Int32(p.kW), Int32(p.sH), Int32(p.sW), 0, 0, 1)
+                }
+            }
+        }
+    }
+
     /// Makes this layer's backward start from `pool`'s gradient (see `pooling`), or, with nil,
     /// from its own again. Only a relu or linear layer, before a pooling that is not 1x1.
     public func takeBackward(of pool: MaxPooling2D?) {
         pooling?.leavesBackwardToConvolution = false
+        pooling?.poolsInConvolution = false
         guard let pool else { pooling = nil; pooledWork = nil; return }
         precondition(activation == .relu || activation == .linear, "\(name): the pooled backward needs relu or no activation")
         precondition(!pool.isIdentityPool && pool.inputShape == outputShape, "\(name): \(pool.name) does not pool this layer's output")
         pool.leavesBackwardToConvolution = true
+        pool.poolsInConvolution = direct && pool.padding == .valid && pool.strides == pool.poolSize
         pool.masksReLU = false
         gradientArrivesMasked = false
         pooling = pool
-        pooledWork = FloatBuffer(count: pooledWorkCount)
+        pooledWork = FloatBuffer(count: pooledWorkCount(for: pool))
     }
 
     /// Whether a backward from `pool`'s gradient beats the dense one. Two forms:
@@ -207,9 +237,10 @@ public final class Conv2D: Layer {
     /// `fb_conv_pooled_backward`) and bias gradient.
     private var pooledGradientCount: Int { patch * filters + filters }
     /// The transposed kernel and the summed gradients (the chunks' own are in `scratch`); or,
-    /// rebuilding dy's rows, one row per chunk.
-    private var pooledWorkCount: Int {
-        max(patch * filters + pooledGradientCount, Parallel.maxChunks * window.outW * filters)
+    /// rebuilding dy's rows, a row per chunk; or, pooling in the forward, a band of pool-height
+    /// rows per chunk.
+    private func pooledWorkCount(for pool: MaxPooling2D) -> Int {
+        max(patch * filters + pooledGradientCount, Parallel.maxChunks * pool.poolSize.0 * window.outW * filters)
     }
 
     public func backward(_ dy: UnsafeMutablePointer<Float>, batch: Int, needsInputGradient: Bool) -> UnsafeMutablePointer<Float>? {

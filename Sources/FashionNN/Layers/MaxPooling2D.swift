@@ -31,6 +31,10 @@ public final class MaxPooling2D: Layer {
     /// (`Conv2D.pooling`), so this layer's backward passes dy through and the dense gradient
     /// at the convolution's resolution is never written.
     public var leavesBackwardToConvolution = false
+    /// Set with `leavesBackwardToConvolution` when the convolution (direct, under tiles) also
+    /// computes this layer's output and window positions in its forward: this layer's forward
+    /// then only returns them.
+    public internal(set) var poolsInConvolution = false
     /// A 1x1 pool passes dy through untouched: it cannot apply a mask, nor hand anything over.
     public var isIdentityPool: Bool { isIdentity }
     /// For the convolution that takes over the backward: this layer's geometry, its output
@@ -80,6 +84,7 @@ public final class MaxPooling2D: Layer {
 
     public func forward(_ x: UnsafeMutablePointer<Float>, batch: Int, training: Bool) -> UnsafeMutablePointer<Float> {
         if isIdentity { return x }
+        if poolsInConvolution { return output.pointer }
         let w = window!, y = output.pointer, arg = argmax!
         // In C, for the widest vectors this CPU has (Swift's SIMD types compile to SSE here).
         Parallel.forEachChunk(batch) { samples in
