@@ -328,7 +328,6 @@ int fb_conv_direct_weight_gradient(const float *x, const float *dy, float *dw, l
   return 1;
 }
 
-
 /* Max pooling: channel vectors of LANES with the maximum and its index in registers, selects
    (bitwise) instead of branches; the remaining channels one by one. Strict > keeps the first
    maximum. */

@@ -125,7 +125,11 @@ public final class Sequential {
             // that pass over its (large) output.
             if let conv = source as? Conv2D, let pool = next as? MaxPooling2D {
                 if conv.pooledBackwardPays(for: pool, needsInputGradient: index > firstLearning) {
-                    conv.takeBackward(of: pool)
+                    do {
+                        try conv.takeBackward(of: pool)
+                    } catch let e as LayerShapeError {
+                        throw ShapeError(layerIndex: index, layer: "Conv2D '\(conv.name)'", message: e.message)
+                    }
                 } else if conv.activation == .relu, !pool.isIdentityPool {
                     pool.masksReLU = true
                     conv.gradientArrivesMasked = true

@@ -198,8 +198,9 @@ public final class Conv2D: Layer {
     }
 
     /// Makes this layer's backward start from `pool`'s gradient (see `pooling`), or, with nil,
-    /// from its own again. Only a relu or linear layer, before a pooling that is not 1x1.
-    public func takeBackward(of pool: MaxPooling2D?) {
+    /// from its own again. Only a relu or linear layer, before a pooling that is not 1x1. Its
+    /// workspace joins the model's memory plan (this runs while the model is being built).
+    public func takeBackward(of pool: MaxPooling2D?) throws {
         pooling?.leavesBackwardToConvolution = false
         pooling?.poolsInConvolution = false
         guard let pool else { pooling = nil; pooledWork = nil; return }
@@ -207,6 +208,7 @@ public final class Conv2D: Layer {
         precondition(!pool.isIdentityPool && pool.inputShape == outputShape, "\(name): \(pool.name) does not pool this layer's output")
         pool.leavesBackwardToConvolution = true
         pool.poolsInConvolution = direct && pool.padding == .valid && pool.strides == pool.poolSize
+        try reserve(0, pooledWorkCount(for: pool))
         pool.masksReLU = false
         gradientArrivesMasked = false
         pooling = pool
