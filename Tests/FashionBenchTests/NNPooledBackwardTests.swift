@@ -6,9 +6,10 @@ import FashionTensor
 /// A convolution's backward taken straight from the max pooling's gradient
 /// (`Conv2D.takeBackward(of:)`, `fb_conv_pooled_backward`) against the dense backward of the
 /// two layers, on a training step of a small model whose first pair needs no input gradient
-/// (or, behind a 1x1 convolution, does) and whose second does. Direct layers under tiles also
-/// pool in their forward (`MaxPooling2D.poolsInConvolution`): the loss must be the same. Short and long patch rows, valid and same (clipped) convolutions,
-/// strides, tiling, overlapping and padded pools, relu and linear.
+/// (or, behind a 1x1 convolution, does) and whose second does. Short and long patch rows,
+/// valid and same (clipped) convolutions, strides, tiling, overlapping and padded pools, relu
+/// and linear. Direct layers under tiles also pool in their forward
+/// (`MaxPooling2D.poolsInConvolution`): the loss must be the same.
 @Suite("NN pooled convolution backward")
 struct NNPooledBackwardTests {
     struct Pair: Sendable {
