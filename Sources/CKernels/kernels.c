@@ -153,18 +153,17 @@ static inline const float *pooled_dy_row(const float *gp, const float *p, const 
                int poolW, int pkH, int pkW, int relu
 #define POOLED_ROW_OF(NT) pooled_dy_row(gp, p, pos, row, n, oh, outW, NT, poolH, poolW, pkH, pkW, relu)
 
-__attribute__((target("avx512f,avx2,fma"))) static void grad32_avx512(WARGS) { WBODY(v16, 16, 2, 8, 32, DENSE_ROW(32)) }
-__attribute__((target("avx512f,avx2,fma"))) static void grad64_avx512(WARGS) { WBODY(v16, 16, 4, 6, 64, DENSE_ROW(64)) }
-__attribute__((target("avx512f,avx2,fma"))) static void grad128_avx512(WARGS) { WBODY(v16, 16, 4, 6, 128, DENSE_ROW(128)) }
-__attribute__((target("avx2,fma"))) static void grad32_avx2(WARGS) { WBODY(v8, 8, 4, 2, 32, DENSE_ROW(32)) }
-__attribute__((target("avx2,fma"))) static void grad64_avx2(WARGS) { WBODY(v8, 8, 4, 2, 64, DENSE_ROW(64)) }
-__attribute__((target("avx2,fma"))) static void grad128_avx2(WARGS) { WBODY(v8, 8, 4, 2, 128, DENSE_ROW(128)) }
-__attribute__((target("avx512f,avx2,fma"))) static void pgrad32_avx512(PWARGS) { WBODY(v16, 16, 2, 8, 32, POOLED_ROW_OF(32)) }
-__attribute__((target("avx512f,avx2,fma"))) static void pgrad64_avx512(PWARGS) { WBODY(v16, 16, 4, 6, 64, POOLED_ROW_OF(64)) }
-__attribute__((target("avx512f,avx2,fma"))) static void pgrad128_avx512(PWARGS) { WBODY(v16, 16, 4, 6, 128, POOLED_ROW_OF(128)) }
-__attribute__((target("avx2,fma"))) static void pgrad32_avx2(PWARGS) { WBODY(v8, 8, 4, 2, 32, POOLED_ROW_OF(32)) }
-__attribute__((target("avx2,fma"))) static void pgrad64_avx2(PWARGS) { WBODY(v8, 8, 4, 2, 64, POOLED_ROW_OF(64)) }
-__attribute__((target("avx2,fma"))) static void pgrad128_avx2(PWARGS) { WBODY(v8, 8, 4, 2, 128, POOLED_ROW_OF(128)) }
+/* Each instruction set and filter count: the kernel gradient from dy in memory (grad) and
+   from a pooling's gradient, dy rebuilt row by row (pgrad). */
+#define WEIGHT_GRADIENTS(TARGET, ISA, VEC, LANES, NV, TB, NT)                                      \
+  __attribute__((target(TARGET))) static void grad##NT##_##ISA(WARGS) { WBODY(VEC, LANES, NV, TB, NT, DENSE_ROW(NT)) } \
+  __attribute__((target(TARGET))) static void pgrad##NT##_##ISA(PWARGS) { WBODY(VEC, LANES, NV, TB, NT, POOLED_ROW_OF(NT)) }
+WEIGHT_GRADIENTS("avx512f,avx2,fma", avx512, v16, 16, 2, 8, 32)
+WEIGHT_GRADIENTS("avx512f,avx2,fma", avx512, v16, 16, 4, 6, 64)
+WEIGHT_GRADIENTS("avx512f,avx2,fma", avx512, v16, 16, 4, 6, 128)
+WEIGHT_GRADIENTS("avx2,fma", avx2, v8, 8, 4, 2, 32)
+WEIGHT_GRADIENTS("avx2,fma", avx2, v8, 8, 4, 2, 64)
+WEIGHT_GRADIENTS("avx2,fma", avx2, v8, 8, 4, 2, 128)
 
 static int detected = -1, cap = 2;
 

@@ -55,11 +55,20 @@ enum Kernels {
     /// same thread count, so the same result).
     static func sumOverChunks(_ count: Int, minimumChunk: Int = 1, size: Int, partials: UnsafeMutablePointer<Float>,
                               into out: UnsafeMutablePointer<Float>, _ body: (Range<Int>, UnsafeMutablePointer<Float>) -> Void) {
+        sumOverChunksIndexed(count, minimumChunk: minimumChunk, size: size, partials: partials, into: out) { _, range, slice in
+            body(range, slice)
+        }
+    }
+
+    /// As `sumOverChunks`, also passing the chunk's index (for a per-chunk workspace).
+    static func sumOverChunksIndexed(_ count: Int, minimumChunk: Int = 1, size: Int, partials: UnsafeMutablePointer<Float>,
+                                     into out: UnsafeMutablePointer<Float>,
+                                     _ body: (Int, Range<Int>, UnsafeMutablePointer<Float>) -> Void) {
         let chunks = Parallel.chunks(count, minimumChunk: minimumChunk)
         Parallel.forEachChunkIndexed(count, minimumChunk: minimumChunk) { c, range in
             let slice = partials + c * size
             slice.update(repeating: 0, count: size)
-            body(range, slice)
+            body(c, range, slice)
         }
         out.update(from: partials, count: size)
         for c in 1..<max(chunks, 1) {

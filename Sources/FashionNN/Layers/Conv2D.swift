@@ -207,12 +207,13 @@ public final class Conv2D: Layer {
         precondition(activation == .relu || activation == .linear, "\(name): the pooled backward needs relu or no activation")
         precondition(!pool.isIdentityPool && pool.inputShape == outputShape, "\(name): \(pool.name) does not pool this layer's output")
         pool.leavesBackwardToConvolution = true
-        pool.poolsInConvolution = direct && pool.padding == .valid && pool.strides == pool.poolSize
-        try reserve(0, pooledWorkCount(for: pool))
+        pool.poolsInConvolution = direct && pool.windowsTile
+        let work = pooledWorkCount(for: pool)
+        try reserve(0, work)
         pool.masksReLU = false
         gradientArrivesMasked = false
         pooling = pool
-        pooledWork = FloatBuffer(count: pooledWorkCount(for: pool))
+        pooledWork = FloatBuffer(count: work)
     }
 
     /// Whether a backward from `pool`'s gradient beats the dense one. Two forms:
@@ -232,7 +233,7 @@ public final class Conv2D: Layer {
     }
 
     private func rebuildsPooledRows(for pool: MaxPooling2D) -> Bool {
-        direct && [32, 64, 128].contains(filters) && pool.padding == .valid && pool.strides == pool.poolSize
+        direct && [32, 64, 128].contains(filters) && pool.windowsTile
     }
 
     /// The pooled backward's kernel gradient per chunk (transposed, see
@@ -306,9 +307,9 @@ public final class Conv2D: Layer {
         Kernels.activationBackwardAndBiasGradient(output: pooled, gradient: dy, rows: batch * p.outH * p.outW, width: filters,
                                                   activation: activation, biasGradient: bias.gradient.pointer, scratch: scratch.pointer)
         let (x, height, width) = directSource(batch: batch, fill: false)
-        let rows = pooledWork!.pointer, rowSize = w.outW * filters, size = patch * filters
-        Kernels.sumOverChunks(batch, size: size, partials: scratch.pointer, into: kernel.gradient.pointer) { samples, slice in
-            let row = rows + (slice - scratch.pointer) / size * rowSize  // this chunk's own row
+        let rows = pooledWork!.pointer, rowSize = w.outW * filters
+        Kernels.sumOverChunksIndexed(batch, size: patch * filters, partials: scratch.pointer, into: kernel.gradient.pointer) { chunk, samples, slice in
+            let row = rows + chunk * rowSize
             _ = fb_conv_direct_weight_gradient_pooled(x, dy, pooled, positions, row, slice, samples.lowerBound, samples.count,
                                                       Int32(height), Int32(width), Int32(w.channels), Int32(w.outH), Int32(w.outW),
                                                       Int32(w.kH), Int32(w.kW), Int32(w.sH), Int32(w.sW), Int32(p.outH), Int32(p.outW),

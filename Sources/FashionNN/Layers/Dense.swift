@@ -119,8 +119,7 @@ public final class Dense: Layer {
             }
             guard needsInputGradient else { return nil }
             let partials = narrowPartials!.pointer, work = wideWork!.pointer
-            Kernels.sumOverChunks(n, minimumChunk: Dense.narrowChunk, size: rows * k, partials: partials, into: dx) { r, slice in
-                let chunk = (slice - partials) / (rows * k)  // this chunk's own workspace
+            Kernels.sumOverChunksIndexed(n, minimumChunk: Dense.narrowChunk, size: rows * k, partials: partials, into: dx) { chunk, r, slice in
                 fb_wide_input_gradient(dy, w, slice, rows, n, r.lowerBound, r.upperBound, work + chunk * rows * 256)
             }
         }

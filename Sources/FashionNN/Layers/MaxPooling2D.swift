@@ -35,6 +35,9 @@ public final class MaxPooling2D: Layer {
     /// computes this layer's output and window positions in its forward: this layer's forward
     /// then only returns them.
     public internal(set) var poolsInConvolution = false
+    /// Windows that tile the input without overlap or padding (pool 2 stride 2, valid): every
+    /// input cell belongs to at most one window.
+    public var windowsTile: Bool { padding == .valid && strides == poolSize }
     /// A 1x1 pool passes dy through untouched: it cannot apply a mask, nor hand anything over.
     public var isIdentityPool: Bool { isIdentity }
     /// For the convolution that takes over the backward: this layer's geometry, its output
@@ -101,12 +104,10 @@ public final class MaxPooling2D: Layer {
         let inSize = inputShape.reduce(1, *), outSize = outputShape.reduce(1, *)
         let dx = inputGradient.pointer, arg = argmax!, y = output.pointer, masks = masksReLU
         let w = window!, c = w.channels
-        // Windows that tile the input without overlap or padding (pool 2 stride 2, valid):
-        // every input cell belongs to at most one window, so each covered cell is written
-        // once (in C, vectorised); only the rows and columns no window covers are zeroed.
-        // Other windows may share cells: zero, then add.
-        let tiles = padding == .valid && strides == poolSize
-        if tiles {
+        // Windows that tile the input: each covered cell is written once (in C, vectorised);
+        // only the rows and columns no window covers are zeroed. Other windows may share
+        // cells: zero, then add.
+        if windowsTile {
             Parallel.forEachChunk(batch) { samples in
                 fb_maxpool_backward_tiles(dy, y, arg, dx, samples.lowerBound, samples.count, Int32(w.inH), Int32(w.inW), Int32(c),
                                           Int32(w.outH), Int32(w.outW), Int32(w.kH), Int32(w.kW), masks ? 1 : 0)
