@@ -6,9 +6,10 @@ import FashionTensor
 /// A convolution's backward taken straight from the max pooling's gradient
 /// (`Conv2D.takeBackward(of:)`, `fb_conv_pooled_backward`) against the dense backward of the
 /// two layers, on a training step of a small model whose first pair needs no input gradient
-/// (or, behind a 1x1 convolution, does) and whose second does. Short and long patch rows,
-/// valid and same (clipped) convolutions, strides, tiling, overlapping and padded pools, relu
-/// and linear. Direct layers under tiles also pool in their forward
+/// (or, behind a 1x1 convolution, does) and whose second does. Short and long patch rows
+/// (those of a multiple of 16 values inside the image are summed in registers, the others
+/// value by value), valid and same (clipped) convolutions, strides, tiling, overlapping and
+/// padded pools, windows of more places than the register sums sort by, relu and linear. Direct layers under tiles also pool in their forward
 /// (`MaxPooling2D.poolsInConvolution`): the loss must be the same.
 @Suite("NN pooled convolution backward")
 struct NNPooledBackwardTests {
@@ -41,6 +42,17 @@ struct NNPooledBackwardTests {
              first: Pair(filters: 64, kernel: (3, 3), strides: (1, 1), padding: .same, activation: .linear,
                          pool: (2, 2), poolStrides: (2, 2), poolPadding: .valid),
              second: Pair(filters: 32, kernel: (2, 2), strides: (1, 1), padding: .valid, activation: .relu,
+                          pool: (2, 2), poolStrides: (2, 2), poolPadding: .valid)),
+        Case(name: "rows of more vectors than a register block, clipped and inside patches, a padded overlapping pool",
+             input: [10, 9, 16],
+             first: Pair(filters: 48, kernel: (2, 3), strides: (1, 1), padding: .same, activation: .relu,
+                         pool: (3, 3), poolStrides: (2, 2), poolPadding: .same),
+             second: Pair(filters: 6, kernel: (3, 3), strides: (1, 1), padding: .same, activation: .relu,
+                          pool: (2, 2), poolStrides: (2, 2), poolPadding: .valid)),
+        Case(name: "windows of more than 16 places, value by value", input: [16, 16, 16],
+             first: Pair(filters: 8, kernel: (3, 2), strides: (1, 1), padding: .valid, activation: .relu,
+                         pool: (5, 5), poolStrides: (3, 3), poolPadding: .valid),
+             second: Pair(filters: 4, kernel: (2, 2), strides: (1, 1), padding: .valid, activation: .relu,
                           pool: (2, 2), poolStrides: (2, 2), poolPadding: .valid)),
     ]
 

@@ -79,19 +79,23 @@ void fb_maxpool_backward_tiles(const float *dy, const float *y, const int *arg, 
 
 /* The backward of a convolution (relu or linear; kernel w [kH, kW, cin, filters], input x
    [inH, inW, cin], strides sH, sW, padding padTop, padLeft) whose output a max pooling (pooled
-   size poolH x poolW, windows psH, psW apart from -pPadTop, -pPadLeft) reduced, straight from
-   the pooling's gradient gp, output p and window positions pos (fb_maxpool_forward with
-   `positions`), samples [first, first + count). A pooled value's gradient reaches only its
-   window's maximum, which is this layer's output there, so each gradient is a sum over pooled
-   values rather than over every output pixel, and the dense gradient is never written.
-   With relu, values whose maximum p is not > 0 send nothing (ReLU's derivative).
-   Adds into dwt [filters, kH, kW, cin] (the kernel gradient, transposed) and db [filters];
-   when dx is not null, writes dx [inH, inW, cin] (whole samples), which needs wt, the kernel
-   transposed the same way. In sample, window, channel order (deterministic for given chunks). */
+   size poolH x poolW, windows pkH x pkW, psH, psW apart from -pPadTop, -pPadLeft) reduced,
+   straight from the pooling's gradient gp, output p and window positions pos
+   (fb_maxpool_forward with `positions`), samples [first, first + count). A pooled value's
+   gradient reaches only its window's maximum, which is this layer's output there, so each
+   gradient is a sum over pooled values rather than over every output pixel, and the dense
+   gradient is never written. With relu, values whose maximum p is not > 0 send nothing
+   (ReLU's derivative). Adds into dwt [filters, kH, kW, cin] (the kernel gradient, transposed)
+   and db [filters]; when dx is not null, writes dx [inH, inW, cin] (whole samples), which
+   needs wt, the kernel transposed the same way. `work` holds
+   fb_conv_pooled_work_count(filters, poolW) ints, the caller's own for each concurrent call.
+   Deterministic for given chunks, and the same bits on every instruction set. */
+long fb_conv_pooled_work_count(int filters, int poolW);
 void fb_conv_pooled_backward(const float *x, const float *wt, const float *gp, const float *p, const int *pos,
                              float *dwt, float *db, float *dx, long first, long count,
                              int inH, int inW, int cin, int filters, int kH, int kW, int sH, int sW, int padTop, int padLeft,
-                             int poolH, int poolW, int psH, int psW, int pPadTop, int pPadLeft, int relu);
+                             int poolH, int poolW, int pkH, int pkW, int psH, int psW, int pPadTop, int pPadLeft, int relu,
+                             int *work);
 
 /* Batch normalization, rows [0, rows) of c channels, row after row, the operations of the
    Swift loops they replace in their order (no fused multiply-adds), vectorised over channels.

@@ -239,11 +239,18 @@ public final class Conv2D: Layer {
     /// The pooled backward's kernel gradient per chunk (transposed, see
     /// `fb_conv_pooled_backward`) and bias gradient.
     private var pooledGradientCount: Int { patch * filters + filters }
-    /// The transposed kernel and the summed gradients (the chunks' own are in `scratch`); or,
+    /// The transposed kernel, the summed gradients (the chunks' own are in `scratch`) and each
+    /// chunk's sorting space; or,
     /// rebuilding dy's rows, a row per chunk; or, pooling in the forward, a band of pool-height
     /// rows per chunk.
     private func pooledWorkCount(for pool: MaxPooling2D) -> Int {
-        max(patch * filters + pooledGradientCount, Parallel.maxChunks * pool.poolSize.0 * window.outW * filters)
+        let sums = patch * filters + pooledGradientCount + Parallel.maxChunks * pooledSortCount(for: pool)
+        return max(sums, Parallel.maxChunks * pool.poolSize.0 * window.outW * filters)
+    }
+
+    /// Ints a chunk of `fb_conv_pooled_backward` sorts a band's values in (after the sums).
+    private func pooledSortCount(for pool: MaxPooling2D) -> Int {
+        fb_conv_pooled_work_count(Int32(filters), Int32(pool.poolingWindow.outW))
     }
 
     public func backward(_ dy: UnsafeMutablePointer<Float>, batch: Int, needsInputGradient: Bool) -> UnsafeMutablePointer<Float>? {
@@ -284,15 +291,16 @@ public final class Conv2D: Layer {
         }
         let w = window!, p = pool.poolingWindow, x = input!, size = pooledGradientCount
         let transposedKernel = pooledWork!.pointer, totals = transposedKernel + patch * filters
+        let sorting = UnsafeMutableRawPointer(totals + size).assumingMemoryBound(to: Int32.self), sortCount = pooledSortCount(for: pool)
         if needsInputGradient { Kernels.transpose(kernel.value.pointer, rows: patch, columns: filters, into: transposedKernel) }
         let dx = needsInputGradient ? inputGradient.pointer : nil
         let pooled = pool.pooledOutput, positions = pool.maximumPositions, relu: Int32 = activation == .relu ? 1 : 0
-        Kernels.sumOverChunks(batch, size: size, partials: scratch.pointer, into: totals) { samples, slice in
+        Kernels.sumOverChunksIndexed(batch, size: size, partials: scratch.pointer, into: totals) { chunk, samples, slice in
             fb_conv_pooled_backward(x, transposedKernel, dy, pooled, positions, slice, slice + size - filters, dx,
                                     samples.lowerBound, samples.count, Int32(w.inH), Int32(w.inW), Int32(w.channels),
                                     Int32(filters), Int32(w.kH), Int32(w.kW), Int32(w.sH), Int32(w.sW),
-                                    Int32(w.padTop), Int32(w.padLeft), Int32(p.outH), Int32(p.outW), Int32(p.sH), Int32(p.sW),
-                                    Int32(p.padTop), Int32(p.padLeft), relu)
+                                    Int32(w.padTop), Int32(w.padLeft), Int32(p.outH), Int32(p.outW), Int32(p.kH), Int32(p.kW),
+                                    Int32(p.sH), Int32(p.sW), Int32(p.padTop), Int32(p.padLeft), relu, sorting + chunk * sortCount)
         }
         Kernels.transpose(totals, rows: filters, columns: patch, into: kernel.gradient.pointer)
         bias.gradient.pointer.update(from: totals + size - filters, count: filters)
