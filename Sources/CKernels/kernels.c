@@ -856,41 +856,51 @@ long fb_conv_pooled_work_count(int filters, int poolW) {
   return 4 * values + (long)poolW * (POOLED_MAX_PLACES + 1) + (long)poolW * POOLED_MAX_PLACES * 2 + filters;
 }
 
-#define POOLED_SUMS(SUFFIX, VEC, LANES, TARGET)                                                    \
-  /* d[0..nv*LANES) += Σ_i g[i]·src_i[0..nv*LANES), src_i = base + offsets[i] */                  \
-  TARGET INLINE void pooled_sum_##SUFFIX(const float *base, const int *offsets, const float *g, const int *which, \
-                                         int count, float *d, const int nv) {                     \
-    VEC acc[POOLED_MAX_VECTORS];                                                                   \
-    for (int v = 0; v < nv; v++) acc[v] = (VEC){0};                                                \
+/* d[r·dStride + [0, NV·LANES)] += Σ_i g[k]·src_k[r·sStride + [0, NV·LANES)] for rows r < NR,
+   src_k = base + offsets[k], k = which ? which[i] : i: NR x NV accumulators in registers. */
+#define POOLED_SUMS(SUFFIX, VEC, LANES, MAXV, TARGET)                                              \
+  TARGET INLINE void pooled_sum_##SUFFIX(const float *base, long sStride, const int *offsets, const float *g, \
+                                         const int *which, int count, float *d, long dStride, const int NR, const int NV) { \
+    VEC acc[3][POOLED_MAX_VECTORS];                                                                \
+    for (int r = 0; r < NR; r++)                                                                   \
+      for (int v = 0; v < NV; v++) acc[r][v] = (VEC){0};                                           \
     for (int i = 0; i < count; i++) {                                                              \
       const int k = which ? which[i] : i;                                                          \
       const float *src = base + offsets[k];                                                        \
       const VEC gv = (VEC){0} + g[k];                                                              \
-      for (int v = 0; v < nv; v++) acc[v] = __builtin_elementwise_fma(gv, *(const VEC *)(src + v * LANES), acc[v]); \
+      for (int r = 0; r < NR; r++)                                                                 \
+        for (int v = 0; v < NV; v++)                                                               \
+          acc[r][v] = __builtin_elementwise_fma(gv, *(const VEC *)(src + r * sStride + v * LANES), acc[r][v]); \
     }                                                                                              \
-    for (int v = 0; v < nv; v++) *(VEC *)(d + v * LANES) += acc[v];                                \
+    for (int r = 0; r < NR; r++)                                                                   \
+      for (int v = 0; v < NV; v++) *(VEC *)(d + r * dStride + v * LANES) += acc[r][v];             \
   }                                                                                                \
-  /* The same along a row of `width` values (a multiple of LANES), in chunks of registers. */     \
-  TARGET static void pooled_row_##SUFFIX(const float *base, const int *offsets, const float *g, const int *which, \
-                                         int count, float *d, long width) {                       \
-    for (long j = 0; j < width; j += POOLED_MAX_VECTORS * LANES) {                                 \
-      const long left = (width - j) / LANES;                                                       \
-      switch (left < POOLED_MAX_VECTORS ? left : POOLED_MAX_VECTORS) {                             \
-      case 1: pooled_sum_##SUFFIX(base + j, offsets, g, which, count, d + j, 1); break;            \
-      case 2: pooled_sum_##SUFFIX(base + j, offsets, g, which, count, d + j, 2); break;            \
-      case 3: pooled_sum_##SUFFIX(base + j, offsets, g, which, count, d + j, 3); break;            \
-      case 4: pooled_sum_##SUFFIX(base + j, offsets, g, which, count, d + j, 4); break;            \
-      case 5: pooled_sum_##SUFFIX(base + j, offsets, g, which, count, d + j, 5); break;            \
-      case 6: pooled_sum_##SUFFIX(base + j, offsets, g, which, count, d + j, 6); break;            \
-      case 7: pooled_sum_##SUFFIX(base + j, offsets, g, which, count, d + j, 7); break;            \
-      default: pooled_sum_##SUFFIX(base + j, offsets, g, which, count, d + j, 8); break;           \
+  /* The same over a patch of `rows` rows of `width` values (a multiple of LANES), in blocks of */ \
+  /* up to 3 rows x MAXV vectors. */                                                               \
+  TARGET INLINE void pooled_patch_##SUFFIX(const float *base, long sStride, const int *offsets, const float *g, \
+                                           const int *which, int count, float *d, long dStride, int rows, long width) { \
+    for (int r = 0; r < rows; r += 3)                                                              \
+      for (long j = 0; j < width; j += MAXV * LANES) {                                             \
+        const int nr = rows - r < 3 ? rows - r : 3;                                                \
+        const long left = (width - j) / LANES;                                                     \
+        const int nv = left < MAXV ? (int)left : MAXV;                                             \
+        const float *b = base + r * sStride + j;                                                   \
+        float *e = d + r * dStride + j;                                                            \
+        switch (nr * 16 + nv) {                                                                    \
+        POOLED_CASES(SUFFIX, 1) POOLED_CASES(SUFFIX, 2) POOLED_CASES(SUFFIX, 3)                    \
+        }                                                                                          \
       }                                                                                            \
-    }                                                                                              \
   }
+#define POOLED_CASE(SUFFIX, NR, NV)                                                                \
+  case NR * 16 + NV: pooled_sum_##SUFFIX(b, sStride, offsets, g, which, count, e, dStride, NR, NV); break;
+#define POOLED_CASES(SUFFIX, NR)                                                                   \
+  POOLED_CASE(SUFFIX, NR, 1) POOLED_CASE(SUFFIX, NR, 2) POOLED_CASE(SUFFIX, NR, 3) POOLED_CASE(SUFFIX, NR, 4) \
+  POOLED_CASE(SUFFIX, NR, 5) POOLED_CASE(SUFFIX, NR, 6) POOLED_CASE(SUFFIX, NR, 7) POOLED_CASE(SUFFIX, NR, 8)
 
-POOLED_SUMS(avx512, v16, 16, __attribute__((target("avx512f,fma"))))
-POOLED_SUMS(avx2, v8, 8, __attribute__((target("avx2,fma"))))
-POOLED_SUMS(sse, f4v, 4, )
+/* 3 x 8 accumulators fit AVX-512's 32 registers; 3 x 4, the 16 of AVX2 and SSE. */
+POOLED_SUMS(avx512, v16, 16, 8, __attribute__((target("avx512f,fma"))))
+POOLED_SUMS(avx2, v8, 8, 4, __attribute__((target("avx2,fma"))))
+POOLED_SUMS(sse, f4v, 4, 4, )
 
 #define CONV_POOLED_BACKWARD(SUFFIX, AXPY)                                                         \
   const long inSize = (long)inH * inW * cin, pooledSize = (long)poolH * poolW * filters;           \
@@ -952,19 +962,18 @@ POOLED_SUMS(sse, f4v, 4, )
       }                                                                                            \
       if (summed) {                                                                                \
         for (int f = 0; f < filters; f++)                                                          \
-          for (int kh = 0; kh < kH && counts[f]; kh++)                                             \
-            pooled_row_##SUFFIX(image + kh * rowStride, offsets + (long)f * poolW, gradients + (long)f * poolW, 0, \
-                                counts[f], dwt + f * filterRows + kh * row, row);                  \
-        for (int kh = 0; kh < kH && dimage; kh++)                                                  \
-          for (int ow = 0; ow < poolW; ow++) {                                                     \
-            const int *start = runStart + ow * (POOLED_MAX_PLACES + 1);                            \
-            const int *offset = placeOffset + ow * 2 * POOLED_MAX_PLACES;                          \
-            for (int c = 0; c < places; c++)                                                       \
-              if (start[c + 1] > start[c])                                                         \
-                pooled_row_##SUFFIX(wt + kh * row, filterOffsets, gp + o0 + (long)ow * filters,    \
+          if (counts[f])                                                                           \
+            pooled_patch_##SUFFIX(image, rowStride, offsets + (long)f * poolW, gradients + (long)f * poolW, 0, \
+                                  counts[f], dwt + f * filterRows, row, kH, row);                  \
+        for (int ow = 0; ow < poolW && dimage; ow++) {                                             \
+          const int *start = runStart + ow * (POOLED_MAX_PLACES + 1);                              \
+          const int *offset = placeOffset + ow * 2 * POOLED_MAX_PLACES;                            \
+          for (int c = 0; c < places; c++)                                                         \
+            if (start[c + 1] > start[c])                                                           \
+              pooled_patch_##SUFFIX(wt, row, filterOffsets, gp + o0 + (long)ow * filters,          \
                                     sorted + (long)ow * filters + start[c], start[c + 1] - start[c], \
-                                    dimage + offset[c] + kh * rowStride, row);                     \
-          }                                                                                        \
+                                    dimage + offset[c], rowStride, kH, row);                       \
+        }                                                                                          \
       }                                                                                            \
       /* The clipped patches, value by value, along their rows' parts inside the image. */        \
       for (int ow = 0; ow < poolW; ow++) {                                                         \
