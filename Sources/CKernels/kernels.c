@@ -330,6 +330,19 @@ int fb_conv_direct_weight_gradient(const float *x, const float *dy, float *dw, l
 /* Max pooling: channel vectors of LANES with the maximum and its index in registers, selects
    (bitwise) instead of branches; the remaining channels one by one. Strict > keeps the first
    maximum. */
+/* The maximum of one window's NH x NW vectors of channels, rows then columns: a value
+   replaces the best only when greater (the first maximum wins, as TensorFlow). */
+#define POOL_WINDOW(VEC, IVEC, NH, NW)                                                             \
+  for (int dh = 0; dh < (NH); dh++)                                                                \
+    for (int dw = 0; dw < (NW); dw++) {                                                            \
+      const int i = ((hLo + dh) * inW + wLo + dw) * c + ch;                                        \
+      const VEC v = *(const VEC *)(image + i);                                                     \
+      const IVEC better = v > best;                                                                \
+      const IVEC here = positions ? (IVEC){0} + POSITION(dh, dw) : i + lanes;                      \
+      best = (VEC)(((IVEC)v & better) | ((IVEC)best & ~better));                                   \
+      index = (here & better) | (index & ~better);                                                 \
+    }
+
 #define POOL_FORWARD(VEC, IVEC, LANES)                                                             \
   const long inSize = (long)inH * inW * c, outSize = (long)outH * outW * c;                        \
   IVEC lanes;                                                                                      \
@@ -341,20 +354,15 @@ int fb_conv_direct_weight_gradient(const float *x, const float *dy, float *dw, l
       for (int ow = 0; ow < outW; ow++) {                                                          \
         const int w0 = ow * sW - padLeft, wLo = w0 > 0 ? w0 : 0, wHi = w0 + kW < inW ? w0 + kW : inW; \
         const long o = n * outSize + ((long)oh * outW + ow) * c;                                   \
-        const int start = (hLo * inW + wLo) * c;                                                   \
+        const int start = (hLo * inW + wLo) * c, full = hHi - hLo == kH && wHi - wLo == kW;        \
         int ch = 0;                                                                                \
         for (; ch + LANES <= c; ch += LANES) {                                                     \
           VEC best = *(const VEC *)(image + start + ch);                                           \
           IVEC index = positions ? (IVEC){0} : (start + ch) + lanes;                               \
-          for (int ih = hLo; ih < hHi; ih++)                                                       \
-            for (int iw = wLo; iw < wHi; iw++) {                                                   \
-              const int i = (ih * inW + iw) * c + ch;                                              \
-              const VEC v = *(const VEC *)(image + i);                                             \
-              const IVEC better = v > best;                                                        \
-              const IVEC here = positions ? (IVEC){0} + POSITION(ih - hLo, iw - wLo) : i + lanes;  \
-              best = (VEC)(((IVEC)v & better) | ((IVEC)best & ~better));                           \
-              index = (here & better) | (index & ~better);                                         \
-            }                                                                                      \
+          /* Whole 2x2 and 3x3 windows unrolled (the same comparisons in the same order). */       \
+          if (full && kH == 2 && kW == 2) POOL_WINDOW(VEC, IVEC, 2, 2)                             \
+          else if (full && kH == 3 && kW == 3) POOL_WINDOW(VEC, IVEC, 3, 3)                        \
+          else POOL_WINDOW(VEC, IVEC, hHi - hLo, wHi - wLo)                                        \
           *(VEC *)(y + o + ch) = best;                                                             \
           *(IVEC *)(arg + o + ch) = index;                                                         \
         }                                                                                          \
@@ -851,9 +859,9 @@ MULTIVERSION(wide_input_gradient, (const float *restrict dy, const float *restri
 long fb_conv_pooled_work_count(int filters, int poolW) {
   const long values = (long)filters * poolW;
   /* per filter: patch offsets and gradients; per window: each filter's place, the filters
-     sorted by place, where each place's run starts, and the places' offsets and whether
-     their patches lie inside the image; each filter's offset in the transposed kernel */
-  return 4 * values + (long)poolW * (POOLED_MAX_PLACES + 1) + (long)poolW * POOLED_MAX_PLACES * 2 + filters;
+     sorted by place, where each place's run starts, and the places' offsets; each filter's
+     offset in the transposed kernel, and its value's patch in the window at hand */
+  return 4 * values + (long)poolW * (POOLED_MAX_PLACES + 1) + (long)poolW * POOLED_MAX_PLACES + 2 * filters;
 }
 
 /* d[r·dStride + [0, NV·LANES)] += Σ_i g[k]·src_k[r·sStride + [0, NV·LANES)] for rows r < NR,
@@ -910,7 +918,7 @@ POOLED_SUMS(sse, f4v, 4, 4, )
   int *offsets = work, *placeOf = work + 2 * values, *sorted = work + 3 * values;                  \
   float *gradients = (float *)(work + values);                                                     \
   int *runStart = work + 4 * values, *placeOffset = runStart + (long)poolW * (POOLED_MAX_PLACES + 1); \
-  int *filterOffsets = placeOffset + (long)poolW * POOLED_MAX_PLACES * 2;                          \
+  int *filterOffsets = placeOffset + (long)poolW * POOLED_MAX_PLACES, *patchOf = filterOffsets + filters; \
   int counts[filters], clipped[poolW];                                                             \
   for (int f = 0; f < filters; f++) filterOffsets[f] = (int)(f * filterRows);                      \
   for (long n = first; n < first + count; n++) {                                                   \
@@ -926,7 +934,7 @@ POOLED_SUMS(sse, f4v, 4, 4, )
       for (int ow = 0; ow < poolW; ow++) {                                                         \
         const int w0 = ow * psW - pPadLeft, wLo = w0 > 0 ? w0 : 0;                                 \
         const long o = o0 + (long)ow * filters;                                                    \
-        int *offset = placeOffset + ow * 2 * POOLED_MAX_PLACES, *inside = offset + POOLED_MAX_PLACES; \
+        int *offset = placeOffset + ow * POOLED_MAX_PLACES;                                        \
         clipped[ow] = 0;                                                                           \
         if (!summed) {                                                                             \
           for (int f = 0; f < filters; f++) {                                                      \
@@ -936,25 +944,41 @@ POOLED_SUMS(sse, f4v, 4, 4, )
           }                                                                                        \
           continue;                                                                                \
         }                                                                                          \
+        /* Places are rows x columns of the window; those whose patches lie inside the image */   \
+        /* form rows [rLo, rHi) x columns [cLo, cHi). */                                           \
+        int rLo = pkH, rHi = 0, cLo = pkW, cHi = 0;                                                \
+        for (int r = 0; r < pkH; r++) {                                                            \
+          const int ih0 = (hLo + r) * sH - padTop;                                                 \
+          if (ih0 >= 0 && ih0 + kH <= inH) { rLo = r < rLo ? r : rLo; rHi = r + 1; }               \
+        }                                                                                          \
+        for (int c = 0; c < pkW; c++) {                                                            \
+          const int iw0 = (wLo + c) * sW - padLeft;                                                \
+          if (iw0 >= 0 && iw0 + kW <= inW) { cLo = c < cLo ? c : cLo; cHi = c + 1; }               \
+        }                                                                                          \
+        const int corner = (int)(((long)(hLo * sH - padTop) * inW + wLo * sW - padLeft) * cin);    \
+        const int rStep = (int)(sH * rowStride), cStep = sW * cin;                                 \
         for (int r = 0; r < pkH; r++)                                                              \
-          for (int c = 0; c < pkW; c++) {                                                          \
-            const int ih0 = (hLo + r) * sH - padTop, iw0 = (wLo + c) * sW - padLeft;               \
-            offset[r * pkW + c] = (int)(((long)ih0 * inW + iw0) * cin);                            \
-            inside[r * pkW + c] = ih0 >= 0 && iw0 >= 0 && ih0 + kH <= inH && iw0 + kW <= inW;      \
-          }                                                                                        \
+          for (int c = 0; c < pkW; c++) offset[r * pkW + c] = corner + r * rStep + c * cStep;      \
+        /* Each value's place (or `places`) and patch, in a loop of vector operations; then the */ \
+        /* per-filter lists and the counts per place. */                                           \
+        int *placeOfWindow = placeOf + ow * filters, anyClipped = 0;                               \
+        for (int f = 0; f < filters; f++) {                                                        \
+          const int at = pos[o + f], r = at >> 16, c = at & 0xffff;                                \
+          const int active = !relu | (p[o + f] > 0);                                               \
+          db[f] += active ? gp[o + f] : 0.0f;                                                      \
+          const int summable = active & (r >= rLo) & (r < rHi) & (c >= cLo) & (c < cHi);          \
+          anyClipped |= active & !summable;                                                        \
+          placeOfWindow[f] = summable ? r * pkW + c : places;                                      \
+          patchOf[f] = corner + r * rStep + c * cStep;                                             \
+        }                                                                                          \
+        clipped[ow] = anyClipped;                                                                  \
         int run[POOLED_MAX_PLACES + 1] = {0};                                                      \
         for (int f = 0; f < filters; f++) {                                                        \
-          const float g = gp[o + f];                                                               \
-          const int at = pos[o + f], active = !relu || p[o + f] > 0;                               \
-          db[f] += active ? g : 0.0f;                                                              \
-          const int place = (at >> 16) * pkW + (at & 0xffff), summable = active & inside[place];   \
-          clipped[ow] |= active & !summable;                                                       \
-          const int k = summable ? place : places;                                                 \
-          placeOf[ow * filters + f] = k;                                                           \
+          const int k = placeOfWindow[f], at = counts[f];                                          \
           run[k]++;                                                                                \
-          offsets[(long)f * poolW + counts[f]] = offset[place];                                    \
-          gradients[(long)f * poolW + counts[f]] = g;                                              \
-          counts[f] += summable;                                                                   \
+          offsets[(long)f * poolW + at] = patchOf[f];                                              \
+          gradients[(long)f * poolW + at] = gp[o + f];                                             \
+          counts[f] = at + (k < places);                                                           \
         }                                                                                          \
         int *start = runStart + ow * (POOLED_MAX_PLACES + 1), next[POOLED_MAX_PLACES + 1], k = 0;  \
         for (int c = 0; c <= places; c++) { start[c] = next[c] = k; k += run[c]; }                 \
@@ -967,7 +991,7 @@ POOLED_SUMS(sse, f4v, 4, 4, )
                                   counts[f], dwt + f * filterRows, row, kH, row);                  \
         for (int ow = 0; ow < poolW && dimage; ow++) {                                             \
           const int *start = runStart + ow * (POOLED_MAX_PLACES + 1);                              \
-          const int *offset = placeOffset + ow * 2 * POOLED_MAX_PLACES;                            \
+          const int *offset = placeOffset + ow * POOLED_MAX_PLACES;                                \
           for (int c = 0; c < places; c++)                                                         \
             if (start[c + 1] > start[c])                                                           \
               pooled_patch_##SUFFIX(wt, row, filterOffsets, gp + o0 + (long)ow * filters,          \
