@@ -875,7 +875,7 @@ long fb_conv_pooled_work_count(int filters, int poolW) {
     for (int i = 0; i < count; i++) {                                                              \
       const int k = which ? which[i] : i;                                                          \
       const float *src = base + offsets[k];                                                        \
-      const VEC gv = (VEC){0} + g[k];                                                              \
+      const VEC gv = g[k] - (VEC){0}; /* a splat */                                                      \
       for (int r = 0; r < NR; r++)                                                                 \
         for (int v = 0; v < NV; v++)                                                               \
           acc[r][v] = __builtin_elementwise_fma(gv, *(const VEC *)(src + r * sStride + v * LANES), acc[r][v]); \
@@ -1064,4 +1064,133 @@ void fb_conv_pooled_backward(CONV_POOLED_ARGS) {
   (l == 2 ? conv_pooled_backward_avx512 : l == 1 ? conv_pooled_backward_avx2 : conv_pooled_backward_sse)(
       x, wt, gp, p, pos, dwt, db, dx, first, count, inH, inW, cin, filters, kH, kW, sH, sW, padTop, padLeft, poolH, poolW,
       pkH, pkW, psH, psW, pPadTop, pPadLeft, relu, work);
+}
+
+/* A 3x3 convolution (stride 1, valid on an already padded image) followed by 2x2 max pooling
+   of tiles, by Winograd's F(2x2, 3x3) (Lavin & Gray 2016): each pooling window's 2x2 outputs
+   come from the 4x4 input tile around it, transformed (V = BᵀdB), multiplied element by
+   element with the transformed kernel (U = GgGᵀ) and summed over input channels (16 products
+   of [tiles x cin] by [cin x filters]), then transformed back (Y = AᵀMA): 16 multiply-adds per
+   channel and filter for four outputs instead of 36. Bias, ReLU and the pooling follow in
+   registers; the convolution's output is never written. Every element sees the same
+   operations in the same order on every instruction set (fused multiply-adds, sums over
+   channels in order), so all give the same bits. */
+#define WINOGRAD_GROUP 32 /* filters per pass: 2 AVX-512, 4 AVX2 or 8 SSE vectors */
+
+long fb_winograd_work_count(int cin, int poolW) {
+  return 16L * poolW * cin + 16L * 16 * WINOGRAD_GROUP; /* V for a row of tiles; M for up to 16 tiles */
+}
+
+/* U[k][c][f] = (G g_{c,f} Gᵀ)[k], G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1]; w is [3][3][cin][filters]. */
+void fb_winograd_kernel(const float *w, float *u, int cin, int filters) {
+  const long cf = (long)cin * filters;
+  for (long e = 0; e < cf; e++) {
+    float g[3][3], t[4][3];
+    for (int i = 0; i < 3; i++)
+      for (int j = 0; j < 3; j++) g[i][j] = w[(i * 3 + j) * cf + e];
+    for (int j = 0; j < 3; j++) {
+      t[0][j] = g[0][j];
+      t[1][j] = 0.5f * (g[0][j] + g[1][j] + g[2][j]);
+      t[2][j] = 0.5f * (g[0][j] - g[1][j] + g[2][j]);
+      t[3][j] = g[2][j];
+    }
+    for (int i = 0; i < 4; i++) {
+      u[(i * 4 + 0) * cf + e] = t[i][0];
+      u[(i * 4 + 1) * cf + e] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
+      u[(i * 4 + 2) * cf + e] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
+      u[(i * 4 + 3) * cf + e] = t[i][2];
+    }
+  }
+}
+
+/* M[k][r][0..GROUP) = Σ_c V[k][tile + r][c] · U[k][c][f0 + 0..GROUP) for r < R, k < 16. */
+#define WINOGRAD_PRODUCTS(VEC, LANES, R)                                                           \
+  for (int k = 0; k < 16; k++) {                                                                   \
+    VEC acc[R][WINOGRAD_GROUP / LANES];                                                            \
+    for (int r = 0; r < R; r++)                                                                    \
+      for (int j = 0; j < WINOGRAD_GROUP / LANES; j++) acc[r][j] = (VEC){0};                       \
+    const float *vk = v + ((long)k * poolW + tile) * cin, *uk = u + (long)k * cin * filters + f0;  \
+    for (int c = 0; c < cin; c++) {                                                                \
+      for (int r = 0; r < R; r++) {                                                                \
+        const VEC d = vk[(long)r * cin + c] - (VEC){0};                                            \
+        for (int j = 0; j < WINOGRAD_GROUP / LANES; j++)                                           \
+          acc[r][j] = __builtin_elementwise_fma(d, *(const VEC *)(uk + (long)c * filters + j * LANES), acc[r][j]); \
+      }                                                                                            \
+    }                                                                                              \
+    for (int r = 0; r < R; r++)                                                                    \
+      for (int j = 0; j < WINOGRAD_GROUP / LANES; j++)                                             \
+        *(VEC *)(m + ((long)k * 16 + r) * WINOGRAD_GROUP + j * LANES) = acc[r][j];                 \
+  }
+
+#define WINOGRAD_POOLED(VEC, IVEC, LANES, R)                                                       \
+  float *v = work, *m = work + 16L * poolW * cin;                                                  \
+  const long pooledRow = (long)poolW * filters;                                                    \
+  for (int th = 0; th < poolH; th++) {                                                             \
+    /* V = Bᵀ d B for the row's tiles, B = [1 0 0 0; 0 1 −1 1; −1 1 1 0; 0 0 0 −1]. */             \
+    for (int tw = 0; tw < poolW; tw++)                                                             \
+      for (int c = 0; c < cin; c += LANES) {                                                       \
+        VEC d[4][4], t[4][4];                                                                      \
+        for (int i = 0; i < 4; i++)                                                                \
+          for (int j = 0; j < 4; j++)                                                              \
+            d[i][j] = *(const VEC *)(x + ((long)(2 * th + i) * width + 2 * tw + j) * cin + c);     \
+        for (int j = 0; j < 4; j++) {                                                              \
+          t[0][j] = d[0][j] - d[2][j];                                                             \
+          t[1][j] = d[1][j] + d[2][j];                                                             \
+          t[2][j] = d[2][j] - d[1][j];                                                             \
+          t[3][j] = d[1][j] - d[3][j];                                                             \
+        }                                                                                          \
+        for (int i = 0; i < 4; i++) {                                                              \
+          *(VEC *)(v + ((long)(i * 4 + 0) * poolW + tw) * cin + c) = t[i][0] - t[i][2];            \
+          *(VEC *)(v + ((long)(i * 4 + 1) * poolW + tw) * cin + c) = t[i][1] + t[i][2];            \
+          *(VEC *)(v + ((long)(i * 4 + 2) * poolW + tw) * cin + c) = t[i][2] - t[i][1];            \
+          *(VEC *)(v + ((long)(i * 4 + 3) * poolW + tw) * cin + c) = t[i][1] - t[i][3];            \
+        }                                                                                          \
+      }                                                                                            \
+    for (int f0 = 0; f0 < filters; f0 += WINOGRAD_GROUP)                                           \
+      for (int tile = 0; tile < poolW;) {                                                          \
+        const int block = poolW - tile >= R ? R : 1;                                               \
+        if (block == R) { WINOGRAD_PRODUCTS(VEC, LANES, R) }                                       \
+        else { WINOGRAD_PRODUCTS(VEC, LANES, 1) }                                                  \
+        /* Y = Aᵀ M A, A = [1 0; 1 1; 1 −1; 0 −1]; bias, ReLU, then the window's first maximum. */ \
+        for (int r = 0; r < block; r++)                                                            \
+          for (int j = 0; j < WINOGRAD_GROUP; j += LANES) {                                        \
+            VEC q[16], s[2][4];                                                                    \
+            for (int k = 0; k < 16; k++) q[k] = *(const VEC *)(m + ((long)k * 16 + r) * WINOGRAD_GROUP + j); \
+            for (int col = 0; col < 4; col++) {                                                    \
+              s[0][col] = q[col] + q[4 + col] + q[8 + col];                                        \
+              s[1][col] = q[4 + col] - q[8 + col] - q[12 + col];                                   \
+            }                                                                                      \
+            const VEC b = *(const VEC *)(bias + f0 + j);                                           \
+            VEC y[4];                                                                              \
+            for (int i = 0; i < 2; i++) {                                                          \
+              y[2 * i] = (s[i][0] + s[i][1] + s[i][2]) + b;                                        \
+              y[2 * i + 1] = (s[i][1] - s[i][2] - s[i][3]) + b;                                    \
+            }                                                                                      \
+            if (relu)                                                                              \
+              for (int i = 0; i < 4; i++) y[i] = __builtin_elementwise_max(y[i], (VEC){0});        \
+            VEC best = y[0];                                                                       \
+            IVEC index = (IVEC){0};                                                                \
+            for (int i = 1; i < 4; i++) {                                                          \
+              const IVEC better = y[i] > best;                                                     \
+              best = (VEC)(((IVEC)y[i] & better) | ((IVEC)best & ~better));                        \
+              index = (((IVEC){0} + POSITION(i >> 1, i & 1)) & better) | (index & ~better);        \
+            }                                                                                      \
+            const long o = th * pooledRow + (long)(tile + r) * filters + f0 + j;                   \
+            *(VEC *)(pooled + o) = best;                                                           \
+            *(IVEC *)(positions + o) = index;                                                      \
+          }                                                                                        \
+        tile += block;                                                                             \
+      }                                                                                            \
+  }
+
+#define WINOGRAD_ARGS const float *x, const float *u, const float *bias, float *pooled, int *positions, int width, \
+                      int cin, int filters, int poolH, int poolW, int relu, float *work
+__attribute__((target("avx512f,fma"))) static void winograd_avx512(WINOGRAD_ARGS) { WINOGRAD_POOLED(v16, i16v, 16, 9) }
+__attribute__((target("avx2,fma"))) static void winograd_avx2(WINOGRAD_ARGS) { WINOGRAD_POOLED(v8, i8v, 8, 2) }
+static void winograd_sse(WINOGRAD_ARGS) { WINOGRAD_POOLED(f4v, i4v, 4, 1) }
+
+void fb_conv_winograd_pooled(WINOGRAD_ARGS) {
+  const int l = level();
+  (l == 2 ? winograd_avx512 : l == 1 ? winograd_avx2 : winograd_sse)(x, u, bias, pooled, positions, width, cin, filters,
+                                                                     poolH, poolW, relu, work);
 }

@@ -136,4 +136,16 @@ void fb_wide_forward(const float *z, const float *w, const float *b, float *y, l
 void fb_wide_weight_gradient(const float *z, const float *dy, float *dw, long rows, long J, long j0, long j1);
 void fb_wide_input_gradient(const float *dy, const float *w, float *dz, long rows, long J, long j0, long j1, float *work);
 
+/* Winograd's F(2x2, 3x3) for a 3x3 convolution (stride 1, valid on x, an already padded
+   height x width x cin image, one sample) whose output a 2x2 max pooling of tiles reduces
+   (poolH x poolW windows): writes the pooled output and the window positions as
+   fb_maxpool_forward with `positions` ([poolH, poolW, filters] each), with bias and optional
+   ReLU before the pooling; the convolution's output is never written. u is the kernel
+   transformed by fb_winograd_kernel ([16][cin][filters] from w [3][3][cin][filters]).
+   cin a multiple of 16, filters of 32; `work` holds fb_winograd_work_count(cin, poolW) floats. */
+long fb_winograd_work_count(int cin, int poolW);
+void fb_winograd_kernel(const float *w, float *u, int cin, int filters);
+void fb_conv_winograd_pooled(const float *x, const float *u, const float *bias, float *pooled, int *positions, int width,
+                             int cin, int filters, int poolH, int poolW, int relu, float *work);
+
 #endif

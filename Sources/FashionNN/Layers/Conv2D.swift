@@ -179,6 +179,21 @@ public final class Conv2D: Layer {
     /// pooling's output and window positions, so this layer's own output is never written.
     private func forwardPooled(_ source: UnsafePointer<Float>, height: Int, width: Int, pool: MaxPooling2D, batch: Int) {
         let w = window!, p = pool.poolingWindow, relu: Int32 = activation == .relu ? 1 : 0
+        if winogradPays(for: pool) {
+            // The kernel transformed once a step, then each chunk's samples tile by tile.
+            let transformed = pooledWork!.pointer, work = transformed + 16 * w.channels * filters
+            let workSize = Int(fb_winograd_work_count(Int32(w.channels), Int32(p.outW)))
+            fb_winograd_kernel(kernel.value.pointer, transformed, Int32(w.channels), Int32(filters))
+            let pooled = pool.pooledOutput, positions = pool.maximumPositions, pooledSize = p.outH * p.outW * filters
+            Parallel.forEachChunkIndexed(batch) { chunk, samples in
+                for n in samples {
+                    fb_conv_winograd_pooled(source + n * height * width * w.channels, transformed, bias.value.pointer,
+                                            pooled + n * pooledSize, positions + n * pooledSize, Int32(width), Int32(w.channels),
+                                            Int32(filters), Int32(p.outH), Int32(p.outW), relu, work + chunk * workSize)
+                }
+            }
+            return
+        }
         let bandRows = (p.kH - 1) * w.sH + w.kH, bandSize = p.kH * w.outW * filters
         let bands = pooledWork!.pointer, pooled = pool.pooledOutput, positions = pool.maximumPositions
         Parallel.forEachChunkIndexed(batch) { chunk, samples in
@@ -245,7 +260,21 @@ public final class Conv2D: Layer {
     /// rows per chunk.
     private func pooledWorkCount(for pool: MaxPooling2D) -> Int {
         let sums = patch * filters + pooledGradientCount + Parallel.maxChunks * pooledSortCount(for: pool)
-        return max(sums, Parallel.maxChunks * pool.poolSize.0 * window.outW * filters)
+        let bands = Parallel.maxChunks * pool.poolSize.0 * window.outW * filters
+        let winograd = 16 * window.channels * filters
+            + Parallel.maxChunks * Int(fb_winograd_work_count(Int32(window.channels), Int32(pool.poolingWindow.outW)))
+        return max(sums, bands, winogradPays(for: pool) ? winograd : 0)
+    }
+
+    /// Whether the forward that pools in the convolution runs Winograd's F(2x2, 3x3)
+    /// (`fb_conv_winograd_pooled`): 16 multiply-adds per channel and filter for a 2x2 pooling
+    /// window's four outputs instead of 36, measured 1.1-1.5 times faster than the direct
+    /// kernels for the 80x80 CNN's second and third layers. For 3x3 kernels of stride 1 under
+    /// 2x2 pools of tiles, input channels a multiple of 16 and filters of 32. Its outputs
+    /// differ from the direct convolution's by rounding (about 1e-6 relative).
+    func winogradPays(for pool: MaxPooling2D) -> Bool {
+        direct && pool.windowsTile && pool.poolSize == (2, 2) && window.kH == 3 && window.kW == 3 && window.sH == 1 && window.sW == 1
+            && window.channels % 16 == 0 && filters % 32 == 0
     }
 
     /// Ints a chunk of `fb_conv_pooled_backward` sorts a band's values in (after the sums).
