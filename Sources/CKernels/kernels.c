@@ -875,7 +875,7 @@ long fb_conv_pooled_work_count(int filters, int poolW) {
     for (int i = 0; i < count; i++) {                                                              \
       const int k = which ? which[i] : i;                                                          \
       const float *src = base + offsets[k];                                                        \
-      const VEC gv = g[k] - (VEC){0}; /* a splat */                                                      \
+      const VEC gv = g[k] - (VEC){0}; /* a splat */                                                \
       for (int r = 0; r < NR; r++)                                                                 \
         for (int v = 0; v < NV; v++)                                                               \
           acc[r][v] = __builtin_elementwise_fma(gv, *(const VEC *)(src + r * sStride + v * LANES), acc[r][v]); \
