@@ -330,6 +330,16 @@ int fb_conv_direct_weight_gradient(const float *x, const float *dy, float *dw, l
 /* Max pooling: channel vectors of LANES with the maximum and its index in registers, selects
    (bitwise) instead of branches; the remaining channels one by one. Strict > keeps the first
    maximum. */
+/* The first maximum of a 2x2 window's values v[0..4) (rows then columns) and its position. */
+#define FIRST_MAXIMUM_OF_2X2(VEC, IVEC, v, best, index)                                            \
+  best = v[0];                                                                                     \
+  index = (IVEC){0};                                                                               \
+  for (int i = 1; i < 4; i++) {                                                                    \
+    const IVEC better = v[i] > best;                                                               \
+    best = (VEC)(((IVEC)v[i] & better) | ((IVEC)best & ~better));                                  \
+    index = (((IVEC){0} + POSITION(i >> 1, i & 1)) & better) | (index & ~better);                  \
+  }
+
 /* The maximum of one window's NH x NW vectors of channels, rows then columns: a value
    replaces the best only when greater (the first maximum wins, as TensorFlow). */
 #define POOL_WINDOW(VEC, IVEC, NH, NW)                                                             \
@@ -345,6 +355,25 @@ int fb_conv_direct_weight_gradient(const float *x, const float *dy, float *dw, l
 
 #define POOL_FORWARD(VEC, IVEC, LANES)                                                             \
   const long inSize = (long)inH * inW * c, outSize = (long)outH * outW * c;                        \
+  if (positions && kH == 2 && kW == 2 && sH == 2 && sW == 2 && padTop == 0 && padLeft == 0 && c % LANES == 0) { \
+    /* 2x2 tiles, the convolutions' pooled forward: the loop below without its generality. */    \
+    for (long n = first; n < first + count; n++)                                                   \
+      for (int oh = 0; oh < outH; oh++)                                                            \
+        for (int ow = 0; ow < outW; ow++) {                                                        \
+          const float *top = x + n * inSize + ((long)(2 * oh) * inW + 2 * ow) * c, *bottom = top + (long)inW * c; \
+          const long o = n * outSize + ((long)oh * outW + ow) * c;                                 \
+          for (int ch = 0; ch < c; ch += LANES) {                                                  \
+            const VEC v[4] = {*(const VEC *)(top + ch), *(const VEC *)(top + c + ch), *(const VEC *)(bottom + ch), \
+                              *(const VEC *)(bottom + c + ch)};                                     \
+            VEC best;                                                                              \
+            IVEC index;                                                                            \
+            FIRST_MAXIMUM_OF_2X2(VEC, IVEC, v, best, index)                                        \
+            *(VEC *)(y + o + ch) = best;                                                           \
+            *(IVEC *)(arg + o + ch) = index;                                                       \
+          }                                                                                        \
+        }                                                                                          \
+    return;                                                                                        \
+  }                                                                                                \
   IVEC lanes;                                                                                      \
   for (int l = 0; l < LANES; l++) lanes[l] = l;                                                    \
   for (long n = first; n < first + count; n++) {                                                   \
@@ -1168,13 +1197,9 @@ void fb_winograd_kernel(const float *w, float *u, int cin, int filters) {
             }                                                                                      \
             if (relu)                                                                              \
               for (int i = 0; i < 4; i++) y[i] = __builtin_elementwise_max(y[i], (VEC){0});        \
-            VEC best = y[0];                                                                       \
-            IVEC index = (IVEC){0};                                                                \
-            for (int i = 1; i < 4; i++) {                                                          \
-              const IVEC better = y[i] > best;                                                     \
-              best = (VEC)(((IVEC)y[i] & better) | ((IVEC)best & ~better));                        \
-              index = (((IVEC){0} + POSITION(i >> 1, i & 1)) & better) | (index & ~better);        \
-            }                                                                                      \
+            VEC best;                                                                              \
+            IVEC index;                                                                            \
+            FIRST_MAXIMUM_OF_2X2(VEC, IVEC, y, best, index)                                        \
             const long o = th * pooledRow + (long)(tile + r) * filters + f0 + j;                   \
             *(VEC *)(pooled + o) = best;                                                           \
             *(IVEC *)(positions + o) = index;                                                      \
