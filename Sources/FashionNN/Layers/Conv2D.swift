@@ -176,7 +176,8 @@ public final class Conv2D: Layer {
 
     /// The forward under a pooling of tiles that takes its backward: for each row of windows,
     /// the convolution of just those rows into a band (in L1), pooled from there into the
-    /// pooling's output and window positions, so this layer's own output is never written.
+    /// pooling's output and window positions, so this layer's own output is never written;
+    /// or, where `winogradPays`, Winograd's tiles, pooled in registers.
     private func forwardPooled(_ source: UnsafePointer<Float>, height: Int, width: Int, pool: MaxPooling2D, batch: Int) {
         let w = window!, p = pool.poolingWindow, relu: Int32 = activation == .relu ? 1 : 0
         if winogradPays(for: pool) {
@@ -255,9 +256,9 @@ public final class Conv2D: Layer {
     /// `fb_conv_pooled_backward`) and bias gradient.
     private var pooledGradientCount: Int { patch * filters + filters }
     /// The transposed kernel, the summed gradients (the chunks' own are in `scratch`) and each
-    /// chunk's sorting space; or,
-    /// rebuilding dy's rows, a row per chunk; or, pooling in the forward, a band of pool-height
-    /// rows per chunk.
+    /// chunk's sorting space; or, rebuilding dy's rows, a row per chunk; or, pooling in the
+    /// forward, a band of pool-height rows per chunk, or the transformed kernel and each
+    /// chunk's Winograd tiles.
     private func pooledWorkCount(for pool: MaxPooling2D) -> Int {
         let sums = patch * filters + pooledGradientCount + Parallel.maxChunks * pooledSortCount(for: pool)
         let bands = Parallel.maxChunks * pool.poolSize.0 * window.outW * filters
@@ -268,10 +269,11 @@ public final class Conv2D: Layer {
 
     /// Whether the forward that pools in the convolution runs Winograd's F(2x2, 3x3)
     /// (`fb_conv_winograd_pooled`): 16 multiply-adds per channel and filter for a 2x2 pooling
-    /// window's four outputs instead of 36, measured 1.1-1.5 times faster than the direct
-    /// kernels for the 80x80 CNN's second and third layers. For 3x3 kernels of stride 1 under
-    /// 2x2 pools of tiles, input channels a multiple of 16 and filters of 32. Its outputs
-    /// differ from the direct convolution's by rounding (about 1e-6 relative).
+    /// window's four outputs instead of 36. In a microbenchmark it ran 1.5 times as fast as
+    /// the direct kernels for the 80x80 CNN's second layer, 1.1-1.3 times for its third. For
+    /// 3x3 kernels of stride 1 under 2x2 pools of tiles, input channels a multiple of 16 and
+    /// filters of 32. Its outputs differ from the direct convolution's by rounding (about 1e-6
+    /// relative).
     func winogradPays(for pool: MaxPooling2D) -> Bool {
         direct && pool.windowsTile && pool.poolSize == (2, 2) && window.kH == 3 && window.kW == 3 && window.sH == 1 && window.sW == 1
             && window.channels % 16 == 0 && filters % 32 == 0
