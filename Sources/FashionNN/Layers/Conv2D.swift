@@ -61,9 +61,8 @@ public final class Conv2D: Layer {
     /// in memory. The 80x80 CNN's second layer's backward went from 345 to 174 ms a batch, its
     /// first layer's and first pooling's from 157 + 86 to 97 (batch 500, `bench --profile`).
     public private(set) var pooling: MaxPooling2D?
-    /// For the pooled backward: the kernel transposed to [filters, kh, kw, in], then the
-    /// kernel and bias gradients in that layout summed over chunks; or dy's rows, one per chunk;
-    /// for the pooled forward, a band of output rows per chunk.
+    /// The pooled backward's and the pooled forward's workspace, sized by `pooledWorkCount`,
+    /// which says what each form keeps in it.
     private var pooledWork: FloatBuffer?
     /// `same` padding on the direct path: the input with its zero border, and its size.
     private var padded: FloatBuffer?
@@ -233,11 +232,13 @@ public final class Conv2D: Layer {
     }
 
     /// Whether a backward from `pool`'s gradient beats the dense one. Two forms:
-    /// - Sums over pooled values (`fb_conv_pooled_backward`). Per pooled value it adds kH rows
-    ///   of kW·cin values into memory (a load, a multiply-add and a store each), where the dense
-    ///   kernels keep their sums in registers: measured, about three times the dense cost per
-    ///   multiply-add when a row fills whole vectors, several times more for short rows (a first
-    ///   layer's 3x3x3). So: windows of at least 4 values, and rows of at least 32.
+    /// - Sums over pooled values (`fb_conv_pooled_backward`), 1/(window area) of the dense
+    ///   multiply-adds. The thresholds, windows of at least 4 values and rows of at least 32,
+    ///   were set when every value added its kH rows of kW·cin values into memory (a load, a
+    ///   multiply-add and a store each, about three times the dense cost per multiply-add for
+    ///   rows of whole vectors, several times more for short rows such as a first layer's
+    ///   3x3x3). Rows of a multiple of 16 values inside the image are now summed in registers,
+    ///   which may pay for more pairs; the thresholds have not been measured again.
     /// - For a direct layer that needs no input gradient (a first layer) under a pooling of
     ///   tiles: the dense kernel gradient, its dy rebuilt one row at a time in L1 from the pooled
     ///   gradient (`fb_conv_direct_weight_gradient_pooled`), the same multiply-adds as the dense
