@@ -19,10 +19,10 @@ public struct AugmentationSettings: Sendable, Equatable {
 
     /// Degrees; theta ~ U(-r, r).
     public var rotationRange: Double
-    /// Column shift: a fraction of the width when < 1, pixels when ≥ 1.
-    public var widthShiftRange: Double
-    /// Row shift: a fraction of the height when < 1, pixels when ≥ 1.
-    public var heightShiftRange: Double
+    /// Column shift (Keras' `width_shift_range`).
+    public var widthShiftRange: ShiftRange
+    /// Row shift (Keras' `height_shift_range`).
+    public var heightShiftRange: ShiftRange
     /// Zoom factors are drawn from [lo, hi] (Keras: a number z means [1-z, 1+z]).
     public var zoomRange: (lo: Double, hi: Double)
     /// Degrees; shear ~ U(-s, s).
@@ -32,7 +32,7 @@ public struct AugmentationSettings: Sendable, Equatable {
     public var fillMode: FillMode
     public var cval: Float
 
-    public init(rotationRange: Double = 0, widthShiftRange: Double = 0, heightShiftRange: Double = 0,
+    public init(rotationRange: Double = 0, widthShiftRange: ShiftRange = .off, heightShiftRange: ShiftRange = .off,
                 zoomRange: (lo: Double, hi: Double) = (1, 1), shearRange: Double = 0,
                 horizontalFlip: Bool = false, verticalFlip: Bool = false,
                 fillMode: FillMode = .nearest, cval: Float = 0) {
@@ -52,7 +52,7 @@ public struct AugmentationSettings: Sendable, Equatable {
 
     /// True when no setting changes an image.
     public var isIdentity: Bool {
-        rotationRange == 0 && widthShiftRange == 0 && heightShiftRange == 0
+        rotationRange == 0 && widthShiftRange.isOff && heightShiftRange.isOff
             && zoomRange.lo == 1 && zoomRange.hi == 1 && shearRange == 0 && !horizontalFlip && !verticalFlip
     }
 
@@ -62,6 +62,49 @@ public struct AugmentationSettings: Sendable, Equatable {
             && a.zoomRange.hi == b.zoomRange.hi && a.shearRange == b.shearRange
             && a.horizontalFlip == b.horizontalFlip && a.verticalFlip == b.verticalFlip
             && a.fillMode == b.fillMode && a.cval == b.cval
+    }
+}
+
+/// Keras' `width_shift_range` / `height_shift_range`, in its three forms (legacy
+/// `ImageDataGenerator.get_random_transform`):
+/// - a float r: a shift uniform in [−r, r);
+/// - an int n: `np.random.choice(n)` (0 … n−1 pixels) times a random sign, so n = 2 gives
+///   −1, 0, 0, +1 (whole pixels; 1 never shifts);
+/// - a list: one of its values (`np.random.choice`) times a random sign.
+/// A float or list whose largest value is below 1 is a fraction of the image's side; otherwise
+/// pixels (an int always is).
+public enum ShiftRange: Sendable, Equatable {
+    case uniform(Double)
+    case integers(Int)
+    case list([Double])
+
+    public static let off = ShiftRange.uniform(0)
+
+    /// Keras skips the draw for 0 (`if self.width_shift_range:`); a list of zeros or an int of
+    /// at most 1 draws, but only 0.
+    public var isOff: Bool {
+        switch self {
+        case let .uniform(r): return r == 0
+        case let .integers(n): return n <= 1
+        case let .list(values): return values.allSatisfy { $0 == 0 }
+        }
+    }
+
+    /// One shift in pixels along a side of `side` pixels.
+    public func draw(side: Int, using rng: inout SeededGenerator) -> Double {
+        func sign() -> Double { rng.nextUnitDouble() < 0.5 ? -1 : 1 }
+        switch self {
+        case let .uniform(r):
+            let shift = -r + 2 * r * rng.nextUnitDouble()
+            return r < 1 ? shift * Double(side) : shift
+        case let .integers(n):
+            let k = min(Int(rng.nextUnitDouble() * Double(n)), n - 1)
+            return Double(k) * sign()
+        case let .list(values):
+            let k = min(Int(rng.nextUnitDouble() * Double(values.count)), values.count - 1)
+            let shift = values[k] * sign()
+            return values.max()! < 1 ? shift * Double(side) : shift
+        }
     }
 }
 
@@ -101,14 +144,8 @@ public enum Augmentation {
         func uniform(_ lo: Double, _ hi: Double) -> Double { lo + (hi - lo) * rng.nextUnitDouble() }
         var p = AffineParameters()
         if s.rotationRange != 0 { p.theta = uniform(-s.rotationRange, s.rotationRange) }
-        if s.heightShiftRange != 0 {
-            p.tx = uniform(-s.heightShiftRange, s.heightShiftRange)
-            if s.heightShiftRange < 1 { p.tx *= Double(height) }
-        }
-        if s.widthShiftRange != 0 {
-            p.ty = uniform(-s.widthShiftRange, s.widthShiftRange)
-            if s.widthShiftRange < 1 { p.ty *= Double(width) }
-        }
+        if !s.heightShiftRange.isOff { p.tx = s.heightShiftRange.draw(side: height, using: &rng) }
+        if !s.widthShiftRange.isOff { p.ty = s.widthShiftRange.draw(side: width, using: &rng) }
         if s.shearRange != 0 { p.shear = uniform(-s.shearRange, s.shearRange) }
         if !(s.zoomRange.lo == 1 && s.zoomRange.hi == 1) {
             p.zx = uniform(s.zoomRange.lo, s.zoomRange.hi)

@@ -229,8 +229,8 @@ extension Experiment {
     static func parseAugmentation(_ o: Options) throws -> AugmentationSettings {
         var s = AugmentationSettings()
         s.rotationRange = try o.double("rotation_range", default: 0, min: 0, max: 360)
-        s.widthShiftRange = try o.double("width_shift_range", default: 0, min: 0)
-        s.heightShiftRange = try o.double("height_shift_range", default: 0, min: 0)
+        s.widthShiftRange = try parseShiftRange("width_shift_range", o)
+        s.heightShiftRange = try parseShiftRange("height_shift_range", o)
         if let raw = o.raw("zoom_range") {
             let wrong = "must be a number z in [0, 1) (zoom in [1-z, 1+z]) or a list [lo, hi] with 0 < lo <= hi"
             if let z = Options.number(raw.node) {
@@ -254,6 +254,40 @@ extension Experiment {
         s.cval = Float(try o.double("cval", default: 0))
         try o.finish()
         return s
+    }
+
+    /// A shift range as Keras reads it (`ShiftRange`): the YAML tag decides, so `2` draws whole
+    /// pixels −1…1 and `2.0` any shift in [−2, 2).
+    static func parseShiftRange(_ key: String, _ o: Options) throws -> ShiftRange {
+        guard let raw = o.raw(key) else {
+            o.record(key, Node("0.0", Tag(.float)))
+            return .off
+        }
+        let wrong = "must be a float r ≥ 0 (uniform in [-r, r); a fraction of the side when < 1, else pixels), "
+            + "an integer n ≥ 0 (whole pixels -(n-1) … n-1) or a non-empty list of numbers (one of them, with a random sign)"
+        let range: ShiftRange
+        switch raw.node {
+        case .scalar where raw.node.tagName == .int:
+            guard let n = raw.node.int, n >= 0 else { throw o.error(atLine: raw.line, path: raw.path, "\(wrong), got \(Options.describe(raw.node))") }
+            range = .integers(n)
+            o.record(key, Node(String(n), Tag(.int)))
+        case .scalar:
+            guard let r = Options.number(raw.node), r >= 0, r.isFinite else {
+                throw o.error(atLine: raw.line, path: raw.path, "\(wrong), got \(Options.describe(raw.node))")
+            }
+            range = .uniform(r)
+            o.record(key, Node(Options.format(r), Tag(.float)))
+        case let .sequence(items):
+            let values = items.compactMap { Options.number($0) }
+            guard !items.isEmpty, values.count == items.count, values.allSatisfy(\.isFinite) else {
+                throw o.error(atLine: raw.line, path: raw.path, "\(wrong), got \(Options.describe(raw.node))")
+            }
+            range = .list(values)
+            o.record(key, raw.node)
+        default:
+            throw o.error(atLine: raw.line, path: raw.path, "\(wrong), got \(Options.describe(raw.node))")
+        }
+        return range
     }
 
     /// `first N`, a fraction in (0, 1), or `none`.

@@ -107,7 +107,7 @@ struct AugmentationTests {
     }
 
     @Test func randomParametersStayInRangeAndAreDeterministic() {
-        let s = AugmentationSettings(rotationRange: 50, widthShiftRange: 0.2, heightShiftRange: 3,
+        let s = AugmentationSettings(rotationRange: 50, widthShiftRange: .uniform(0.2), heightShiftRange: .uniform(3),
                                      zoomRange: AugmentationSettings.zoom(0.4), shearRange: 20,
                                      horizontalFlip: true, verticalFlip: false)
         var a = SeededGenerator(seed: 7, stream: "augment"), b = SeededGenerator(seed: 7, stream: "augment")
@@ -133,5 +133,37 @@ struct AugmentationTests {
         #expect(!s.isIdentity)
         var e = SeededGenerator(seed: 1)
         #expect(Augmentation.randomParameters(AugmentationSettings(), height: 28, width: 28, using: &e) == AffineParameters())
+    }
+
+    /// Keras' three forms of a shift range: an int n draws whole pixels 0…n−1 with a random
+    /// sign (n = 2: −1, 0, 0, +1), a float r any shift in [−r, r), a list one of its values
+    /// with a random sign (fractions of the side when all are below 1).
+    @Test func shiftRangesDrawAsKerasDoes() {
+        var g = SeededGenerator(seed: 11, stream: "shift")
+        var counts: [Double: Int] = [:]
+        for _ in 0..<4000 { counts[ShiftRange.integers(2).draw(side: 28, using: &g), default: 0] += 1 }
+        #expect(Set(counts.keys) == [-1, 0, 1])
+        #expect(counts[0]! > 1800 && counts[0]! < 2200)
+        #expect(counts[-1]! > 850 && counts[1]! > 850)
+        var whole = Set<Double>()
+        for _ in 0..<4000 { whole.insert(ShiftRange.integers(4).draw(side: 28, using: &g)) }
+        #expect(whole == [-3, -2, -1, 0, 1, 2, 3])
+        var fractions = Set<Double>()
+        for _ in 0..<400 { fractions.insert(ShiftRange.list([0.1, 0.25]).draw(side: 40, using: &g)) }
+        #expect(fractions == [-4, 4, -10, 10])
+        var pixels = Set<Double>()
+        for _ in 0..<400 { pixels.insert(ShiftRange.list([0.5, 3]).draw(side: 40, using: &g)) }
+        #expect(pixels == [-0.5, 0.5, -3, 3])
+        var lo = 0.0, hi = 0.0
+        for _ in 0..<4000 {
+            let t = ShiftRange.uniform(2).draw(side: 28, using: &g)
+            #expect(abs(t) <= 2)
+            lo = min(lo, t)
+            hi = max(hi, t)
+            #expect(abs(ShiftRange.uniform(0.25).draw(side: 28, using: &g)) <= 7)
+        }
+        #expect(lo < -1.9 && hi > 1.9)
+        #expect(ShiftRange.integers(1).isOff && ShiftRange.list([0, 0]).isOff && ShiftRange.off.isOff)
+        #expect(!ShiftRange.integers(2).isOff && !ShiftRange.uniform(1).isOff)
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import FashionConfig
 import FashionExperiments
+import FashionData
 
 /// Experiment files: every mistake is one line naming the file, the line and the key path.
 @Suite struct ExperimentFileTests {
@@ -200,6 +201,30 @@ import FashionExperiments
         }
     }
 
+    /// The YAML tag decides a shift range's form, as the Python type does for Keras.
+    @Test func shiftRangesKeepTheirForm() throws {
+        func augmentation(_ text: String) throws -> AugmentationSettings? {
+            try Experiment.parse(yaml: mutated("validation: first 100", "validation: first 100\n  augmentation: {\(text)}"),
+                                 file: "Experiments/x.yaml").data.augmentation
+        }
+        let ints = try #require(try augmentation("width_shift_range: 2, height_shift_range: 3.0"))
+        #expect(ints.widthShiftRange == .integers(2) && ints.heightShiftRange == .uniform(3))
+        let lists = try #require(try augmentation("width_shift_range: [0.1, 0.2], height_shift_range: [-2, 2]"))
+        #expect(lists.widthShiftRange == .list([0.1, 0.2]) && lists.heightShiftRange == .list([-2, 2]))
+        let e = try Experiment.parse(yaml: mutated("validation: first 100", "validation: first 100\n  augmentation: {width_shift_range: 2, height_shift_range: 0.5}"),
+                                     file: "Experiments/x.yaml")
+        let again = try Experiment.parse(yaml: e.resolvedYAML, file: "resolved.yaml")
+        #expect(again.data.augmentation?.widthShiftRange == .integers(2) && again.data.augmentation?.heightShiftRange == .uniform(0.5))
+        for (bad, got) in [("width_shift_range: -1", "got -1"), ("width_shift_range: []", "got a list"),
+                           ("height_shift_range: [0.1, x]", "got a list"), ("height_shift_range: .inf", "got .inf"),
+                           ("width_shift_range: wide", "got the string \"wide\"")] {
+            let message = parseError(mutated("validation: first 100", "validation: first 100\n  augmentation: {\(bad)}")) ?? "no error"
+            let key = bad.prefix { $0 != ":" }
+            #expect(message.hasPrefix("Experiments/x.yaml:5: data.augmentation.\(key) must be a float r ≥ 0"), "\(message)")
+            #expect(message.hasSuffix(got), "\(message)")
+        }
+    }
+
     @Test func shippedExperimentsReproduceSeed000() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let m1 = try Experiment.load(file: root.appendingPathComponent("Experiments/model_1.yaml").path)
@@ -214,7 +239,7 @@ import FashionExperiments
         let m3 = try Experiment.load(file: root.appendingPathComponent("Experiments/model_3.yaml").path)
         #expect(m3.training.initFrom == "model_2" && m3.training.batchSize == 30 && m3.training.epochs == 30)
         let a = try #require(m3.data.augmentation)
-        #expect(a.rotationRange == 50 && a.widthShiftRange == 0.2 && a.heightShiftRange == 0.3 && a.shearRange == 0.2)
+        #expect(a.rotationRange == 50 && a.widthShiftRange == .uniform(0.2) && a.heightShiftRange == .uniform(0.3) && a.shearRange == 0.2)
         #expect(abs(a.zoomRange.lo - 0.6) < 1e-12 && abs(a.zoomRange.hi - 1.4) < 1e-12 && a.horizontalFlip && !a.verticalFlip)
         #expect(try RunPlan(experiment: m3, loadData: false).model.parameterCount == 412_778)
         #expect(try RunPlan(experiment: m1, loadData: false).model.parameterCount == 203_530)
