@@ -39,6 +39,9 @@ public final class Sequential {
     /// The other replicas of a data-parallel model (empty when `workers` is 1).
     public private(set) var replicas: [Sequential] = []
     public var workers: Int { replicas.count + 1 }
+    /// Layers a data-parallel model runs once over the whole batch, between the replicas'
+    /// parallel parts, instead of once per replica (`Dense.runsJointly`).
+    public private(set) var jointLayers: [Int] = []
     private let shardCapacity: Int
     private let names: [String?]
 
@@ -161,6 +164,14 @@ public final class Sequential {
             try Sequential(inputShape: inputShape, layers: try makeLayers(), loss: loss, maxBatch: shard, fromLogits: fromLogits,
                            reconstructsInput: reconstructsInput, shardCapacity: shard, names: names)
         }
+        jointLayers = layers.indices.filter { (layers[$0] as? Dense)?.runsJointly ?? false }
+        for j in jointLayers {
+            do {
+                try (layers[j] as! Dense).prepareJoint(maxBatch: maxBatch)
+            } catch let e as LayerShapeError {
+                throw ShapeError(layerIndex: j, layer: "Dense '\(layers[j].name)'", message: e.message)
+            }
+        }
     }
 
     /// Glorot-uniform kernels, zero biases; each layer draws from its own stream of `seed`.
@@ -220,6 +231,11 @@ public final class Sequential {
     @discardableResult
     public func trainStep(_ input: UnsafeMutablePointer<Float>, labels: UnsafePointer<Int32>, batch: Int) -> (lossSum: Double, correct: Int) {
         let size = inputShape.reduce(1, *)
+        if !jointLayers.isEmpty, batch > 1 {
+            let result = trainJointly(input, labels: labels, batch: batch)
+            reduceGradients(shards(batch).map { Float($0.2) / Float(batch) })
+            return result
+        }
         let result = eachShard(batch) { model, first, count in
             model.trainShard(input + first * size, labels: labels + first, batch: count)
         }
@@ -227,12 +243,71 @@ public final class Sequential {
         return result
     }
 
+    /// `trainShard` on every shard, cut at the joint layers: the replicas run the layers
+    /// between them concurrently, each on its shard; each joint layer runs once for all shards.
+    private func trainJointly(_ input: UnsafeMutablePointer<Float>, labels: UnsafePointer<Int32>, batch: Int) -> (Double, Int) {
+        let parts = shards(batch), size = inputShape.reduce(1, *)
+        let batches = parts.map(\.2)
+        func concurrently(_ body: (Int, Sequential, Int) -> Void) {
+            DispatchQueue.concurrentPerform(iterations: parts.count) { r in
+                Parallel.serially { body(r, parts[r].0, parts[r].2) }
+            }
+        }
+        func joint(_ j: Int) -> [Dense] { parts.map { $0.0.layers[j] as! Dense } }
+        // Forward, segment by segment; the last segment ends with the loss and its gradient.
+        var x = parts.map { input + $0.1 * size }
+        var results = [(Double, Int)](repeating: (0, 0), count: parts.count)
+        var lo = 0
+        for j in jointLayers + [layers.count] {
+            x.withUnsafeMutableBufferPointer { x in
+                results.withUnsafeMutableBufferPointer { results in
+                    concurrently { r, model, count in
+                        for i in lo..<j { x[r] = model.layers[i].forward(x[r], batch: count, training: true) }
+                        guard j == layers.count else { return }
+                        let first = parts[r].1
+                        let result = model.loss.evaluate(logits: x[r], targets: model.targets(input: input + first * size, labels: labels + first),
+                                                         batch: count, classes: model.classes, gradient: model.lossGradient.pointer)
+                        results[r] = (result.lossSum, result.correct)
+                    }
+                }
+            }
+            if j < layers.count { x = Dense.jointForward(joint(j), inputs: x, batches: batches) }
+            lo = j + 1
+        }
+        // Backward, segment by segment down to the first layer that learns (which needs no
+        // input gradient).
+        let firstLearning = layers.firstIndex { !$0.parameters.isEmpty } ?? layers.count
+        var dy = parts.map { $0.0.lossGradient.pointer }
+        var hi = layers.count - 1
+        for j in jointLayers.reversed() + [firstLearning - 1] {
+            let bottom = max(j + 1, firstLearning)
+            if hi >= bottom {
+                dy.withUnsafeMutableBufferPointer { dy in
+                    concurrently { r, model, count in
+                        for i in stride(from: hi, through: bottom, by: -1) {
+                            guard let g = model.layers[i].backward(dy[r], batch: count, needsInputGradient: i > firstLearning) else { return }
+                            dy[r] = g
+                        }
+                    }
+                }
+            }
+            guard j >= firstLearning,
+                  let gradients = Dense.jointBackward(joint(j), gradients: dy, batches: batches, needsInputGradient: j > firstLearning)
+            else { break }
+            dy = gradients
+            hi = j - 1
+        }
+        return results.reduce((0, 0)) { ($0.0 + $1.0, $0.1 + $1.1) }
+    }
+
     /// g ← Σ_r w_r · g_r over this model and its replicas, in replica order (in C, block by
     /// block for all replicas; for model_4 these are 48M values each).
     private func reduceGradients(_ weights: [Float]) {
         let all = ([self] + replicas).prefix(weights.count)
         let lists = all.map { $0.parameters }
-        for (k, p) in parameters.enumerated() where p.trainable {
+        // A joint layer's kernel gradient is already the whole batch's (`Dense.jointBackward`).
+        let joint = Set(jointLayers.compactMap { (layers[$0] as? Dense)?.parameters.first }.map(ObjectIdentifier.init))
+        for (k, p) in parameters.enumerated() where p.trainable && !joint.contains(ObjectIdentifier(p)) {
             let out = p.gradient.pointer
             let others: [UnsafePointer<Float>?] = (1..<weights.count).map { UnsafePointer(lists[$0][k].gradient.pointer) }
             Parallel.forEachChunk(p.count, minimumChunk: 32_768) { range in

@@ -268,4 +268,50 @@ struct NNDataParallelTests {
             NNSupport.expectMatches(q.gradient.array, p.gradient.array, rtol: 1e-4, atol: 1e-6, "\(p.name), \(workers) replicas")
         }
     }
+
+    /// Kernels of 4M weights and more (`Dense.runsJointly`) run once over the whole batch
+    /// between the replicas' parts: below other layers, as the first layer that learns (no
+    /// input gradient) and as the output layer. The sum is the whole batch's, and two models
+    /// give the same bits.
+    @Test(arguments: [0, 1, 2])
+    func jointLayersAddUpToTheWholeBatch(placement: Int) throws {
+        let batch = 7, shape = [8, 8, 2]
+        func layers() -> [Layer] {
+            switch placement {
+            case 0: [Conv2D(filters: 64, kernelSize: (3, 3), padding: .same, activation: .relu), Flatten(),
+                     Dense(units: 1024, activation: .relu), Dense(units: 4, activation: .softmax)]
+            case 1: [Flatten(), Dense(units: 32_768, activation: .relu), Dense(units: 4, activation: .softmax)]
+            default: [Conv2D(filters: 64, kernelSize: (3, 3), padding: .same, activation: .relu), Flatten(),
+                      Dense(units: 1024, activation: .softmax)]
+            }
+        }
+        let joint = [2, 1, 2][placement]
+        let single = try Sequential(inputShape: shape, layers: layers(), loss: CategoricalCrossentropy(), maxBatch: batch)
+        let parallel = try Sequential(inputShape: shape, layers: layers(), loss: CategoricalCrossentropy(), maxBatch: batch)
+        let again = try Sequential(inputShape: shape, layers: layers(), loss: CategoricalCrossentropy(), maxBatch: batch)
+        try parallel.makeDataParallel(workers: 2) { layers() }
+        try again.makeDataParallel(workers: 2) { layers() }
+        #expect(parallel.jointLayers == [joint])
+        for m in [single, parallel, again] { m.initialize(seed: 9) }
+        let input = NNSupport.uniform(batch * 128, seed: 52).map { $0 - 0.3 }
+        let labels: [Int32] = [0, 1, 2, 3, 1, 0, 2]
+        for step in 0..<2 {
+            let a = FloatBuffer(input), b = FloatBuffer(input), c = FloatBuffer(input)
+            let ra = labels.withUnsafeBufferPointer { single.trainStep(a.pointer, labels: $0.baseAddress!, batch: batch) }
+            let rb = labels.withUnsafeBufferPointer { parallel.trainStep(b.pointer, labels: $0.baseAddress!, batch: batch) }
+            let rc = labels.withUnsafeBufferPointer { again.trainStep(c.pointer, labels: $0.baseAddress!, batch: batch) }
+            #expect(abs(ra.lossSum - rb.lossSum) < 1e-5 * abs(ra.lossSum) && ra.correct == rb.correct)
+            #expect(rb.lossSum == rc.lossSum)
+            for (p, (q, o)) in zip(single.parameters, zip(parallel.parameters, again.parameters)) {
+                NNSupport.expectMatches(q.gradient.array, p.gradient.array, rtol: 1e-4, atol: 1e-6, "\(p.name), step \(step)")
+                #expect(q.gradient.array == o.gradient.array, "\(p.name): same bits, step \(step)")
+                #expect(q.gradient.array.contains { $0 != 0 })
+            }
+            // The next step starts from weights changed the same way in all three.
+            for m in [single, parallel, again] {
+                for p in m.parameters { for i in 0..<p.count { p.value.pointer[i] -= 0.05 * p.gradient.pointer[i] } }
+            }
+        }
+    }
 }
+

@@ -1,4 +1,5 @@
 import CKernels
+import Dispatch
 import FashionTensor
 import FashionConfig
 
@@ -126,6 +127,82 @@ public final class Dense: Layer {
         return dx
     }
 
+    // MARK: - One GEMM over every replica's shard
+
+    /// Kernels at least this large run once over the whole batch in a data-parallel model
+    /// (`Sequential`): model_4's 93,312 × 512 (191 MB) would otherwise be streamed from memory
+    /// by each replica in each of its three GEMMs, at a smaller M, and its gradient added
+    /// across replicas afterwards.
+    static let jointMinimumWeights = 1 << 22
+    public var runsJointly: Bool { shape == .general && inDim * units >= Dense.jointMinimumWeights }
+    /// The whole batch's input (the shards' rows in order) and output gradient, unweighted
+    /// for the input gradient and weighted by shard size for the kernel's.
+    private var jointInput: FloatBuffer?, jointGradient: FloatBuffer?, jointWeightedGradient: FloatBuffer?
+    private var maxRows = 0
+
+    /// Called on the replica that holds the whole-batch buffers (built for the whole batch).
+    func prepareJoint(maxBatch: Int) throws {
+        maxRows = maxBatch * rowsPerSample
+        try reserve(0, maxRows * (inDim + 2 * units))
+        jointInput = FloatBuffer(count: maxRows * inDim)
+        jointGradient = FloatBuffer(count: maxRows * units)
+        jointWeightedGradient = FloatBuffer(count: maxRows * units)
+    }
+
+    /// Forward of every shard at once: `layers[0]` (prepared, built for the whole batch)
+    /// gathers the shards' inputs, multiplies them by the shared kernel in one GEMM on all
+    /// cores, and returns each shard's rows of its own output.
+    static func jointForward(_ layers: [Dense], inputs: [UnsafeMutablePointer<Float>], batches: [Int]) -> [UnsafeMutablePointer<Float>] {
+        let main = layers[0], (n, k) = (main.units, main.inDim)
+        let rows = batches.map { $0 * main.rowsPerSample }, offsets = rows.prefixSums
+        let total = offsets.last!, x = main.jointInput!.pointer, y = main.output.pointer
+        precondition(total <= main.maxRows, "batch of \(total) rows exceeds the joint layer's \(main.maxRows)")
+        DispatchQueue.concurrentPerform(iterations: layers.count) { r in
+            (x + offsets[r] * k).update(from: inputs[r], count: rows[r] * k)
+        }
+        BLAS.withThreads(Parallel.workers) {
+            BLAS.gemm(m: total, n: n, k: k, a: x, b: main.kernel.value.pointer, c: y)
+        }
+        Kernels.addBiasAndActivate(y, bias: main.bias.value.pointer, rows: total, width: n, activation: main.activation)
+        return offsets.dropLast().map { y + $0 * n }
+    }
+
+    /// Backward of every shard at once, after `jointForward`: each shard's activation and bias
+    /// gradients in its own layer (added across replicas as usual), then the kernel's gradient
+    /// for the whole batch straight into `layers[0]`'s (each shard's rows weighted by its share
+    /// of the batch, as the replicas' gradients are added) and the input gradient, each one
+    /// GEMM on all cores. Returns each shard's rows of the input gradient.
+    static func jointBackward(_ layers: [Dense], gradients: [UnsafeMutablePointer<Float>], batches: [Int],
+                              needsInputGradient: Bool) -> [UnsafeMutablePointer<Float>]? {
+        let main = layers[0], (n, k) = (main.units, main.inDim)
+        let rows = batches.map { $0 * main.rowsPerSample }, offsets = rows.prefixSums
+        let total = offsets.last!, batch = batches.reduce(0, +)
+        let y = main.output.pointer, dy = main.jointGradient!.pointer, weighted = main.jointWeightedGradient!.pointer
+        DispatchQueue.concurrentPerform(iterations: layers.count) { r in
+            Parallel.serially {
+                let layer = layers[r], g = gradients[r], at = offsets[r] * n
+                Kernels.activationBackwardAndBiasGradient(output: y + at, gradient: g, rows: rows[r], width: n, activation: main.activation,
+                                                          biasGradient: layer.bias.gradient.pointer, scratch: layer.scratch.pointer)
+                (dy + at).update(from: g, count: rows[r] * n)
+                let share = Float(batches[r]) / Float(batch)
+                for i in 0..<rows[r] * n { weighted[at + i] = g[i] * share }
+            }
+        }
+        let dx = main.inputGradient.pointer
+        BLAS.withThreads(Parallel.workers) {
+            BLAS.gemm(transA: true, m: k, n: n, k: total, a: main.jointInput!.pointer, b: weighted, c: main.kernel.gradient.pointer)
+            if needsInputGradient {
+                BLAS.gemm(transB: true, m: total, n: k, k: n, a: dy, b: main.kernel.value.pointer, c: dx)
+            }
+        }
+        return needsInputGradient ? offsets.dropLast().map { dx + $0 * k } : nil
+    }
+
     public var forwardFlopsPerSample: Int { 2 * rowsPerSample * inDim * units }
     public var summaryDetail: String { activation == .linear ? "" : activation.rawValue }
+}
+
+private extension Array where Element == Int {
+    /// [0, a, a + b, …]: where each item's rows start, then the total.
+    var prefixSums: [Int] { reduce(into: [0]) { $0.append($0.last! + $1) } }
 }
