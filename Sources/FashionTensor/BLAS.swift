@@ -57,14 +57,5 @@ public enum BLAS {
         set { openblas_set_num_threads(Int32(max(1, newValue))) }
     }
 
-    /// Runs `body` with OpenBLAS on `count` threads, then restores the count: a data-parallel
-    /// model's joint layers run their GEMMs on every core between the replicas' parallel parts.
-    public static func withThreads<T>(_ count: Int, _ body: () throws -> T) rethrows -> T {
-        let previous = threads
-        if count != previous { threads = count }
-        defer { if count != previous { threads = previous } }
-        return try body()
-    }
-
     public static var processors: Int { Int(openblas_get_num_procs()) }
 }

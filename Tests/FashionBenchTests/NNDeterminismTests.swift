@@ -286,6 +286,11 @@ struct NNDataParallelTests {
             }
         }
         let joint = [2, 1, 2][placement]
+        // The joint products split the kernel over the process's threads: two here, whatever
+        // the suites before set.
+        let threads = Parallel.workers
+        Parallel.workers = 2
+        defer { Parallel.workers = threads }
         let single = try Sequential(inputShape: shape, layers: layers(), loss: CategoricalCrossentropy(), maxBatch: batch)
         let parallel = try Sequential(inputShape: shape, layers: layers(), loss: CategoricalCrossentropy(), maxBatch: batch)
         let again = try Sequential(inputShape: shape, layers: layers(), loss: CategoricalCrossentropy(), maxBatch: batch)

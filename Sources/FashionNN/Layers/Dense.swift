@@ -150,8 +150,8 @@ public final class Dense: Layer {
     }
 
     /// Forward of every shard at once: `layers[0]` (prepared, built for the whole batch)
-    /// gathers the shards' inputs, multiplies them by the shared kernel in one GEMM on all
-    /// cores, and returns each shard's rows of its own output.
+    /// gathers the shards' inputs, multiplies them by the shared kernel (each core its columns,
+    /// so the kernel is read once), and returns each shard's rows of its output.
     static func jointForward(_ layers: [Dense], inputs: [UnsafeMutablePointer<Float>], batches: [Int]) -> [UnsafeMutablePointer<Float>] {
         let main = layers[0], (n, k) = (main.units, main.inDim)
         let rows = batches.map { $0 * main.rowsPerSample }, offsets = rows.prefixSums
@@ -160,8 +160,11 @@ public final class Dense: Layer {
         DispatchQueue.concurrentPerform(iterations: layers.count) { r in
             (x + offsets[r] * k).update(from: inputs[r], count: rows[r] * k)
         }
-        BLAS.withThreads(Parallel.workers) {
-            BLAS.gemm(m: total, n: n, k: k, a: x, b: main.kernel.value.pointer, c: y)
+        // Each core one GEMM on its columns of the kernel (single-threaded BLAS, as in the
+        // replicas; OpenBLAS's own threads would spin on after it, beside the replicas' work).
+        let w = main.kernel.value.pointer
+        Parallel.forEachChunk(n, minimumChunk: 64) { columns in
+            BLAS.gemm(m: total, n: columns.count, k: k, a: x, b: w + columns.lowerBound, ldb: n, c: y + columns.lowerBound, ldc: n)
         }
         Kernels.addBiasAndActivate(y, bias: main.bias.value.pointer, rows: total, width: n, activation: main.activation)
         return offsets.dropLast().map { y + $0 * n }
@@ -170,8 +173,8 @@ public final class Dense: Layer {
     /// Backward of every shard at once, after `jointForward`: each shard's activation and bias
     /// gradients in its own layer (added across replicas as usual), then the kernel's gradient
     /// for the whole batch straight into `layers[0]`'s (each shard's rows weighted by its share
-    /// of the batch, as the replicas' gradients are added) and the input gradient, each one
-    /// GEMM on all cores. Returns each shard's rows of the input gradient.
+    /// of the batch, as the replicas' gradients are added) and the input gradient, the kernel
+    /// read once. Returns each shard's rows of the input gradient.
     static func jointBackward(_ layers: [Dense], gradients: [UnsafeMutablePointer<Float>], batches: [Int],
                               needsInputGradient: Bool) -> [UnsafeMutablePointer<Float>]? {
         let main = layers[0], (n, k) = (main.units, main.inDim)
@@ -188,11 +191,14 @@ public final class Dense: Layer {
                 for i in 0..<rows[r] * n { weighted[at + i] = g[i] * share }
             }
         }
-        let dx = main.inputGradient.pointer
-        BLAS.withThreads(Parallel.workers) {
-            BLAS.gemm(transA: true, m: k, n: n, k: total, a: main.jointInput!.pointer, b: weighted, c: main.kernel.gradient.pointer)
+        // Each core the kernel gradient's rows and the input gradient's columns of its part of
+        // the inputs.
+        let dx = main.inputGradient.pointer, x = main.jointInput!.pointer, w = main.kernel.value.pointer, dw = main.kernel.gradient.pointer
+        Parallel.forEachChunk(k, minimumChunk: 1024) { inputs in
+            let first = inputs.lowerBound
+            BLAS.gemm(transA: true, m: inputs.count, n: n, k: total, a: x + first, lda: k, b: weighted, c: dw + first * n)
             if needsInputGradient {
-                BLAS.gemm(transB: true, m: total, n: k, k: n, a: dy, b: main.kernel.value.pointer, c: dx)
+                BLAS.gemm(transB: true, m: total, n: inputs.count, k: n, a: dy, b: w + first * n, ldb: n, c: dx + first, ldc: k)
             }
         }
         return needsInputGradient ? offsets.dropLast().map { dx + $0 * k } : nil
