@@ -1,0 +1,27 @@
+"""model_4 in Keras 3 exactly as ../shared/peers/keras_models.py builds and compiles it, trained
+like Experiments/model_4.yaml with --epochs 15 (validation = the first 6,000 training images,
+batch 96, RMSprop 1e-4, binary cross-entropy on one-hot labels, shuffled every epoch), printing
+the test accuracy after every epoch as one JSON line (keras_epochs.jsonl: 2026-11-29, Keras
+3.15.1, TensorFlow 2.21 CPU, on the host of the committed run).
+
+  python keras_epochs.py [EPOCHS] > keras_epochs.jsonl"""
+import sys, time, json
+sys.path.insert(0, "/work/shared/peers")
+import keras, keras_models as km
+
+epochs = int(sys.argv[1]) if len(sys.argv) > 1 else 15
+build, opt, loss, bs = km.SPECS["model_4"]
+m = build(); m.compile(optimizer=opt, loss=loss, metrics=["accuracy"])
+xtr, ytr, xte, yte = km.load_fmnist()
+xval, yval, xtr, ytr = xtr[:6000], ytr[:6000], xtr[6000:], ytr[6000:]
+ytr, yval, yte = (keras.utils.to_categorical(y, 10) for y in (ytr, yval, yte))
+
+
+class Test(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        l, a = self.model.evaluate(xte, yte, verbose=0, batch_size=500)
+        print(json.dumps({"epoch": epoch + 1, "test_loss": l, "test_accuracy": a,
+                          **{k: float(v) for k, v in logs.items()}, "t": time.time()}), flush=True)
+
+
+m.fit(xtr, ytr, batch_size=bs, epochs=epochs, validation_data=(xval, yval), verbose=0, callbacks=[Test()])
