@@ -5,7 +5,9 @@ import CZlib
 /// `FBCACHE2 <key>`, a JSON line (shape, count, class names, unreadable images, the CRC-32 of
 /// what follows), then the labels (int32, little-endian) and the pixels. Written to a temporary
 /// file and renamed, so a cache file is either complete or absent; a file that is there but
-/// does not check out is reported as damaged and rebuilt, never trusted.
+/// does not check out is reported as damaged and rebuilt, never trusted. The file's name
+/// comes from the configuration and the key also covers the source files' sizes and times, so
+/// a changed source replaces its configuration's file instead of adding one beside it.
 enum ProductCache {
     static let magic = "FBCACHE2"
 
@@ -20,6 +22,9 @@ enum ProductCache {
     enum Lookup {
         case hit(set: ImageSet, unreadable: [String])
         case absent
+        /// A sound-looking cache of this configuration, written from other versions of the
+        /// source files (its key differs).
+        case outdated
         /// The file exists but is not a sound cache of this configuration (why, in words).
         case damaged(String)
     }
@@ -33,7 +38,10 @@ enum ProductCache {
         guard let first = data.firstIndex(of: 0x0A), let second = data[(first + 1)...].firstIndex(of: 0x0A) else {
             return .damaged("no header")
         }
-        guard String(decoding: data[data.startIndex..<first], as: UTF8.self) == "\(magic) \(key)" else {
+        let line = String(decoding: data[data.startIndex..<first], as: UTF8.self)
+        guard line == "\(magic) \(key)" else {
+            let other = line.dropFirst(magic.count + 1)
+            if line.hasPrefix("\(magic) "), other.count == key.count, other.allSatisfy(\.isHexDigit) { return .outdated }
             return .damaged("its first line is not \"\(magic) <this configuration's key>\"")
         }
         guard let header = try? JSONDecoder().decode(Header.self, from: data[(first + 1)..<second]) else {

@@ -86,6 +86,8 @@ public struct ProductLoadReport: Sendable, Codable, Equatable {
     public var cacheHit: Bool
     /// Why the cache file that was there could not be used (it was rebuilt), or nil.
     public var cacheDamage: String? = nil
+    /// The cache file was written from other versions of the source files (it was rebuilt).
+    public var cacheOutdated = false
 
     /// One-paragraph summary for the run log.
     public var lines: [String] {
@@ -100,6 +102,7 @@ public struct ProductLoadReport: Sendable, Codable, Equatable {
         if !droppedClasses.isEmpty { out.append("Dropped by min_count: \(droppedClasses.joined(separator: ", "))") }
         if let cacheFile {
             if let cacheDamage { out.append("The cache file \(cacheFile) was damaged (\(cacheDamage)); decoded the images again") }
+            if cacheOutdated { out.append("The cache file \(cacheFile) was written from other versions of the source files; decoded the images again") }
             out.append(cacheHit ? "Decoded images from the cache \(cacheFile)" : "Decoded and cached the images in \(cacheFile)")
         }
         return out
@@ -199,12 +202,14 @@ public enum ProductImages {
         let classIndex = Dictionary(uniqueKeysWithValues: classNames.enumerated().map { ($1, Int32($0)) })
         let chosen = selected.filter { classIndex[$0.name] != nil }
 
-        // Cache key: settings, the source's sizes and modification times.
-        var key = "fashionbench product-image cache v2\n\((directory as NSString).standardizingPath)\n\(settings.keyText)\n"
-        key += "styles.csv \(fileStamp(stylesPath))\n" + classNames.joined(separator: "\n") + "\n"
+        // The file is named by the configuration (directory and settings); its key adds the
+        // source's sizes and modification times.
+        let configuration = "fashionbench product-image cache v2\n\((directory as NSString).standardizingPath)\n\(settings.keyText)\n"
+        var key = configuration + "styles.csv \(fileStamp(stylesPath))\n" + classNames.joined(separator: "\n") + "\n"
         for c in chosen { key += "\(c.file) \(classIndex[c.name]!) \(fileStamp((imagesDirectory as NSString).appendingPathComponent(c.file)))\n" }
         let digest = FashionMNIST.sha256Hex(Array(key.utf8))
-        let cacheFile = cacheDirectory.map { ($0 as NSString).appendingPathComponent("products-\(digest.prefix(24)).fbcache") }
+        let name = FashionMNIST.sha256Hex(Array(configuration.utf8)).prefix(24)
+        let cacheFile = cacheDirectory.map { ($0 as NSString).appendingPathComponent("products-\(name).fbcache") }
         report.cacheFile = cacheFile
         if let cacheFile {
             switch ProductCache.read(cacheFile, key: digest, shape: [settings.height, settings.width, 3], classNames: classNames) {
@@ -215,6 +220,8 @@ public enum ProductImages {
                 report.classCounts = set.classCounts
                 report.cacheHit = true
                 return (set, report)
+            case .outdated:
+                report.cacheOutdated = true
             case .damaged(let why):
                 report.cacheDamage = why
             case .absent:

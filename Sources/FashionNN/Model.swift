@@ -230,12 +230,12 @@ public final class Sequential {
     /// `gradient` (of this model; replicas' gradients are added in, weighted by shard size).
     @discardableResult
     public func trainStep(_ input: UnsafeMutablePointer<Float>, labels: UnsafePointer<Int32>, batch: Int) -> (lossSum: Double, correct: Int) {
-        let size = inputShape.reduce(1, *)
         if !jointLayers.isEmpty, batch > 1 {
             let result = trainJointly(input, labels: labels, batch: batch)
             reduceGradients(shards(batch).map { Float($0.2) / Float(batch) })
             return result
         }
+        let size = inputShape.reduce(1, *)
         let result = eachShard(batch) { model, first, count in
             model.trainShard(input + first * size, labels: labels + first, batch: count)
         }

@@ -297,13 +297,17 @@ struct ProductDataTests {
         let (_, r3) = try ProductImages.load(directory: f.path, settings: bigger, cacheDirectory: cache)
         #expect(!r3.cacheHit && r3.cacheFile != cacheFile)
 
-        // A replaced image (new size and mtime) misses the cache and is decoded again.
+        // A replaced image (new size and mtime) misses the cache and is decoded again, into the
+        // configuration's file: one file per configuration, however often the source changes.
         try f.writePNG(id: 1, width: 13, height: 16)
         let (third, r4) = try ProductImages.load(directory: f.path, settings: settings, cacheDirectory: cache)
-        #expect(!r4.cacheHit)
+        #expect(!r4.cacheHit && r4.cacheOutdated && r4.cacheFile == cacheFile)
+        #expect(r4.lines.contains { $0.contains("other versions of the source files") })
         #expect(third.pixels != first.pixels)
-
         #expect(r4.cacheDamage == nil)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: cache).filter { $0.hasSuffix(".fbcache") }.count == 2)
+        let (_, r4b) = try ProductImages.load(directory: f.path, settings: settings, cacheDirectory: cache)
+        #expect(r4b.cacheHit && !r4b.cacheOutdated)
 
         // A truncated, overwritten or bit-flipped cache file is reported, ignored and rewritten.
         let file4 = try #require(r4.cacheFile)
