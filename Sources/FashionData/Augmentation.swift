@@ -19,9 +19,10 @@ public struct AugmentationSettings: Sendable, Equatable {
 
     /// Degrees; theta ~ U(-r, r).
     public var rotationRange: Double
-    /// Column shift (Keras' `width_shift_range`).
+    /// Keras' `width_shift_range`: drawn as ty (scaled by the width), which after Keras' axis
+    /// swap moves the rows (see README, "Data augmentation").
     public var widthShiftRange: ShiftRange
-    /// Row shift (Keras' `height_shift_range`).
+    /// Keras' `height_shift_range`: drawn as tx (scaled by the height), which moves the columns.
     public var heightShiftRange: ShiftRange
     /// Zoom factors are drawn from [lo, hi] (Keras: a number z means [1-z, 1+z]).
     public var zoomRange: (lo: Double, hi: Double)
@@ -108,9 +109,9 @@ public enum ShiftRange: Sendable, Equatable {
     }
 }
 
-/// The parameters dict of Keras' `apply_transform`: theta and shear in degrees, tx a shift of
-/// the row coordinate and ty of the column coordinate in pixels (Keras' names), zx/zy zoom factors
-/// (> 1 shows less of the image).
+/// The parameters dict of Keras' `apply_transform`: theta and shear in degrees, tx and ty shifts
+/// in pixels (Keras' names; after Keras' axis swap tx moves the columns, out[r][q] = in[r][q + tx],
+/// and ty the rows), zx/zy zoom factors (> 1 shows less of the image).
 public struct AffineParameters: Sendable, Equatable {
     public var theta: Double
     public var tx: Double
@@ -172,12 +173,12 @@ public enum Augmentation {
         var m: M3?
         func compose(_ b: M3) { m = m.map { dot($0, b) } ?? b }
         if p.theta != 0 {
-            let t = p.theta * Double.pi / 180
+            let t = p.theta * (Double.pi / 180)  // numpy's deg2rad, to the last bit
             compose([[cos(t), -sin(t), 0], [sin(t), cos(t), 0], [0, 0, 1]])
         }
         if p.tx != 0 || p.ty != 0 { compose([[1, 0, p.tx], [0, 1, p.ty], [0, 0, 1]]) }
         if p.shear != 0 {
-            let s = p.shear * Double.pi / 180
+            let s = p.shear * (Double.pi / 180)
             compose([[1, -sin(s), 0], [0, cos(s), 0], [0, 0, 1]])
         }
         if p.zx != 1 || p.zy != 1 { compose([[p.zx, 0, 0], [0, p.zy, 0], [0, 0, 1]]) }
@@ -200,8 +201,10 @@ public enum Augmentation {
             for r in 0..<h {
                 for q in 0..<w {
                     let dst = out + (r * w + q) * c
-                    let ir = (m.0 * Double(r) + m.1 * Double(q)) + off.0
-                    let ic = (m.2 * Double(r) + m.3 * Double(q)) + off.1
+                    // scipy's order of additions: on an exact 90° turn the coordinate lands on the
+                    // border, where `constant` and `wrap` jump, so the last bit decides the pixel.
+                    let ir = (off.0 + m.0 * Double(r)) + m.1 * Double(q)
+                    let ic = (off.1 + m.2 * Double(r)) + m.3 * Double(q)
                     guard let a = taps(ir, h, fillMode), let b = taps(ic, w, fillMode) else {
                         for k in 0..<c { dst[k] = cval }
                         continue

@@ -34,15 +34,24 @@ enum ProductCache {
     /// not even for sizes).
     static func read(_ path: String, key: String, shape: [Int], classNames: [String]) -> Lookup {
         guard FileManager.default.fileExists(atPath: path) else { return .absent }
-        guard let data = FileManager.default.contents(atPath: path) else { return .damaged("cannot be read") }
-        guard let first = data.firstIndex(of: 0x0A), let second = data[(first + 1)...].firstIndex(of: 0x0A) else {
-            return .damaged("no header")
-        }
-        let line = String(decoding: data[data.startIndex..<first], as: UTF8.self)
-        guard line == "\(magic) \(key)" else {
+        // The key line first, so an outdated cache (hundreds of MB) is not read to be replaced.
+        guard let handle = FileHandle(forReadingAtPath: path) else { return .damaged("cannot be read") }
+        let start = (try? handle.read(upToCount: magic.count + key.count + 2)) ?? Data()
+        try? handle.close()
+        let expected = Data("\(magic) \(key)\n".utf8)
+        guard start == expected else {
+            if !start.contains(0x0A), start.count < expected.count { return .damaged("no header") }
+            let line = String(decoding: start.prefix { $0 != 0x0A }, as: UTF8.self)
             let other = line.dropFirst(magic.count + 1)
-            if line.hasPrefix("\(magic) "), other.count == key.count, other.allSatisfy(\.isHexDigit) { return .outdated }
+            if line.hasPrefix("\(magic) "), other.count == key.count, other.allSatisfy(\.isHexDigit), start.last == 0x0A {
+                return .outdated
+            }
             return .damaged("its first line is not \"\(magic) <this configuration's key>\"")
+        }
+        guard let data = FileManager.default.contents(atPath: path) else { return .damaged("cannot be read") }
+        guard let first = data.firstIndex(of: 0x0A), let second = data[(first + 1)...].firstIndex(of: 0x0A),
+              data.prefix(first + 1 - data.startIndex) == expected else {
+            return .damaged("no header")
         }
         guard let header = try? JSONDecoder().decode(Header.self, from: data[(first + 1)..<second]) else {
             return .damaged("its header is not valid")

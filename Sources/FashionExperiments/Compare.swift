@@ -59,21 +59,29 @@ public enum Compare {
         return (r, differences, csv)
     }
 
-    static func withoutSplit(_ e: Experiment) -> Experiment {
+    /// The experiment as one fold trains it: on the fold's half, without a validation split.
+    public static func withoutSplit(_ e: Experiment) -> Experiment {
         var e = e
         e.data.validation = .none
         e.data.limit = nil
         e.data.testLimit = nil
-        e.training.callbacks.removeAll { $0.monitor.hasPrefix("val_") }
+        // No validation data to monitor, and no run directory for a fold's checkpoint; callbacks
+        // that watch the training loss or accuracy still shape the training, as in a run.
+        e.training.callbacks.removeAll {
+            if case .modelCheckpoint = $0.kind { return true }
+            return $0.monitor.hasPrefix("val_")
+        }
         e.training.initFrom = nil
         // Oversampled copies would land in both halves of a fold and test on seen images.
         if case .oversample? = e.data.products?.balance { e.data.products?.balance = nil }
         return e
     }
 
-    static func errorRate(_ e: Experiment, train: ImageSet, test: ImageSet) throws -> Double {
+    /// Trains `e` on `train` (with its callbacks) and returns its error rate on `test`.
+    public static func errorRate(_ e: Experiment, train: ImageSet, test: ImageSet) throws -> Double {
         let plan = try RunPlan(experiment: e, data: (train, nil, test))
-        let trainer = Trainer(model: plan.model, optimizer: plan.optimizer, callbacks: [], batchSize: e.training.batchSize,
+        let callbacks = e.training.callbacks.map { $0.make(runDirectory: FileManager.default.temporaryDirectory) }
+        let trainer = Trainer(model: plan.model, optimizer: plan.optimizer, callbacks: callbacks, batchSize: e.training.batchSize,
                               evaluationBatchSize: e.evaluationBatchSize, scale: Float(e.data.rescale), shuffle: e.training.shuffle, seed: e.seed)
         trainer.log = { _ in }
         _ = try trainer.fit(train: train, validation: nil, epochs: e.training.epochs) { _ in }

@@ -12,11 +12,12 @@ struct AugmentationTests {
         var input: [Float]
         var shape: [Int]
         var cases: [(params: [String: Any], mode: String, output: [Float])]
+        var cval: Float
     }
 
-    static func fixture() throws -> Fixture {
+    static func fixture(_ name: String = "augmentation.json") throws -> Fixture {
         let base = try #require(Bundle.module.url(forResource: "Fixtures", withExtension: nil), "no Fixtures resource")
-        let url = base.appendingPathComponent("keras").appendingPathComponent("augmentation.json")
+        let url = base.appendingPathComponent("keras").appendingPathComponent(name)
         let root = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
         func array(_ any: Any?) throws -> (shape: [Int], data: [Float]) {
             let d = try #require(any as? [String: Any])
@@ -28,7 +29,7 @@ struct AugmentationTests {
         let cases = try #require(root["cases"] as? [[String: Any]])
         return Fixture(input: input.data, shape: input.shape, cases: try cases.map { c in
             (try #require(c["params"] as? [String: Any]), try #require(c["fill_mode"] as? String), try array(c["output"]).data)
-        })
+        }, cval: Float((root["cval"] as? Double) ?? 0))
     }
 
     static func parameters(_ d: [String: Any]) -> AffineParameters {
@@ -64,6 +65,21 @@ struct AugmentationTests {
         #expect(worst <= 1e-4, "\(c.params) \(c.mode): max |diff| \(worst)\ngot \(got)\nexpected \(c.output)")
     }
 
+    /// Where the shared fixture does not reach (Fixtures/keras/make_augmentation_edges.py): a
+    /// 5x7x2 image, cval -7, quarter turns and integer shifts whose sample points fall exactly
+    /// on the border (there `constant` and `wrap` jump, so scipy's rounding decides the pixel),
+    /// and random continuous transforms with flips. Every pixel as Keras', to float32 rounding.
+    @Test func kerasEdgeCases() throws {
+        let f = try Self.fixture("augmentation_edges.json")
+        #expect(f.cases.count == 72 && f.shape == [5, 7, 2] && f.cval == -7)
+        for c in f.cases {
+            let mode = try #require(AugmentationSettings.FillMode(rawValue: c.mode))
+            let got = Self.transform(f.input, Self.parameters(c.params), h: f.shape[0], w: f.shape[1], c: f.shape[2], mode: mode, cval: f.cval)
+            let worst = zip(got, c.output).map { abs($0 - $1) }.max() ?? .infinity
+            #expect(got.count == c.output.count && worst <= 1e-4, "\(c.params) \(c.mode): max |diff| \(worst)")
+        }
+    }
+
     /// An asymmetric 5x7x2 pattern (no two values equal).
     static let h = 5, w = 7, ch = 2
     static let pattern: [Float] = (0..<(h * w * ch)).map { Float($0 * 3 % 71) + 0.5 }
@@ -73,7 +89,7 @@ struct AugmentationTests {
         let n = 6, c = 2
         let img: [Float] = (0..<(n * n * c)).map { Float(($0 * 7) % 73) }
         let out = Self.transform(img, AffineParameters(theta: 90), h: n, w: n, c: c)
-        // Keras' theta = 90 maps output (r, q) to input (n-1-q, r): the image turns counter-clockwise
+        // Keras' theta = 90 maps output (r, q) to input (q, n-1-r): the image turns counter-clockwise
         // as displayed, i.e. out[r][q] = in[q][n-1-r].
         var expected = [Float](repeating: 0, count: img.count)
         for r in 0..<n { for q in 0..<n { for k in 0..<c { expected[(r * n + q) * c + k] = img[(q * n + (n - 1 - r)) * c + k] } } }

@@ -161,6 +161,36 @@ struct ResultsWorkflowTests {
         #expect(r.pValue >= 0 && r.pValue <= 1)
     }
 
+    /// A fold trains as a run would, minus what needs validation data or a run directory:
+    /// callbacks on the training loss stay and act (here a reducer that halves the rate every
+    /// epoch changes the fold's error).
+    @Test func fiveByTwoKeepsCallbacksOnTheTrainingLoss() throws {
+        let dir = temporary("5x2cv-callbacks")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = try quickExperiment(in: dir)
+        var text = try String(contentsOf: file, encoding: .utf8)
+        text = text.replacingOccurrences(of: "  epochs: 1\n", with: """
+          epochs: 3
+          callbacks:
+            - {type: ReduceLROnPlateau, monitor: loss, factor: 0.1, patience: 1, min_delta: 10}
+            - {type: EarlyStopping, monitor: val_loss, patience: 1}
+            - {type: ModelCheckpoint, monitor: loss}
+
+        """)
+        try text.write(to: file, atomically: true, encoding: .utf8)
+        let e = try Experiment.load(file: file.path)
+        let fold = Compare.withoutSplit(e)
+        #expect(fold.training.callbacks.map(\.monitor) == ["loss"])
+        var (all, _, _) = try RunPlan.loadDataset(fold)
+        all = all.subset(Array(0..<400))
+        let train = all.subset(Array(0..<200)), test = all.subset(Array(200..<400))
+        var without = fold
+        without.training.callbacks = []
+        let reduced = try Compare.errorRate(fold, train: train, test: test)
+        let plain = try Compare.errorRate(without, train: train, test: test)
+        #expect(reduced != plain, "the reducer on the training loss took part in the fold")
+    }
+
     @Test func shardedSweepEqualsOneGo() throws {
         let dir = temporary("sweep")
         defer { try? FileManager.default.removeItem(at: dir) }
