@@ -102,12 +102,13 @@ struct NNPooledBackwardTests {
         #expect(gradientsP[2 * at].contains { $0 != 0 } && gradientsP[2 * at + 2].contains { $0 != 0 })
     }
 
-    /// Every instruction set runs the same multiply-adds in the same order: the same bits.
-    /// (Both pairs need an input gradient here, so both take `fb_conv_pooled_backward`; a
-    /// first layer that rebuilds dy's rows runs the direct kernels, tested on their own.)
-    /// Without AVX2 there are no direct kernels, so no Winograd forward either: the baseline
-    /// then convolves by GEMM, which rounds differently, and is compared only where neither
-    /// level runs Winograd.
+    /// Every instruction set with direct kernels (AVX-512, AVX2) runs the same multiply-adds in
+    /// the same order: the same bits. (Both pairs need an input gradient here, so both take
+    /// `fb_conv_pooled_backward`; a first layer that rebuilds dy's rows runs the direct
+    /// kernels, tested on their own.) Without AVX2 there are no direct kernels, so no Winograd
+    /// forward either: the baseline convolves by OpenBLAS's GEMM, whose order of additions is
+    /// its own and differs between hosts' kernels (on an AVX-512 Xeon it gave the direct
+    /// kernels' bits for these shapes, on an AVX2 EPYC not), so it is compared to rounding.
     @Test(arguments: cases)
     func sameBitsAtEveryInstructionSet(_ c: Case) throws {
         defer { _ = fb_kernels_cap_level(2) }
@@ -120,7 +121,14 @@ struct NNPooledBackwardTests {
             results.append((level, Self.winogradLayers(model), loss, gradients))
         }
         for r in results.dropFirst() where r.winograd == results[0].winograd {
-            #expect(r.loss == results[0].loss && r.gradients == results[0].gradients, "\(c.name): level \(r.level) against level \(results[0].level)")
+            if r.level > 0 {
+                #expect(r.loss == results[0].loss && r.gradients == results[0].gradients, "\(c.name): level \(r.level) against level \(results[0].level)")
+            } else {
+                #expect(abs(r.loss - results[0].loss) <= 1e-6 * abs(results[0].loss), "\(c.name): GEMM forward against level \(results[0].level)")
+                for (i, (g, g0)) in zip(r.gradients, results[0].gradients).enumerated() {
+                    NNSupport.expectMatches(g, g0, rtol: 1e-5, atol: 1e-7, "\(c.name): GEMM baseline, parameter \(i)")
+                }
+            }
         }
         let withDirectKernels = results.filter { $0.level >= 1 }
         #expect(withDirectKernels.allSatisfy { $0.winograd == withDirectKernels[0].winograd },
