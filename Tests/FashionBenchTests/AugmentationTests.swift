@@ -57,9 +57,14 @@ struct AugmentationTests {
         let f = try Self.fixture()
         #expect(f.cases.count == 36, "augmentation.json has \(f.cases.count) cases; update the test's range")
         guard index < f.cases.count else { return }
+        try Self.expectKerasCase(f, index)
+    }
+
+    /// Case `index` of `f` through `Augmentation.apply`, against Keras' output to 1e-4.
+    static func expectKerasCase(_ f: Fixture, _ index: Int) throws {
         let c = f.cases[index]
         let mode = try #require(AugmentationSettings.FillMode(rawValue: c.mode))
-        let got = Self.transform(f.input, Self.parameters(c.params), h: f.shape[0], w: f.shape[1], c: f.shape[2], mode: mode)
+        let got = transform(f.input, parameters(c.params), h: f.shape[0], w: f.shape[1], c: f.shape[2], mode: mode, cval: f.cval)
         let worst = zip(got, c.output).map { abs($0 - $1) }.max() ?? .infinity
         #expect(got.count == c.output.count)
         #expect(worst <= 1e-4, "\(c.params) \(c.mode): max |diff| \(worst)\ngot \(got)\nexpected \(c.output)")
@@ -72,12 +77,7 @@ struct AugmentationTests {
     @Test func kerasEdgeCases() throws {
         let f = try Self.fixture("augmentation_edges.json")
         #expect(f.cases.count == 72 && f.shape == [5, 7, 2] && f.cval == -7)
-        for c in f.cases {
-            let mode = try #require(AugmentationSettings.FillMode(rawValue: c.mode))
-            let got = Self.transform(f.input, Self.parameters(c.params), h: f.shape[0], w: f.shape[1], c: f.shape[2], mode: mode, cval: f.cval)
-            let worst = zip(got, c.output).map { abs($0 - $1) }.max() ?? .infinity
-            #expect(got.count == c.output.count && worst <= 1e-4, "\(c.params) \(c.mode): max |diff| \(worst)")
-        }
+        for index in f.cases.indices { try Self.expectKerasCase(f, index) }
     }
 
     /// An asymmetric 5x7x2 pattern (no two values equal).
