@@ -36,8 +36,8 @@ enum ProductCache {
         guard FileManager.default.fileExists(atPath: path) else { return .absent }
         // The key line first, so an outdated cache (hundreds of MB) is not read to be replaced.
         guard let handle = FileHandle(forReadingAtPath: path) else { return .damaged("cannot be read") }
+        defer { try? handle.close() }
         let start = (try? handle.read(upToCount: magic.count + key.count + 2)) ?? Data()
-        try? handle.close()
         let expected = Data("\(magic) \(key)\n".utf8)
         guard start == expected else {
             if !start.contains(0x0A), start.count < expected.count { return .damaged("no header") }
@@ -48,23 +48,21 @@ enum ProductCache {
             }
             return .damaged("its first line is not \"\(magic) <this configuration's key>\"")
         }
-        guard let data = FileManager.default.contents(atPath: path) else { return .damaged("cannot be read") }
-        guard let first = data.firstIndex(of: 0x0A), let second = data[(first + 1)...].firstIndex(of: 0x0A),
-              data.prefix(first + 1 - data.startIndex) == expected else {
-            return .damaged("no header")
-        }
-        guard let header = try? JSONDecoder().decode(Header.self, from: data[(first + 1)..<second]) else {
+        // The rest, from the same handle: the header line, then labels and pixels.
+        guard let data = try? handle.readToEnd(), let newline = data.firstIndex(of: 0x0A) else { return .damaged("no header") }
+        guard let header = try? JSONDecoder().decode(Header.self, from: data[..<newline]) else {
             return .damaged("its header is not valid")
         }
         guard header.shape == shape, header.classNames == classNames, header.count >= 0 else {
             return .damaged("its header describes other images (\(header.shape), \(header.classNames.count) classes)")
         }
         let size = shape.reduce(1, *)
-        let labelsStart = second + 1 - data.startIndex
+        let labelsStart = newline + 1 - data.startIndex  // an offset into `data`, as the raw buffers below count
         let (labelBytes, o1) = header.count.multipliedReportingOverflow(by: 4)
         let (pixelBytes, o2) = header.count.multipliedReportingOverflow(by: size)
         guard !o1, !o2, data.count - labelsStart - labelBytes == pixelBytes else {
-            return .damaged("\(data.count) bytes, not the \(o1 || o2 ? "(overflowing)" : String(labelsStart + labelBytes + pixelBytes)) its header implies")
+            let implied = o1 || o2 ? "(overflowing)" : String(expected.count + labelsStart + labelBytes + pixelBytes)
+            return .damaged("\(expected.count + data.count) bytes, not the \(implied) its header implies")
         }
         var labels = [Int32](repeating: 0, count: header.count)
         var pixels = [UInt8](repeating: 0, count: pixelBytes)

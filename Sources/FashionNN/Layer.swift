@@ -7,7 +7,8 @@ public final class Parameter {
     public let shape: [Int]
     /// Shared between the replicas of a data-parallel model (see `Sequential`).
     public internal(set) var value: FloatBuffer
-    public let gradient: FloatBuffer
+    /// Shared between replicas only for a joint layer's kernel, which one call fills for all.
+    public internal(set) var gradient: FloatBuffer
     public let trainable: Bool
 
     public init(name: String, shape: [Int], trainable: Bool = true) {

@@ -171,6 +171,10 @@ public final class Sequential {
             } catch let e as LayerShapeError {
                 throw ShapeError(layerIndex: j, layer: "Dense '\(layers[j].name)'", message: e.message)
             }
+            // `Dense.jointBackward` writes the whole batch's kernel gradient into this model's
+            // layer; the replicas' own (191 MB for model_4) would never be written or read.
+            let kernel = layers[j].parameters[0]
+            for replica in replicas { replica.layers[j].parameters[0].gradient = kernel.gradient }
         }
     }
 

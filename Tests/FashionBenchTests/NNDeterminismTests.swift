@@ -297,6 +297,10 @@ struct NNDataParallelTests {
         try parallel.makeDataParallel(workers: 2) { layers() }
         try again.makeDataParallel(workers: 2) { layers() }
         #expect(parallel.jointLayers == [joint])
+        // The replica keeps no kernel gradient of its own for the joint layer (its bias gradient,
+        // added across replicas as usual, stays its own).
+        let (mine, theirs) = (parallel.layers[joint].parameters, parallel.replicas[0].layers[joint].parameters)
+        #expect(theirs[0].gradient === mine[0].gradient && theirs[1].gradient !== mine[1].gradient)
         for m in [single, parallel, again] { m.initialize(seed: 9) }
         let input = NNSupport.uniform(batch * 128, seed: 52).map { $0 - 0.3 }
         let labels: [Int32] = [0, 1, 2, 3, 1, 0, 2]

@@ -85,6 +85,17 @@ struct NNPooledBackwardTests {
         return (r.lossSum, model.parameters.map(\.gradient.array))
     }
 
+    /// Two computations of one step that add in different orders: the loss within 1e-6 relative,
+    /// every gradient within rtol 1e-5 / atol 1e-7.
+    static func expectEqualToRounding(_ a: (loss: Double, gradients: [[Float]]), _ b: (loss: Double, gradients: [[Float]]),
+                                      _ what: String) {
+        #expect(abs(a.loss - b.loss) <= 1e-6 * abs(b.loss), "\(what): loss \(a.loss) against \(b.loss)")
+        #expect(a.gradients.count == b.gradients.count, "\(what): as many gradients")
+        for (i, (g, g0)) in zip(a.gradients, b.gradients).enumerated() {
+            NNSupport.expectMatches(g, g0, rtol: 1e-5, atol: 1e-7, "\(what): parameter \(i)")
+        }
+    }
+
     @Test(arguments: cases, [false, true])
     func matchesTheDenseBackward(_ c: Case, leading: Bool) throws {
         let pooled = try Self.model(c, pooled: true, leading: leading), dense = try Self.model(c, pooled: false, leading: leading)
@@ -92,12 +103,10 @@ struct NNPooledBackwardTests {
         #expect((pooled.layers[at] as! Conv2D).pooling != nil && (dense.layers[at] as! Conv2D).pooling == nil)
         let (lossP, gradientsP) = Self.step(pooled, c), (lossD, gradientsD) = Self.step(dense, c)
         if Self.winogradLayers(pooled).contains(true) {
-            #expect(abs(lossP - lossD) <= 1e-6 * abs(lossD), "the forward pass is the same up to Winograd's rounding")
+            Self.expectEqualToRounding((lossP, gradientsP), (lossD, gradientsD), "\(c.name), Winograd forward against GEMM")
         } else {
             #expect(lossP == lossD, "the forward pass is the same")
-        }
-        for (i, (p, d)) in zip(gradientsP, gradientsD).enumerated() {
-            NNSupport.expectMatches(p, d, rtol: 1e-5, atol: 1e-7, "\(c.name): \(pooled.parameters[i].name) of parameter \(i)")
+            Self.expectEqualToRounding((lossP, gradientsP), (lossD, gradientsD), c.name)
         }
         #expect(gradientsP[2 * at].contains { $0 != 0 } && gradientsP[2 * at + 2].contains { $0 != 0 })
     }
@@ -124,10 +133,8 @@ struct NNPooledBackwardTests {
             if r.level > 0 {
                 #expect(r.loss == results[0].loss && r.gradients == results[0].gradients, "\(c.name): level \(r.level) against level \(results[0].level)")
             } else {
-                #expect(abs(r.loss - results[0].loss) <= 1e-6 * abs(results[0].loss), "\(c.name): GEMM forward against level \(results[0].level)")
-                for (i, (g, g0)) in zip(r.gradients, results[0].gradients).enumerated() {
-                    NNSupport.expectMatches(g, g0, rtol: 1e-5, atol: 1e-7, "\(c.name): GEMM baseline, parameter \(i)")
-                }
+                Self.expectEqualToRounding((r.loss, r.gradients), (results[0].loss, results[0].gradients),
+                                           "\(c.name), GEMM baseline against level \(results[0].level)")
             }
         }
         let withDirectKernels = results.filter { $0.level >= 1 }
