@@ -30,7 +30,7 @@ let package = Package(
         .target(name: "FashionConfig", dependencies: ["Yams"]),
         .target(name: "FashionNN", dependencies: ["FashionTensor", "FashionConfig", "CKernels"], swiftSettings: unsafeFlags),
         .target(name: "FashionData", dependencies: [
-            "FashionTensor", "CZlib", "COpenSSL", "CImageCodecs", .product(name: "CSV", package: "CSV.swift"),
+            "FashionTensor", "FashionConfig", "CZlib", "COpenSSL", "CImageCodecs", .product(name: "CSV", package: "CSV.swift"),
         ], swiftSettings: unsafeFlags),
         .target(name: "FashionReports", dependencies: ["FashionConfig", "FashionStats", "CHDF5", "CZlib"],
                 swiftSettings: [.unsafeFlags(["-Xcc", "-I/usr/include/hdf5/serial"])]),

@@ -98,6 +98,10 @@ public enum FashionMNIST {
     static func loadPair(directory: String, images imagesName: String, labels labelsName: String,
                          checksums: [String: String]?) throws -> ImageSet {
         var images = try readIDX(imagesName, directory: directory, rank: 3, checksums: checksums)
+        guard images.dims[0] > 0 else {
+            throw DataError(file: images.path, problem: "holds no images (its header declares 0×\(images.dims[1])×\(images.dims[2]))",
+                            remedy: DataError.replaceRemedy)
+        }
         guard images.dims[1] == imageHeight, images.dims[2] == imageWidth else {
             throw DataError(file: images.path,
                             problem: "wrong dimensions \(images.dims.map(String.init).joined(separator: "×")), expected n×\(imageHeight)×\(imageWidth)",

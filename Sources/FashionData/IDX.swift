@@ -109,8 +109,30 @@ public enum IDX {
         let sizeHint = n >= 18 ? Int(input[n - 4]) | Int(input[n - 3]) << 8 | Int(input[n - 2]) << 16 | Int(input[n - 1]) << 24 : 0
         let plausibleHint = sizeHint > 0 && sizeHint <= 1032 * n
         // +64 spare bytes so an exact hint never needs a doubling just to let inflate read the trailer.
-        var out = [UInt8](repeating: 0, count: plausibleHint ? sizeHint + 64 : max(4 * n, 1024))
+        // At most 64 KiB before the IDX header is read: the trailer of a gzip bomb may claim a GiB.
+        var out = [UInt8](repeating: 0, count: min(plausibleHint ? sizeHint + 64 : max(4 * n, 1024), 65_536))
         var produced = 0
+        // The size the IDX header declares (header + payload), once its dimensions are out: more
+        // output than that is an error, found without inflating the rest.
+        var declared: Int?
+        func readHeader() -> Bool {
+            guard declared == nil, produced >= 4 else { return true }
+            // Not IDX (wrong magic): stop; `parse` names what the magic should be.
+            guard out[0] == 0, out[1] == 0, out[2] == 0x08 else { return false }
+            let rank = Int(out[3]), headerBytes = 4 + 4 * rank
+            guard produced >= headerBytes else { return true }
+            var total = 1
+            for d in 0..<rank {
+                let o = 4 + 4 * d
+                let (t, overflow) = total.multipliedReportingOverflow(by: Int(out[o]) << 24 | Int(out[o + 1]) << 16 | Int(out[o + 2]) << 8 | Int(out[o + 3]))
+                // Deflate cannot expand more than ~1032:1: a larger claim is a corrupt header.
+                guard !overflow, t <= 1032 * n else { return false }
+                total = t
+            }
+            declared = headerBytes + total
+            if declared! + 64 > out.count { out.append(contentsOf: repeatElement(0, count: declared! + 64 - out.count)) }
+            return true
+        }
 
         try input.withUnsafeBufferPointer { inBuf in
             stream.next_in = UnsafeMutablePointer(mutating: inBuf.baseAddress!)
@@ -124,6 +146,10 @@ public enum IDX {
                     let status = inflate(&stream, Z_NO_FLUSH)
                     produced += room - Int(stream.avail_out)
                     return status
+                }
+                guard readHeader() else { break }
+                if let declared, produced > declared {
+                    throw failure("trailing data: decompresses to more than the \(declared) bytes its IDX header declares")
                 }
                 switch status {
                 case Z_STREAM_END:

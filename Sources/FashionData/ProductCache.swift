@@ -1,4 +1,5 @@
 import Foundation
+import FashionConfig
 import CZlib
 
 /// One uint8 file per product-image dataset configuration: a header line
@@ -83,7 +84,9 @@ enum ProductCache {
     }
 
     /// Best effort: a cache that cannot be written costs a re-decode next time, nothing more.
-    static func write(_ set: ImageSet, unreadable: [String], key: String, to path: String) {
+    /// Returns why the file could not be written, or nil.
+    @discardableResult
+    static func write(_ set: ImageSet, unreadable: [String], key: String, to path: String) -> String? {
         var payload = [UInt8]()
         payload.reserveCapacity(4 * set.count + set.pixels.count)
         for l in set.labels {
@@ -93,19 +96,25 @@ enum ProductCache {
         payload.append(contentsOf: set.pixels)
         let crc = payload.withUnsafeBytes { checksum($0) }
         let header = Header(shape: set.shape, count: set.count, classNames: set.classNames, unreadable: unreadable, crc32: crc)
-        guard let json = try? JSONEncoder().encode(header) else { return }
+        guard let json = try? JSONEncoder().encode(header) else { return "its header could not be encoded" }
         var out = Data("\(magic) \(key)\n".utf8)
         out.append(json)
         out.append(0x0A)
         out.append(contentsOf: payload)
         let url = URL(fileURLWithPath: path)
-        try? FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(getpid()).tmp")
         do {
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
             try out.write(to: temporary)
-            if rename(temporary.path, url.path) != 0 { try? FileManager.default.removeItem(at: temporary) }
+            guard rename(temporary.path, url.path) == 0 else {
+                let reason = String(cString: strerror(errno))
+                try? FileManager.default.removeItem(at: temporary)
+                return reason
+            }
+            return nil
         } catch {
             try? FileManager.default.removeItem(at: temporary)
+            return FileProblem.reason(error, path: temporary.path)
         }
     }
 

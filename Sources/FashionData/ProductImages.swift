@@ -88,6 +88,8 @@ public struct ProductLoadReport: Sendable, Codable, Equatable {
     public var cacheDamage: String? = nil
     /// The cache file was written from other versions of the source files (it was rebuilt).
     public var cacheOutdated = false
+    /// Why the cache file could not be written (the images were decoded all the same), or nil.
+    public var cacheWriteFailure: String? = nil
 
     /// One-paragraph summary for the run log.
     public var lines: [String] {
@@ -103,7 +105,13 @@ public struct ProductLoadReport: Sendable, Codable, Equatable {
         if let cacheFile {
             if let cacheDamage { out.append("The cache file \(cacheFile) was damaged (\(cacheDamage)); decoded the images again") }
             if cacheOutdated { out.append("The cache file \(cacheFile) was written from other versions of the source files; decoded the images again") }
-            out.append(cacheHit ? "Decoded images from the cache \(cacheFile)" : "Decoded and cached the images in \(cacheFile)")
+            if cacheHit {
+                out.append("Decoded images from the cache \(cacheFile)")
+            } else if let cacheWriteFailure {
+                out.append("Decoded the images; the cache file \(cacheFile) could not be written (\(cacheWriteFailure)), so the next run decodes them again")
+            } else {
+                out.append("Decoded and cached the images in \(cacheFile)")
+            }
         }
         return out
     }
@@ -213,12 +221,13 @@ public enum ProductImages {
         report.cacheFile = cacheFile
         if let cacheFile {
             switch ProductCache.read(cacheFile, key: digest, shape: [settings.height, settings.width, 3], classNames: classNames) {
-            case .hit(let set, let unreadable):
+            case .hit(let cached, let unreadable):
                 report.unreadableImages = unreadable.count
                 report.unreadableExamples = Array(unreadable.prefix(examplesKept))
+                report.cacheHit = true
+                let set = try keepingClassesThatDecode(cached, settings: settings, report: &report, stylesPath: stylesPath)
                 report.classNames = set.classNames
                 report.classCounts = set.classCounts
-                report.cacheHit = true
                 return (set, report)
             case .outdated:
                 report.cacheOutdated = true
@@ -269,10 +278,36 @@ public enum ProductImages {
         if !unreadable.isEmpty { set = set.subset(keep) }
         report.unreadableImages = unreadable.count
         report.unreadableExamples = Array(unreadable.prefix(examplesKept))
-        report.classNames = classNames
+        // The cache holds what decoded; which classes that leaves is decided on every load.
+        if let cacheFile { report.cacheWriteFailure = ProductCache.write(set, unreadable: unreadable, key: digest, to: cacheFile) }
+        set = try keepingClassesThatDecode(set, settings: settings, report: &report, stylesPath: stylesPath)
+        report.classNames = set.classNames
         report.classCounts = set.classCounts
-        if let cacheFile { ProductCache.write(set, unreadable: unreadable, key: digest, to: cacheFile) }
         return (set, report)
+    }
+
+    /// Images that exist but do not decode can leave a class with fewer than `min_count`
+    /// images (or none). An explicitly listed class is then an error, as one without rows is;
+    /// of `all` or `top` classes, it is dropped as `min_count` drops classes before decoding.
+    static func keepingClassesThatDecode(_ set: ImageSet, settings: ProductImageSettings, report: inout ProductLoadReport,
+                                         stylesPath: String) throws -> ImageSet {
+        let counts = set.classCounts
+        let short = set.classNames.indices.filter { counts[$0] < settings.minCount }
+        guard !short.isEmpty else { return set }
+        let described = short.map { "\(set.classNames[$0]) (\(counts[$0]) of its images decode)" }
+        let unreadable = "\(report.unreadableImages) images do not decode: \(report.unreadableExamples.joined(separator: "; "))"
+        if case .rules = settings.classes {
+            throw DataError(file: stylesPath,
+                            problem: "\(short.count == 1 ? "class" : "classes") \(described.joined(separator: ", ")) \(short.count == 1 ? "has" : "have") fewer than min_count = \(settings.minCount) readable images (\(unreadable))",
+                            remedy: "Replace the damaged image files (download the data set again) or leave the class out of data.classes")
+        }
+        report.droppedClasses += described
+        let kept = set.classNames.indices.filter { counts[$0] >= settings.minCount }
+        guard kept.count >= 2 else {
+            throw DataError(file: stylesPath, problem: "only \(kept.count) class(es) with at least \(settings.minCount) readable images remain (\(unreadable))",
+                            remedy: "Replace the damaged image files (download the data set again), lower data.min_count or choose other classes")
+        }
+        return set.selectingClasses(kept)
     }
 
     // MARK: - styles.csv

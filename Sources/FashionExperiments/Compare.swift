@@ -99,6 +99,7 @@ public struct HarnessError: Error, CustomStringConvertible {
 /// A run's `predictions.csv`: test index, true and predicted labels.
 enum Predictions {
     static func read(run: String) throws -> (truth: [Int], predicted: [Int]) {
+        try FinishedRun.check(run, use: "its predictions")
         let url = URL(fileURLWithPath: run).appendingPathComponent("predictions.csv")
         guard let text = try? String(contentsOf: url, encoding: .utf8) else {
             throw HarnessError("\(url.path): cannot be read (is \(run) a finished run directory written with output.formats including csv?)")

@@ -23,7 +23,8 @@ public struct Overrides: Sendable {
 
 extension Experiment {
     /// Reads and checks an experiment file. Errors are `ConfigError`s: file, line, key path.
-    public static func load(file: String, overrides: Overrides = Overrides(), patches: [(String, Node)] = []) throws -> Experiment {
+    public static func load(file: String, overrides: Overrides = Overrides(), patches: [(String, Node)] = [],
+                            patchOrigins: [String?] = []) throws -> Experiment {
         let text: String
         do {
             let data = try Data(contentsOf: URL(fileURLWithPath: file))
@@ -37,14 +38,30 @@ extension Experiment {
         } catch let e as ConfigError {
             throw e
         } catch {
-            throw ConfigError(file: file, line: 0, path: "", message: "cannot be read: \(Experiment.reason(error))")
+            throw ConfigError(file: file, line: 0, path: "", message: "cannot be read: \(Experiment.reason(error, path: file))")
         }
-        return try parse(yaml: text, file: file, overrides: overrides, patches: patches)
+        return try parse(yaml: text, file: file, overrides: overrides, patches: patches, patchOrigins: patchOrigins)
     }
 
-    /// `patches` set key paths (a sweep's trial values) before the file is read; a bad
-    /// patched value is reported at its key's line in `file`.
-    public static func parse(yaml: String, file: String, overrides: Overrides = Overrides(), patches: [(String, Node)] = []) throws -> Experiment {
+    /// `patches` set key paths (a sweep's trial values, `--set`) before the file is read. A
+    /// mistake at or below a patched key is reported where the value was written,
+    /// `patchOrigins[i]` for patch i (nil: in the file itself).
+    public static func parse(yaml: String, file: String, overrides: Overrides = Overrides(), patches: [(String, Node)] = [],
+                             patchOrigins: [String?] = []) throws -> Experiment {
+        do {
+            return try parsePatched(yaml: yaml, file: file, overrides: overrides, patches: patches)
+        } catch let e as ConfigError where e.origin == nil {
+            // The last patch at or above the error's key set the value (later patches win).
+            for i in patches.indices.reversed() where i < patchOrigins.count {
+                let key = patches[i].0
+                guard let origin = patchOrigins[i], e.path == key || e.path.hasPrefix(key + ".") || e.path.hasPrefix(key + "[") else { continue }
+                throw ConfigError(file: e.file, line: e.line, path: e.path, message: e.message, origin: origin)
+            }
+            throw e
+        }
+    }
+
+    private static func parsePatched(yaml: String, file: String, overrides: Overrides, patches: [(String, Node)]) throws -> Experiment {
         var node = try Options.compose(yaml: yaml, file: file)
         for (path, value) in patches {
             do { node = try NodePatch.set(node, path: path, to: value) } catch let e as PatchError {
@@ -98,7 +115,8 @@ extension Experiment {
                           output: OutputSpec(directory: directory, formats: formats, charts: charts, confidence: confidence),
                           repeats: repeats,
                           reference: reference?.resolved ?? [],
-                          lines: ["data.validation": data.options.lineOf("validation"), "data.path": data.options.lineOf("path"),
+                          lines: ["data": data.options.line, "data.validation": data.options.lineOf("validation"),
+                                  "data.test_fraction": data.options.lineOf("test_fraction"), "data.path": data.options.lineOf("path"),
                                   "training.init_from": training.options.lineOf("init_from"),
                                   "model.input_shape": modelOptions.lineOf("input_shape")],
                           resolvedYAML: resolvedText, source: ExperimentSource(yaml: yaml, overrides: overrides, patches: patches))
@@ -428,11 +446,7 @@ extension Experiment {
         return try Experiment.parse(yaml: source.yaml, file: file, overrides: o, patches: source.patches)
     }
 
-    static func reason(_ error: Error) -> String {
-        let ns = error as NSError
-        if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
-            return String(cString: strerror(Int32(underlying.code)))
-        }
-        return ns.localizedDescription
+    static func reason(_ error: Error, path: String? = nil) -> String {
+        FileProblem.reason(error, path: path ?? (error as? CocoaError)?.filePath)
     }
 }

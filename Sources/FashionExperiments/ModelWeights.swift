@@ -52,6 +52,7 @@ public enum ModelWeights {
         if fm.fileExists(atPath: reference, isDirectory: &isDir) {
             let url = URL(fileURLWithPath: reference)
             if !isDir.boolValue { return url }
+            try FinishedRun.check(reference, use: "its weights.h5 (name the file itself to start from it anyway)")
             let weights = url.appendingPathComponent("weights.h5")
             guard fm.fileExists(atPath: weights.path) else { throw HarnessError("\(reference) has no weights.h5") }
             return weights
@@ -63,10 +64,33 @@ public enum ModelWeights {
         let runs = ((try? fm.contentsOfDirectory(atPath: dir.path)) ?? []).sorted(by: >)
         for run in runs {
             let d = dir.appendingPathComponent(run)
-            if fm.fileExists(atPath: d.appendingPathComponent("metrics.json").path), fm.fileExists(atPath: d.appendingPathComponent("weights.h5").path) {
+            if FinishedRun.isFinished(d.path), fm.fileExists(atPath: d.appendingPathComponent("weights.h5").path) {
                 return d.appendingPathComponent("weights.h5")
             }
         }
         throw HarnessError("no finished run of \(reference) with weights under \(dir.path): run its experiment first (e.g. `fashionbench run Experiments/\(reference).yaml`)")
+    }
+}
+
+/// A run directory whose training ended and whose results were all written: metrics.json
+/// (written last) and no failed.txt (written when a run fails or is interrupted).
+public enum FinishedRun {
+    public static func isFinished(_ directory: String) -> Bool {
+        let fm = FileManager.default
+        return fm.fileExists(atPath: (directory as NSString).appendingPathComponent("metrics.json"))
+            && !fm.fileExists(atPath: (directory as NSString).appendingPathComponent("failed.txt"))
+    }
+
+    /// Throws, saying why, unless `directory` is a finished run; `use` names what was wanted from it.
+    public static func check(_ directory: String, use: String) throws {
+        let fm = FileManager.default
+        let failed = (directory as NSString).appendingPathComponent("failed.txt")
+        if fm.fileExists(atPath: failed) {
+            let why = ((try? String(contentsOfFile: failed, encoding: .utf8)) ?? "").split(separator: "\n").first.map(String.init) ?? ""
+            throw HarnessError("\(directory) is a run that did not finish (failed.txt\(why.isEmpty ? "" : ": " + why)); not using \(use)")
+        }
+        guard fm.fileExists(atPath: (directory as NSString).appendingPathComponent("metrics.json")) else {
+            throw HarnessError("\(directory) is not a finished run directory (no metrics.json); not using \(use)")
+        }
     }
 }

@@ -54,3 +54,31 @@ enum GitInfo {
         return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }
+
+/// A file a command writes where the user says (`augment-preview --output`): it may replace
+/// only an earlier file of its own kind outside any run's results, never a device, FIFO,
+/// directory or a file of another format.
+public enum OutputFile {
+    /// Throws unless `path` is free or a regular file starting with `signature` whose
+    /// directory holds no run (metrics.json, failed.txt or experiment.yaml).
+    public static func checkReplaceable(_ path: String, signature: [UInt8], kind: String) throws {
+        var status = stat()
+        guard lstat(path, &status) == 0 else {
+            if errno == ENOENT { return }
+            throw HarnessError("\(path): \(String(cString: strerror(errno)))")
+        }
+        guard status.st_mode & S_IFMT == S_IFREG else {
+            throw HarnessError("\(path) exists and is not a regular file (a directory, device, FIFO or link); name a new \(kind) file")
+        }
+        let head = FileHandle(forReadingAtPath: path).flatMap { try? $0.read(upToCount: signature.count) } ?? Data()
+        guard [UInt8](head) == signature else {
+            throw HarnessError("\(path) exists and is not a \(kind) file; it is left as it is: name a new file")
+        }
+        let directory = (path as NSString).deletingLastPathComponent
+        if let run = ["metrics.json", "failed.txt", "experiment.yaml"].first(where: {
+            FileManager.default.fileExists(atPath: ((directory.isEmpty ? "." : directory) as NSString).appendingPathComponent($0))
+        }) {
+            throw HarnessError("\(path) is in a run's directory (it holds \(run)); a run's results are never replaced: name a file elsewhere")
+        }
+    }
+}

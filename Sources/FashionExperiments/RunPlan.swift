@@ -163,7 +163,33 @@ public final class RunPlan {
             if let names = e.data.classNames { fullTrain.classNames = names; test.classNames = names }
         }
         let (train, validation) = try splitValidation(e, fullTrain, test: test)
-        return (e.data.limit.map { train.prefix($0) } ?? train, validation, e.data.testLimit.map { test.prefix($0) } ?? test, [])
+        let limitedTest = e.data.testLimit.map { test.prefix($0) } ?? test
+        try checkNotEmpty(e, train: train, validation: validation, test: limitedTest, of: fullTrain.count, heldOut: nil)
+        return (e.data.limit.map { train.prefix($0) } ?? train, validation, limitedTest, [])
+    }
+
+    /// A part without images would train on nothing or report an accuracy of nothing as 0:
+    /// refuse it, naming the key that emptied it and the counts. `heldOut`: images of the
+    /// product set before the test split (nil for Fashion-MNIST, whose test set is its own).
+    static func checkNotEmpty(_ e: Experiment, train: ImageSet, validation: ImageSet?, test: ImageSet, of total: Int, heldOut: Int?) throws {
+        func fail(_ key: String, _ message: String) -> ConfigError {
+            ConfigError(file: e.file, line: e.lines[key] ?? e.lines["data"] ?? 1, path: key, message: message)
+        }
+        let parts = "training \(train.count), validation \(validation?.count ?? 0), test \(test.count)"
+        if test.count == 0 {
+            throw fail(heldOut != nil ? "data.test_fraction" : "data",
+                       heldOut.map { "holds out no test images of \($0) (parts: \(parts)); raise it or use more images per class" }
+                           ?? "leaves no test images (parts: \(parts))")
+        }
+        if train.count == 0 {
+            // Nothing left after the test split: the test fraction took it all; else validation did.
+            let key = heldOut != nil && total == 0 ? "data.test_fraction"
+                : validation != nil ? "data.validation" : (heldOut != nil ? "data.test_fraction" : "data")
+            throw fail(key, "leaves no training images of \(key == "data.test_fraction" ? heldOut ?? total : total) (parts: \(parts)); lower it or use more images per class")
+        }
+        if let validation, validation.count == 0 {
+            throw fail("data.validation", "takes no images of \(total) (parts: \(parts)); raise it or use more images per class")
+        }
     }
 
     /// Product images: select and decode (cached), undersample, hold out the stratified test
@@ -196,6 +222,7 @@ public final class RunPlan {
             notes.append("Training part balanced by oversampling: \(train.count) images")
         }
         let test = e.data.testLimit.map { split.validation.prefix($0) } ?? split.validation
+        try checkNotEmpty(e, train: train, validation: validation, test: test, of: split.train.count, heldOut: all.count)
         return (e.data.limit.map { train.prefix($0) } ?? train, validation, test, notes)
     }
 

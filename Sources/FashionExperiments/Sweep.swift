@@ -43,6 +43,9 @@ public struct Sweep {
     public var keys: [String]
     public var trials: [Trial]
     public var outputDirectory: String
+    /// The line of each key path of `set`, `grid` or `random.space` in the sweep file, for
+    /// errors in the values it gives the base experiment.
+    public var keyLines: [String: Int] = [:]
 
     /// Larger is better for accuracies, smaller for losses.
     public var higherIsBetter: Bool { metric.hasSuffix("accuracy") }
@@ -66,6 +69,7 @@ public struct Sweep {
         let outputDirectory = try o.string("output_directory", default: "Results/sweeps")
 
         var fixed: [(String, Node)] = []
+        var keyLines: [String: Int] = [:]
         if let set = o.raw("set") {
             guard case let .mapping(m) = set.node else { throw o.error("set", "must be a mapping of key paths to values") }
             for (k, v) in m {
@@ -73,6 +77,7 @@ public struct Sweep {
                     throw o.error(atLine: k.mark?.line ?? set.line, path: "set", "has a key that is not a key path: \(Options.describe(k))")
                 }
                 fixed.append((key, v))
+                keyLines[key] = k.mark?.line ?? set.line
             }
         }
 
@@ -92,6 +97,7 @@ public struct Sweep {
                     throw o.error(atLine: line, path: "grid.\(key)", "must be a non-empty list of values")
                 }
                 axes.append((key, Array(values)))
+                keyLines[key] = line
             }
             keys = axes.map(\.0)
             let total = axes.reduce(1) { $0 * $1.1.count }
@@ -117,6 +123,7 @@ public struct Sweep {
                     throw r.error(atLine: line, path: "random.space", "has a key that is not a key path: \(Options.describe(k))")
                 }
                 axes.append((key, try Distribution(v, options: r, line: line, path: "random.space.\(key)")))
+                keyLines[key] = line
             }
             try r.finish()
             keys = axes.map(\.0)
@@ -129,7 +136,7 @@ public struct Sweep {
         }
         try o.finish()
         return Sweep(file: file, name: name, base: base, metric: metric, fixed: fixed, keys: keys, trials: trials,
-                     outputDirectory: outputDirectory)
+                     outputDirectory: outputDirectory, keyLines: keyLines)
     }
 
     /// The trials shard `index` of `count` runs: every count-th trial starting at `index`.
@@ -140,7 +147,9 @@ public struct Sweep {
     /// The experiment of one trial: the base file with `set` and the trial's values applied.
     public func experiment(for trial: Trial, overrides: Overrides = Overrides()) throws -> Experiment {
         let patches = try fixed + trial.values.map { ($0.0, try Sweep.parseValue($0.1)) } + [("name", Node(trial.id))]
-        return try Experiment.load(file: base, overrides: overrides, patches: patches)
+        let origins: [String?] = fixed.map { "\(file):\(keyLines[$0.0] ?? 1) (set)" }
+            + trial.values.map { "\(file):\(keyLines[$0.0] ?? 1) (\(trial.id), \($0.0) = \($0.1))" } + [nil]
+        return try Experiment.load(file: base, overrides: overrides, patches: patches, patchOrigins: origins)
     }
 
     static func render(_ node: Node) throws -> String {
@@ -204,13 +213,24 @@ public struct Shard: Equatable, Sendable {
     }
 
     /// SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT, counting from SLURM_ARRAY_TASK_MIN
-    /// (Slurm arrays may start at 0 or 1).
-    public static func fromSlurm(_ env: [String: String] = ProcessInfo.processInfo.environment) -> Shard? {
-        guard let id = env["SLURM_ARRAY_TASK_ID"].flatMap({ Int($0) }),
-              let count = env["SLURM_ARRAY_TASK_COUNT"].flatMap({ Int($0) }), count >= 1 else { return nil }
-        let first = env["SLURM_ARRAY_TASK_MIN"].flatMap { Int($0) } ?? 0
+    /// (Slurm arrays may start at 0 or 1); nil outside an array job. Variables that give no
+    /// shard (not numbers, or an id outside MIN…MIN+COUNT−1, as `--array=1,3,5` gives) are an
+    /// error: running every trial in every task would repeat the sweep COUNT times.
+    public static func fromSlurm(_ env: [String: String] = ProcessInfo.processInfo.environment) throws -> Shard? {
+        guard let idText = env["SLURM_ARRAY_TASK_ID"] else { return nil }
+        let fix = "submit the array as a range starting at 0 or 1 without steps (--array=0-N) or pass --shard i/n"
+        func number(_ name: String, _ text: String?) throws -> Int {
+            guard let text, let n = Int(text.trimmingCharacters(in: .whitespaces)) else {
+                throw HarnessError("\(name) is \(text.map { "'\($0)'" } ?? "not set") in a Slurm array task, not a whole number; \(fix)")
+            }
+            return n
+        }
+        let id = try number("SLURM_ARRAY_TASK_ID", idText), count = try number("SLURM_ARRAY_TASK_COUNT", env["SLURM_ARRAY_TASK_COUNT"])
+        let first = try env["SLURM_ARRAY_TASK_MIN"].map { try number("SLURM_ARRAY_TASK_MIN", $0) } ?? 0
         let index = id - first
-        guard index >= 0, index < count else { return nil }
+        guard count >= 1, index >= 0, index < count else {
+            throw HarnessError("SLURM_ARRAY_TASK_ID \(id) is not one of \(first)…\(first + count - 1) (SLURM_ARRAY_TASK_MIN \(first), SLURM_ARRAY_TASK_COUNT \(count)); \(fix)")
+        }
         return Shard(index: index, count: count)
     }
 }

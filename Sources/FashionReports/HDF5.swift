@@ -158,12 +158,15 @@ public final class HDF5Writer {
     /// deletes the temporary file and throws instead.
     public func close() throws {
         guard file >= 0 else { return }
+        // Closing flushes the data: a full disk shows here, and HDF5 only says that it failed.
+        errno = 0
         let status = HDF5Library.locked { H5Fclose(file) }
+        let systemError = errno
         file = -1
         if failed || status < 0 {
             unlink(temporaryPath)
             throw HDF5Error(failed ? "HDF5 file \(path) not written: an earlier write to it failed"
-                                   : "Cannot close HDF5 file \(path)")
+                                   : "Cannot close HDF5 file \(path)" + (systemError != 0 ? ": \(String(cString: strerror(systemError)))" : ""))
         }
         guard rename(temporaryPath, path) == 0 else {
             let reason = String(cString: strerror(errno))

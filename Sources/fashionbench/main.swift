@@ -27,6 +27,11 @@ func reporting<T>(_ body: () throws -> T) throws -> T {
         throw UserFacing(description: e.description)
     } catch let e as HarnessError {
         throw UserFacing(description: e.description)
+    } catch let e as CocoaError {
+        // Foundation's file errors (a path through a regular file, no permission, …): the path
+        // and the system's reason, not the error domain and code.
+        let path = e.filePath ?? e.url?.path
+        throw UserFacing(description: "\(path ?? "a file"): \(FileProblem.reason(e, path: path))")
     }
 }
 
@@ -62,7 +67,7 @@ struct Run: ParsableCommand {
     func run() throws {
         try reporting {
             let e = try Experiment.load(file: file, overrides: Overrides(epochs: epochs, seed: seed, limit: limit, threads: threads, repeats: repeats),
-                                        patches: try sets.map(Patches.parse))
+                                        patches: try sets.map(Patches.parse), patchOrigins: sets.map { "--set \($0)" })
             Interruption.installSignalHandlers()
             _ = try Runner.run(e, resultsRoot: results)
         }
@@ -209,7 +214,7 @@ struct SweepCommand: ParsableCommand {
                 guard let s = Shard.parse(shard) else { throw ValidationError("--shard must be i/n with 0 ≤ i < n, got \(shard)") }
                 chosen = s
             } else {
-                chosen = Shard.fromSlurm() ?? Shard(index: 0, count: 1)
+                chosen = try Shard.fromSlurm() ?? Shard(index: 0, count: 1)
             }
             Interruption.installSignalHandlers()
             _ = try SweepRunner.run(sweep, shard: chosen, root: results, overrides: Overrides(threads: threads), log: { print($0); fflush(stdout) })
@@ -276,6 +281,7 @@ struct AugmentPreview: ParsableCommand {
             }
             let path = output ?? URL(fileURLWithPath: e.outputDirectory).appendingPathComponent(e.name)
                 .appendingPathComponent("augment-preview.png").path
+            try OutputFile.checkReplaceable(path, signature: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A], kind: "PNG")
             try ImageGrid(height: h, width: w, channels: c, zoom: 4).write(rows: rows, to: URL(fileURLWithPath: path))
             print(path)
         }

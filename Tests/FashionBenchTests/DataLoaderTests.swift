@@ -159,6 +159,31 @@ struct DataLoaderTests {
         #expect(error.problem.contains("trailing data"))
     }
 
+    /// A small gzip file that inflates to far more than its IDX header declares (or to zeros,
+    /// no IDX at all) stops at the header's size instead of filling memory; the trailer's
+    /// claimed size is not believed either.
+    @Test func gzipBombsStopAtTheDeclaredSize() throws {
+        let fixture = try DataFixtureDirectory()
+        defer { fixture.remove() }
+        let declared = DataFixtureDirectory.idx(dims: [5, 28, 28], payload: DataFixtureDirectory.pixels(count: 5, salt: 0))
+        let bomb = try DataFixtureDirectory.gzip(declared + [UInt8](repeating: 0, count: 64 << 20))
+        #expect(bomb.count < 200_000)
+        try fixture.write(bomb, to: "bomb.gz")
+        let error = try #require(#expect(throws: DataError.self) { try IDX.readBytes(path: fixture.file("bomb.gz")) })
+        #expect(error.problem.contains("more than the \(declared.count) bytes its IDX header declares"), "\(error)")
+        try fixture.write(try DataFixtureDirectory.gzip([UInt8](repeating: 0, count: 64 << 20)), to: names[0] + ".gz")
+        try FileManager.default.removeItem(atPath: fixture.file(names[0]))
+        #expect(loadError(fixture)?.problem.contains("wrong magic number 0x00000000") == true)
+    }
+
+    @Test func headerDeclaringNoImages() throws {
+        let fixture = try DataFixtureDirectory()
+        defer { fixture.remove() }
+        try fixture.write(DataFixtureDirectory.idx(dims: [0, 28, 28], payload: []), to: names[0])
+        try fixture.write(DataFixtureDirectory.idx(dims: [0], payload: []), to: names[1])
+        #expect(loadError(fixture)?.problem.contains("holds no images") == true)
+    }
+
     @Test func nonGzipGarbage() throws {
         let fixture = try DataFixtureDirectory(gzipped: Set(names))
         defer { fixture.remove() }

@@ -148,6 +148,28 @@ struct ProductExperimentTests {
         #expect(message.contains(c.message), "\(c.new): \(message)")
     }
 
+    /// A split that leaves a part without images is refused at the key that emptied it, with
+    /// the counts (the data is loaded: 30 images per class).
+    @Test(arguments: [
+        ("test_fraction: 0.25", "test_fraction: 0.99", "Experiments/products.yaml:9: data.test_fraction leaves no training images of 60"),
+        ("validation: test", "validation: 0.9999", "Experiments/products.yaml:10: data.validation leaves no training images"),
+        ("cache: false", "cache: false\n  balance: {method: undersample, per_class: 1}",
+         "Experiments/products.yaml:9: data.test_fraction holds out no test images of 2"),
+    ])
+    func emptyPartsAreRefused(_ c: (old: String, new: String, message: String)) throws {
+        let f = try ProductExperimentFixture()
+        defer { f.remove() }
+        var yaml = ProductExperimentFixture.classifier
+        let range = try #require(yaml.range(of: c.old), "fixture lacks \(c.old)")
+        yaml.replaceSubrange(range, with: c.new)
+        do {
+            _ = try RunPlan(experiment: try f.experiment(yaml))
+            Issue.record("\(c.new): loaded")
+        } catch let e as ConfigError {
+            #expect(e.description.hasPrefix(c.message), "\(c.new): \(e)")
+        }
+    }
+
     /// What a reconstruction run cannot do is refused before anything runs, at the key.
     @Test(arguments: [
         ("loss: mse", "loss: sparse_categorical_crossentropy", "training.loss is sparse_categorical_crossentropy, which compares class labels"),

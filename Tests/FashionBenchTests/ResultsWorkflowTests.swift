@@ -277,10 +277,15 @@ struct ResultsWorkflowTests {
         #expect(NodePatch.components("a..b") == nil && NodePatch.components("a[x]") == nil)
     }
 
-    @Test func slurmVariablesChooseTheShard() {
-        #expect(Shard.fromSlurm(["SLURM_ARRAY_TASK_ID": "2", "SLURM_ARRAY_TASK_COUNT": "3"]) == Shard(index: 2, count: 3))
-        #expect(Shard.fromSlurm(["SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_COUNT": "3", "SLURM_ARRAY_TASK_MIN": "1"]) == Shard(index: 2, count: 3))
-        #expect(Shard.fromSlurm([:]) == nil)
+    @Test func slurmVariablesChooseTheShard() throws {
+        #expect(try Shard.fromSlurm(["SLURM_ARRAY_TASK_ID": "2", "SLURM_ARRAY_TASK_COUNT": "3"]) == Shard(index: 2, count: 3))
+        #expect(try Shard.fromSlurm(["SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_COUNT": "3", "SLURM_ARRAY_TASK_MIN": "1"]) == Shard(index: 2, count: 3))
+        #expect(try Shard.fromSlurm([:]) == nil)
+        // An array that is not a plain range (--array=1,3,5), or garbage: an error, not every trial in every task.
+        for env in [["SLURM_ARRAY_TASK_ID": "5", "SLURM_ARRAY_TASK_COUNT": "3", "SLURM_ARRAY_TASK_MIN": "1"],
+                    ["SLURM_ARRAY_TASK_ID": "abc", "SLURM_ARRAY_TASK_COUNT": "3"], ["SLURM_ARRAY_TASK_ID": "1"]] {
+            #expect(throws: HarnessError.self, "\(env)") { try Shard.fromSlurm(env) }
+        }
         #expect(Shard.parse("1/3") == Shard(index: 1, count: 3))
         #expect(Shard.parse("3/3") == nil && Shard.parse("x") == nil && Shard.parse("0/0") == nil)
     }

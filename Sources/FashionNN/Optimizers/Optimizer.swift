@@ -14,9 +14,11 @@ public protocol Optimizer: AnyObject {
 public enum Optimizers {
     public static let names = ["adam", "rmsprop"]
 
-    /// Reads `training.optimizer` (name plus the optimizer's own keys) into an optimizer.
+    /// Reads `training.optimizer` (name plus the optimizer's own keys) into an optimizer. The
+    /// name defaults to adam, as a missing `optimizer:` does, so `optimizer: {learning_rate: …}`
+    /// and `--set training.optimizer.learning_rate=…` tune the default optimizer.
     public static func make(_ o: Options) throws -> Optimizer {
-        switch try o.choice("name", names) {
+        switch try o.choice("name", names, default: "adam") {
         case "adam": return try Adam(options: o)
         default: return try RMSprop(options: o)
         }

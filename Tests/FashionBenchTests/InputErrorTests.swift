@@ -1,0 +1,131 @@
+import FashionConfig
+import FashionExperiments
+import Foundation
+import Testing
+import Yams
+
+/// Bad input names where it was written (a sweep's line, a `--set` option), files the user
+/// names are never replaced unless they are of the command's own kind, and unfinished runs
+/// are not taken as inputs.
+@Suite("Bad input: value origins, replaceable outputs, unfinished runs")
+struct InputErrorTests {
+    static func temporary(_ name: String) throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("fashionbench-input-\(name)-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    /// A mistake in a patched value is reported where the value was written; a mistake in
+    /// the file itself stays at its line even when other keys are patched.
+    @Test func patchedValuesAreBlamedWhereTheyWereWritten() throws {
+        let yaml = ExperimentFileTests.valid
+        func message(_ patches: [(String, String)], origins: [String?]) -> String {
+            do {
+                _ = try Experiment.parse(yaml: yaml, file: "Experiments/x.yaml", patches: try patches.map { ($0.0, try Yams.compose(yaml: $0.1)!) },
+                                         patchOrigins: origins)
+                return "no error"
+            } catch {
+                return "\(error)"
+            }
+        }
+        #expect(message([("training.batch_size", "0")], origins: ["--set training.batch_size=0"])
+                == "--set training.batch_size=0: training.batch_size must be a positive integer, got 0 (applied to Experiments/x.yaml)")
+        #expect(message([("foo", "1")], origins: ["--set foo=1"]).hasPrefix("--set foo=1: foo is not a known key"))
+        #expect(message([("training.optimizer", "{name: sgd}")], origins: ["sweeps/s.yaml:7 (trial-001)"])
+                .hasPrefix("sweeps/s.yaml:7 (trial-001): training.optimizer.name must be one of adam, rmsprop"))
+        // Later patches win: the last one at or above the key is blamed.
+        #expect(message([("training.epochs", "3"), ("training.epochs", "-1")], origins: ["a", "b"]).hasPrefix("b: training.epochs"))
+        #expect(message([("training.epochs", "3")], origins: ["--set training.epochs=3"]) == "no error")
+        // A mistake elsewhere in the file keeps the file's own line.
+        let broken = yaml.replacingOccurrences(of: "batch_size: 16", with: "batch_size: -16")
+        do {
+            _ = try Experiment.parse(yaml: broken, file: "Experiments/x.yaml", patches: [("training.epochs", Node("3"))], patchOrigins: ["--set training.epochs=3"])
+            Issue.record("a negative batch size parsed")
+        } catch let e as ConfigError {
+            #expect(e.description.hasPrefix("Experiments/x.yaml:14: training.batch_size"), "\(e)")
+        }
+    }
+
+    /// `optimizer: {learning_rate: …}` (and `--set training.optimizer.learning_rate=…` on a file
+    /// without an optimizer) tune the default optimizer, adam.
+    @Test func optimizerNameDefaultsToAdam() throws {
+        let yaml = ExperimentFileTests.valid.replacingOccurrences(of: "  optimizer: {name: rmsprop, learning_rate: 0.0001}\n", with: "")
+        let patched = try Experiment.parse(yaml: yaml, file: "x.yaml", patches: [("training.optimizer.learning_rate", Node("0.003"))])
+        #expect(patched.training.optimizerName == "adam" && abs(patched.training.learningRate - 0.003) < 1e-9)
+        #expect(patched.resolvedYAML.contains("name: adam"))
+    }
+
+    /// Sweep values that break the base experiment are reported at the sweep file's line.
+    @Test func sweepMistakesNameTheSweepLine() throws {
+        let dir = try Self.temporary("sweep")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try ExperimentFileTests.valid.write(to: dir.appendingPathComponent("base.yaml"), atomically: true, encoding: .utf8)
+        let file = dir.appendingPathComponent("sweep.yaml")
+        try "name: s\nbase: base.yaml\nset: {training.epochs: 1}\ngrid:\n  training.batch_size: [8, 0]\n".write(to: file, atomically: true, encoding: .utf8)
+        let sweep = try Sweep.load(file: file.path)
+        _ = try sweep.experiment(for: sweep.trials[0])
+        do {
+            _ = try sweep.experiment(for: sweep.trials[1])
+            Issue.record("batch size 0 parsed")
+        } catch let e as ConfigError {
+            #expect(e.description.hasPrefix("\(file.path):5 (trial-001, training.batch_size = 0): training.batch_size must be a positive integer"), "\(e)")
+        }
+    }
+
+    @Test func outputFilesReplaceOnlyTheirOwnKind() throws {
+        let dir = try Self.temporary("output")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let png: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
+        func check(_ path: String) -> String? {
+            do { try OutputFile.checkReplaceable(path, signature: png, kind: "PNG"); return nil } catch { return "\(error)" }
+        }
+        #expect(check(dir.appendingPathComponent("new.png").path) == nil)
+        try Data(png + [1, 2, 3]).write(to: dir.appendingPathComponent("old.png"))
+        #expect(check(dir.appendingPathComponent("old.png").path) == nil)
+        try Data("{}".utf8).write(to: dir.appendingPathComponent("metrics.json"))
+        #expect(check(dir.appendingPathComponent("metrics.json").path)?.contains("is not a PNG file") == true)
+        #expect(check(dir.appendingPathComponent("old.png").path)?.contains("in a run's directory") == true)
+        #expect(check(dir.path)?.contains("not a regular file") == true)
+        let fifo = dir.appendingPathComponent("fifo").path
+        #expect(mkfifo(fifo, 0o644) == 0)
+        #expect(check(fifo)?.contains("not a regular file") == true)
+        #expect(check("/dev/null")?.contains("not a regular file") == true)
+    }
+
+    @Test func unfinishedRunsAreNotInputs() throws {
+        let dir = try Self.temporary("runs")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let run = dir.appendingPathComponent("model_2/20260101-000000-seed0")
+        try FileManager.default.createDirectory(at: run, withIntermediateDirectories: true)
+        try Data().write(to: run.appendingPathComponent("weights.h5"))
+        #expect(!FinishedRun.isFinished(run.path))
+        #expect(throws: HarnessError.self) { try ModelWeights.resolve(run.path, resultsRoot: dir.path) }
+        #expect(throws: HarnessError.self) { try ModelWeights.resolve("model_2", resultsRoot: dir.path) }
+        try Data("{}".utf8).write(to: run.appendingPathComponent("metrics.json"))
+        #expect(try ModelWeights.resolve("model_2", resultsRoot: dir.path).path == run.appendingPathComponent("weights.h5").path)
+        try Data("interrupted: received SIGTERM\n".utf8).write(to: run.appendingPathComponent("failed.txt"))
+        do {
+            _ = try ModelWeights.resolve(run.path, resultsRoot: dir.path)
+            Issue.record("a failed run's weights were used")
+        } catch let e as HarnessError {
+            #expect(e.description.contains("did not finish (failed.txt: interrupted: received SIGTERM)"), "\(e)")
+        }
+        #expect(throws: HarnessError.self) { try Compare.mcnemar(runA: run.path, runB: run.path) }
+        // Naming the file itself is the way to start from it anyway.
+        #expect(try ModelWeights.resolve(run.appendingPathComponent("weights.h5").path, resultsRoot: dir.path).lastPathComponent == "weights.h5")
+    }
+
+    @Test func fileProblemsInPlainWords() throws {
+        let dir = try Self.temporary("files")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("plain")
+        try Data("x".utf8).write(to: file)
+        do {
+            try FileManager.default.createDirectory(at: file.appendingPathComponent("sub"), withIntermediateDirectories: true)
+            Issue.record("a directory was made inside a file")
+        } catch {
+            #expect(FileProblem.reason(error, path: file.appendingPathComponent("sub").path) == "\(file.path) is a file, not a directory")
+        }
+        #expect(FileProblem.reason(CocoaError(.fileReadUnknown), path: dir.path) == "is a directory")
+    }
+}
