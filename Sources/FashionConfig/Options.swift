@@ -395,6 +395,10 @@ public final class Options {
             return mark.line
         case let .duplicatedKeysInMapping(_, context):
             return context.mark.line
+        case let .reader(_, offset?, _, yaml):
+            // libyaml's reader counts characters (a NUL, a control character): the line is
+            // one more than the line breaks before it.
+            return yaml.prefix(offset).reduce(1) { $1.isNewline ? $0 + 1 : $0 }
         default:
             return 1
         }
@@ -406,6 +410,8 @@ public final class Options {
             return [context?.text, problem].compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: ", ")
         case let .duplicatedKeysInMapping(duplicates, _):
             return "duplicate key \(duplicates.joined(separator: ", "))"
+        case let .reader(problem, _, value, _):
+            return "\(problem) (character U+\(String(format: "%04X", value)))"
         default:
             return "\(error)".split(separator: "\n").first.map(String.init) ?? "syntax error"
         }

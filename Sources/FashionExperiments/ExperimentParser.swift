@@ -390,7 +390,9 @@ extension Experiment {
         let optimizerOptions: Options
         let optimizerLine = o.lineOf("optimizer")
         if let raw = o.raw("optimizer"), case .scalar = raw.node {
-            optimizerOptions = try Options(file: o.file, path: raw.path, node: .mapping(Node.Mapping([(Node("name"), raw.node)])))
+            // The synthesised `name:` key carries the scalar's place, so a bad name is reported at its line.
+            let key = Node.scalar(Node.Scalar("name", .implicit, .any, raw.node.mark))
+            optimizerOptions = try Options(file: o.file, path: raw.path, node: .mapping(Node.Mapping([(key, raw.node)], .implicit, .any, raw.node.mark)))
         } else {
             optimizerOptions = try o.child("optimizer") ?? Options(file: o.file, path: Options.join(o.path, "optimizer"), node: .mapping(Node.Mapping([(Node("name"), Node("adam"))])))
         }

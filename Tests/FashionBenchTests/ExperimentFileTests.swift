@@ -104,6 +104,7 @@ import FashionData
         ("batch_size: 16", "batch_size: 1e9", 14, "training.batch_size must be a positive integer, got 1e9"),
         ("batch_size: 16", "batch_size: 70000", 14, "training.batch_size must be at most 65536, got 70000"),
         ("name: rmsprop", "name: sgd", 15, "training.optimizer.name must be one of adam, rmsprop, got the string \"sgd\""),
+        ("optimizer: {name: rmsprop, learning_rate: 0.0001}", "optimizer: sgd", 15, "training.optimizer.name must be one of adam, rmsprop"),
         ("learning_rate: 0.0001", "learning_rate: -0.1", 15, "training.optimizer.learning_rate must be a number > 0.0, got -0.1"),
         ("learning_rate: 0.0001", "momentum: 0.9", 15, "training.optimizer.momentum is not a known key"),
         ("loss: categorical_crossentropy", "loss: hinge", 16, "training.loss must be one of"),
@@ -152,6 +153,7 @@ import FashionData
             ("model:\n  layers:\n    - Dense\n", 3, "model.layers[0] must be a mapping"),
             ("name: \"../../etc\"\nmodel: {layers: [{type: Flatten}]}\n", 1, "name must be"),
             ("\tname: x\n", 1, "is not valid YAML"),
+            ("name: x\nmodel: {layers: [{type: Flatten}]}\ndescription: a\u{0}b\n", 3, "is not valid YAML: control characters are not allowed (character U+0000)"),
         ]
         for (yaml, line, fragment) in cases {
             let message = parseError(yaml) ?? "no error"
