@@ -65,10 +65,19 @@ public enum FashionMNIST {
         for candidate in [base + ".gz", base] where FileManager.default.fileExists(atPath: candidate) {
             return candidate
         }
+        // A link whose target is missing (or loops) is there but cannot be followed: say so.
+        for candidate in [base + ".gz", base] {
+            var status = stat()
+            if lstat(candidate, &status) == 0, status.st_mode & S_IFMT == S_IFLNK, stat(candidate, &status) != 0 {
+                throw DataError(file: candidate, problem: "is a symbolic link that cannot be followed (\(String(cString: strerror(errno))))",
+                                remedy: DataError.replaceRemedy)
+            }
+        }
         var isDirectory: ObjCBool = false
-        let directoryExists = FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) && isDirectory.boolValue
-        let problem = directoryExists
+        let exists = FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory)
+        let problem = exists && isDirectory.boolValue
             ? "file is missing (neither \(name).gz nor \(name) is in \(directory))"
+            : exists ? "file is missing (\(directory) is a file, not a directory)"
             : "file is missing (directory \(directory) does not exist)"
         throw DataError(file: base + ".gz", problem: problem, remedy: DataError.installRemedy)
     }

@@ -152,7 +152,11 @@ public enum ProductImages {
         let stylesPath = (directory as NSString).appendingPathComponent("styles.csv")
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw DataError(file: directory, problem: "the product-image directory does not exist", remedy: downloadRemedy)
+            let exists = FileManager.default.fileExists(atPath: directory)
+            throw DataError(file: directory.isEmpty ? "\"\"" : directory,
+                            problem: exists ? "is a file, not the product-image directory (styles.csv and images/)"
+                                            : directory.isEmpty ? "the product-image directory is an empty path" : "the product-image directory does not exist",
+                            remedy: downloadRemedy)
         }
         guard FileManager.default.fileExists(atPath: stylesPath) else {
             throw DataError(file: stylesPath, problem: "file is missing", remedy: downloadRemedy)

@@ -118,6 +118,7 @@ extension Experiment {
                           lines: ["data": data.options.line, "data.validation": data.options.lineOf("validation"),
                                   "data.test_fraction": data.options.lineOf("test_fraction"), "data.path": data.options.lineOf("path"),
                                   "training.init_from": training.options.lineOf("init_from"),
+                                  "training.parallelism": training.options.lineOf("parallelism"),
                                   "model.input_shape": modelOptions.lineOf("input_shape")],
                           resolvedYAML: resolvedText, source: ExperimentSource(yaml: yaml, overrides: overrides, patches: patches))
     }

@@ -39,13 +39,16 @@ public enum Interruption {
         return unfinished
     }
 
-    /// For the command line: on SIGINT or SIGTERM, mark the active runs, then exit with
-    /// 128 + the signal's number, as a shell reports a process killed by it.
+    /// For the command line: on SIGINT, SIGTERM or SIGHUP (the terminal closed), mark the
+    /// active runs, then exit with 128 + the signal's number, as a shell reports a process
+    /// killed by it. A SIGHUP ignored already (`nohup`) stays ignored.
     public static func installSignalHandlers() {
         lock.lock(); defer { lock.unlock() }
         guard sources.isEmpty else { return }
-        for (number, name) in [(SIGINT, "SIGINT"), (SIGTERM, "SIGTERM")] {
-            signal(number, SIG_IGN)
+        for (number, name) in [(SIGINT, "SIGINT"), (SIGTERM, "SIGTERM"), (SIGHUP, "SIGHUP")] {
+            let previous = signal(number, SIG_IGN)
+            // SIG_IGN is the handler address 1 (SIG_DFL, 0, imports as nil).
+            if number == SIGHUP, let previous, unsafeBitCast(previous, to: Int.self) == 1 { continue }
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler {
                 let marked = markActiveRuns(reason: "received \(name)")

@@ -16,18 +16,25 @@ public enum ResultsIndex {
         var paper: String = ""
     }
 
-    public static func write(root: String) throws -> [URL] {
+    /// Writes index.csv, index.md and index.html; returns them and the metrics files left out,
+    /// each with why (unreadable, not a JSON object, values of the wrong kind, a failed run).
+    public static func write(root: String) throws -> (written: [URL], skipped: [String]) {
+        guard !root.isEmpty else { throw HarnessError("the results directory is an empty path; name one, e.g. Results") }
         let rootURL = URL(fileURLWithPath: root, isDirectory: true)
         guard let experiments = try? FileManager.default.contentsOfDirectory(atPath: rootURL.path) else {
             throw HarnessError("\(root): not a readable directory")
         }
         var rows: [Row] = []
+        var skipped: [String] = []
         for name in experiments.sorted() where !["sweeps", "comparisons"].contains(name) {
             let dir = rootURL.appendingPathComponent(name, isDirectory: true)
             var row = Row(experiment: name)
             for metricsFile in metricsFiles(under: dir, depth: 2) {
-                guard let data = try? Data(contentsOf: metricsFile),
-                      let m = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+                if let problem = problem(ofMetrics: metricsFile) {
+                    skipped.append("\(metricsFile.path): \(problem)")
+                    continue
+                }
+                guard let data = try? Data(contentsOf: metricsFile), let m = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
                       m["test_accuracy"] != nil || m["test_reconstruction_mse"] != nil else { continue }
                 row.runs += 1
                 if let accuracy = m["test_accuracy"] as? Double { row.accuracies.append(accuracy) }
@@ -55,11 +62,41 @@ public enum ResultsIndex {
         var doc = Document(title: "FashionBench results")
         doc.add(.paragraph("Every complete run under \(root) (a run directory with metrics.json), one row per experiment. Paper values are those of each experiment's reference block."))
         doc.add(.table(header, table))
+        if !skipped.isEmpty { doc.add(.paragraph("Left out: " + skipped.joined(separator: "; "))) }
         let outputs = [rootURL.appendingPathComponent("index.csv"), rootURL.appendingPathComponent("index.md"), rootURL.appendingPathComponent("index.html")]
         try ResultFiles.write(ResultFiles.csv(header: header, rows: table), to: outputs[0])
         try ResultFiles.write(doc.markdown(), to: outputs[1])
         try ResultFiles.write(doc.html(directory: rootURL), to: outputs[2])
-        return outputs
+        return (outputs, skipped)
+    }
+
+    /// Why a metrics.json cannot count as a run, or nil. Its statistics must be numbers and
+    /// accuracies within [0, 1]; a run directory that also holds failed.txt did not finish.
+    static func problem(ofMetrics url: URL) -> String? {
+        if FileManager.default.fileExists(atPath: url.deletingLastPathComponent().appendingPathComponent("failed.txt").path) {
+            return "its run did not finish (failed.txt)"
+        }
+        guard let data = try? Data(contentsOf: url) else { return "cannot be read" }
+        guard let json = try? JSONSerialization.jsonObject(with: data) else { return "is not valid JSON" }
+        guard let m = json as? [String: Any] else { return "is not a JSON object" }
+        guard m["test_accuracy"] != nil || m["test_reconstruction_mse"] != nil else { return "has neither test_accuracy nor test_reconstruction_mse" }
+        do {
+            let stats = try JSONDecoder().decode(Statistics.self, from: data)
+            if let a = stats.test_accuracy, !(0...1).contains(a) { return "test_accuracy \(a) is outside [0, 1]" }
+        } catch let DecodingError.typeMismatch(_, context) {
+            return "\(context.codingPath.map(\.stringValue).joined(separator: ".")) is not a number"
+        } catch {
+            return "cannot be decoded (\(error))"
+        }
+        return nil
+    }
+
+    /// The statistics the index reads; JSONDecoder refuses strings and booleans for them.
+    private struct Statistics: Decodable {
+        var test_accuracy: Double?
+        var test_reconstruction_mse: Double?
+        var train_seconds: Double?
+        var samples_per_second: Double?
     }
 
     /// metrics.json files at most `depth` directories below `dir` (run, or group/seed-run).

@@ -60,9 +60,14 @@ public final class RunPlan {
         // BatchNormalization normalises by the statistics of the batch it sees: replicas would
         // each use their shard's statistics (not Keras' whole-batch ones) and race on the shared
         // moving statistics, so such models always run as one model with multi-threaded BLAS.
+        let hasBatchNormalization = model.layers.contains { $0 is BatchNormalization }
+        if e.training.parallelism == "data", hasBatchNormalization {
+            throw ConfigError(file: e.file, line: e.lines["training.parallelism"] ?? 1, path: "training.parallelism",
+                              message: "is data, but the model has BatchNormalization, whose batch statistics need the whole batch in one model; use auto or blas")
+        }
         let dataParallel = threads > 1 && (e.training.parallelism == "data"
             || (e.training.parallelism == "auto" && e.training.batchSize >= 2 * threads))
-            && !model.layers.contains { $0 is BatchNormalization }
+            && !hasBatchNormalization
         if dataParallel {
             do {
                 try model.makeDataParallel(workers: threads) { try e.model.layers.map { try $0.make() } }

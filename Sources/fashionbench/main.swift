@@ -231,7 +231,8 @@ struct ReportCommand: ParsableCommand {
 
     func run() throws {
         try reporting {
-            let written = try ResultsIndex.write(root: directory)
+            let (written, skipped) = try ResultsIndex.write(root: directory)
+            for s in skipped { FileHandle.standardError.write(Data("warning: left out \(s)\n".utf8)) }
             print("Wrote \(written.map(\.path).joined(separator: ", "))")
         }
     }

@@ -171,13 +171,21 @@ struct NNLayers3ShapeTests {
     }
 
     /// BatchNormalization's statistics are the whole batch's: the plan never shards such a
-    /// model over replicas, even when asked to; without it, the same file runs data-parallel.
+    /// model over replicas (`auto` keeps one model; asking for `data` is an error at the key);
+    /// without it, the same file runs data-parallel.
     @Test func batchNormalizationKeepsOneReplica() throws {
-        let withBN = Self.experiment(layers: "    - {type: Reshape, target_shape: [4, 4, 1]}\n    - {type: BatchNormalization}",
-                                     training: "  threads: 2\n  parallelism: data\n")
+        let layers = "    - {type: Reshape, target_shape: [4, 4, 1]}\n    - {type: BatchNormalization}"
+        let withBN = Self.experiment(layers: layers, training: "  threads: 2\n  parallelism: auto\n")
         let plan = try RunPlan(experiment: try Experiment.parse(yaml: withBN, file: "x.yaml"), loadData: false)
         #expect(plan.dataParallelWorkers == 1)
         #expect(plan.model.replicas.isEmpty)
+        let asked = Self.experiment(layers: layers, training: "  threads: 2\n  parallelism: data\n")
+        do {
+            _ = try RunPlan(experiment: try Experiment.parse(yaml: asked, file: "x.yaml"), loadData: false)
+            Issue.record("parallelism: data with BatchNormalization was accepted")
+        } catch let e as ConfigError {
+            #expect(e.path == "training.parallelism" && e.line > 1 && e.message.contains("BatchNormalization"), "\(e)")
+        }
         let without = Self.experiment(layers: "    - {type: Reshape, target_shape: [4, 4, 1]}\n    - {type: LeakyReLU}",
                                       training: "  threads: 2\n  parallelism: data\n")
         let control = try RunPlan(experiment: try Experiment.parse(yaml: without, file: "x.yaml"), loadData: false)

@@ -237,10 +237,32 @@ struct ResultsWorkflowTests {
         for seed in [1, 2] as [UInt64] {
             _ = try Runner.run(try Experiment.load(file: file.path, overrides: Overrides(seed: seed)), resultsRoot: results.path, log: { _ in }, liveProgress: false)
         }
-        let written = try ResultsIndex.write(root: results.path)
-        let csv = try String(contentsOf: written[0], encoding: .utf8).split(separator: "\n")
-        #expect(csv.count == 2)
+        var (written, skipped) = try ResultsIndex.write(root: results.path)
+        var csv = try String(contentsOf: written[0], encoding: .utf8).split(separator: "\n")
+        #expect(csv.count == 2 && skipped.isEmpty)
         #expect(csv[1].hasPrefix("quick,2,"))
+
+        // Damaged or unfinished metrics are left out and named, not counted as runs.
+        let bad: [(String, String)] = [("truncated", "{\"test_accuracy\": 0.9"), ("array", "[1, 2]"), ("text", "{\"test_accuracy\": \"high\"}"),
+                                       ("range", "{\"test_accuracy\": 1.5}"), ("empty", "")]
+        for (name, text) in bad {
+            let run = results.appendingPathComponent("quick/bad-\(name)")
+            try FileManager.default.createDirectory(at: run, withIntermediateDirectories: true)
+            try Data(text.utf8).write(to: run.appendingPathComponent("metrics.json"))
+        }
+        let failed = results.appendingPathComponent("quick/bad-failed")
+        try FileManager.default.createDirectory(at: failed, withIntermediateDirectories: true)
+        try Data("{\"test_accuracy\": 0.5}".utf8).write(to: failed.appendingPathComponent("metrics.json"))
+        try Data("interrupted\n".utf8).write(to: failed.appendingPathComponent("failed.txt"))
+        (written, skipped) = try ResultsIndex.write(root: results.path)
+        csv = try String(contentsOf: written[0], encoding: .utf8).split(separator: "\n")
+        #expect(csv[1].hasPrefix("quick,2,"), "\(csv)")
+        #expect(skipped.count == 6, "\(skipped)")
+        for (fragment, why) in [("bad-truncated", "not valid JSON"), ("bad-array", "not a JSON object"), ("bad-text", "test_accuracy is not a number"),
+                                ("bad-range", "outside [0, 1]"), ("bad-empty", "not valid JSON"), ("bad-failed", "did not finish")] {
+            #expect(skipped.contains { $0.contains(fragment) && $0.contains(why) }, "\(fragment): \(skipped)")
+        }
+        #expect(throws: HarnessError.self) { try ResultsIndex.write(root: "") }
     }
 
     @Test func seed003ExperimentsSelectTheThreeClasses() throws {
