@@ -50,7 +50,10 @@ public enum FileProblem {
             if !ancestor.isEmpty, FileManager.default.fileExists(atPath: ancestor, isDirectory: &isDirectory), !isDirectory.boolValue {
                 return "\(ancestor) is a file, not a directory"
             }
-            if !ancestor.isEmpty, access(ancestor, W_OK) != 0 { return "no permission to write in \(ancestor)" }
+            // Only for a path still to be made: a file that exists failed for another reason.
+            if !ancestor.isEmpty, !FileManager.default.fileExists(atPath: path), access(ancestor, W_OK) != 0 {
+                return "no permission to write in \(ancestor)"
+            }
         }
         return ns.localizedDescription
     }

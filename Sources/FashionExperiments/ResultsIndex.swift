@@ -30,12 +30,13 @@ public enum ResultsIndex {
             let dir = rootURL.appendingPathComponent(name, isDirectory: true)
             var row = Row(experiment: name)
             for metricsFile in metricsFiles(under: dir, depth: 2) {
-                if let problem = problem(ofMetrics: metricsFile) {
-                    skipped.append("\(metricsFile.path): \(problem)")
+                let m: [String: Any]
+                switch read(metricsFile) {
+                case .success(let values): m = values
+                case .failure(let problem):
+                    skipped.append("\(metricsFile.path): \(problem.description)")
                     continue
                 }
-                guard let data = try? Data(contentsOf: metricsFile), let m = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-                      m["test_accuracy"] != nil || m["test_reconstruction_mse"] != nil else { continue }
                 row.runs += 1
                 if let accuracy = m["test_accuracy"] as? Double { row.accuracies.append(accuracy) }
                 if let mse = m["test_reconstruction_mse"] as? Double { row.reconstructionMSE.append(mse) }
@@ -70,25 +71,27 @@ public enum ResultsIndex {
         return (outputs, skipped)
     }
 
-    /// Why a metrics.json cannot count as a run, or nil. Its statistics must be numbers and
-    /// accuracies within [0, 1]; a run directory that also holds failed.txt did not finish.
-    static func problem(ofMetrics url: URL) -> String? {
+    /// A metrics.json's values, or why it cannot count as a run: its statistics must be
+    /// numbers and accuracies within [0, 1]; a run directory that also holds failed.txt did
+    /// not finish.
+    static func read(_ url: URL) -> Result<[String: Any], HarnessError> {
+        func left(_ why: String) -> Result<[String: Any], HarnessError> { .failure(HarnessError(why)) }
         if FileManager.default.fileExists(atPath: url.deletingLastPathComponent().appendingPathComponent("failed.txt").path) {
-            return "its run did not finish (failed.txt)"
+            return left("its run did not finish (failed.txt)")
         }
-        guard let data = try? Data(contentsOf: url) else { return "cannot be read" }
-        guard let json = try? JSONSerialization.jsonObject(with: data) else { return "is not valid JSON" }
-        guard let m = json as? [String: Any] else { return "is not a JSON object" }
-        guard m["test_accuracy"] != nil || m["test_reconstruction_mse"] != nil else { return "has neither test_accuracy nor test_reconstruction_mse" }
+        guard let data = try? Data(contentsOf: url) else { return left("cannot be read") }
+        guard let json = try? JSONSerialization.jsonObject(with: data) else { return left("is not valid JSON") }
+        guard let m = json as? [String: Any] else { return left("is not a JSON object") }
+        guard m["test_accuracy"] != nil || m["test_reconstruction_mse"] != nil else { return left("has neither test_accuracy nor test_reconstruction_mse") }
         do {
             let stats = try JSONDecoder().decode(Statistics.self, from: data)
-            if let a = stats.test_accuracy, !(0...1).contains(a) { return "test_accuracy \(a) is outside [0, 1]" }
+            if let a = stats.test_accuracy, !(0...1).contains(a) { return left("test_accuracy \(a) is outside [0, 1]") }
         } catch let DecodingError.typeMismatch(_, context) {
-            return "\(context.codingPath.map(\.stringValue).joined(separator: ".")) is not a number"
+            return left("\(context.codingPath.map(\.stringValue).joined(separator: ".")) is not a number")
         } catch {
-            return "cannot be decoded (\(error))"
+            return left("cannot be decoded (\(error))")
         }
-        return nil
+        return .success(m)
     }
 
     /// The statistics the index reads; JSONDecoder refuses strings and booleans for them.
