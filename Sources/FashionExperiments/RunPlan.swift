@@ -187,9 +187,8 @@ public final class RunPlan {
                            ?? "leaves no test images (parts: \(parts))")
         }
         if train.count == 0 {
-            // Nothing left after the test split: the test fraction took it all; else validation did.
-            let key = heldOut != nil && total == 0 ? "data.test_fraction"
-                : validation != nil ? "data.validation" : (heldOut != nil ? "data.test_fraction" : "data")
+            // Validation took what the test split left, unless that split left nothing.
+            let key = validation != nil && total > 0 ? "data.validation" : heldOut != nil ? "data.test_fraction" : "data"
             throw fail(key, "leaves no training images of \(key == "data.test_fraction" ? heldOut ?? total : total) (parts: \(parts)); lower it or use more images per class")
         }
         if let validation, validation.count == 0 {

@@ -34,7 +34,7 @@ public enum PNGWriter {
         guard rc == Z_OK else { throw Failure.zlib(rc) }
         compressed.removeSubrange(Int(destLen)...)
 
-        var png = Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A])
+        var png = Data(PNGInfo.signature)
         var ihdr = [UInt8]()
         ihdr += bigEndian(UInt32(width)) + bigEndian(UInt32(height))
         ihdr += [8, channels == 1 ? 0 : 2, 0, 0, 0]  // depth 8, gray/RGB, deflate, filter 0, no interlace

@@ -282,7 +282,7 @@ struct AugmentPreview: ParsableCommand {
             }
             let path = output ?? URL(fileURLWithPath: e.outputDirectory).appendingPathComponent(e.name)
                 .appendingPathComponent("augment-preview.png").path
-            try OutputFile.checkReplaceable(path, signature: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A], kind: "PNG")
+            try OutputFile.checkReplaceable(path, signature: PNGInfo.signature, kind: "PNG")
             try ImageGrid(height: h, width: w, channels: c, zoom: 4).write(rows: rows, to: URL(fileURLWithPath: path))
             print(path)
         }

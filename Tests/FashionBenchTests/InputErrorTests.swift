@@ -1,5 +1,6 @@
 import FashionConfig
 import FashionExperiments
+import FashionReports
 import Foundation
 import Testing
 import Yams
@@ -75,7 +76,7 @@ struct InputErrorTests {
     @Test func outputFilesReplaceOnlyTheirOwnKind() throws {
         let dir = try Self.temporary("output")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let png: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
+        let png = PNGInfo.signature
         func check(_ path: String) -> String? {
             do { try OutputFile.checkReplaceable(path, signature: png, kind: "PNG"); return nil } catch { return "\(error)" }
         }
