@@ -49,19 +49,14 @@ extension Experiment {
     public static func parse(yaml: String, file: String, overrides: Overrides = Overrides(), patches: [(String, Node)] = [],
                              patchOrigins: [String?] = []) throws -> Experiment {
         do {
-            return try parsePatched(yaml: yaml, file: file, overrides: overrides, patches: patches)
-        } catch let e as ConfigError where e.origin == nil {
-            // The last patch at or above the error's key set the value (later patches win).
-            for i in patches.indices.reversed() where i < patchOrigins.count {
-                let key = patches[i].0
-                guard let origin = patchOrigins[i], e.path == key || e.path.hasPrefix(key + ".") || e.path.hasPrefix(key + "[") else { continue }
-                throw ConfigError(file: e.file, line: e.line, path: e.path, message: e.message, origin: origin)
-            }
-            throw e
+            return try parsePatched(yaml: yaml, file: file, overrides: overrides, patches: patches, patchOrigins: patchOrigins)
+        } catch let e as ConfigError {
+            throw ExperimentSource.attribute(e, patches: patches, origins: patchOrigins)
         }
     }
 
-    private static func parsePatched(yaml: String, file: String, overrides: Overrides, patches: [(String, Node)]) throws -> Experiment {
+    private static func parsePatched(yaml: String, file: String, overrides: Overrides, patches: [(String, Node)],
+                                     patchOrigins: [String?]) throws -> Experiment {
         var node = try Options.compose(yaml: yaml, file: file)
         for (path, value) in patches {
             do { node = try NodePatch.set(node, path: path, to: value) } catch let e as PatchError {
@@ -117,10 +112,14 @@ extension Experiment {
                           reference: reference?.resolved ?? [],
                           lines: ["data": data.options.line, "data.validation": data.options.lineOf("validation"),
                                   "data.test_fraction": data.options.lineOf("test_fraction"), "data.path": data.options.lineOf("path"),
+                                  "data.augmentation": data.options.lineOf("augmentation"),
+                                  "training": training.options.line, "training.threads": training.options.lineOf("threads"),
+                                  "training.targets": training.options.lineOf("targets"), "training.loss": training.options.lineOf("loss"),
                                   "training.init_from": training.options.lineOf("init_from"),
                                   "training.parallelism": training.options.lineOf("parallelism"),
                                   "model.input_shape": modelOptions.lineOf("input_shape")],
-                          resolvedYAML: resolvedText, source: ExperimentSource(yaml: yaml, overrides: overrides, patches: patches))
+                          resolvedYAML: resolvedText, source: ExperimentSource(yaml: yaml, overrides: overrides, patches: patches,
+                                                                   patchOrigins: patchOrigins))
     }
 
     // MARK: - Sections
@@ -446,7 +445,7 @@ extension Experiment {
         var o = source.overrides
         o.seed = seed
         o.repeats = 1
-        return try Experiment.parse(yaml: source.yaml, file: file, overrides: o, patches: source.patches)
+        return try Experiment.parse(yaml: source.yaml, file: file, overrides: o, patches: source.patches, patchOrigins: source.patchOrigins)
     }
 
     static func reason(_ error: Error, path: String? = nil) -> String {

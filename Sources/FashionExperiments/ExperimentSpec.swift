@@ -154,10 +154,31 @@ public struct Experiment {
     public var resolvedYAML: String
     /// What it was read from, to read it again with another seed.
     public var source: ExperimentSource
+
+    /// A mistake found once the file has been read (data loaded, weights looked up, model
+    /// made data-parallel): at the key's line, or where a `--set` or sweep value wrote it.
+    public func error(at path: String, line: Int? = nil, _ message: String) -> ConfigError {
+        ExperimentSource.attribute(ConfigError(file: file, line: line ?? lines[path] ?? 1, path: path, message: message),
+                                   patches: source.patches, origins: source.patchOrigins)
+    }
 }
 
 public struct ExperimentSource {
     public var yaml: String
     public var overrides: Overrides
     public var patches: [(String, Node)]
+    /// Where each patch was written (nil: in the file itself).
+    public var patchOrigins: [String?] = []
+
+    /// A mistake at or below a patched key is reported where the value was written; the last
+    /// patch at or above the error's key set the value (later patches win).
+    static func attribute(_ e: ConfigError, patches: [(String, Node)], origins: [String?]) -> ConfigError {
+        guard e.origin == nil else { return e }
+        for i in patches.indices.reversed() where i < origins.count {
+            let key = patches[i].0
+            guard let origin = origins[i], e.path == key || e.path.hasPrefix(key + ".") || e.path.hasPrefix(key + "[") else { continue }
+            return ConfigError(file: e.file, line: e.line, path: e.path, message: e.message, origin: origin)
+        }
+        return e
+    }
 }

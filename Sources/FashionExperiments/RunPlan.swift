@@ -41,8 +41,8 @@ public final class RunPlan {
         // Product images have the shape their settings give, known before loading; model
         // tests build Fashion-MNIST experiments with small shapes and no data.
         if let shape = e.model.inputShape, data != nil || e.data.products != nil, shape != datasetShape {
-            throw ConfigError(file: e.file, line: e.lines["model.input_shape"] ?? 1, path: "model.input_shape",
-                              message: "is \(shapeText(shape)) but the dataset's images are \(shapeText(datasetShape))")
+            throw e.error(at: "model.input_shape",
+                          "is \(shapeText(shape)) but the dataset's images are \(shapeText(datasetShape))")
         }
         let inputShape = e.model.inputShape ?? datasetShape
 
@@ -62,8 +62,8 @@ public final class RunPlan {
         // moving statistics, so such models always run as one model with multi-threaded BLAS.
         let hasBatchNormalization = model.layers.contains { $0 is BatchNormalization }
         if e.training.parallelism == "data", hasBatchNormalization {
-            throw ConfigError(file: e.file, line: e.lines["training.parallelism"] ?? 1, path: "training.parallelism",
-                              message: "is data, but the model has BatchNormalization, whose batch statistics need the whole batch in one model; use auto or blas")
+            throw e.error(at: "training.parallelism",
+                          "is data, but the model has BatchNormalization, whose batch statistics need the whole batch in one model; use auto or blas")
         }
         let dataParallel = threads > 1 && (e.training.parallelism == "data"
             || (e.training.parallelism == "auto" && e.training.batchSize >= 2 * threads))
@@ -72,7 +72,7 @@ public final class RunPlan {
             do {
                 try model.makeDataParallel(workers: threads) { try e.model.layers.map { try $0.make() } }
             } catch let s as ShapeError {
-                throw ConfigError(file: e.file, line: 1, path: "training.threads", message: "\(threads) replicas do not fit: \(s.message)")
+                throw e.error(at: "training.threads", "\(threads) replicas do not fit: \(s.message)")
             }
         }
         dataParallelWorkers = dataParallel ? threads : 1
@@ -84,21 +84,21 @@ public final class RunPlan {
                 try ModelWeights.load(model, from: url)
                 initializedFrom = url
             } catch let h as HarnessError {
-                throw ConfigError(file: e.file, line: e.lines["training.init_from"] ?? 1, path: "training.init_from", message: "→ \(h.description)")
+                throw e.error(at: "training.init_from", "→ \(h.description)")
             } catch let h as HDF5Error {
-                throw ConfigError(file: e.file, line: e.lines["training.init_from"] ?? 1, path: "training.init_from", message: "→ \(h.description)")
+                throw e.error(at: "training.init_from", "→ \(h.description)")
             }
         }
         optimizer = try e.training.makeOptimizer()
 
         for c in e.training.callbacks {
             if c.monitor.hasPrefix("val_"), e.data.validation == .none || (data != nil && validation == nil) {
-                throw ConfigError(file: e.file, line: c.line, path: c.path + ".monitor",
-                                  message: "is \(c.monitor) but there is no validation set (set data.validation)")
+                throw e.error(at: c.path + ".monitor", line: c.line,
+                              "is \(c.monitor) but there is no validation set (set data.validation)")
             }
             if model.reconstructsInput, c.monitor.hasSuffix("accuracy") {
-                throw ConfigError(file: e.file, line: c.line, path: c.path + ".monitor",
-                                  message: "is \(c.monitor) but a model reconstructing its input has no accuracy: monitor loss or val_loss")
+                throw e.error(at: c.path + ".monitor", line: c.line,
+                              "is \(c.monitor) but a model reconstructing its input has no accuracy: monitor loss or val_loss")
             }
         }
         if model.reconstructsInput {
@@ -109,17 +109,14 @@ public final class RunPlan {
     /// What a model trained on its own input needs: targets the loss can take and inputs
     /// that are the targets.
     static func checkReconstruction(_ e: Experiment) throws {
-        let targetsLine = e.lines["training.targets"] ?? 1
         if e.data.augmentation != nil {
             // Keras' flow(x, x) would augment the inputs only and ask for the clean image back;
             // here the targets are the (augmented) inputs themselves, so refuse rather than
             // silently train something else.
-            throw ConfigError(file: e.file, line: e.lines["data.augmentation"] ?? targetsLine, path: "data.augmentation",
-                              message: "cannot be used with training.targets: inputs (the targets would be the augmented images); remove it")
+            throw e.error(at: "data.augmentation", "cannot be used with training.targets: inputs (the targets would be the augmented images); remove it")
         }
         if e.training.loss == "binary_crossentropy", e.data.rescale * 255 > 1 + 1e-9 {
-            throw ConfigError(file: e.file, line: e.lines["training.loss"] ?? targetsLine, path: "training.loss",
-                              message: "binary_crossentropy on reconstructed inputs needs targets in [0, 1], but data.rescale \(e.data.rescale) makes pixels up to \(e.data.rescale * 255); use rescale: 0.00392156862745098 (1/255) or mean_squared_error")
+            throw e.error(at: "training.loss", "binary_crossentropy on reconstructed inputs needs targets in [0, 1], but data.rescale \(e.data.rescale) makes pixels up to \(e.data.rescale * 255); use rescale: 0.00392156862745098 (1/255) or mean_squared_error")
         }
     }
 
@@ -134,13 +131,13 @@ public final class RunPlan {
                                    reconstructsInput: e.training.targets == "inputs", names: e.model.layers.map(\.name))
         } catch let s as ShapeError {
             let spec = e.model.layers[min(s.layerIndex, e.model.layers.count - 1)]
-            throw ConfigError(file: e.file, line: spec.line, path: spec.path,
-                              message: "\(s.layer) \(s.message) (input \(shapeText(inputShape)))")
+            throw e.error(at: spec.path, line: spec.line,
+                          "\(s.layer) \(s.message) (input \(shapeText(inputShape)))")
         }
         if let classes, !model.reconstructsInput, model.classes != classes {
             let spec = e.model.layers[e.model.layers.count - 1]
-            throw ConfigError(file: e.file, line: spec.line, path: spec.path,
-                              message: "outputs \(model.classes) values but the dataset has \(classes) classes")
+            throw e.error(at: spec.path, line: spec.line,
+                          "outputs \(model.classes) values but the dataset has \(classes) classes")
         }
         return model
     }
@@ -160,7 +157,7 @@ public final class RunPlan {
             (fullTrain, test) = try FashionMNIST.load(directory: e.data.path, verifyChecksums: e.data.verifyChecksums)
         } catch let d as DataError where e.data.path != nil {
             // The file chose the directory: say where.
-            throw ConfigError(file: e.file, line: e.lines["data.path"] ?? 1, path: "data.path", message: "→ \(d.description)")
+            throw e.error(at: "data.path", "→ \(d.description)")
         }
         if let classes = e.data.classes {
             fullTrain = fullTrain.selectingClasses(classes)
@@ -178,7 +175,7 @@ public final class RunPlan {
     /// product set before the test split (nil for Fashion-MNIST, whose test set is its own).
     static func checkNotEmpty(_ e: Experiment, train: ImageSet, validation: ImageSet?, test: ImageSet, of total: Int, heldOut: Int?) throws {
         func fail(_ key: String, _ message: String) -> ConfigError {
-            ConfigError(file: e.file, line: e.lines[key] ?? e.lines["data"] ?? 1, path: key, message: message)
+            e.error(at: key, line: e.lines[key] ?? e.lines["data"], message)
         }
         let parts = "training \(train.count), validation \(validation?.count ?? 0), test \(test.count)"
         if test.count == 0 {
@@ -212,7 +209,7 @@ public final class RunPlan {
             (all, report) = try ProductImages.load(directory: directory, settings: p.settings,
                                                    cacheDirectory: p.cache ? ProductImages.defaultCacheDirectory() : nil)
         } catch let d as DataError where e.data.path != nil {
-            throw ConfigError(file: e.file, line: e.lines["data.path"] ?? 1, path: "data.path", message: "→ \(d.description)")
+            throw e.error(at: "data.path", "→ \(d.description)")
         }
         var notes = report.lines
         if case .undersample? = p.balance {
@@ -238,8 +235,8 @@ public final class RunPlan {
         case .none: validation = nil
         case let .first(n):
             guard n < fullTrain.count else {
-                throw ConfigError(file: e.file, line: e.lines["data.validation"] ?? 1, path: "data.validation",
-                                  message: "takes the first \(n) examples but the training set has only \(fullTrain.count)")
+                throw e.error(at: "data.validation",
+                              "takes the first \(n) examples but the training set has only \(fullTrain.count)")
             }
             (train, validation) = Split.first(n, of: fullTrain)
         case let .fraction(f):

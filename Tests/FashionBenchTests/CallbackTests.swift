@@ -113,6 +113,15 @@ import FashionReports
             }
         }
 
+        // Set on the command line, it is blamed there, not on the file's first line.
+        do {
+            _ = try RunPlan(experiment: try Experiment.load(file: file.path, patches: [("training.init_from", Node("/nowhere/w.h5"))],
+                                                            patchOrigins: ["--set training.init_from=/nowhere/w.h5"]))
+            Issue.record("/nowhere/w.h5: loaded")
+        } catch {
+            #expect("\(error)".hasPrefix("--set training.init_from=/nowhere/w.h5: training.init_from → /nowhere/w.h5 does not exist"), "\(error)")
+        }
+
         let r = try Runner.run(try Experiment.load(file: file.path), log: { _ in }, liveProgress: false)
         let best = r.history.enumerated().min { ($0.element.valLoss ?? 0) < ($1.element.valLoss ?? 0) }!.offset
         #expect(r.metrics["checkpoint_epoch"] as? Int == best + 1)

@@ -47,6 +47,43 @@ struct InputErrorTests {
         }
     }
 
+    /// Mistakes found after parsing (building the plan, loading data) are blamed the same
+    /// way, also in a repeat's re-read experiment; unpatched keys keep their own line.
+    @Test func mistakesFoundAfterParsingAreBlamedWhereTheyWereWritten() throws {
+        let yaml = """
+        name: bn
+        model:
+          input_shape: [8, 8, 1]
+          layers: [{type: Flatten}, {type: BatchNormalization}, {type: Dense, units: 10, activation: softmax}]
+        training:
+          batch_size: 8
+          threads: 2
+        """
+        func message(_ patches: [(String, Node)], origins: [String?], seed: UInt64? = nil) -> String {
+            do {
+                var e = try Experiment.parse(yaml: yaml, file: "Experiments/bn.yaml", patches: patches, patchOrigins: origins)
+                if let seed { e = try e.withSeed(seed) }
+                _ = try RunPlan(experiment: e, loadData: false)
+                return "no error"
+            } catch {
+                return "\(error)"
+            }
+        }
+        let data = [("training.parallelism", Node("data"))]
+        #expect(message(data, origins: ["--set training.parallelism=data"])
+                .hasPrefix("--set training.parallelism=data: training.parallelism is data, but the model has BatchNormalization"))
+        #expect(message(data, origins: ["sweeps/p.yaml:4 (trial-000)"], seed: 5).hasPrefix("sweeps/p.yaml:4 (trial-000): training.parallelism"))
+        #expect(message(data, origins: [nil]).hasPrefix("Experiments/bn.yaml:"))
+        let inFile = yaml.replacingOccurrences(of: "  threads: 2", with: "  threads: 2\n  parallelism: data")
+        do {
+            _ = try RunPlan(experiment: try Experiment.parse(yaml: inFile, file: "Experiments/bn.yaml", patches: [("training.epochs", Node("2"))],
+                                                             patchOrigins: ["--set training.epochs=2"]), loadData: false)
+            Issue.record("parallelism: data with BatchNormalization was accepted")
+        } catch {
+            #expect("\(error)".hasPrefix("Experiments/bn.yaml:8: training.parallelism is data"), "\(error)")
+        }
+    }
+
     /// `optimizer: {learning_rate: …}` (and `--set training.optimizer.learning_rate=…` on a file
     /// without an optimizer) tune the default optimizer, adam.
     @Test func optimizerNameDefaultsToAdam() throws {
