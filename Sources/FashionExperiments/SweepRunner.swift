@@ -1,5 +1,6 @@
 import Foundation
 import CSV
+import Yams
 import FashionReports
 
 /// Runs a sweep's trials (all, or one shard's) and merges shards into `sweep.csv`, sorted by
@@ -23,9 +24,15 @@ public enum SweepRunner {
             throw HarnessError("\(shardFile.path) exists: this shard already ran; move it away to run it again")
         }
         let trials = sweep.trials(shard: shard.index, of: shard.count)
-        // Every trial's file and model are checked before anything runs or is written.
+        // Every trial's file and model are checked before anything runs or is written, and so
+        // is what only the data shows (split sizes, classes, the input shape, init_from's
+        // weights), once for each distinct data, model, seed and init_from of the trials.
         let experiments = try trials.map { try sweep.experiment(for: $0, overrides: overrides) }
         for e in experiments { _ = try RunPlan(experiment: e, loadData: false) }
+        var checkedWithData: Set<String> = []
+        for e in experiments where checkedWithData.insert(try dataCheckKey(e)).inserted {
+            _ = try RunPlan(experiment: e)
+        }
         try FileManager.default.createDirectory(at: dir.appendingPathComponent("trials"), withIntermediateDirectories: true)
         log("Sweep \(sweep.name): shard \(shard.index)/\(shard.count) runs \(trials.count) of \(sweep.trials.count) trials")
 
@@ -43,6 +50,14 @@ public enum SweepRunner {
         try ResultFiles.write(ResultFiles.csv(header: header(sweep), rows: rows), to: shardFile)
         if shard.count == 1 { try collect(sweep, root: root, log: log) }
         return dir
+    }
+
+    /// What a check with data depends on: the resolved data and model sections, the seed
+    /// (splits) and init_from.
+    static func dataCheckKey(_ e: Experiment) throws -> String {
+        guard let node = try Yams.compose(yaml: e.resolvedYAML) else { return e.resolvedYAML }
+        let sections = try ["data", "model"].map { try node[$0].map { try Yams.serialize(node: $0) } ?? "" }
+        return ([String(e.seed), e.training.initFrom ?? ""] + sections).joined(separator: "\u{1F}")
     }
 
     static func header(_ sweep: Sweep) -> [String] {

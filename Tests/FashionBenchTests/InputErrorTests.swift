@@ -108,6 +108,17 @@ struct InputErrorTests {
         } catch let e as ConfigError {
             #expect(e.description.hasPrefix("\(file.path):5 (trial-001, training.batch_size = 0): training.batch_size must be a positive integer"), "\(e)")
         }
+        // A mistake only the data shows stops the sweep before its first trial runs.
+        try "name: s\nbase: base.yaml\nset: {training.epochs: 1}\ngrid:\n  data.validation: [first 100, first 70000]\n"
+            .write(to: file, atomically: true, encoding: .utf8)
+        let results = dir.appendingPathComponent("Results").path
+        do {
+            _ = try SweepRunner.run(try Sweep.load(file: file.path), shard: Shard(index: 0, count: 1), root: results, log: { _ in })
+            Issue.record("a validation part larger than the training set ran")
+        } catch let e as ConfigError {
+            #expect(e.description.hasPrefix("\(file.path):5 (trial-001, data.validation = first 70000): data.validation takes the first 70000 examples"), "\(e)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: results))
     }
 
     @Test func outputFilesReplaceOnlyTheirOwnKind() throws {
