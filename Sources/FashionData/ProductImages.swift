@@ -323,8 +323,9 @@ public enum ProductImages {
         var recovered: Int
     }
 
-    /// Reads styles.csv one line at a time (a stray quote cannot swallow the rest of the file).
-    /// A row with more fields than the header has unquoted commas in its last column; those
+    /// Reads styles.csv one line at a time; a quoted field may span up to 20 lines, and a quote
+    /// that does not close into a whole row is an error of its line alone (a stray quote cannot
+    /// swallow the rest of the file). A row with more fields than the header has unquoted commas in its last column; those
     /// fields are joined back. Rows without an id, with too few fields or a repeated id are
     /// malformed: counted, never fatal.
     static func readStyles(_ path: String) throws -> StylesTable {
@@ -344,10 +345,19 @@ public enum ProductImages {
         let idColumn = header.firstIndex(of: "id")!
         var table = StylesTable(header: header, rows: [], malformed: [], recovered: 0)
         var seen = Set<Int>()
-        for (n, line) in lines.enumerated().dropFirst() {
-            let lineNumber = n + 1
+        var n = 1
+        while n < lines.count {
+            let lineNumber = n + 1, line = lines[n]
+            n += 1
             if line.trimmingCharacters(in: .whitespaces).isEmpty { continue }
-            guard var fields = parseLine(String(line)) else {
+            var parsed = parseLine(String(line))
+            if parsed == nil, hasUnterminatedQuote(String(line)),
+               let record = quotedRecord(lines, from: lineNumber - 1, fields: header.count, idColumn: idColumn) {
+                // A quoted field that spans lines (RFC 4180, as pandas reads it).
+                parsed = record.fields
+                n = record.next
+            }
+            guard var fields = parsed else {
                 table.malformed.append("line \(lineNumber): unterminated quote")
                 continue
             }
@@ -372,6 +382,28 @@ public enum ProductImages {
         }
         return table
     }
+
+    /// The record that starts at `lines[first]` with a quote left open, continued over at most
+    /// `maxQuotedLines` lines until the quote closes: its fields and the index of the line
+    /// after it. Nil unless it closes and gives exactly `fields` fields before a line that
+    /// starts a row of its own (a whole number in the id column), so a stray quote costs its
+    /// own line, not the rows after it.
+    static func quotedRecord(_ lines: [Substring], from first: Int, fields: Int, idColumn: Int) -> (fields: [String], next: Int)? {
+        var text = String(lines[first])
+        for last in (first + 1)..<min(lines.count, first + maxQuotedLines) {
+            if let own = try? CSVReader(string: String(lines[last]), hasHeaderRow: false).next(), own.count > idColumn,
+               Int(own[idColumn].trimmingCharacters(in: .whitespaces)) != nil {
+                return nil
+            }
+            text += "\n" + lines[last]
+            guard !hasUnterminatedQuote(text) else { continue }
+            guard let parsed = parseLine(text), parsed.count == fields else { return nil }
+            return (parsed, last + 1)
+        }
+        return nil
+    }
+
+    static let maxQuotedLines = 20
 
     /// One CSV line's fields (CSV.swift), nil when it cannot be parsed.
     static func parseLine(_ line: String) -> [String]? {

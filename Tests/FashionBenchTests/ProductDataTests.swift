@@ -1,4 +1,4 @@
-import FashionData
+@testable import FashionData
 import FashionReports
 import Foundation
 import Testing
@@ -161,6 +161,9 @@ struct ProductDataTests {
         lines.append("")
         lines.append(ProductFixture.row(19, sub: "Socks", name: "Puma 3.5\" socks"))  // a bare quote inside a field: literal
         try f.writePNG(id: 19)
+        // A quoted name over three lines, with an escaped quote and a comma (RFC 4180).
+        lines.append("20,Men,Apparel,Topwear,Shirts,Blue,Summer,2012,Casual,\"Striped shirt,\n  cotton \"\"slim\"\"\n  fit\"")
+        try f.writePNG(id: 20)
         try f.writeStyles(lines, lineEnding: "\r\n")
         return f
     }
@@ -170,7 +173,7 @@ struct ProductDataTests {
         defer { f.remove() }
         let settings = ProductImageSettings(labelColumn: "subCategory", classes: .all, height: 8, width: 6)
         let (set, report) = try ProductImages.load(directory: f.path, settings: settings, cacheDirectory: nil)
-        #expect(report.rows == 21)
+        #expect(report.rows == 22)
         #expect(report.recoveredRows == 1)
         #expect(report.malformedRows == 4, "\(report.malformedExamples)")
         #expect(report.malformedExamples.contains { $0.contains("is not a number") })
@@ -179,10 +182,10 @@ struct ProductDataTests {
         #expect(report.malformedExamples.contains { $0.contains("4 fields") })
         #expect(report.missingImages == 1 && report.missingExamples == [13])
         #expect(report.unreadableImages == 1 && report.unreadableExamples.first?.hasPrefix("14.jpg") == true)
-        // Classes by count (ties by name): Topwear 7, Bottomwear 5, Shoes 2, Socks 1.
+        // Classes by count (ties by name): Topwear 8, Bottomwear 5, Shoes 2, Socks 1.
         #expect(set.classNames == ["Topwear", "Bottomwear", "Shoes", "Socks"])
-        #expect(report.classCounts == [7, 5, 2, 1])
-        #expect(set.count == 15 && set.shape == [8, 6, 3])
+        #expect(report.classCounts == [8, 5, 2, 1])
+        #expect(set.count == 16 && set.shape == [8, 6, 3])
         #expect(report.lines.joined().contains("1 rows without an image file (ids 13)"))
         // Each image resized from its own file: the first Topwear row is id 1.
         let expected = ImageFile.resize(RGBImage(width: 12, height: 16, pixels: ProductFixture.pattern(id: 1, width: 12, height: 16)),
@@ -190,12 +193,31 @@ struct ProductDataTests {
         #expect(Array(set.pixels[0..<144]) == expected.pixels)
     }
 
+    /// A quoted field may span lines; a quote that never closes into a whole row, or runs
+    /// into a line that starts a row, costs only its own line.
+    @Test func quotedFieldsOverSeveralLines() throws {
+        let f = try ProductFixture()
+        defer { f.remove() }
+        try f.writeStyles([ProductFixture.header,
+                           "1,Men,Apparel,Topwear,Shirts,Blue,Summer,2012,Casual,\"Striped shirt,\n  cotton \"\"slim\"\"\n  fit\"",
+                           "2,Men,Apparel,Topwear,Shirts,Blue,Summer,2012,Casual,\"Open quote",
+                           "3,Men,Apparel,Topwear,Shirts,Blue,Summer,2012,Casual,Tee \"V\" neck\"",
+                           "4,Men,Apparel,Topwear,Shirts,Blue,Summer,2012,Casual,\"Two",
+                           "lines\",extra",
+                           "5,Men,Apparel,Topwear,Shirts,Blue,Summer,2012,Casual,Plain"], lineEnding: "\r\n")
+        let table = try ProductImages.readStyles(f.file("styles.csv"))
+        #expect(table.rows.map(\.id) == [1, 3, 5])
+        #expect(table.rows.first?.fields.last == "Striped shirt,\n  cotton \"slim\"\n  fit")
+        #expect(table.malformed == ["line 5: unterminated quote", "line 7: unterminated quote", "line 8: 2 fields, the header has 10"],
+                "\(table.malformed)")
+    }
+
     @Test func topClassesMinimumCountAndRelabelling() throws {
         let f = try Self.quirkyFixture()
         defer { f.remove() }
         var settings = ProductImageSettings(labelColumn: "subCategory", classes: .top(3), height: 4, width: 4)
         var (set, report) = try ProductImages.load(directory: f.path, settings: settings, cacheDirectory: nil)
-        #expect(set.classNames == ["Topwear", "Bottomwear", "Shoes"] && report.classCounts == [7, 5, 2])
+        #expect(set.classNames == ["Topwear", "Bottomwear", "Shoes"] && report.classCounts == [8, 5, 2])
 
         settings.classes = .all
         settings.minCount = 3
