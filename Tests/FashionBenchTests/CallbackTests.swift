@@ -18,6 +18,22 @@ import FashionReports
         return t
     }
 
+    /// Keras' MonitorCallback takes abs(min_delta): a negative one is the same threshold.
+    @Test func negativeMinDeltaIsItsMagnitudeAsInKeras() throws {
+        let yaml = ExperimentFileTests.valid.replacingOccurrences(
+            of: "    - {type: EarlyStopping, monitor: val_accuracy, patience: 2}",
+            with: "    - {type: EarlyStopping, monitor: val_accuracy, patience: 2, min_delta: -0.01}\n    - {type: ReduceLROnPlateau, min_delta: -0.5}")
+        let callbacks = try Experiment.parse(yaml: yaml, file: "x.yaml").training.callbacks
+        #expect(callbacks.count == 2)
+        for c in callbacks {
+            switch c.kind {
+            case let .earlyStopping(s): #expect(s.minDelta == 0.01)
+            case let .reduceLROnPlateau(s): #expect(s.minDelta == 0.5)
+            case .modelCheckpoint: Issue.record("no checkpoint was configured")
+            }
+        }
+    }
+
     @Test func reduceLROnPlateauFollowsKeras() throws {
         var s = ReduceLROnPlateau.Settings()
         s.patience = 2; s.factor = 0.5; s.cooldown = 1; s.minLR = 0.0002; s.minDelta = 0.01

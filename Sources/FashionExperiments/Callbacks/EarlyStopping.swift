@@ -32,7 +32,7 @@ public final class EarlyStopping: Callback {
 
         public init(options o: Options) throws {
             self.init(monitor: try o.choice("monitor", Settings.monitors, default: "val_loss"),
-                      minDelta: abs(try o.double("min_delta", default: 0, min: 0)),
+                      minDelta: abs(try o.double("min_delta", default: 0)),  // Keras' MonitorCallback takes abs(min_delta)
                       patience: try o.int("patience", default: 0, min: 0, max: 1_000_000),
                       mode: MonitorMode(rawValue: try o.choice("mode", MonitorMode.allCases.map(\.rawValue), default: "auto"))!,
                       baseline: try o.optionalDouble("baseline"),

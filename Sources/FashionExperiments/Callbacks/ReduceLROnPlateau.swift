@@ -23,7 +23,7 @@ public final class ReduceLROnPlateau: Callback {
             factor = try o.double("factor", default: 0.1, min: 0, max: 1, minExclusive: true, maxExclusive: true)
             patience = try o.int("patience", default: 10, min: 0, max: 1_000_000)
             mode = MonitorMode(rawValue: try o.choice("mode", MonitorMode.allCases.map(\.rawValue), default: "auto"))!
-            minDelta = try o.double("min_delta", default: 1e-4, min: 0)
+            minDelta = abs(try o.double("min_delta", default: 1e-4))  // Keras' MonitorCallback takes abs(min_delta)
             cooldown = try o.int("cooldown", default: 0, min: 0, max: 1_000_000)
             minLR = try o.double("min_lr", default: 0, min: 0)
         }
