@@ -325,9 +325,9 @@ public enum ProductImages {
 
     /// Reads styles.csv one line at a time; a quoted field may span up to 20 lines, and a quote
     /// that does not close into a whole row is an error of its line alone (a stray quote cannot
-    /// swallow the rest of the file). A row with more fields than the header has unquoted commas in its last column; those
-    /// fields are joined back. Rows without an id, with too few fields or a repeated id are
-    /// malformed: counted, never fatal.
+    /// swallow the rest of the file). A row with more fields than the header has unquoted
+    /// commas in its last column; those fields are joined back. Rows without an id, with too
+    /// few fields or a repeated id are malformed: counted, never fatal.
     static func readStyles(_ path: String) throws -> StylesTable {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw DataError(file: path, problem: "cannot be read", remedy: downloadRemedy)

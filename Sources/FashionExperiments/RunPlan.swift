@@ -174,22 +174,19 @@ public final class RunPlan {
     /// refuse it, naming the key that emptied it and the counts. `heldOut`: images of the
     /// product set before the test split (nil for Fashion-MNIST, whose test set is its own).
     static func checkNotEmpty(_ e: Experiment, train: ImageSet, validation: ImageSet?, test: ImageSet, of total: Int, heldOut: Int?) throws {
-        func fail(_ key: String, _ message: String) -> ConfigError {
-            e.error(at: key, line: e.lines[key] ?? e.lines["data"], message)
-        }
         let parts = "training \(train.count), validation \(validation?.count ?? 0), test \(test.count)"
         if test.count == 0 {
-            throw fail(heldOut != nil ? "data.test_fraction" : "data",
-                       heldOut.map { "holds out no test images of \($0) (parts: \(parts)); raise it or use more images per class" }
-                           ?? "leaves no test images (parts: \(parts))")
+            throw e.error(at: heldOut != nil ? "data.test_fraction" : "data",
+                          heldOut.map { "holds out no test images of \($0) (parts: \(parts)); raise it or use more images per class" }
+                              ?? "leaves no test images (parts: \(parts))")
         }
         if train.count == 0 {
             // Validation took what the test split left, unless that split left nothing.
             let key = validation != nil && total > 0 ? "data.validation" : heldOut != nil ? "data.test_fraction" : "data"
-            throw fail(key, "leaves no training images of \(key == "data.test_fraction" ? heldOut ?? total : total) (parts: \(parts)); lower it or use more images per class")
+            throw e.error(at: key, "leaves no training images of \(key == "data.test_fraction" ? heldOut ?? total : total) (parts: \(parts)); lower it or use more images per class")
         }
         if let validation, validation.count == 0 {
-            throw fail("data.validation", "takes no images of \(total) (parts: \(parts)); raise it or use more images per class")
+            throw e.error(at: "data.validation", "takes no images of \(total) (parts: \(parts)); raise it or use more images per class")
         }
     }
 
