@@ -16,6 +16,20 @@ struct NNDeterminismTests {
                        loss: CategoricalCrossentropy(), maxBatch: 4)
     }
 
+    /// Buffers start as zeros whether they come from the heap or, from 1 MB on, as fresh
+    /// mapped pages; and they hold what is written, to the last element.
+    @Test func buffersStartAsZerosAtEverySize() {
+        for count in [0, 1, 17, (1 << 18) - 1, 1 << 18, 3_000_001] {
+            let b = FloatBuffer(count: count)
+            #expect(b.buffer.allSatisfy { $0 == 0 })
+            #expect(Int(bitPattern: UnsafeRawPointer(b.pointer)) % 64 == 0)
+            for i in stride(from: 0, to: count, by: 4093) { b.pointer[i] = Float(i) }
+            if count > 0 { b.pointer[count - 1] = -1 }
+            #expect(count == 0 || b.pointer[count - 1] == -1)
+            #expect(stride(from: 0, to: max(count - 1, 0), by: 4093).allSatisfy { b.pointer[$0] == Float($0) })
+        }
+    }
+
     @Test func sameSeedSameWeights() throws {
         let a = try Self.makeModel(), b = try Self.makeModel()
         a.initialize(seed: 1234)
