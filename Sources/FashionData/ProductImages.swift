@@ -347,11 +347,11 @@ public enum ProductImages {
         var seen = Set<Int>()
         var n = 1
         while n < lines.count {
-            let lineNumber = n + 1, line = lines[n]
+            let lineNumber = n + 1, line = String(lines[n])
             n += 1
             if line.trimmingCharacters(in: .whitespaces).isEmpty { continue }
-            var parsed = parseLine(String(line))
-            if parsed == nil, hasUnterminatedQuote(String(line)),
+            var parsed = parseLine(line)
+            if parsed == nil, hasUnterminatedQuote(line),
                let record = quotedRecord(lines, from: lineNumber - 1, fields: header.count, idColumn: idColumn) {
                 // A quoted field that spans lines (RFC 4180, as pandas reads it).
                 parsed = record.fields

@@ -28,10 +28,9 @@ public enum SweepRunner {
         // is what only the data shows (split sizes, classes, the input shape, init_from's
         // weights), once for each distinct data, model, seed and init_from of the trials.
         let experiments = try trials.map { try sweep.experiment(for: $0, overrides: overrides) }
-        for e in experiments { _ = try RunPlan(experiment: e, loadData: false) }
         var checkedWithData: Set<String> = []
-        for e in experiments where checkedWithData.insert(try dataCheckKey(e)).inserted {
-            _ = try RunPlan(experiment: e)
+        for e in experiments {
+            _ = try RunPlan(experiment: e, loadData: checkedWithData.insert(try dataCheckKey(e)).inserted)
         }
         try FileManager.default.createDirectory(at: dir.appendingPathComponent("trials"), withIntermediateDirectories: true)
         log("Sweep \(sweep.name): shard \(shard.index)/\(shard.count) runs \(trials.count) of \(sweep.trials.count) trials")
