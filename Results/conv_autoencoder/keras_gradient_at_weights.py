@@ -90,7 +90,7 @@ def compare(weights, out):
     for layer in NAMES:
         for p in k[layer]:
             theirs = k[layer][p][()]
-            ours = gradient_from_step(w0[layer][p][()], w1[layer][p][()])
+            ours = gradient_from_step(w0[layer][p][()].ravel(), w1[layer][p][()].ravel())
             print(f"  {layer}/{p}: {np.linalg.norm(ours - theirs) / np.linalg.norm(theirs):.1e}, "
                   f"{np.linalg.norm(k32[layer][p][()] - theirs) / np.linalg.norm(theirs):.1e} (|g64| {np.linalg.norm(theirs):.1e})")
     theirs = k["dense"]["kernel"][()].reshape(16, 60, 60, 64)

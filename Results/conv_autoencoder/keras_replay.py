@@ -39,7 +39,7 @@ def compare(out):
         print(f"after step {step}: relative difference ||ours - keras|| / ||keras||")
         for g in NAMES:
             print("  " + g + ": " + ", ".join(
-                f"{p} {np.linalg.norm(b[g][p][()] - a[g][p][()]) / max(np.linalg.norm(a[g][p][()]), 1e-30):.1e}" for p in a[g]))
+                f"{p} {np.linalg.norm(b[g][p][()].ravel() - a[g][p][()].ravel()) / max(np.linalg.norm(a[g][p][()]), 1e-30):.1e}" for p in a[g]))
 
 
 def run(out, steps, save_at):

@@ -32,7 +32,7 @@ def compare(out):
         a, b = h5py.File(f"{out}/keras_weights_{step}.h5"), h5py.File(f"{out}/fashionbench/{f}")
         print(f"after step {step}: ||ours - keras|| / ||keras||")
         for g in NAMES:
-            print("  " + g + ": " + ", ".join(f"{p} {np.linalg.norm(b[g][p][()] - a[g][p][()]) / max(np.linalg.norm(a[g][p][()]), 1e-30):.1e}" for p in a[g]))
+            print("  " + g + ": " + ", ".join(f"{p} {np.linalg.norm(b[g][p][()].ravel() - a[g][p][()].ravel()) / max(np.linalg.norm(a[g][p][()]), 1e-30):.1e}" for p in a[g]))
 
 def run(out, steps, save_at):
     sys.path.insert(0, "/work/shared/peers")

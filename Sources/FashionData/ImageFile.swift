@@ -25,6 +25,30 @@ public enum Interpolation: String, CaseIterable, Sendable, Codable {
 
 /// JPEG and PNG files decoded by Debian's libjpeg-turbo and libpng (via CImageCodecs).
 public enum ImageFile {
+    /// The file's bytes, or why they cannot be had in the system's words ("Is a directory",
+    /// "Too many levels of symbolic links", "Permission denied").
+    public static func read(_ path: String) throws(ImageDecodingError) -> [UInt8] {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { throw ImageDecodingError(reason: "cannot be opened: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw ImageDecodingError(reason: "cannot be read: \(String(cString: strerror(errno)))") }
+        guard (info.st_mode & S_IFMT) == S_IFREG else {
+            throw ImageDecodingError(reason: (info.st_mode & S_IFMT) == S_IFDIR ? "is a directory, not an image file" : "is not a regular file")
+        }
+        var bytes = [UInt8](repeating: 0, count: Int(info.st_size))
+        var filled = 0
+        while filled < bytes.count {
+            let n = bytes.withUnsafeMutableBytes { Foundation.read(fd, $0.baseAddress! + filled, $0.count - filled) }
+            if n < 0 && errno == EINTR { continue }
+            guard n >= 0 else { throw ImageDecodingError(reason: "cannot be read: \(String(cString: strerror(errno)))") }
+            if n == 0 { break }  // shrank while being read: decode what is there
+            filled += n
+        }
+        if filled < bytes.count { bytes.removeLast(bytes.count - filled) }
+        return bytes
+    }
+
     /// Decodes a JPEG or PNG (told apart by their signatures, not by the file name) into RGB.
     /// Grey images are replicated into three channels, alpha is dropped, CMYK is converted as
     /// PIL does: the same pixels Keras' `load_img` sees.

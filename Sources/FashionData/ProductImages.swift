@@ -259,10 +259,7 @@ public enum ProductImages {
                     for i in stride(from: w, to: chosen.count, by: workers) {
                         let path = (imagesDirectory as NSString).appendingPathComponent(chosen[i].file)
                         do {
-                            guard let data = FileManager.default.contents(atPath: path) else {
-                                throw ImageDecodingError(reason: "cannot be read")
-                            }
-                            let image = try ImageFile.decode([UInt8](data))
+                            let image = try ImageFile.decode(try ImageFile.read(path))
                             ImageFile.resize(image, width: settings.width, height: settings.height, interpolation: settings.interpolation,
                                              into: out.baseAddress! + i * size)
                         } catch {

@@ -3,14 +3,15 @@ import FashionNN
 import FashionReports
 
 /// A model's weights in HDF5, one dataset per parameter named `<layer>/<parameter>`
-/// (`conv2d/kernel`, `dense_1/bias`, `batch_normalization/moving_mean`), as Keras names them.
+/// (`conv2d/kernel`, `dense_1/bias`, `batch_normalization/moving_mean`), as Keras names them,
+/// in Keras' shapes (a Conv2D kernel is kh x kw x in x filters) under HDF5's checksum.
 public enum ModelWeights {
     public static func save(_ model: Sequential, to url: URL, attributes: [String: String] = [:]) throws {
         let h5 = try HDF5Writer(path: url.path)
         do {
             for layer in model.layers {
                 for p in layer.parameters {
-                    try h5.write("\(layer.name)/\(p.name)", floats: p.value.array)
+                    try h5.write("\(layer.name)/\(p.name)", floats: p.value.array, shape: p.shape, checksummed: true)
                     try h5.setAttribute("shape", string: p.shape.map(String.init).joined(separator: ","), on: "\(layer.name)/\(p.name)")
                 }
             }
@@ -22,7 +23,10 @@ public enum ModelWeights {
         }
     }
 
-    /// Loads every parameter by name; any missing or differently sized one is an error naming it.
+    /// Loads every parameter by name. A missing one, another shape, values that are not
+    /// floating point or not finite, or a failed checksum is an error naming the dataset.
+    /// A flat dataset of the right size is taken as the parameter in row-major order (files
+    /// written before 2026-11-30, and arrays saved with numpy's `ravel()`).
     public static func load(_ model: Sequential, from url: URL) throws {
         let h5 = try HDF5Reader(path: url.path)
         defer { h5.close() }
@@ -34,9 +38,21 @@ public enum ModelWeights {
                 guard names.contains(name) else {
                     throw HarnessError("\(url.path) has no \(name); it holds the weights of another model")
                 }
-                let v = try h5.readFloats(name)
-                guard v.count == p.count else {
-                    throw HarnessError("\(url.path): \(name) has \(v.count) values, this model's has \(p.count) (shape \(p.shape))")
+                let shape = try h5.shape(name)
+                guard shape == p.shape || shape == [p.count] else {
+                    let count = shape.reduce(1, *)
+                    throw HarnessError("\(url.path): \(name) has shape \(shape) (\(count) values), this model's is \(p.shape) (\(p.count) values)")
+                }
+                let kind = try h5.elementClass(name)
+                guard kind == .floatingPoint else {
+                    throw HarnessError("\(url.path): \(name) holds \(kind.rawValue), not floating-point weights")
+                }
+                let v: [Float]
+                do { v = try h5.readFloats(name) } catch {
+                    throw HarnessError("\(url.path) is damaged: \(error)")
+                }
+                if let bad = v.firstIndex(where: { !$0.isFinite }) {
+                    throw HarnessError("\(url.path): \(name) holds \(v[bad]) at element \(bad) of \(v.count); weights must be finite (is the file damaged?)")
                 }
                 values.append((p, v))
             }

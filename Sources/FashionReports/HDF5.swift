@@ -40,6 +40,14 @@ enum HDF5Library {
     static func objectPath(_ dataset: String?) -> String { dataset ?? "/" }
 
     static func describe(_ dataset: String?) -> String { dataset.map { "dataset '\($0)'" } ?? "the file" }
+
+    /// Why the last HDF5 call on this thread failed, as HDF5 says it where the failure began
+    /// ("data error detected by Fletcher32 checksum"), or "" when it left no message.
+    static func innermostError() -> String {
+        var buffer = [CChar](repeating: 0, count: 512)
+        chdf5_innermost_error(&buffer, buffer.count)
+        return String(cString: buffer)
+    }
 }
 
 /// Writes an HDF5 file of plain arrays and attributes, readable by h5py without options.
@@ -86,6 +94,20 @@ public final class HDF5Writer {
     /// A 1-D float32 dataset.
     public func write(_ name: String, floats: [Float]) throws {
         try floats.withUnsafeBytes { try writeDataset(name, dims: [floats.count], type: chdf5_native_float(), buffer: $0.baseAddress) }
+    }
+
+    /// A float32 dataset of the given shape (row-major; h5py reads it as an array of that
+    /// shape). `checksummed` stores it in chunks under HDF5's Fletcher-32 checksum, which
+    /// h5py and every HDF5 reader verify: a file damaged after writing then fails to read
+    /// instead of handing back wrong numbers.
+    public func write(_ name: String, floats: [Float], shape: [Int], checksummed: Bool) throws {
+        guard shape.reduce(1, *) == floats.count else {
+            failed = true
+            throw HDF5Error("Cannot write dataset '\(name)' to \(path): \(floats.count) values do not fill the shape \(shape)")
+        }
+        try floats.withUnsafeBytes {
+            try writeDataset(name, dims: shape, type: chdf5_native_float(), buffer: $0.baseAddress, checksummed: checksummed)
+        }
     }
 
     /// A 1-D int64 dataset.
@@ -208,7 +230,19 @@ public final class HDF5Writer {
         }
     }
 
-    private func writeDataset(_ name: String, dims: [Int], type: hid_t, buffer: UnsafeRawPointer?) throws {
+    /// Chunks of about 4 MB of float32 (whole leading-axis slices): big enough to read fast,
+    /// small enough that HDF5 verifies a large kernel piece by piece.
+    public static let checksumChunkElements = 1 << 20
+
+    /// Chunk extents for `dims`: all of every axis but the first, and as many of the first as
+    /// fit in `checksumChunkElements` (at least one).
+    public static func chunkExtents(_ dims: [Int]) -> [Int] {
+        let inner = dims.dropFirst().reduce(1, *)
+        let leading = max(1, min(dims[0], checksumChunkElements / max(inner, 1)))
+        return [leading] + dims.dropFirst()
+    }
+
+    private func writeDataset(_ name: String, dims: [Int], type: hid_t, buffer: UnsafeRawPointer?, checksummed: Bool = false) throws {
         try ensureOpen("dataset '\(name)'")
         try HDF5Library.locked {
             try createParentGroups(of: name)
@@ -219,7 +253,14 @@ public final class HDF5Writer {
             let space = H5Screate_simple(Int32(extents.count), extents, nil)
             guard space >= 0 else { throw failure("Cannot write dataset '\(name)' to \(path): bad shape \(dims)") }
             defer { H5Sclose(space) }
-            let dataset = H5Dcreate2(file, name, type, space, chdf5_p_default(), chdf5_p_default(), chdf5_p_default())
+            // HDF5 cannot chunk a scalar or an empty extent; those are written plainly.
+            var layout = chdf5_p_default()
+            if checksummed, !dims.isEmpty, !dims.contains(0) {
+                layout = Self.chunkExtents(dims).map { hsize_t($0) }.withUnsafeBufferPointer { chdf5_checksummed_layout(Int32(dims.count), $0.baseAddress) }
+                guard layout >= 0 else { throw failure("Cannot lay out dataset '\(name)' in \(path) with a checksum") }
+            }
+            defer { if layout != chdf5_p_default() { H5Pclose(layout) } }
+            let dataset = H5Dcreate2(file, name, type, space, chdf5_p_default(), layout, chdf5_p_default())
             guard dataset >= 0 else { throw failure("Cannot create dataset '\(name)' in \(path)") }
             defer { H5Dclose(dataset) }
             // Nothing to write for an empty array (and HDF5 rejects a null buffer).
@@ -284,6 +325,27 @@ public final class HDF5Reader {
     public func shape(_ name: String) throws -> [Int] {
         try HDF5Library.locked {
             try withDataset(name) { dataset in try dims(of: dataset, name) }
+        }
+    }
+
+    /// What the dataset's elements are, as stored.
+    public enum ElementClass: String, Sendable {
+        case floatingPoint = "floating-point numbers", integer = "integers", string = "strings", other = "neither numbers nor strings"
+    }
+
+    public func elementClass(_ name: String) throws -> ElementClass {
+        try HDF5Library.locked {
+            try withDataset(name) { dataset in
+                let type = H5Dget_type(dataset)
+                guard type >= 0 else { throw HDF5Error("Cannot read the type of dataset '\(name)' in \(path)") }
+                defer { H5Tclose(type) }
+                switch H5Tget_class(type) {
+                case H5T_FLOAT: return .floatingPoint
+                case H5T_INTEGER: return .integer
+                case H5T_STRING: return .string
+                default: return .other
+                }
+            }
         }
     }
 
@@ -445,7 +507,10 @@ public final class HDF5Reader {
                 let status = values.withUnsafeMutableBytes {
                     H5Dread(dataset, type, chdf5_s_all(), chdf5_s_all(), chdf5_p_default(), $0.baseAddress)
                 }
-                guard status >= 0 else { throw HDF5Error("Cannot read dataset '\(name)' in \(path) as \(T.self)") }
+                guard status >= 0 else {
+                    let why = HDF5Library.innermostError()
+                    throw HDF5Error("Cannot read dataset '\(name)' in \(path) as \(T.self)" + (why.isEmpty ? "" : ": \(why)"))
+                }
                 return values
             }
         }

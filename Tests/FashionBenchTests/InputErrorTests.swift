@@ -164,6 +164,74 @@ struct InputErrorTests {
         #expect(try ModelWeights.resolve(run.appendingPathComponent("weights.h5").path, resultsRoot: dir.path).lastPathComponent == "weights.h5")
     }
 
+    /// Weights files are read back in Keras' shapes under a checksum; a file from before the
+    /// shapes (flat datasets) still loads; anything else that is wrong names the dataset.
+    @Test func weightsFilesAreCheckedDatasetByDataset() throws {
+        let dir = try Self.temporary("weights")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let e = try Experiment.parse(yaml: ExperimentFileTests.valid, file: "Experiments/tiny.yaml")
+        let saved = try RunPlan(experiment: e, loadData: false).model
+        let good = dir.appendingPathComponent("good.h5")
+        try ModelWeights.save(saved, to: good)
+        let reader = try HDF5Reader(path: good.path)
+        for layer in saved.layers { for p in layer.parameters { #expect(try reader.shape("\(layer.name)/\(p.name)") == p.shape) } }
+        reader.close()
+
+        func loadError(_ file: URL) -> String {
+            do {
+                let model = try RunPlan(experiment: try e.withSeed(e.seed + 1), loadData: false).model
+                try ModelWeights.load(model, from: file)
+                for (a, b) in zip(model.layers, saved.layers) {
+                    for (p, q) in zip(a.parameters, b.parameters) where p.value.array != q.value.array { return "loaded other values" }
+                }
+                return "loaded"
+            } catch {
+                return "\(error)"
+            }
+        }
+        #expect(loadError(good) == "loaded")
+        /// The same parameters written another way: `change` may rewrite one dataset.
+        func variant(_ name: String, _ change: (HDF5Writer, String, [Float], [Int]) throws -> Bool) throws -> URL {
+            let url = dir.appendingPathComponent("\(name).h5")
+            let h5 = try HDF5Writer(path: url.path)
+            for layer in saved.layers {
+                for p in layer.parameters where try !change(h5, "\(layer.name)/\(p.name)", p.value.array, p.shape) {
+                    try h5.write("\(layer.name)/\(p.name)", floats: p.value.array)
+                }
+            }
+            try h5.close()
+            return url
+        }
+        #expect(loadError(try variant("flat") { _, _, _, _ in false }) == "loaded")
+        let transposed = loadError(try variant("transposed") { h5, name, values, shape in
+            guard name == "dense/kernel" else { return false }
+            try h5.write(name, floats: values, shape: [shape[1], shape[0]], checksummed: false)
+            return true
+        })
+        #expect(transposed.contains("dense/kernel has shape [10, 676] (6760 values), this model's is [676, 10]"), "\(transposed)")
+        let integers = loadError(try variant("integers") { h5, name, values, _ in
+            guard name == "conv2d/bias" else { return false }
+            try h5.write(name, ints: values.map { Int($0) })
+            return true
+        })
+        #expect(integers.contains("conv2d/bias holds integers, not floating-point weights"), "\(integers)")
+        let nan = loadError(try variant("nan") { h5, name, values, _ in
+            guard name == "dense/bias" else { return false }
+            var v = values
+            v[7] = .nan
+            try h5.write(name, floats: v)
+            return true
+        })
+        #expect(nan.contains("dense/bias holds nan at element 7 of 10"), "\(nan)")
+
+        let damaged = dir.appendingPathComponent("damaged.h5")
+        try FileManager.default.copyItem(at: good, to: damaged)
+        let kernel = try #require(saved.layers.first { $0.name == "dense" }?.parameters.first { $0.name == "kernel" })
+        try ReportsHDF5ChecksumTests.damage(damaged.path, whereStored: Array(kernel.value.array.dropFirst(100)))
+        let message = loadError(damaged)
+        #expect(message.contains("damaged.h5 is damaged") && message.contains("'dense/kernel'") && message.lowercased().contains("checksum"), "\(message)")
+    }
+
     @Test func fileProblemsInPlainWords() throws {
         let dir = try Self.temporary("files")
         defer { try? FileManager.default.removeItem(at: dir) }

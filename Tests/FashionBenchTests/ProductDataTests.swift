@@ -120,6 +120,30 @@ struct ProductImageDecodingTests {
         }
     }
 
+    /// An image path that is not a readable file says what it is instead.
+    @Test func unreadablePathsSayWhy() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fashionbench-read-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("1.jpg").path, loop = dir.appendingPathComponent("2.jpg").path
+        let folder = dir.appendingPathComponent("3.jpg").path
+        let jpeg = try ProductFixtureFiles.bytes("10000.jpg")
+        try Data(jpeg).write(to: URL(fileURLWithPath: file))
+        #expect(try ImageFile.read(file) == jpeg)
+        #expect(symlink(loop, loop) == 0)
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: false)
+        for (path, reason) in [(loop, "cannot be opened: Too many levels of symbolic links"), (folder, "is a directory"),
+                               (dir.appendingPathComponent("4.jpg").path, "cannot be opened: No such file or directory"),
+                               ("/dev/null", "is not a regular file")] {
+            do {
+                _ = try ImageFile.read(path)
+                Issue.record("\(path) was read")
+            } catch {
+                #expect(error.reason.hasPrefix(reason), "\(path): \(error.reason)")
+            }
+        }
+    }
+
     /// Enlarging or shrinking a constant image keeps it constant; an identity resize is a copy.
     @Test(arguments: Interpolation.allCases)
     func resizeKeepsConstantsAndIdentity(_ interpolation: Interpolation) {

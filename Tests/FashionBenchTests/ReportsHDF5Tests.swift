@@ -123,3 +123,64 @@ struct ReportsHDF5Tests {
         #expect(reportsDirectoryContents(dir) == [])
     }
 }
+
+@Suite("Reports: HDF5 checksums")
+struct ReportsHDF5ChecksumTests {
+    /// Flips one byte of the stored copy of `values` (found by its bytes) in the file.
+    static func damage(_ path: String, whereStored values: [Float]) throws {
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        let needle = values.prefix(8).withUnsafeBytes { [UInt8]($0) }
+        let at = try #require((0...(bytes.count - needle.count)).first { bytes[$0..<($0 + needle.count)].elementsEqual(needle) })
+        bytes[at + 5] ^= 0x40
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+    }
+
+    @Test func shapedChecksummedDatasetsReadBackAndDamageIsDetected() throws {
+        let dir = try makeReportsDirectory()
+        defer { removeReportsDirectory(dir) }
+        let path = dir.appendingPathComponent("weights.h5").path
+        // 2,100 x 600 floats: more than one chunk of 2^20 values.
+        let big = (0..<(2_100 * 600)).map { Float($0) / 1_024 - 7 }
+        let small: [Float] = [1, 2, 3, 4, 5, 6]
+        let writer = try HDF5Writer(path: path)
+        try writer.write("dense/kernel", floats: big, shape: [2_100, 600], checksummed: true)
+        try writer.write("conv/kernel", floats: small, shape: [1, 2, 3, 1], checksummed: true)
+        try writer.write("labels", ints: [1, 2])
+        try writer.write("names", strings: ["a"])
+        #expect(throws: HDF5Error.self) { try writer.write("wrong", floats: small, shape: [4], checksummed: true) }
+        writer.discard()
+
+        let good = try HDF5Writer(path: path)
+        try good.write("dense/kernel", floats: big, shape: [2_100, 600], checksummed: true)
+        try good.write("conv/kernel", floats: small, shape: [1, 2, 3, 1], checksummed: true)
+        try good.write("labels", ints: [1, 2])
+        try good.write("names", strings: ["a"])
+        try good.close()
+        do {
+            let reader = try HDF5Reader(path: path)
+            defer { reader.close() }
+            #expect(try reader.shape("dense/kernel") == [2_100, 600])
+            #expect(try reader.shape("conv/kernel") == [1, 2, 3, 1])
+            #expect(try reader.readFloats("dense/kernel") == big)
+            #expect(try reader.readFloats("conv/kernel") == small)
+            #expect(try reader.elementClass("dense/kernel") == .floatingPoint)
+            #expect(try reader.elementClass("labels") == .integer)
+            #expect(try reader.elementClass("names") == .string)
+        }
+        #expect(HDF5Writer.chunkExtents([2_100, 600]) == [1_747, 600])
+        #expect(HDF5Writer.chunkExtents([3, 3, 64, 128]) == [3, 3, 64, 128])
+        #expect(HDF5Writer.chunkExtents([4, 2_000_000]) == [1, 2_000_000])
+
+        // A byte changed in the second chunk of the big dataset: reading it fails, saying why.
+        try Self.damage(path, whereStored: Array(big[(1_800 * 600)...]))
+        let reader = try HDF5Reader(path: path)
+        defer { reader.close() }
+        #expect(try reader.readFloats("conv/kernel") == small)
+        do {
+            _ = try reader.readFloats("dense/kernel")
+            Issue.record("a damaged dataset was read")
+        } catch {
+            #expect("\(error)".contains("Cannot read dataset 'dense/kernel'") && "\(error)".lowercased().contains("checksum"), "\(error)")
+        }
+    }
+}

@@ -15,9 +15,13 @@ hid_t chdf5_native_int64(void);
 hid_t chdf5_native_int32(void);
 hid_t chdf5_native_uint8(void);
 hid_t chdf5_c_s1(void);
-hid_t chdf5_p_dataset_create(void);
-hid_t chdf5_p_file_access(void);
 /// Silences HDF5's automatic error printing (errors are reported by return value).
 void chdf5_silence_errors(void);
+/// Copies the description of the innermost error on this thread's HDF5 error stack (where the
+/// failure began, e.g. a checksum mismatch) into `buffer`; an empty string when there is none.
+void chdf5_innermost_error(char *buffer, size_t size);
+/// A dataset-creation property list for a chunked dataset with HDF5's Fletcher-32 checksum
+/// (`rank` chunk extents in `chunk`); the caller closes it. Negative on failure.
+hid_t chdf5_checksummed_layout(int rank, const hsize_t *chunk);
 
 #endif
