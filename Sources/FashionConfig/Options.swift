@@ -49,9 +49,8 @@ public final class Options {
         do {
             node = try Yams.compose(yaml: yaml)
         } catch let error as YamlError {
-            if case let .duplicatedKeysInMapping(duplicates, _) = error, let key = duplicates.sorted().first,
-               let line = Options.secondLine(of: key, in: yaml) {
-                throw ConfigError(file: file, line: line, path: key, message: "appears twice in the same mapping")
+            if case let .duplicatedKeysInMapping(duplicates, context) = error, let key = duplicates.sorted().first {
+                throw Options.duplicateKeyError(key, first: context.mark, yaml: yaml, file: file)
             }
             throw ConfigError(file: file, line: Options.line(of: error), path: "", message: "is not valid YAML: \(Options.summary(of: error))")
         } catch {
@@ -376,15 +375,84 @@ public final class Options {
     }
 
     /// The line of a key's second appearance (libyaml reports only the mapping's start).
-    static func secondLine(of key: String, in yaml: String) -> Int? {
-        var seen = 0
-        for (i, line) in yaml.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
-            var rest = Substring(line).drop { $0 == " " || $0 == "-" }
-            if rest.hasPrefix("\"\(key)\"") || rest.hasPrefix("'\(key)'") { rest = rest.dropFirst(key.count + 2) }
-            else if rest.hasPrefix(key) { rest = rest.dropFirst(key.count) } else { continue }
-            guard rest.drop(while: { $0 == " " }).hasPrefix(":") else { continue }
-            seen += 1
-            if seen == 2 { return i + 1 }
+    /// Yams refuses a mapping with a repeated key before there is a tree to name its path,
+    /// and says only where the key first appears. This finds the repeat (the next `key:` in
+    /// that mapping: at the same column in block style, anywhere after it in flow style),
+    /// renames it in a copy of the text so the document composes, and takes the path of the
+    /// renamed key from the tree: "model.layers[2].units appears twice (first on line 9)".
+    static func duplicateKeyError(_ key: String, first: Mark, yaml: String, file: String) -> ConfigError {
+        // Split on the scalar: "\r\n" is one Character, which splitting on "\n" would not see.
+        let lines = yaml.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).map { Array($0) }
+        let firstLine = first.line
+        guard firstLine >= 1, firstLine <= lines.count else {
+            return ConfigError(file: file, line: max(firstLine, 1), path: key, message: "appears twice in one mapping")
+        }
+        let column = first.column - 1
+        let firstText = lines[firstLine - 1]
+        // A flow mapping's key follows "{" or "," (perhaps on an earlier line); a block
+        // mapping's starts its line (after "- ").
+        var previous: Unicode.Scalar?
+        var l = firstLine - 1, c = min(column, firstText.count)
+        while previous == nil, l >= 0 {
+            previous = lines[l].prefix(c).last { $0 != " " && $0 != "\t" && $0 != "\r" }
+            l -= 1
+            if l >= 0 { c = lines[l].count }
+        }
+        let flow = previous == "{" || previous == ","
+        let token = Array(key.unicodeScalars)
+
+        /// Where `key` (plain or quoted) followed by ":" starts at `c` on `text`, its length.
+        func keyLength(at c: Int, in text: [Unicode.Scalar]) -> Int? {
+            for (open, close) in [("", ""), ("\"", "\""), ("'", "'")] {
+                let candidate = Array(open.unicodeScalars) + token + Array(close.unicodeScalars)
+                guard c + candidate.count <= text.count, Array(text[c..<(c + candidate.count)]) == candidate else { continue }
+                if c > 0, !" \t{,-?".unicodeScalars.contains(text[c - 1]) { continue }
+                var end = c + candidate.count
+                while end < text.count, text[end] == " " || text[end] == "\t" { end += 1 }
+                if end < text.count, text[end] == ":" { return candidate.count }
+            }
+            return nil
+        }
+        var second: (line: Int, column: Int, length: Int)?
+        search: for l in (firstLine - 1)..<lines.count {
+            let text = lines[l]
+            let start = l == firstLine - 1 ? column + 1 : 0
+            guard start < text.count else { continue }
+            for c in start..<text.count where !flow ? c == column : true {
+                if let length = keyLength(at: c, in: text) { second = (l + 1, c, length); break search }
+            }
+        }
+        guard let second else {
+            return ConfigError(file: file, line: firstLine, path: key, message: "appears twice in one mapping")
+        }
+        var renamed = lines
+        let marker = Array("fashionbench-repeated-key".unicodeScalars)
+        renamed[second.line - 1].replaceSubrange(second.column..<(second.column + second.length), with: marker)
+        var text = String.UnicodeScalarView()
+        for (i, l) in renamed.enumerated() {
+            if i > 0 { text.append("\n") }
+            text.append(contentsOf: l)
+        }
+        if let tree = try? Yams.compose(yaml: String(text)), let parent = path(of: String(String.UnicodeScalarView(marker)), in: tree) {
+            return ConfigError(file: file, line: second.line, path: join(parent, key), message: "appears twice (first on line \(firstLine))")
+        }
+        return ConfigError(file: file, line: second.line, path: key, message: "appears twice in one mapping (first on line \(firstLine))")
+    }
+
+    /// The path of the mapping that holds the key `name` ("" for the document), or nil.
+    static func path(of name: String, in node: Node, at path: String = "") -> String? {
+        switch node {
+        case let .mapping(mapping):
+            for (k, v) in mapping {
+                if k.string == name { return path }
+                if let found = Options.path(of: name, in: v, at: join(path, k.string ?? "?")) { return found }
+            }
+        case let .sequence(sequence):
+            for (i, v) in sequence.enumerated() {
+                if let found = Options.path(of: name, in: v, at: "\(path)[\(i)]") { return found }
+            }
+        default:
+            break
         }
         return nil
     }

@@ -146,7 +146,14 @@ import FashionData
             ("", 1, "is empty"),
             ("- a\n- b\n", 1, "must be a mapping"),
             ("name: x\nmodel:\n  layers: [\n", 4, "is not valid YAML"),
-            ("name: x\nmodel: {layers: [{type: Flatten}]}\nname: y\n", 3, "name appears twice"),
+            ("name: x\nmodel: {layers: [{type: Flatten}]}\nname: y\n", 3, "name appears twice (first on line 1)"),
+            // A repeated key is named by its path and found in its own mapping, not at the
+            // next line that happens to hold the same key.
+            ("model:\n  layers:\n    - type: Dense\n      units: 3\n    - type: Dense\n      units: 4\n      units: 5\n", 7,
+             "model.layers[1].units appears twice (first on line 6)"),
+            ("model:\n  layers:\n    - {type: Dense, units: 3}\n    - {type: Dense,\n       units: 4, \"units\": 5}\n", 5,
+             "model.layers[1].units appears twice (first on line 5)"),
+            ("model:\r\n  model: 1\r\n  input_shape: [1]\r\n  input_shape: [2]\r\n", 4, "model.input_shape appears twice (first on line 3)"),
             ("name: x\n", 1, "model is required"),
             ("model:\n  layers: []\n", 2, "model.layers must list at least one layer"),
             ("model:\n  layers: {type: Dense}\n", 2, "model.layers must be a list"),
