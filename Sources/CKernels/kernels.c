@@ -7,65 +7,59 @@
    chosen at run time: Debian's toolchain builds for baseline x86-64, which has neither.
    Accumulators for R neighbouring output pixels (along the row) x the filters stay in
    registers through all kh*kw*cin taps; each output pixel is written already biased and
-   activated. A row whose width is not a multiple of R ends with a block that overlaps the
-   one before it: the overlapped pixels are computed again in the same order, so they are
-   rewritten with the same bits, and no pixel runs the slow one-at-a-time loop (its
-   accumulators form one dependency chain), which rows narrower than R still take. */
+   activated. A row whose width is not a multiple of R ends with blocks of R/2, the last of
+   which may overlap the one before it: the overlapped pixels are computed again in the same
+   order, so they are rewritten with the same bits, and no pixel runs the slow one-at-a-time
+   loop (its accumulators form one dependency chain), which rows narrower than R still take.
+   Every output is the bias plus its products in one fixed order whatever the blocking, so
+   every instruction set and block size gives the same bits. */
 
+/* RR output pixels from column ow x all NT filters, in groups of NV vectors. */
+#define PIXEL_BLOCK(VEC, LANES, NV, RR, NT, ow)                                                    \
+  for (int f0 = 0; f0 < NT; f0 += NV * LANES) {                                                    \
+    VEC acc[RR][NV];                                                                               \
+    for (int i = 0; i < RR; i++)                                                                   \
+      for (int v = 0; v < NV; v++) acc[i][v] = *(const VEC *)(bias + f0 + LANES * v);              \
+    for (int kh = 0; kh < kH; kh++) {                                                              \
+      const float *src = image + ((long)(oh * sH + kh) * inW + (long)(ow) * sW) * cin;             \
+      const float *wk = w + kh * taps * NT + f0;                                                   \
+      for (long t = 0; t < taps; t++) {                                                            \
+        VEC b[NV];                                                                                 \
+        for (int v = 0; v < NV; v++) b[v] = *(const VEC *)(wk + t * NT + LANES * v);               \
+        for (int i = 0; i < RR; i++) {                                                             \
+          const float s = src[i * pixelStep + t];                                                  \
+          for (int v = 0; v < NV; v++) acc[i][v] += s * b[v];                                      \
+        }                                                                                          \
+      }                                                                                            \
+    }                                                                                              \
+    for (int i = 0; i < RR; i++)                                                                   \
+      for (int v = 0; v < NV; v++) {                                                               \
+        VEC out = acc[i][v];                                                                       \
+        if (relu) out = __builtin_elementwise_max(out, (VEC){0});                                  \
+        *(VEC *)(row + (long)((ow) + i) * NT + f0 + LANES * v) = out;                              \
+      }                                                                                            \
+  }
+
+/* Whole blocks of R pixels, then the rest of the row in blocks of R/2, the last of which may
+   overlap the one before it (27 columns with R = 6: four blocks of 6 and one of 3, where a
+   block of 6 at column 21 would compute 3 columns twice). */
 #define BODY(VEC, LANES, NV, R, NT)                                                                \
-  const int N = NV * LANES;                                                                        \
+  const int H = (R) / 2 > 0 ? (R) / 2 : 1;                                                             \
   const long pixelStep = (long)sW * cin, taps = (long)kW * cin;                                    \
   for (long n = first; n < first + count; n++) {                                                   \
     const float *image = x + n * (long)inH * inW * cin;                                            \
     for (int oh = 0; oh < outH; oh++) {                                                            \
       float *row = y + ((n * outH + oh) * (long)outW) * NT;                                        \
       if (outW >= R) {                                                                             \
-        for (int block = 0; block < outW; block += R) {                                            \
-          const int ow = block + R <= outW ? block : outW - R;                                     \
-          for (int f0 = 0; f0 < NT; f0 += N) {                                                     \
-          VEC acc[R][NV];                                                                          \
-          for (int i = 0; i < R; i++)                                                              \
-            for (int v = 0; v < NV; v++) acc[i][v] = *(const VEC *)(bias + f0 + LANES * v);        \
-          for (int kh = 0; kh < kH; kh++) {                                                        \
-            const float *src = image + ((long)(oh * sH + kh) * inW + (long)ow * sW) * cin;         \
-            const float *wk = w + kh * taps * NT + f0;                                             \
-            for (long t = 0; t < taps; t++) {                                                      \
-              VEC b[NV];                                                                           \
-              for (int v = 0; v < NV; v++) b[v] = *(const VEC *)(wk + t * NT + LANES * v);         \
-              for (int i = 0; i < R; i++) {                                                        \
-                const float s = src[i * pixelStep + t];                                            \
-                for (int v = 0; v < NV; v++) acc[i][v] += s * b[v];                                \
-              }                                                                                    \
-            }                                                                                      \
-          }                                                                                        \
-          for (int i = 0; i < R; i++)                                                              \
-            for (int v = 0; v < NV; v++) {                                                         \
-              VEC out = acc[i][v];                                                                 \
-              if (relu) out = __builtin_elementwise_max(out, (VEC){0});                            \
-              *(VEC *)(row + (long)(ow + i) * NT + f0 + LANES * v) = out;                          \
-            }                                                                                      \
-          }                                                                                        \
+        int block = 0;                                                                             \
+        for (; block + R <= outW; block += R) PIXEL_BLOCK(VEC, LANES, NV, R, NT, block)            \
+        for (; block < outW; block += H) {                                                         \
+          const int ow = block + H <= outW ? block : outW - H;                                     \
+          PIXEL_BLOCK(VEC, LANES, NV, ((R) / 2 > 0 ? (R) / 2 : 1), NT, ow)                               \
         }                                                                                          \
         continue;                                                                                  \
       }                                                                                            \
-      for (int ow = 0; ow < outW; ow++)                                                            \
-      for (int f0 = 0; f0 < NT; f0 += N) {                                                         \
-        VEC acc[NV];                                                                               \
-        for (int v = 0; v < NV; v++) acc[v] = *(const VEC *)(bias + f0 + LANES * v);               \
-        for (int kh = 0; kh < kH; kh++) {                                                          \
-          const float *src = image + ((long)(oh * sH + kh) * inW + (long)ow * sW) * cin;           \
-          const float *wk = w + kh * taps * NT + f0;                                               \
-          for (long t = 0; t < taps; t++) {                                                        \
-            const float s = src[t];                                                                \
-            for (int v = 0; v < NV; v++) acc[v] += s * *(const VEC *)(wk + t * NT + LANES * v);    \
-          }                                                                                        \
-        }                                                                                          \
-        for (int v = 0; v < NV; v++) {                                                             \
-          VEC out = acc[v];                                                                        \
-          if (relu) out = __builtin_elementwise_max(out, (VEC){0});                                \
-          *(VEC *)(row + (long)ow * NT + f0 + LANES * v) = out;                                    \
-        }                                                                                          \
-      }                                                                                            \
+      for (int ow = 0; ow < outW; ow++) PIXEL_BLOCK(VEC, LANES, NV, 1, NT, ow)                     \
     }                                                                                              \
   }
 
@@ -78,9 +72,9 @@ typedef float v8 __attribute__((vector_size(32), aligned(4)));
 __attribute__((target("avx512f,avx2,fma"))) static void conv32_avx512(ARGS) { BODY(v16, 16, 2, 8, 32) }
 __attribute__((target("avx512f,avx2,fma"))) static void conv64_avx512(ARGS) { BODY(v16, 16, 4, 6, 64) }
 __attribute__((target("avx512f,avx2,fma"))) static void conv128_avx512(ARGS) { BODY(v16, 16, 4, 6, 128) }
-__attribute__((target("avx2,fma"))) static void conv32_avx2(ARGS) { BODY(v8, 8, 4, 2, 32) }
-__attribute__((target("avx2,fma"))) static void conv64_avx2(ARGS) { BODY(v8, 8, 4, 2, 64) }
-__attribute__((target("avx2,fma"))) static void conv128_avx2(ARGS) { BODY(v8, 8, 4, 2, 128) }
+__attribute__((target("avx2,fma"))) static void conv32_avx2(ARGS) { BODY(v8, 8, 2, 6, 32) }
+__attribute__((target("avx2,fma"))) static void conv64_avx2(ARGS) { BODY(v8, 8, 2, 6, 64) }
+__attribute__((target("avx2,fma"))) static void conv128_avx2(ARGS) { BODY(v8, 8, 2, 6, 128) }
 
 /* Blocks of TB taps x the filters in registers; one output row of pixels at a time (its dy
    rows stay in L1 across the blocks), flushed into dw after the row. Taps past the last
@@ -161,9 +155,9 @@ static inline const float *pooled_dy_row(const float *gp, const float *p, const 
 WEIGHT_GRADIENTS("avx512f,avx2,fma", avx512, v16, 16, 2, 8, 32)
 WEIGHT_GRADIENTS("avx512f,avx2,fma", avx512, v16, 16, 4, 6, 64)
 WEIGHT_GRADIENTS("avx512f,avx2,fma", avx512, v16, 16, 4, 6, 128)
-WEIGHT_GRADIENTS("avx2,fma", avx2, v8, 8, 4, 2, 32)
-WEIGHT_GRADIENTS("avx2,fma", avx2, v8, 8, 4, 2, 64)
-WEIGHT_GRADIENTS("avx2,fma", avx2, v8, 8, 4, 2, 128)
+WEIGHT_GRADIENTS("avx2,fma", avx2, v8, 8, 2, 6, 32)
+WEIGHT_GRADIENTS("avx2,fma", avx2, v8, 8, 2, 6, 64)
+WEIGHT_GRADIENTS("avx2,fma", avx2, v8, 8, 2, 6, 128)
 
 static int detected = -1, cap = 2;
 

@@ -54,6 +54,9 @@ extension NNDirectKernelTests {
         NNDirectConvCase(input: [7, 7, 6], filters: 64, kernel: (4, 4), strides: (2, 2), activation: .linear, padding: .same),
         NNDirectConvCase(input: [6, 7, 16], filters: 128, kernel: (2, 2), strides: (1, 1), activation: .relu, padding: .same),
         NNDirectConvCase(input: [7, 6, 3], filters: 128, kernel: (3, 3), strides: (1, 1), activation: .linear),
+        // Rows of 15 and 14 outputs: two whole register blocks, then half blocks (the last overlapping).
+        NNDirectConvCase(input: [4, 15, 16], filters: 128, kernel: (2, 2), strides: (1, 1), activation: .relu, padding: .same),
+        NNDirectConvCase(input: [3, 14, 8], filters: 64, kernel: (1, 1), strides: (1, 1), activation: .linear),
         // 32, 64 (or, with AVX-512, 128) input channels at stride 1: the input gradient is a direct convolution too.
         NNDirectConvCase(input: [8, 9, 64], filters: 32, kernel: (2, 2), strides: (1, 1), activation: .relu, padding: .same),
         NNDirectConvCase(input: [7, 9, 32], filters: 64, kernel: (3, 2), strides: (1, 1), activation: .linear, padding: .same),
