@@ -1213,3 +1213,140 @@ void fb_conv_winograd_pooled(WINOGRAD_ARGS) {
   (l == 2 ? winograd_avx512 : l == 1 ? winograd_avx2 : winograd_sse)(x, u, bias, pooled, positions, width, cin, filters,
                                                                      poolH, poolW, relu, work);
 }
+
+/* Winograd's F(2x2, 2x2) for a 2x2 convolution of stride 1 (model_4's): each 2x2 block of
+   outputs from its 3x3 input tile, in 9 multiply-adds per channel and filter instead of 16.
+   In one dimension, y0 = d0 g0 + d1 g1 and y1 = d1 g0 + d2 g1 come from three products,
+   m0 = (d0 − d1) g0, m1 = d1 (g0 + g1), m2 = (d2 − d1) g1, as y0 = m0 + m1, y1 = m1 + m2:
+   Bᵀ = [1 −1 0; 0 1 0; 0 −1 1], G = [1 0; 1 1; 0 1], Aᵀ = [1 1 0; 0 1 1]. The transforms only
+   add, so the outputs differ from the direct sums by rounding alone. Every output is made by
+   the same operations in the same order on every instruction set, so the bits agree. */
+
+int fb_winograd2_supported(int cin, int filters) {
+  return level() > 0 && cin % 16 == 0 && filters % 64 == 0;
+}
+
+/* Rows of tiles are taken together, at least 36 tiles, so that the blocks of 6 tiles mostly
+   come whole (model_4: 3 rows of 14 = 7 blocks); a block of 3 has half the accumulators and
+   runs at about half the speed. */
+static int winograd2_rows_together(int tiles) { return tiles >= 36 ? 1 : (36 + tiles - 1) / tiles; }
+
+long fb_winograd2_work_count(int cin, int filters, int outW) {
+  const long tiles = (outW + 1) / 2;
+  return 9L * winograd2_rows_together((int)tiles) * tiles * (cin + filters); /* V and M for the rows of tiles */
+}
+
+/* U[k][c][f] = (G g Gᵀ)[k] from w [2][2][cin][filters]. */
+void fb_winograd2_kernel(const float *w, float *u, int cin, int filters) {
+  const long cf = (long)cin * filters;
+  for (long e = 0; e < cf; e++) {
+    const float g00 = w[e], g01 = w[cf + e], g10 = w[2 * cf + e], g11 = w[3 * cf + e];
+    const float t[3][2] = {{g00, g01}, {g00 + g10, g01 + g11}, {g10, g11}};
+    for (int i = 0; i < 3; i++) {
+      u[(i * 3 + 0) * cf + e] = t[i][0];
+      u[(i * 3 + 1) * cf + e] = t[i][0] + t[i][1];
+      u[(i * 3 + 2) * cf + e] = t[i][1];
+    }
+  }
+}
+
+/* M[k][t0 + r][f0 + 0..NV·LANES) = Σ_c V[k][t0 + r][c] · U[k][c][f0 + …) for RR tiles. */
+#define WINOGRAD2_PRODUCTS(VEC, LANES, NV, RR, t0)                                                 \
+  {                                                                                                \
+    VEC acc[RR][NV];                                                                               \
+    for (int r = 0; r < RR; r++)                                                                   \
+      for (int j = 0; j < NV; j++) acc[r][j] = (VEC){0};                                           \
+    const float *vt = vk + (long)(t0) * cin, *uf = uk + f0;                                        \
+    for (int c = 0; c < cin; c++) {                                                                \
+      VEC b[NV];                                                                                   \
+      for (int j = 0; j < NV; j++) b[j] = *(const VEC *)(uf + (long)c * filters + j * LANES);      \
+      for (int r = 0; r < RR; r++) {                                                               \
+        const VEC s = vt[(long)r * cin + c] - (VEC){0};                                            \
+        for (int j = 0; j < NV; j++) acc[r][j] = __builtin_elementwise_fma(s, b[j], acc[r][j]);    \
+      }                                                                                            \
+    }                                                                                              \
+    for (int r = 0; r < RR; r++)                                                                   \
+      for (int j = 0; j < NV; j++) *(VEC *)(mk + (long)((t0) + r) * filters + f0 + j * LANES) = acc[r][j]; \
+  }
+
+/* A valid 2x2 convolution of stride 1 of x (inH x inW x cin) into y (outH x outW x filters),
+   bias and ReLU applied, a few rows of tiles at a time: V = Bᵀ d B for their tiles (input past
+   the image's last row or column reads as 0), the nine products over the channels in blocks
+   of R tiles (then R/2, the last of which may overlap), and Y = Aᵀ M A (outputs past the last
+   row or column are dropped). */
+#define WINOGRAD2(VEC, LANES, NV, R)                                                               \
+  const int tiles = (outW + 1) / 2, tileRows = (outH + 1) / 2, H = (R) / 2;                        \
+  const int together = winograd2_rows_together(tiles);                                            \
+  float *v = work, *m = work + 9L * together * tiles * cin;                                        \
+  for (long n = first; n < first + count; n++) {                                                   \
+    const float *image = x + n * (long)inH * inW * cin;                                            \
+    float *out = y + n * (long)outH * outW * filters;                                              \
+    for (int th0 = 0; th0 < tileRows; th0 += together) {                                           \
+      const int rows = tileRows - th0 < together ? tileRows - th0 : together, span = rows * tiles;  \
+      for (int g = 0; g < span; g++)                                                               \
+        for (int c = 0; c < cin; c += LANES) {                                                     \
+          const int th = th0 + g / tiles, tw = g % tiles;                                          \
+          VEC d[3][3], t[3][3];                                                                    \
+          for (int i = 0; i < 3; i++)                                                              \
+            for (int j = 0; j < 3; j++) {                                                          \
+              const int ih = 2 * th + i, iw = 2 * tw + j;                                          \
+              d[i][j] = ih < inH && iw < inW ? *(const VEC *)(image + ((long)ih * inW + iw) * cin + c) : (VEC){0}; \
+            }                                                                                      \
+          for (int j = 0; j < 3; j++) {                                                            \
+            t[0][j] = d[0][j] - d[1][j];                                                           \
+            t[1][j] = d[1][j];                                                                     \
+            t[2][j] = d[2][j] - d[1][j];                                                           \
+          }                                                                                        \
+          for (int i = 0; i < 3; i++) {                                                            \
+            *(VEC *)(v + ((long)(i * 3 + 0) * span + g) * cin + c) = t[i][0] - t[i][1];            \
+            *(VEC *)(v + ((long)(i * 3 + 1) * span + g) * cin + c) = t[i][1];                      \
+            *(VEC *)(v + ((long)(i * 3 + 2) * span + g) * cin + c) = t[i][2] - t[i][1];            \
+          }                                                                                        \
+        }                                                                                          \
+      /* Per product and group of filters, all the tiles: that group's U (cin x NV vectors)    \
+         stays in L1 while the blocks of tiles go by. */                                           \
+      for (int k = 0; k < 9; k++)                                                                  \
+      for (int f0 = 0; f0 < filters; f0 += NV * LANES) {                                           \
+        const float *vk = v + (long)k * span * cin, *uk = u + (long)k * cin * filters;             \
+        float *mk = m + (long)k * span * filters;                                                  \
+        int tile = 0;                                                                              \
+        if (span >= R) {                                                                           \
+          for (; tile + R <= span; tile += R) WINOGRAD2_PRODUCTS(VEC, LANES, NV, R, tile)          \
+          for (; tile < span; tile += H) {                                                         \
+            const int t0 = tile + H <= span ? tile : span - H;                                     \
+            WINOGRAD2_PRODUCTS(VEC, LANES, NV, ((R) / 2), t0)                                      \
+          }                                                                                        \
+        } else {                                                                                   \
+          for (; tile < span; tile++) WINOGRAD2_PRODUCTS(VEC, LANES, NV, 1, tile)                  \
+        }                                                                                          \
+      }                                                                                            \
+      for (int g = 0; g < span; g++)                                                               \
+        for (int f = 0; f < filters; f += LANES) {                                                 \
+          const int th = th0 + g / tiles, tw = g % tiles;                                          \
+          VEC q[9], s[2][3];                                                                       \
+          for (int k = 0; k < 9; k++) q[k] = *(const VEC *)(m + ((long)k * span + g) * filters + f); \
+          for (int j = 0; j < 3; j++) {                                                            \
+            s[0][j] = q[j] + q[3 + j];                                                             \
+            s[1][j] = q[3 + j] + q[6 + j];                                                         \
+          }                                                                                        \
+          const VEC b = *(const VEC *)(bias + f);                                                  \
+          for (int i = 0; i < 2 && 2 * th + i < outH; i++)                                         \
+            for (int j = 0; j < 2 && 2 * tw + j < outW; j++) {                                     \
+              VEC o = (s[i][j] + s[i][j + 1]) + b;                                                 \
+              if (relu) o = __builtin_elementwise_max(o, (VEC){0});                                \
+              *(VEC *)(out + ((long)(2 * th + i) * outW + 2 * tw + j) * filters + f) = o;          \
+            }                                                                                      \
+        }                                                                                          \
+    }                                                                                              \
+  }
+
+#define WINOGRAD2_ARGS const float *x, const float *u, const float *bias, float *y, long first, long count, int inH, \
+                       int inW, int cin, int outH, int outW, int filters, int relu, float *work
+__attribute__((target("avx512f,avx2,fma"))) static void winograd2_avx512(WINOGRAD2_ARGS) { WINOGRAD2(v16, 16, 4, 6) }
+__attribute__((target("avx2,fma"))) static void winograd2_avx2(WINOGRAD2_ARGS) { WINOGRAD2(v8, 8, 2, 6) }
+
+int fb_conv_winograd2(WINOGRAD2_ARGS) {
+  if (!fb_winograd2_supported(cin, filters)) return 0;
+  (level() == 2 ? winograd2_avx512 : winograd2_avx2)(x, u, bias, y, first, count, inH, inW, cin, outH, outW, filters, relu, work);
+  return 1;
+}

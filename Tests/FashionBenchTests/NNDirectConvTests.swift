@@ -57,6 +57,10 @@ extension NNDirectKernelTests {
         // Rows of 15 and 14 outputs: two whole register blocks, then half blocks (the last overlapping).
         NNDirectConvCase(input: [4, 15, 16], filters: 128, kernel: (2, 2), strides: (1, 1), activation: .relu, padding: .same),
         NNDirectConvCase(input: [3, 14, 8], filters: 64, kernel: (1, 1), strides: (1, 1), activation: .linear),
+        // 2x2 kernels of stride 1, input channels a multiple of 16 and filters of 64: Winograd's
+        // F(2x2, 2x2), with odd output sizes (tiles past the edge) and, below, its input gradient too.
+        NNDirectConvCase(input: [7, 16, 64], filters: 64, kernel: (2, 2), strides: (1, 1), activation: .relu),
+        NNDirectConvCase(input: [5, 27, 32], filters: 128, kernel: (2, 2), strides: (1, 1), activation: .linear, padding: .same),
         // 32, 64 (or, with AVX-512, 128) input channels at stride 1: the input gradient is a direct convolution too.
         NNDirectConvCase(input: [8, 9, 64], filters: 32, kernel: (2, 2), strides: (1, 1), activation: .relu, padding: .same),
         NNDirectConvCase(input: [7, 9, 32], filters: 64, kernel: (3, 2), strides: (1, 1), activation: .linear, padding: .same),
@@ -110,6 +114,10 @@ extension NNDirectKernelTests {
         #expect(layer.usesDirectKernel == (fb_conv_direct_supported(Int32(c.filters), Int32(c.kernel.1), Int32(ch)) != 0))
         #expect(layer.usesDirectInputGradient == (layer.usesDirectKernel && c.strides == (1, 1)
                                                   && fb_conv_direct_supported(Int32(ch), Int32(c.kernel.1), Int32(c.filters)) != 0))
+        let twoByTwo = c.kernel == (2, 2) && c.strides == (1, 1)
+        #expect(layer.usesWinograd.forward == (layer.usesDirectKernel && twoByTwo && fb_winograd2_supported(Int32(ch), Int32(c.filters)) != 0))
+        #expect(layer.usesWinograd.inputGradient
+                == (layer.usesDirectInputGradient && twoByTwo && fb_winograd2_supported(Int32(c.filters), Int32(ch)) != 0))
         let w = NNSupport.uniform(layer.parameters[0].count, seed: 11, in: -0.5...0.5)
         let b = NNSupport.uniform(c.filters, seed: 12, in: -0.3...0.3)
         NNSupport.set(layer.parameters[0], w)
@@ -158,6 +166,23 @@ extension NNDirectKernelTests {
         var g = SeededGenerator(seed: 4, stream: "direct-conv-dx")
         layer.initialize(using: &g)
         NNSupport.checkLayerGradients(layer, input: NNSupport.uniform(2 * 4 * 5 * 32, seed: 22), batch: 2)
+    }
+
+    /// model_4's shapes take Winograd's F(2x2, 2x2) wherever the direct kernels run, forward
+    /// and input gradient; checked by finite differences on a small case.
+    @Test func winogradTwoByTwo() throws {
+        let supported = fb_winograd2_supported(64, 128) != 0
+        for (channels, filters, forward, inputGradient) in [(16, 64, true, false), (64, 128, true, true), (128, 128, true, true)] {
+            let layer = Conv2D(filters: filters, kernelSize: (2, 2), padding: .same, activation: .relu)
+            try layer.build(inputShape: [27, 27, channels], maxBatch: 2)
+            #expect(layer.usesWinograd == (supported && forward, supported && inputGradient), "\(channels) -> \(filters)")
+        }
+        let layer = Conv2D(filters: 64, kernelSize: (2, 2), padding: .same, activation: .linear)
+        try layer.build(inputShape: [3, 5, 64], maxBatch: 2)
+        #expect(layer.usesWinograd == (supported, supported))
+        var g = SeededGenerator(seed: 5, stream: "winograd2")
+        layer.initialize(using: &g)
+        NNSupport.checkLayerGradients(layer, input: NNSupport.uniform(2 * 3 * 5 * 64, seed: 23), batch: 2)
     }
 
     @Test func otherShapesKeepTheGemmPath() throws {

@@ -45,6 +45,18 @@ public final class Conv2D: Layer {
     private var flippedKernel: FloatBuffer?
     private var zeroBias: FloatBuffer?
     private var gradientTop = 0, gradientLeft = 0
+    /// A 2x2 kernel of stride 1 (model_4's) with input channels a multiple of 16 and filters of
+    /// 64 runs Winograd's F(2x2, 2x2) (`fb_conv_winograd2`): 9 multiply-adds per channel and
+    /// filter for each 2x2 block of outputs instead of 16. So does its direct input gradient,
+    /// a 2x2 convolution of stride 1 as well, when the roles of channels and filters fit.
+    /// Outputs differ from the direct sums by rounding.
+    private var winogradForward = false
+    private var winogradInputGradient = false
+    /// The transformed kernel (of the forward, or of the flipped one for the input gradient:
+    /// each pass transforms it again), and each chunk's rows of tiles.
+    private var winogradKernel: FloatBuffer?
+    private var winogradWork: FloatBuffer?
+    private var winogradWorkCount = 0
     /// Set by the model when a MaxPooling2D follows this ReLU layer and `pooledBackwardPays` is
     /// false: the pooling's backward already applied ReLU's mask to dy (see
     /// `MaxPooling2D.masksReLU`), so this layer's backward only sums the bias gradient, without
@@ -73,6 +85,10 @@ public final class Conv2D: Layer {
     public var usesDirectKernel: Bool { direct }
     /// Whether the input gradient, too, is a direct convolution (after `build`).
     public var usesDirectInputGradient: Bool { direct && directInputGradientShape }
+    /// Whether the forward and the input gradient run Winograd's F(2x2, 2x2) (after `build`).
+    public var usesWinograd: (forward: Bool, inputGradient: Bool) {
+        (direct && winogradForward, direct && winogradInputGradient)
+    }
     private var input: UnsafeMutablePointer<Float>?
     private var patch = 0
 
@@ -120,10 +136,18 @@ public final class Conv2D: Layer {
         gradientTop = w.kH - 1 - w.padTop
         gradientLeft = w.kW - 1 - w.padLeft
         let gradientCount = directInputGradientShape ? maxBatch * (w.inH + w.kH - 1) * (w.inW + w.kW - 1) * filters : 0
+        let twoByTwo = w.kH == 2 && w.kW == 2 && w.sH == 1 && w.sW == 1
+        winogradForward = directShape && twoByTwo && fb_winograd2_supported(Int32(w.channels), Int32(filters)) != 0
+        winogradInputGradient = directInputGradientShape && twoByTwo && fb_winograd2_supported(Int32(filters), Int32(w.channels)) != 0
+        winogradWorkCount = max(winogradForward ? Int(fb_winograd2_work_count(Int32(w.channels), Int32(filters), Int32(w.outW))) : 0,
+                                winogradInputGradient ? Int(fb_winograd2_work_count(Int32(filters), Int32(w.channels), Int32(w.inW))) : 0)
+        let winogradCount = winogradWorkCount > 0 ? 9 * w.channels * filters + Parallel.maxChunks * winogradWorkCount : 0
         // The column buffer serves only the GEMM paths; a fully direct layer never needs it.
         let needsColumns = !(directInputGradientShape && (activation == .relu || activation == .linear))
         try reserve(patch * filters + filters, (needsColumns ? pixels * patch : 0) + pixels * 2 * filters + maxBatch * inputShape.reduce(1, *)
-                    + paddedCount + gradientCount + 2 * patch * filters)
+                    + paddedCount + gradientCount + 2 * patch * filters + winogradCount)
+        winogradKernel = winogradWorkCount > 0 ? FloatBuffer(count: 9 * w.channels * filters) : nil
+        winogradWork = winogradWorkCount > 0 ? FloatBuffer(count: Parallel.maxChunks * winogradWorkCount) : nil
         padded = needsBorder ? FloatBuffer(count: paddedCount) : nil  // zeroed: the border stays zero
         paddedGradient = directInputGradientShape ? FloatBuffer(count: gradientCount) : nil
         flippedKernel = directInputGradientShape ? FloatBuffer(count: patch * filters) : nil
@@ -152,6 +176,17 @@ public final class Conv2D: Layer {
             if let pool = pooling, pool.poolsInConvolution {
                 forwardPooled(source, height: height, width: width, pool: pool, batch: batch)
                 return output.pointer  // not written: the pooling returns its own output
+            }
+            if winogradForward, fb_winograd2_supported(Int32(w.channels), Int32(filters)) != 0,
+               let u = winogradKernel?.pointer, let work = winogradWork?.pointer {
+                fb_winograd2_kernel(kernel.value.pointer, u, Int32(w.channels), Int32(filters))
+                let workCount = winogradWorkCount
+                Parallel.forEachChunkIndexed(batch) { chunk, samples in
+                    _ = fb_conv_winograd2(source, u, bias.value.pointer, output.pointer, samples.lowerBound, samples.count,
+                                          Int32(height), Int32(width), Int32(w.channels), Int32(w.outH), Int32(w.outW),
+                                          Int32(filters), relu, work + chunk * workCount)
+                }
+                return output.pointer
             }
             Parallel.forEachChunk(batch) { samples in
                 _ = fb_conv_direct_forward(source, kernel.value.pointer, bias.value.pointer, output.pointer,
@@ -383,6 +418,16 @@ public final class Conv2D: Layer {
         Kernels.copyIntoBorder(dy, into: paddedGradient.pointer, batch: batch, height: w.outH, width: w.outW, channels: f,
                                paddedHeight: height, paddedWidth: width, top: gradientTop, left: gradientLeft)
         let source = paddedGradient.pointer, dx = inputGradient.pointer
+        if winogradInputGradient, fb_winograd2_supported(Int32(f), Int32(c)) != 0,
+           let u = winogradKernel?.pointer, let work = winogradWork?.pointer {
+            fb_winograd2_kernel(flipped, u, Int32(f), Int32(c))
+            let workCount = winogradWorkCount
+            Parallel.forEachChunkIndexed(batch) { chunk, samples in
+                _ = fb_conv_winograd2(source, u, zeroBias.pointer, dx, samples.lowerBound, samples.count, Int32(height), Int32(width),
+                                      Int32(f), Int32(w.inH), Int32(w.inW), Int32(c), 0, work + chunk * workCount)
+            }
+            return
+        }
         Parallel.forEachChunk(batch) { samples in
             _ = fb_conv_direct_forward(source, flipped, zeroBias.pointer, dx, samples.lowerBound, samples.count,
                                        Int32(height), Int32(width), Int32(f), Int32(w.inH), Int32(w.inW), Int32(c),
