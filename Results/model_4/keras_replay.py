@@ -13,7 +13,7 @@ cross-entropy on one-hot labels). Then, from the repository root,
       --output DIR/fashionbench
 
 and `python keras_replay.py DIR --compare` prints both losses and every weight's relative
-difference (replay_vs_keras.txt: 50 steps, 2026-11-29)."""
+difference (replay_vs_keras.txt: 50 steps, 2026-11-30)."""
 import csv, os, sys
 import numpy as np
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
