@@ -44,7 +44,7 @@
    overlap the one before it (27 columns with R = 6: four blocks of 6 and one of 3, where a
    block of 6 at column 21 would compute 3 columns twice). */
 #define BODY(VEC, LANES, NV, R, NT)                                                                \
-  const int H = (R) / 2 > 0 ? (R) / 2 : 1;                                                             \
+  const int H = (R) / 2 > 0 ? (R) / 2 : 1;                                                         \
   const long pixelStep = (long)sW * cin, taps = (long)kW * cin;                                    \
   for (long n = first; n < first + count; n++) {                                                   \
     const float *image = x + n * (long)inH * inW * cin;                                            \

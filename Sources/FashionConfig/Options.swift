@@ -374,7 +374,6 @@ public final class Options {
         return parts.isEmpty ? "a finite number" : "a number \(parts.joined(separator: " and "))"
     }
 
-    /// The line of a key's second appearance (libyaml reports only the mapping's start).
     /// Yams refuses a mapping with a repeated key before there is a tree to name its path,
     /// and says only where the key first appears. This finds the repeat (the next `key:` in
     /// that mapping: at the same column in block style, anywhere after it in flow style),
@@ -418,7 +417,7 @@ public final class Options {
             let text = lines[l]
             let start = l == firstLine - 1 ? column + 1 : 0
             guard start < text.count else { continue }
-            for c in start..<text.count where !flow ? c == column : true {
+            for c in start..<text.count where flow || c == column {
                 if let length = keyLength(at: c, in: text) { second = (l + 1, c, length); break search }
             }
         }
@@ -433,7 +432,9 @@ public final class Options {
             if i > 0 { text.append("\n") }
             text.append(contentsOf: l)
         }
-        if let tree = try? Yams.compose(yaml: String(text)), let parent = path(of: String(String.UnicodeScalarView(marker)), in: tree) {
+        // The walk for the path is bounded like any document (aliases of aliases are refused).
+        if let tree = try? Yams.compose(yaml: String(text)), (try? checkExpandedSize(tree, file: file)) != nil,
+           let parent = path(of: String(String.UnicodeScalarView(marker)), in: tree) {
             return ConfigError(file: file, line: second.line, path: join(parent, key), message: "appears twice (first on line \(firstLine))")
         }
         return ConfigError(file: file, line: second.line, path: key, message: "appears twice in one mapping (first on line \(firstLine))")

@@ -25,6 +25,10 @@ public enum Interpolation: String, CaseIterable, Sendable, Codable {
 
 /// JPEG and PNG files decoded by Debian's libjpeg-turbo and libpng (via CImageCodecs).
 public enum ImageFile {
+    /// Files larger than this are refused before being read (a product photo is kilobytes;
+    /// a sparse or runaway file of gigabytes would otherwise be allocated whole).
+    public static let maximumFileBytes = 1 << 28
+
     /// The file's bytes, or why they cannot be had in the system's words ("Is a directory",
     /// "Too many levels of symbolic links", "Permission denied").
     public static func read(_ path: String) throws(ImageDecodingError) -> [UInt8] {
@@ -35,6 +39,9 @@ public enum ImageFile {
         guard fstat(fd, &info) == 0 else { throw ImageDecodingError(reason: "cannot be read: \(String(cString: strerror(errno)))") }
         guard (info.st_mode & S_IFMT) == S_IFREG else {
             throw ImageDecodingError(reason: (info.st_mode & S_IFMT) == S_IFDIR ? "is a directory, not an image file" : "is not a regular file")
+        }
+        guard info.st_size <= maximumFileBytes else {
+            throw ImageDecodingError(reason: "is \(info.st_size) bytes, more than an image file may be (\(maximumFileBytes >> 20) MiB)")
         }
         var bytes = [UInt8](repeating: 0, count: Int(info.st_size))
         var filled = 0

@@ -132,9 +132,12 @@ struct ProductImageDecodingTests {
         #expect(try ImageFile.read(file) == jpeg)
         #expect(symlink(loop, loop) == 0)
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: false)
+        let huge = dir.appendingPathComponent("5.jpg").path
+        #expect(FileManager.default.createFile(atPath: huge, contents: Data(jpeg)))
+        #expect(truncate(huge, off_t(ImageFile.maximumFileBytes) + 1) == 0)  // sparse: nothing is written
         for (path, reason) in [(loop, "cannot be opened: Too many levels of symbolic links"), (folder, "is a directory"),
                                (dir.appendingPathComponent("4.jpg").path, "cannot be opened: No such file or directory"),
-                               ("/dev/null", "is not a regular file")] {
+                               ("/dev/null", "is not a regular file"), (huge, "is \(ImageFile.maximumFileBytes + 1) bytes")] {
             do {
                 _ = try ImageFile.read(path)
                 Issue.record("\(path) was read")

@@ -151,7 +151,7 @@ void fb_conv_winograd_pooled(const float *x, const float *u, const float *bias, 
 /* Winograd's F(2x2, 2x2): a valid 2x2 convolution of stride 1 of x (inH x inW x cin, already
    bordered for `same` padding) into y (outH x outW x filters), bias and ReLU applied, with the
    kernel transformed by fb_winograd2_kernel ([9][cin][filters] from w [2][2][cin][filters]).
-   Needs AVX2 or AVX-512, cin a multiple of 16 and filters of 64 (fb_winograd2_supported);
+   Needs AVX2 or AVX-512, cin a multiple of 16 and filters a multiple of 64 (fb_winograd2_supported);
    `work` holds fb_winograd2_work_count(cin, filters, outW) floats. Returns 0 when unsupported. */
 int fb_winograd2_supported(int cin, int filters);
 long fb_winograd2_work_count(int cin, int filters, int outW);

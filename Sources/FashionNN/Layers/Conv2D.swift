@@ -45,8 +45,8 @@ public final class Conv2D: Layer {
     private var flippedKernel: FloatBuffer?
     private var zeroBias: FloatBuffer?
     private var gradientTop = 0, gradientLeft = 0
-    /// A 2x2 kernel of stride 1 (model_4's) with input channels a multiple of 16 and filters of
-    /// 64 runs Winograd's F(2x2, 2x2) (`fb_conv_winograd2`): 9 multiply-adds per channel and
+    /// A 2x2 kernel of stride 1 (model_4's) with input channels a multiple of 16 and filters a
+    /// multiple of 64 runs Winograd's F(2x2, 2x2) (`fb_conv_winograd2`): 9 multiply-adds per channel and
     /// filter for each 2x2 block of outputs instead of 16. So does its direct input gradient,
     /// a 2x2 convolution of stride 1 as well, when the roles of channels and filters fit.
     /// Outputs differ from the direct sums by rounding.
