@@ -14,8 +14,25 @@
    Every output is the bias plus its products in one fixed order whatever the blocking, so
    every instruction set and block size gives the same bits. */
 
+/* BLOCK(…, RR, at) over positions 0..total: whole blocks of R, then the rest in blocks of R/2,
+   the last of which may overlap the one before it (27 with R = 6: four blocks of 6 and one of
+   3, where a block of 6 at 21 would compute 3 positions twice). Fewer than R positions run
+   one at a time. */
+#define HALF_BLOCK(R) ((R) / 2 > 0 ? (R) / 2 : 1)
+#define FOR_BLOCKS(R, total, BLOCK, ...)                                                           \
+  if ((total) >= (R)) {                                                                            \
+    int at_ = 0;                                                                                   \
+    for (; at_ + (R) <= (total); at_ += (R)) BLOCK(__VA_ARGS__, (R), at_)                          \
+    for (; at_ < (total); at_ += HALF_BLOCK(R)) {                                                  \
+      const int from_ = at_ + HALF_BLOCK(R) <= (total) ? at_ : (total) - HALF_BLOCK(R);            \
+      BLOCK(__VA_ARGS__, HALF_BLOCK(R), from_)                                                     \
+    }                                                                                              \
+  } else {                                                                                         \
+    for (int at_ = 0; at_ < (total); at_++) BLOCK(__VA_ARGS__, 1, at_)                             \
+  }
+
 /* RR output pixels from column ow x all NT filters, in groups of NV vectors. */
-#define PIXEL_BLOCK(VEC, LANES, NV, RR, NT, ow)                                                    \
+#define PIXEL_BLOCK(VEC, LANES, NV, NT, RR, ow)                                                    \
   for (int f0 = 0; f0 < NT; f0 += NV * LANES) {                                                    \
     VEC acc[RR][NV];                                                                               \
     for (int i = 0; i < RR; i++)                                                                   \
@@ -40,26 +57,13 @@
       }                                                                                            \
   }
 
-/* Whole blocks of R pixels, then the rest of the row in blocks of R/2, the last of which may
-   overlap the one before it (27 columns with R = 6: four blocks of 6 and one of 3, where a
-   block of 6 at column 21 would compute 3 columns twice). */
 #define BODY(VEC, LANES, NV, R, NT)                                                                \
-  const int H = (R) / 2 > 0 ? (R) / 2 : 1;                                                         \
   const long pixelStep = (long)sW * cin, taps = (long)kW * cin;                                    \
   for (long n = first; n < first + count; n++) {                                                   \
     const float *image = x + n * (long)inH * inW * cin;                                            \
     for (int oh = 0; oh < outH; oh++) {                                                            \
       float *row = y + ((n * outH + oh) * (long)outW) * NT;                                        \
-      if (outW >= R) {                                                                             \
-        int block = 0;                                                                             \
-        for (; block + R <= outW; block += R) PIXEL_BLOCK(VEC, LANES, NV, R, NT, block)            \
-        for (; block < outW; block += H) {                                                         \
-          const int ow = block + H <= outW ? block : outW - H;                                     \
-          PIXEL_BLOCK(VEC, LANES, NV, ((R) / 2 > 0 ? (R) / 2 : 1), NT, ow)                               \
-        }                                                                                          \
-        continue;                                                                                  \
-      }                                                                                            \
-      for (int ow = 0; ow < outW; ow++) PIXEL_BLOCK(VEC, LANES, NV, 1, NT, ow)                     \
+      FOR_BLOCKS(R, outW, PIXEL_BLOCK, VEC, LANES, NV, NT)                                         \
     }                                                                                              \
   }
 
@@ -1275,7 +1279,7 @@ void fb_winograd2_kernel(const float *w, float *u, int cin, int filters) {
    of R tiles (then R/2, the last of which may overlap), and Y = Aᵀ M A (outputs past the last
    row or column are dropped). */
 #define WINOGRAD2(VEC, LANES, NV, R)                                                               \
-  const int tiles = (outW + 1) / 2, tileRows = (outH + 1) / 2, H = (R) / 2;                        \
+  const int tiles = (outW + 1) / 2, tileRows = (outH + 1) / 2;                                     \
   const int together = winograd2_rows_together(tiles);                                            \
   float *v = work, *m = work + 9L * together * tiles * cin;                                        \
   for (long n = first; n < first + count; n++) {                                                   \
@@ -1309,16 +1313,7 @@ void fb_winograd2_kernel(const float *w, float *u, int cin, int filters) {
       for (int f0 = 0; f0 < filters; f0 += NV * LANES) {                                           \
         const float *vk = v + (long)k * span * cin, *uk = u + (long)k * cin * filters;             \
         float *mk = m + (long)k * span * filters;                                                  \
-        int tile = 0;                                                                              \
-        if (span >= R) {                                                                           \
-          for (; tile + R <= span; tile += R) WINOGRAD2_PRODUCTS(VEC, LANES, NV, R, tile)          \
-          for (; tile < span; tile += H) {                                                         \
-            const int t0 = tile + H <= span ? tile : span - H;                                     \
-            WINOGRAD2_PRODUCTS(VEC, LANES, NV, ((R) / 2), t0)                                      \
-          }                                                                                        \
-        } else {                                                                                   \
-          for (; tile < span; tile++) WINOGRAD2_PRODUCTS(VEC, LANES, NV, 1, tile)                  \
-        }                                                                                          \
+        FOR_BLOCKS(R, span, WINOGRAD2_PRODUCTS, VEC, LANES, NV)                                    \
       }                                                                                            \
       for (int g = 0; g < span; g++)                                                               \
         for (int f = 0; f < filters; f += LANES) {                                                 \
