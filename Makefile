@@ -3,7 +3,7 @@ APT_PACKAGES := libopenblas-dev libhdf5-dev gnuplot-nox dataset-fashion-mnist zl
 SWIFT ?= $(shell command -v swift 2>/dev/null || echo /opt/swift/usr/bin/swift)
 EXPERIMENT ?= Experiments/model_2.yaml
 
-.PHONY: run test build deps bench clean
+.PHONY: run test test-wide build deps bench clean
 
 # Installs the Debian packages the project needs, only those missing (apt-get needs root or sudo).
 deps:
@@ -30,5 +30,10 @@ bench: build
 test: deps
 	$(SWIFT) test -c release --no-parallel
 
+# The same tests with the AVX-512 kernels compiled for AVX2 (-DFB_EMULATE_WIDE, its own build
+# directory): an AVX2-only host runs the 16-float code paths an AVX-512 host would take.
+test-wide: deps
+	$(SWIFT) test -c release --no-parallel -Xcc -DFB_EMULATE_WIDE --scratch-path .build-wide
+
 clean:
-	rm -rf .build
+	rm -rf .build .build-wide

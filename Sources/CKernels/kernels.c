@@ -3,6 +3,17 @@
 #include <math.h>
 #include <immintrin.h>
 
+/* The 16-float bodies' target. A build with -DFB_EMULATE_WIDE (`make test-wide`) compiles
+   them for AVX2 + FMA instead and runs them on any AVX2 host, so the AVX-512 code paths'
+   logic (blocking, tails, indexing) is tested on machines without AVX-512. The bits are
+   those of a real AVX-512 run: both targets have FMA, and each 16-float operation is two
+   8-float ones. */
+#ifdef FB_EMULATE_WIDE
+#define WIDE_TARGET "avx2,fma"
+#else
+#define WIDE_TARGET "avx512f,avx2,fma"
+#endif
+
 /* One body, compiled for AVX-512 (16-float vectors) and for AVX2 + FMA (8-float vectors),
    chosen at run time: Debian's toolchain builds for baseline x86-64, which has neither.
    Accumulators for R neighbouring output pixels (along the row) x the filters stay in
@@ -73,9 +84,9 @@ typedef float v8 __attribute__((vector_size(32), aligned(4)));
 #define ARGS const float *x, const float *w, const float *bias, float *y, long first, long count, \
              int inH, int inW, int cin, int outH, int outW, int kH, int kW, int sH, int sW, int relu
 
-__attribute__((target("avx512f,avx2,fma"))) static void conv32_avx512(ARGS) { BODY(v16, 16, 2, 8, 32) }
-__attribute__((target("avx512f,avx2,fma"))) static void conv64_avx512(ARGS) { BODY(v16, 16, 4, 6, 64) }
-__attribute__((target("avx512f,avx2,fma"))) static void conv128_avx512(ARGS) { BODY(v16, 16, 4, 6, 128) }
+__attribute__((target(WIDE_TARGET))) static void conv32_avx512(ARGS) { BODY(v16, 16, 2, 8, 32) }
+__attribute__((target(WIDE_TARGET))) static void conv64_avx512(ARGS) { BODY(v16, 16, 4, 6, 64) }
+__attribute__((target(WIDE_TARGET))) static void conv128_avx512(ARGS) { BODY(v16, 16, 4, 6, 128) }
 __attribute__((target("avx2,fma"))) static void conv32_avx2(ARGS) { BODY(v8, 8, 2, 6, 32) }
 __attribute__((target("avx2,fma"))) static void conv64_avx2(ARGS) { BODY(v8, 8, 2, 6, 64) }
 __attribute__((target("avx2,fma"))) static void conv128_avx2(ARGS) { BODY(v8, 8, 2, 6, 128) }
@@ -156,9 +167,9 @@ static inline const float *pooled_dy_row(const float *gp, const float *p, const 
 #define WEIGHT_GRADIENTS(TARGET, ISA, VEC, LANES, NV, TB, NT)                                      \
   __attribute__((target(TARGET))) static void grad##NT##_##ISA(WARGS) { WBODY(VEC, LANES, NV, TB, NT, DENSE_ROW(NT)) } \
   __attribute__((target(TARGET))) static void pgrad##NT##_##ISA(PWARGS) { WBODY(VEC, LANES, NV, TB, NT, POOLED_ROW_OF(NT)) }
-WEIGHT_GRADIENTS("avx512f,avx2,fma", avx512, v16, 16, 2, 8, 32)
-WEIGHT_GRADIENTS("avx512f,avx2,fma", avx512, v16, 16, 4, 6, 64)
-WEIGHT_GRADIENTS("avx512f,avx2,fma", avx512, v16, 16, 4, 6, 128)
+WEIGHT_GRADIENTS(WIDE_TARGET, avx512, v16, 16, 2, 8, 32)
+WEIGHT_GRADIENTS(WIDE_TARGET, avx512, v16, 16, 4, 6, 64)
+WEIGHT_GRADIENTS(WIDE_TARGET, avx512, v16, 16, 4, 6, 128)
 WEIGHT_GRADIENTS("avx2,fma", avx2, v8, 8, 2, 6, 32)
 WEIGHT_GRADIENTS("avx2,fma", avx2, v8, 8, 2, 6, 64)
 WEIGHT_GRADIENTS("avx2,fma", avx2, v8, 8, 2, 6, 128)
@@ -168,7 +179,12 @@ static int detected = -1, cap = 2;
 static int level(void) {
   if (detected < 0) {
     __builtin_cpu_init();
-    detected = __builtin_cpu_supports("avx512f") ? 2 : (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) ? 1 : 0;
+    const int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#ifdef FB_EMULATE_WIDE
+    detected = avx2 ? 2 : 0;
+#else
+    detected = __builtin_cpu_supports("avx512f") ? 2 : avx2 ? 1 : 0;
+#endif
   }
   return detected < cap ? detected : cap;
 }
@@ -275,9 +291,9 @@ int fb_conv_direct_supported(int filters, int kW, int cin) {
 #define SMALL_WARGS const float *x, const float *dy, float *dw, long first, long count, \
                     int inH, int inW, int cin, int outH, int outW, int kH, int kW, int sH, int sW
 #define SMALL_KERNELS(F)                                                                                             \
-  __attribute__((target("avx512f,avx2,fma"))) static void small##F##_avx512(SMALL_ARGS) { SMALL_BODY(v16, 16, F, 4) }   \
+  __attribute__((target(WIDE_TARGET))) static void small##F##_avx512(SMALL_ARGS) { SMALL_BODY(v16, 16, F, 4) }   \
   __attribute__((target("avx2,fma"))) static void small##F##_avx2(SMALL_ARGS) { SMALL_BODY(v8, 8, F, 3) }               \
-  __attribute__((target("avx512f,avx2,fma"))) static void smallgrad##F##_avx512(SMALL_WARGS) { SMALL_WBODY(v16, 16, F, 2) } \
+  __attribute__((target(WIDE_TARGET))) static void smallgrad##F##_avx512(SMALL_WARGS) { SMALL_WBODY(v16, 16, F, 2) } \
   __attribute__((target("avx2,fma"))) static void smallgrad##F##_avx2(SMALL_WARGS) { SMALL_WBODY(v8, 8, F, 4) }
 SMALL_KERNELS(1)
 SMALL_KERNELS(2)
@@ -450,10 +466,10 @@ typedef int i4v __attribute__((vector_size(16), aligned(4)));
 #define POOL_BWD_ARGS const float *dy, const float *y, const int *arg, float *dx, long first, long count, \
                       int inH, int inW, int c, int outH, int outW, int kH, int kW, int maskPositive
 
-__attribute__((target("avx512f,avx2,fma"))) static void pool_forward_avx512(POOL_FWD_ARGS) { POOL_FORWARD(v16, i16v, 16) }
+__attribute__((target(WIDE_TARGET))) static void pool_forward_avx512(POOL_FWD_ARGS) { POOL_FORWARD(v16, i16v, 16) }
 __attribute__((target("avx2,fma"))) static void pool_forward_avx2(POOL_FWD_ARGS) { POOL_FORWARD(v8, i8v, 8) }
 static void pool_forward_sse(POOL_FWD_ARGS) { POOL_FORWARD(f4v, i4v, 4) }
-__attribute__((target("avx512f,avx2,fma"))) static void pool_backward_avx512(POOL_BWD_ARGS) { POOL_BACKWARD(v16, i16v, 16) }
+__attribute__((target(WIDE_TARGET))) static void pool_backward_avx512(POOL_BWD_ARGS) { POOL_BACKWARD(v16, i16v, 16) }
 __attribute__((target("avx2,fma"))) static void pool_backward_avx2(POOL_BWD_ARGS) { POOL_BACKWARD(v8, i8v, 8) }
 static void pool_backward_sse(POOL_BWD_ARGS) { POOL_BACKWARD(f4v, i4v, 4) }
 
@@ -474,7 +490,7 @@ void fb_maxpool_backward_tiles(POOL_BWD_ARGS) {
    The vectoriser only widens the loop over independent elements, so every version gives the
    same bits. */
 #define MULTIVERSION(NAME, PARAMS, ARGS)                                                           \
-  __attribute__((target("avx512f"))) static void NAME##_avx512 PARAMS { NAME##_body ARGS; }      \
+  __attribute__((target(WIDE_TARGET))) static void NAME##_avx512 PARAMS { NAME##_body ARGS; }      \
   __attribute__((target("avx2"))) static void NAME##_avx2 PARAMS { NAME##_body ARGS; }           \
   static void NAME##_sse PARAMS { NAME##_body ARGS; }                                            \
   void fb_##NAME PARAMS {                                                                        \
@@ -534,7 +550,7 @@ MULTIVERSION(leaky_relu_backward, (const float *restrict y, float *restrict dy, 
     for (long j = 0; j < width; j++) partial[j] += dy[r * width + j];
 
 #define ADD_ROWS_ARGS const float *restrict dy, long rows, long width, float *restrict partial
-__attribute__((target("avx512f"))) static void add_rows_avx512(ADD_ROWS_ARGS) { ADD_ROWS_BODY(v16, 16) }
+__attribute__((target(WIDE_TARGET))) static void add_rows_avx512(ADD_ROWS_ARGS) { ADD_ROWS_BODY(v16, 16) }
 __attribute__((target("avx2"))) static void add_rows_avx2(ADD_ROWS_ARGS) { ADD_ROWS_BODY(v8, 8) }
 static void add_rows_plain(ADD_ROWS_ARGS) { ADD_ROWS_BODY(f4v, 4) }
 
@@ -566,7 +582,7 @@ void fb_add_rows(const float *dy, long rows, long width, float *partial) {
 #define RMSPROP_ARGS float *restrict w, float *restrict v, const float *restrict g, long n, \
                      float lr, float rho, float oneMinusRho, float eps
 
-__attribute__((target("avx512f"))) static void rmsprop_avx512(RMSPROP_ARGS) { RMSPROP_BODY(v16, 16) }
+__attribute__((target(WIDE_TARGET))) static void rmsprop_avx512(RMSPROP_ARGS) { RMSPROP_BODY(v16, 16) }
 __attribute__((target("avx2"))) static void rmsprop_avx2(RMSPROP_ARGS) { RMSPROP_BODY(v8, 8) }
 static void rmsprop_plain(RMSPROP_ARGS) { RMSPROP_BODY(float, 1) }
 
@@ -596,7 +612,7 @@ void fb_rmsprop_update(float *w, float *v, const float *g, long n, float lr, flo
 #define ADAM_ARGS float *restrict w, float *restrict m, float *restrict v, const float *restrict g, long n, \
                   float alpha, float oneMinusBeta1, float oneMinusBeta2, float eps
 
-__attribute__((target("avx512f"))) static void adam_avx512(ADAM_ARGS) { ADAM_BODY(v16, 16) }
+__attribute__((target(WIDE_TARGET))) static void adam_avx512(ADAM_ARGS) { ADAM_BODY(v16, 16) }
 __attribute__((target("avx2"))) static void adam_avx2(ADAM_ARGS) { ADAM_BODY(v8, 8) }
 static void adam_plain(ADAM_ARGS) { ADAM_BODY(float, 1) }
 
@@ -933,7 +949,7 @@ long fb_conv_pooled_work_count(int filters, int poolW) {
   POOLED_CASE(SUFFIX, NR, 5) POOLED_CASE(SUFFIX, NR, 6) POOLED_CASE(SUFFIX, NR, 7) POOLED_CASE(SUFFIX, NR, 8)
 
 /* 3 x 8 accumulators fit AVX-512's 32 registers; 3 x 4, the 16 of AVX2 and SSE. */
-POOLED_SUMS(avx512, v16, 16, 8, __attribute__((target("avx512f,fma"))))
+POOLED_SUMS(avx512, v16, 16, 8, __attribute__((target(WIDE_TARGET))))
 POOLED_SUMS(avx2, v8, 8, 4, __attribute__((target("avx2,fma"))))
 POOLED_SUMS(sse, f4v, 4, 4, )
 
@@ -1058,16 +1074,6 @@ POOLED_SUMS(sse, f4v, 4, 4, )
     int padTop, int padLeft, int poolH, int poolW, int pkH, int pkW, int psH, int psW, int pPadTop, int pPadLeft, \
     int relu, int *work
 
-__attribute__((target("avx512f,fma"))) static inline void axpy_avx512(float *d, const float *s, long n, float g) {
-  const __m512 gv = _mm512_set1_ps(g);
-  long j = 0;
-  for (; j + 16 <= n; j += 16)
-    _mm512_storeu_ps(d + j, _mm512_fmadd_ps(gv, _mm512_loadu_ps(s + j), _mm512_loadu_ps(d + j)));
-  if (j < n) {
-    const __mmask16 m = (__mmask16)((1u << (n - j)) - 1);
-    _mm512_mask_storeu_ps(d + j, m, _mm512_fmadd_ps(gv, _mm512_maskz_loadu_ps(m, s + j), _mm512_maskz_loadu_ps(m, d + j)));
-  }
-}
 __attribute__((target("avx2,fma"))) static inline void axpy_avx2(float *d, const float *s, long n, float g) {
   const __m256 gv = _mm256_set1_ps(g);
   long j = 0;
@@ -1078,11 +1084,25 @@ __attribute__((target("avx2,fma"))) static inline void axpy_avx2(float *d, const
     _mm256_maskstore_ps(d + j, m, _mm256_fmadd_ps(gv, _mm256_maskload_ps(s + j, m), _mm256_maskload_ps(d + j, m)));
   }
 }
+#ifdef FB_EMULATE_WIDE
+#define axpy_avx512 axpy_avx2 /* a 16-lane mask has no AVX2 form; per element the same fma */
+#else
+__attribute__((target(WIDE_TARGET))) static inline void axpy_avx512(float *d, const float *s, long n, float g) {
+  const __m512 gv = _mm512_set1_ps(g);
+  long j = 0;
+  for (; j + 16 <= n; j += 16)
+    _mm512_storeu_ps(d + j, _mm512_fmadd_ps(gv, _mm512_loadu_ps(s + j), _mm512_loadu_ps(d + j)));
+  if (j < n) {
+    const __mmask16 m = (__mmask16)((1u << (n - j)) - 1);
+    _mm512_mask_storeu_ps(d + j, m, _mm512_fmadd_ps(gv, _mm512_maskz_loadu_ps(m, s + j), _mm512_maskz_loadu_ps(m, d + j)));
+  }
+}
+#endif
 static inline void axpy_plain(float *d, const float *s, long n, float g) {
   for (long j = 0; j < n; j++) d[j] = fmaf(g, s[j], d[j]);
 }
 
-__attribute__((target("avx512f,fma"))) static void conv_pooled_backward_avx512(CONV_POOLED_ARGS) { CONV_POOLED_BACKWARD(avx512, axpy_avx512) }
+__attribute__((target(WIDE_TARGET))) static void conv_pooled_backward_avx512(CONV_POOLED_ARGS) { CONV_POOLED_BACKWARD(avx512, axpy_avx512) }
 __attribute__((target("avx2,fma"))) static void conv_pooled_backward_avx2(CONV_POOLED_ARGS) { CONV_POOLED_BACKWARD(avx2, axpy_avx2) }
 static void conv_pooled_backward_sse(CONV_POOLED_ARGS) { CONV_POOLED_BACKWARD(sse, axpy_plain) }
 
@@ -1208,7 +1228,7 @@ void fb_winograd_kernel(const float *w, float *u, int cin, int filters) {
 
 #define WINOGRAD_ARGS const float *x, const float *u, const float *bias, float *pooled, int *positions, int width, \
                       int cin, int filters, int poolH, int poolW, int relu, float *work
-__attribute__((target("avx512f,fma"))) static void winograd_avx512(WINOGRAD_ARGS) { WINOGRAD_POOLED(v16, i16v, 16, 9) }
+__attribute__((target(WIDE_TARGET))) static void winograd_avx512(WINOGRAD_ARGS) { WINOGRAD_POOLED(v16, i16v, 16, 9) }
 __attribute__((target("avx2,fma"))) static void winograd_avx2(WINOGRAD_ARGS) { WINOGRAD_POOLED(v8, i8v, 8, 2) }
 static void winograd_sse(WINOGRAD_ARGS) { WINOGRAD_POOLED(f4v, i4v, 4, 1) }
 
@@ -1337,7 +1357,7 @@ void fb_winograd2_kernel(const float *w, float *u, int cin, int filters) {
 
 #define WINOGRAD2_ARGS const float *x, const float *u, const float *bias, float *y, long first, long count, int inH, \
                        int inW, int cin, int outH, int outW, int filters, int relu, float *work
-__attribute__((target("avx512f,avx2,fma"))) static void winograd2_avx512(WINOGRAD2_ARGS) { WINOGRAD2(v16, 16, 4, 6) }
+__attribute__((target(WIDE_TARGET))) static void winograd2_avx512(WINOGRAD2_ARGS) { WINOGRAD2(v16, 16, 4, 6) }
 __attribute__((target("avx2,fma"))) static void winograd2_avx2(WINOGRAD2_ARGS) { WINOGRAD2(v8, 8, 2, 6) }
 
 int fb_conv_winograd2(WINOGRAD2_ARGS) {
