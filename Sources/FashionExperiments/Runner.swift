@@ -124,14 +124,14 @@ public enum Runner {
         if !callbacks.contains(where: { ($0 as? ModelCheckpoint)?.savedEpoch != nil }) {
             try ModelWeights.save(model, to: dir.appendingPathComponent("weights.h5"), attributes: ["epoch": String(history.count)])
         }
-        let test = trainer.evaluate(plan.test)
-        let reconstructionMSE = model.reconstructsInput ? trainer.reconstructionError(plan.test) : nil
+        let test = trainer.evaluation(of: plan.test, keepingProbabilities: true)
+        let reconstructionMSE = test.reconstructionMSE
         if let accuracy = test.accuracy {
             log(String(format: "Test: loss %.4f - accuracy %.4f (%d images)", test.loss, accuracy, plan.test.count))
         } else {
             log(String(format: "Test: loss %.4f - reconstruction MSE %.6f (%d images)", test.loss, reconstructionMSE ?? .nan, plan.test.count))
         }
-        let probabilities = model.reconstructsInput ? [] : trainer.predict(plan.test)
+        let probabilities = test.probabilities
 
         let stepSeconds = history.reduce(0) { $0 + $1.trainSeconds }
         let samples = history.reduce(0) { $0 + $1.samples }

@@ -121,30 +121,45 @@ public final class Trainer {
 
     /// Mean loss and accuracy (nil for a reconstruction) over a whole set, in inference mode, in order.
     public func evaluate(_ set: ImageSet) -> (loss: Double, accuracy: Double?) {
-        var lossSum = 0.0, correct = 0
-        forEachBatch(of: set) { input, labels, count in
-            let r = model.evaluate(input, labels: labels, batch: count)
-            lossSum += r.lossSum
-            correct += r.correct
-        }
-        return (lossSum / Double(max(set.count, 1)), model.reconstructsInput ? nil : Double(correct) / Double(max(set.count, 1)))
+        let e = evaluation(of: set, keepingProbabilities: false)
+        return (e.loss, e.accuracy)
     }
 
-    /// Mean squared error between a reconstructing model's outputs and its (scaled) inputs,
-    /// over every value of every image of the set, whatever loss it was trained with.
-    public func reconstructionError(_ set: ImageSet) -> Double {
-        precondition(model.reconstructsInput, "reconstructionError needs a model that reconstructs its input")
-        let size = model.classes
+    public struct Evaluation {
+        public var loss: Double
+        public var accuracy: Double?
+        /// Mean squared error between a reconstructing model's outputs and its (scaled) inputs,
+        /// over every value of every image, whatever loss it was trained with.
+        public var reconstructionMSE: Double?
+        /// Class probabilities, row-major [count, classes], when asked for (classifiers only).
+        public var probabilities: [Float]
+    }
+
+    /// Loss, accuracy or reconstruction error, and the class probabilities, from one inference
+    /// pass over the set, in order.
+    public func evaluation(of set: ImageSet, keepingProbabilities: Bool) -> Evaluation {
+        let size = model.classes, reconstructs = model.reconstructsInput
+        let keeping = keepingProbabilities && !reconstructs
         let output = FloatBuffer(count: evaluationBatchSize * size)
-        var sum = 0.0
-        forEachBatch(of: set) { input, _, count in
-            model.predict(input, batch: count, into: output.pointer)
-            for i in 0..<(count * size) {
-                let d = Double(output.pointer[i] - input[i])
-                sum += d * d
+        var probabilities = [Float](), lossSum = 0.0, correct = 0, squaredError = 0.0
+        if keeping { probabilities.reserveCapacity(set.count * size) }
+        forEachBatch(of: set) { input, labels, count in
+            let r = model.evaluate(input, labels: labels, batch: count, outputs: reconstructs || keeping ? output.pointer : nil)
+            lossSum += r.lossSum
+            correct += r.correct
+            if reconstructs {
+                for i in 0..<(count * size) {
+                    let d = Double(output.pointer[i] - input[i])
+                    squaredError += d * d
+                }
+            } else if keeping {
+                probabilities.append(contentsOf: UnsafeBufferPointer(start: output.pointer, count: count * size))
             }
         }
-        return sum / Double(max(set.count * size, 1))
+        let n = Double(max(set.count, 1))
+        return Evaluation(loss: lossSum / n, accuracy: reconstructs ? nil : Double(correct) / n,
+                          reconstructionMSE: reconstructs ? squaredError / Double(max(set.count * size, 1)) : nil,
+                          probabilities: probabilities)
     }
 
     /// The model's outputs for the first `count` images of a set, scaled back to pixel values
@@ -158,19 +173,6 @@ public final class Trainer {
             outputs.withUnsafeMutableBufferPointer { model.predict(input, batch: batch, into: $0.baseAddress!) }
         }
         return (inputs.map { $0 / scale }, outputs.map { $0 / scale })
-    }
-
-    /// Class probabilities for every example of a set, row-major [count, classes].
-    public func predict(_ set: ImageSet) -> [Float] {
-        var out = [Float](repeating: 0, count: set.count * model.classes)
-        var offset = 0
-        out.withUnsafeMutableBufferPointer { buffer in
-            forEachBatch(of: set) { input, _, count in
-                model.predict(input, batch: count, into: buffer.baseAddress! + offset)
-                offset += count * model.classes
-            }
-        }
-        return out
     }
 
     private func forEachBatch(of set: ImageSet, _ body: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Int32>, Int) -> Void) {

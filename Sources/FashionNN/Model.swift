@@ -338,12 +338,15 @@ public final class Sequential {
         return (result.lossSum, result.correct)
     }
 
-    public func evaluate(_ input: UnsafeMutablePointer<Float>, labels: UnsafePointer<Int32>, batch: Int) -> (lossSum: Double, correct: Int) {
+    /// With `outputs`, also writes what `predict` would, from the same forward pass.
+    public func evaluate(_ input: UnsafeMutablePointer<Float>, labels: UnsafePointer<Int32>, batch: Int,
+                         outputs: UnsafeMutablePointer<Float>? = nil) -> (lossSum: Double, correct: Int) {
         let size = inputShape.reduce(1, *)
         return eachShard(batch) { model, first, count in
             let logits = model.forward(input + first * size, batch: count, training: false)
             let r = model.loss.evaluate(logits: logits, targets: model.targets(input: input + first * size, labels: labels + first),
                                         batch: count, classes: model.classes, gradient: nil)
+            if let outputs { model.activateOutputs(logits, count: count, into: outputs + first * model.classes) }
             return (r.lossSum, r.correct)
         }
     }
@@ -353,11 +356,14 @@ public final class Sequential {
         let size = inputShape.reduce(1, *), classes = classes
         _ = eachShard(batch) { model, first, count in
             let logits = model.forward(input + first * size, batch: count, training: false)
-            let o = out + first * classes
-            o.update(from: logits, count: count * classes)
-            model.outputActivation.apply(o, count: count * classes, width: classes)
+            model.activateOutputs(logits, count: count, into: out + first * classes)
             return (0, 0)
         }
+    }
+
+    private func activateOutputs(_ logits: UnsafeMutablePointer<Float>, count: Int, into out: UnsafeMutablePointer<Float>) {
+        out.update(from: logits, count: count * classes)
+        outputActivation.apply(out, count: count * classes, width: classes)
     }
 
     // MARK: - Weights
