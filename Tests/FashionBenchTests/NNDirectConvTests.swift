@@ -61,6 +61,10 @@ extension NNDirectKernelTests {
         // F(2x2, 2x2), with odd output sizes (tiles past the edge) and, below, its input gradient too.
         NNDirectConvCase(input: [7, 16, 64], filters: 64, kernel: (2, 2), strides: (1, 1), activation: .relu),
         NNDirectConvCase(input: [5, 27, 32], filters: 128, kernel: (2, 2), strides: (1, 1), activation: .linear, padding: .same),
+        // Its kernel gradient with no channels left over by blocks of 6 (48), and with rows of
+        // tiles in two groups (a tall input).
+        NNDirectConvCase(input: [5, 9, 48], filters: 64, kernel: (2, 2), strides: (1, 1), activation: .relu),
+        NNDirectConvCase(input: [30, 12, 16], filters: 64, kernel: (2, 2), strides: (1, 1), activation: .linear),
         // 32, 64 (or, with AVX-512, 128) input channels at stride 1: the input gradient is a direct convolution too.
         NNDirectConvCase(input: [8, 9, 64], filters: 32, kernel: (2, 2), strides: (1, 1), activation: .relu, padding: .same),
         NNDirectConvCase(input: [7, 9, 32], filters: 64, kernel: (3, 2), strides: (1, 1), activation: .linear, padding: .same),
@@ -118,6 +122,7 @@ extension NNDirectKernelTests {
         #expect(layer.usesWinograd.forward == (layer.usesDirectKernel && twoByTwo && fb_winograd2_supported(Int32(ch), Int32(c.filters)) != 0))
         #expect(layer.usesWinograd.inputGradient
                 == (layer.usesDirectInputGradient && twoByTwo && fb_winograd2_supported(Int32(c.filters), Int32(ch)) != 0))
+        #expect(layer.usesWinograd.weightGradient == (layer.usesDirectKernel && twoByTwo && fb_winograd2_supported(Int32(ch), Int32(c.filters)) != 0))
         let w = NNSupport.uniform(layer.parameters[0].count, seed: 11, in: -0.5...0.5)
         let b = NNSupport.uniform(c.filters, seed: 12, in: -0.3...0.3)
         NNSupport.set(layer.parameters[0], w)
@@ -168,18 +173,18 @@ extension NNDirectKernelTests {
         NNSupport.checkLayerGradients(layer, input: NNSupport.uniform(2 * 4 * 5 * 32, seed: 22), batch: 2)
     }
 
-    /// model_4's shapes take Winograd's F(2x2, 2x2) wherever the direct kernels run, forward
-    /// and input gradient; checked by finite differences on a small case.
+    /// model_4's shapes take Winograd's F(2x2, 2x2) wherever the direct kernels run: forward,
+    /// input gradient and kernel gradient; checked by finite differences on a small case.
     @Test func winogradTwoByTwo() throws {
         let supported = fb_winograd2_supported(64, 128) != 0
         for (channels, filters, forward, inputGradient) in [(16, 64, true, false), (64, 128, true, true), (128, 128, true, true)] {
             let layer = Conv2D(filters: filters, kernelSize: (2, 2), padding: .same, activation: .relu)
             try layer.build(inputShape: [27, 27, channels], maxBatch: 2)
-            #expect(layer.usesWinograd == (supported && forward, supported && inputGradient), "\(channels) -> \(filters)")
+            #expect(layer.usesWinograd == (supported && forward, supported && inputGradient, supported), "\(channels) -> \(filters)")
         }
         let layer = Conv2D(filters: 64, kernelSize: (2, 2), padding: .same, activation: .linear)
         try layer.build(inputShape: [3, 5, 64], maxBatch: 2)
-        #expect(layer.usesWinograd == (supported, supported))
+        #expect(layer.usesWinograd == (supported, supported, supported))
         var g = SeededGenerator(seed: 5, stream: "winograd2")
         layer.initialize(using: &g)
         NNSupport.checkLayerGradients(layer, input: NNSupport.uniform(2 * 3 * 5 * 64, seed: 23), batch: 2)

@@ -159,4 +159,12 @@ void fb_winograd2_kernel(const float *w, float *u, int cin, int filters);
 int fb_conv_winograd2(const float *x, const float *u, const float *bias, float *y, long first, long count, int inH,
                       int inW, int cin, int outH, int outW, int filters, int relu, float *work);
 
+/* The kernel gradient of that convolution by the same transform: dw ([2][2][cin][filters]) +=
+   the gradient for samples first..first+count of x (inH x inW x cin, bordered as for the
+   forward) and dy (outH x outW x filters). Same conditions (fb_winograd2_supported); `work`
+   holds fb_winograd2_gradient_work_count(cin, filters, outW) floats. Returns 0 when unsupported. */
+long fb_winograd2_gradient_work_count(int cin, int filters, int outW);
+int fb_conv_winograd2_weight_gradient(const float *x, const float *dy, float *dw, long first, long count, int inH, int inW,
+                                      int cin, int outH, int outW, int filters, float *work);
+
 #endif

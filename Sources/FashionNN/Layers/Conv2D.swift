@@ -48,12 +48,15 @@ public final class Conv2D: Layer {
     /// A 2x2 kernel of stride 1 (model_4's) with input channels a multiple of 16 and filters a
     /// multiple of 64 runs Winograd's F(2x2, 2x2) (`fb_conv_winograd2`): 9 multiply-adds per channel and
     /// filter for each 2x2 block of outputs instead of 16. So does its direct input gradient,
-    /// a 2x2 convolution of stride 1 as well, when the roles of channels and filters fit.
-    /// Outputs differ from the direct sums by rounding.
+    /// a 2x2 convolution of stride 1 as well, when the roles of channels and filters fit, and
+    /// its kernel gradient (`fb_conv_winograd2_weight_gradient`), which has the same form with
+    /// dy's 2x2 tiles as the kernel. Outputs differ from the direct sums by rounding.
     private var winogradForward = false
     private var winogradInputGradient = false
+    private var winogradWeightGradient = false
     /// The transformed kernel (of the forward, or of the flipped one for the input gradient:
-    /// each pass transforms it again), and each chunk's rows of tiles.
+    /// each pass transforms it again), and each chunk's tiles (and, for the kernel gradient,
+    /// its transformed sums).
     private var winogradKernel: FloatBuffer?
     private var winogradWork: FloatBuffer?
     private var winogradWorkCount = 0
@@ -85,9 +88,10 @@ public final class Conv2D: Layer {
     public var usesDirectKernel: Bool { direct }
     /// Whether the input gradient, too, is a direct convolution (after `build`).
     public var usesDirectInputGradient: Bool { direct && directInputGradientShape }
-    /// Whether the forward and the input gradient run Winograd's F(2x2, 2x2) (after `build`).
-    public var usesWinograd: (forward: Bool, inputGradient: Bool) {
-        (direct && winogradForward, direct && winogradInputGradient)
+    /// Whether the forward, the input gradient and the kernel gradient (when this layer's own
+    /// backward computes it, not a pooling's) run Winograd's F(2x2, 2x2) (after `build`).
+    public var usesWinograd: (forward: Bool, inputGradient: Bool, weightGradient: Bool) {
+        (direct && winogradForward, direct && winogradInputGradient, direct && winogradWeightGradient)
     }
     private var input: UnsafeMutablePointer<Float>?
     private var patch = 0
@@ -139,14 +143,18 @@ public final class Conv2D: Layer {
         let twoByTwo = w.kH == 2 && w.kW == 2 && w.sH == 1 && w.sW == 1
         winogradForward = directShape && twoByTwo && fb_winograd2_supported(Int32(w.channels), Int32(filters)) != 0
         winogradInputGradient = directInputGradientShape && twoByTwo && fb_winograd2_supported(Int32(filters), Int32(w.channels)) != 0
+        winogradWeightGradient = directShape && twoByTwo && fb_winograd2_supported(Int32(w.channels), Int32(filters)) != 0
         winogradWorkCount = max(winogradForward ? Int(fb_winograd2_work_count(Int32(w.channels), Int32(filters), Int32(w.outW))) : 0,
-                                winogradInputGradient ? Int(fb_winograd2_work_count(Int32(filters), Int32(w.channels), Int32(w.inW))) : 0)
-        let winogradCount = winogradWorkCount > 0 ? 9 * w.channels * filters + Parallel.maxChunks * winogradWorkCount : 0
+                                winogradInputGradient ? Int(fb_winograd2_work_count(Int32(filters), Int32(w.channels), Int32(w.inW))) : 0,
+                                winogradWeightGradient
+                                    ? Int(fb_winograd2_gradient_work_count(Int32(w.channels), Int32(filters), Int32(w.outW))) : 0)
+        let transformsKernel = winogradForward || winogradInputGradient
+        let winogradCount = (transformsKernel ? 9 * w.channels * filters : 0) + Parallel.maxChunks * winogradWorkCount
         // The column buffer serves only the GEMM paths; a fully direct layer never needs it.
         let needsColumns = !(directInputGradientShape && (activation == .relu || activation == .linear))
         try reserve(patch * filters + filters, (needsColumns ? pixels * patch : 0) + pixels * 2 * filters + maxBatch * inputShape.reduce(1, *)
                     + paddedCount + gradientCount + 2 * patch * filters + winogradCount)
-        winogradKernel = winogradWorkCount > 0 ? FloatBuffer(count: 9 * w.channels * filters) : nil
+        winogradKernel = transformsKernel ? FloatBuffer(count: 9 * w.channels * filters) : nil
         winogradWork = winogradWorkCount > 0 ? FloatBuffer(count: Parallel.maxChunks * winogradWorkCount) : nil
         padded = needsBorder ? FloatBuffer(count: paddedCount) : nil  // zeroed: the border stays zero
         paddedGradient = directInputGradientShape ? FloatBuffer(count: gradientCount) : nil
@@ -440,6 +448,15 @@ public final class Conv2D: Layer {
     private func directWeightGradient(_ dy: UnsafePointer<Float>, batch: Int) {
         let w = window!
         let (x, height, width) = directSource(batch: batch, fill: false)
+        if winogradWeightGradient, let work = winogradWork?.pointer {
+            let workCount = winogradWorkCount
+            Kernels.sumOverChunksIndexed(batch, size: patch * filters, partials: scratch.pointer, into: kernel.gradient.pointer) { chunk, samples, slice in
+                _ = fb_conv_winograd2_weight_gradient(x, dy, slice, samples.lowerBound, samples.count, Int32(height), Int32(width),
+                                                      Int32(w.channels), Int32(w.outH), Int32(w.outW), Int32(filters),
+                                                      work + chunk * workCount)
+            }
+            return
+        }
         Kernels.sumOverChunks(batch, size: patch * filters, partials: scratch.pointer, into: kernel.gradient.pointer) { samples, slice in
             _ = fb_conv_direct_weight_gradient(x, dy, slice, samples.lowerBound, samples.count, Int32(height), Int32(width),
                                                Int32(w.channels), Int32(w.outH), Int32(w.outW), Int32(filters),
