@@ -91,7 +91,7 @@ public final class Conv2D: Layer {
     /// Whether the forward, the input gradient and the kernel gradient (when this layer's own
     /// backward computes it, not a pooling's) run Winograd's F(2x2, 2x2) (after `build`).
     public var usesWinograd: (forward: Bool, inputGradient: Bool, weightGradient: Bool) {
-        (direct && winogradForward, direct && winogradInputGradient, direct && winogradWeightGradient)
+        (direct && winogradForward, direct && winogradInputGradient, direct && winogradWeightGradient && pooling == nil)
     }
     private var input: UnsafeMutablePointer<Float>?
     private var patch = 0
