@@ -1491,3 +1491,81 @@ int fb_conv_winograd2_weight_gradient(WINOGRAD2_GRADIENT_ARGS) {
                                                                          filters, work);
   return 1;
 }
+
+/* Winograd's F(2x2, 3x3) for a 3x3 convolution of stride 1 with no pooling after it (the
+   autoencoder's transposed convolutions are such convolutions of their bordered inputs, in
+   the forward and in the input gradient): WINOGRAD2's order of work with 4x4 input tiles two
+   apart, 16 products and the transforms of the pooled form above (U from fb_winograd_kernel).
+   16 multiply-adds per 2x2 outputs, channel and filter instead of 36. Input past the image's
+   last row or column reads as 0; outputs past the last row or column are dropped. */
+#define WINOGRAD3(VEC, LANES, NV, R)                                                               \
+  const int tiles = (outW + 1) / 2, tileRows = (outH + 1) / 2;                                     \
+  const int together = winograd2_rows_together(tiles);                                            \
+  float *v = work, *m = work + 16L * together * tiles * cin;                                       \
+  for (long n = first; n < first + count; n++) {                                                   \
+    const float *image = x + n * (long)inH * inW * cin;                                            \
+    float *out = y + n * (long)outH * outW * filters;                                              \
+    for (int th0 = 0; th0 < tileRows; th0 += together) {                                           \
+      const int rows = tileRows - th0 < together ? tileRows - th0 : together, span = rows * tiles;  \
+      for (int g = 0; g < span; g++)                                                               \
+        for (int c = 0; c < cin; c += LANES) {                                                     \
+          const int th = th0 + g / tiles, tw = g % tiles;                                          \
+          VEC d[4][4], t[4][4];                                                                    \
+          for (int i = 0; i < 4; i++)                                                              \
+            for (int j = 0; j < 4; j++) {                                                          \
+              const int ih = 2 * th + i, iw = 2 * tw + j;                                          \
+              d[i][j] = ih < inH && iw < inW ? *(const VEC *)(image + ((long)ih * inW + iw) * cin + c) : (VEC){0}; \
+            }                                                                                      \
+          for (int j = 0; j < 4; j++) {                                                            \
+            t[0][j] = d[0][j] - d[2][j];                                                           \
+            t[1][j] = d[1][j] + d[2][j];                                                           \
+            t[2][j] = d[2][j] - d[1][j];                                                           \
+            t[3][j] = d[1][j] - d[3][j];                                                           \
+          }                                                                                        \
+          for (int i = 0; i < 4; i++) {                                                            \
+            *(VEC *)(v + ((long)(i * 4 + 0) * span + g) * cin + c) = t[i][0] - t[i][2];            \
+            *(VEC *)(v + ((long)(i * 4 + 1) * span + g) * cin + c) = t[i][1] + t[i][2];            \
+            *(VEC *)(v + ((long)(i * 4 + 2) * span + g) * cin + c) = t[i][2] - t[i][1];            \
+            *(VEC *)(v + ((long)(i * 4 + 3) * span + g) * cin + c) = t[i][1] - t[i][3];            \
+          }                                                                                        \
+        }                                                                                          \
+      for (int k = 0; k < 16; k++)                                                                 \
+      for (int f0 = 0; f0 < filters; f0 += NV * LANES) {                                           \
+        const float *vk = v + (long)k * span * cin, *uk = u + (long)k * cin * filters;             \
+        float *mk = m + (long)k * span * filters;                                                  \
+        FOR_BLOCKS(R, span, WINOGRAD2_PRODUCTS, VEC, LANES, NV)                                    \
+      }                                                                                            \
+      for (int g = 0; g < span; g++)                                                               \
+        for (int f = 0; f < filters; f += LANES) {                                                 \
+          const int th = th0 + g / tiles, tw = g % tiles;                                          \
+          VEC q[16], s[2][4];                                                                      \
+          for (int k = 0; k < 16; k++) q[k] = *(const VEC *)(m + ((long)k * span + g) * filters + f); \
+          for (int col = 0; col < 4; col++) {                                                      \
+            s[0][col] = q[col] + q[4 + col] + q[8 + col];                                          \
+            s[1][col] = q[4 + col] - q[8 + col] - q[12 + col];                                     \
+          }                                                                                        \
+          const VEC b = *(const VEC *)(bias + f);                                                  \
+          for (int i = 0; i < 2 && 2 * th + i < outH; i++)                                         \
+            for (int j = 0; j < 2 && 2 * tw + j < outW; j++) {                                     \
+              VEC o = (j == 0 ? s[i][0] + s[i][1] + s[i][2] : s[i][1] - s[i][2] - s[i][3]) + b;    \
+              if (relu) o = __builtin_elementwise_max(o, (VEC){0});                                \
+              *(VEC *)(out + ((long)(2 * th + i) * outW + 2 * tw + j) * filters + f) = o;          \
+            }                                                                                      \
+        }                                                                                          \
+    }                                                                                              \
+  }
+
+long fb_winograd3_work_count(int cin, int filters, int outW) {
+  const long tiles = (outW + 1) / 2;
+  return 16L * winograd2_rows_together((int)tiles) * tiles * (cin + filters);
+}
+
+#define WINOGRAD3_ARGS WINOGRAD2_ARGS
+__attribute__((target(WIDE_TARGET))) static void winograd3_avx512(WINOGRAD3_ARGS) { WINOGRAD3(v16, 16, 4, 6) }
+__attribute__((target("avx2,fma"))) static void winograd3_avx2(WINOGRAD3_ARGS) { WINOGRAD3(v8, 8, 2, 6) }
+
+int fb_conv_winograd3(WINOGRAD3_ARGS) {
+  if (!fb_winograd2_supported(cin, filters)) return 0;
+  (level() == 2 ? winograd3_avx512 : winograd3_avx2)(x, u, bias, y, first, count, inH, inW, cin, outH, outW, filters, relu, work);
+  return 1;
+}

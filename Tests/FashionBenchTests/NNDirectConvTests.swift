@@ -227,6 +227,9 @@ extension NNDirectKernelTests {
         Case(input: [5, 6, 128], filters: 128, kernel: (3, 3), activation: .linear),
         Case(input: [6, 7, 32], filters: 3, kernel: (3, 3), activation: .linear),      // few filters; dx direct (32)
         Case(input: [4, 5, 32], filters: 1, kernel: (5, 5), activation: .relu),
+        // Winograd's F(2x2, 3x3): odd sizes (tiles past the edge), forward and dx; dx only (64 → 32).
+        Case(input: [9, 11, 64], filters: 64, kernel: (3, 3), activation: .relu),
+        Case(input: [6, 8, 64], filters: 32, kernel: (3, 3), activation: .relu),
     ]
 
     @Test(arguments: cases)
@@ -241,6 +244,11 @@ extension NNDirectKernelTests {
         _ = fb_kernels_cap_level(2)
         #expect(direct.usesDirectKernel == (fb_conv_direct_supported(Int32(c.filters), Int32(c.kernel.1), Int32(c.input[2])) != 0))
         #expect(!gemm.usesDirectKernel)
+        let (inChannels, threeByThree) = (c.input[2], c.kernel == (3, 3))
+        #expect(direct.usesWinograd.forward
+                == (direct.usesDirectKernel && threeByThree && fb_winograd2_supported(Int32(inChannels), Int32(c.filters)) != 0))
+        #expect(direct.usesWinograd.inputGradient == (direct.usesDirectKernel && threeByThree && inChannels >= 32
+                                                      && fb_winograd2_supported(Int32(c.filters), Int32(inChannels)) != 0))
         for layer in [direct, gemm] {
             NNSupport.set(layer.parameters[0], NNSupport.uniform(layer.parameters[0].count, seed: 31, in: -0.4...0.4))
             NNSupport.set(layer.parameters[1], NNSupport.uniform(c.filters, seed: 32, in: -0.2...0.2))
@@ -262,6 +270,11 @@ extension NNDirectKernelTests {
         var g = SeededGenerator(seed: 4, stream: "direct-transposed")
         layer.initialize(using: &g)
         NNSupport.checkLayerGradients(layer, input: NNSupport.uniform(2 * 4 * 5 * 32, seed: 41), batch: 2)
+        let winograd = Conv2DTranspose(filters: 64, kernelSize: (3, 3), padding: .same, activation: .linear)
+        try winograd.build(inputShape: [2, 3, 64], maxBatch: 1)  // 36,928 weights, each moved twice: a small image
+        #expect(winograd.usesWinograd == (fb_winograd2_supported(64, 64) != 0, fb_winograd2_supported(64, 64) != 0))
+        winograd.initialize(using: &g)
+        NNSupport.checkLayerGradients(winograd, input: NNSupport.uniform(2 * 3 * 64, seed: 42), batch: 1)
     }
 
     @Test func otherShapesKeepTheScatterPath() throws {

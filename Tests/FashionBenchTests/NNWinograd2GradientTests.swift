@@ -80,6 +80,29 @@ struct NNWinograd2GradientTests {
         #expect(wide.map(\.bitPattern) == avx2.map(\.bitPattern))
     }
 
+    /// `fb_conv_winograd3` (F(2x2, 3x3), the autoencoder's transposed convolutions): the same
+    /// bits from the AVX-512 code as from the AVX2 code, odd sizes, two samples from the second.
+    @Test func winograd3SameBitsAtEveryInstructionSet() {
+        let (height, width, channels, filters) = (9, 12, 32, 128), (outH, outW) = (7, 10)
+        let x = NNSupport.uniform(3 * height * width * channels, seed: 61)
+        let w = NNSupport.uniform(9 * channels * filters, seed: 62, in: -0.3...0.3)
+        let bias = NNSupport.uniform(filters, seed: 63, in: -0.1...0.1)
+        func run(_ cap: Int32) -> [Float]? {
+            defer { _ = fb_kernels_cap_level(2) }
+            guard fb_kernels_cap_level(cap) == cap else { return nil }
+            var u = [Float](repeating: 0, count: 16 * channels * filters)
+            var work = [Float](repeating: .nan, count: Int(fb_winograd3_work_count(Int32(channels), Int32(filters), Int32(outW))))
+            var y = [Float](repeating: .nan, count: 3 * outH * outW * filters)
+            fb_winograd_kernel(w, &u, Int32(channels), Int32(filters))
+            let done = fb_conv_winograd3(x, u, bias, &y, 1, 2, Int32(height), Int32(width), Int32(channels), Int32(outH), Int32(outW),
+                                         Int32(filters), 1, &work)
+            return done == 1 ? Array(y[(outH * outW * filters)...]) : nil
+        }
+        guard let avx2 = run(1) else { return }
+        #expect(avx2.allSatisfy { !$0.isNaN })
+        if let wide = run(2) { #expect(wide.map(\.bitPattern) == avx2.map(\.bitPattern)) }
+    }
+
     @Test func unsupportedShapesAreRefused() {
         var dw = [Float](repeating: 0, count: 4 * 24 * 64), work = [Float](repeating: 0, count: 1 << 16)
         let x = [Float](repeating: 1, count: 3 * 3 * 24), dy = [Float](repeating: 1, count: 2 * 2 * 64)

@@ -167,4 +167,13 @@ long fb_winograd2_gradient_work_count(int cin, int filters, int outW);
 int fb_conv_winograd2_weight_gradient(const float *x, const float *dy, float *dw, long first, long count, int inH, int inW,
                                       int cin, int outH, int outW, int filters, float *work);
 
+/* Winograd's F(2x2, 3x3) without a pooling: a valid 3x3 convolution of stride 1 of x (inH x inW
+   x cin, already bordered) into y (outH x outW x filters), bias and ReLU applied, with the kernel
+   transformed by fb_winograd_kernel ([16][cin][filters]). The same conditions as
+   fb_conv_winograd2 (fb_winograd2_supported); `work` holds fb_winograd3_work_count(cin,
+   filters, outW) floats. Returns 0 when unsupported. */
+long fb_winograd3_work_count(int cin, int filters, int outW);
+int fb_conv_winograd3(const float *x, const float *u, const float *bias, float *y, long first, long count, int inH,
+                      int inW, int cin, int outH, int outW, int filters, int relu, float *work);
+
 #endif

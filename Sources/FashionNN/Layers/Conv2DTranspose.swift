@@ -52,6 +52,19 @@ public final class Conv2DTranspose: Layer {
     private var direct: Bool { directShape && (activation == .relu || activation == .linear) }
     /// Whether this layer runs the direct kernels (after `build`, for its current activation).
     public var usesDirectKernel: Bool { direct }
+    /// A 3x3 kernel with input channels a multiple of 16 and filters a multiple of 64 (the
+    /// autoencoder's 64 → 64) runs the forward by Winograd's F(2x2, 3x3) (`fb_conv_winograd3`),
+    /// 16 multiply-adds per channel and filter for each 2x2 block of outputs instead of 36; so
+    /// does the direct input gradient when the roles fit (64 → 64 and 64 → 32). Outputs differ
+    /// from the direct sums by rounding.
+    private var winogradForward = false, winogradInputGradient = false
+    /// The transformed kernel (of the flipped one for the forward, of the stored one for the
+    /// input gradient: each pass transforms it again) and each chunk's tiles.
+    private var winogradKernel: FloatBuffer?
+    private var winogradWork: FloatBuffer?
+    private var winogradWorkCount = 0
+    /// Whether the forward and the input gradient run Winograd's F(2x2, 3x3) (after `build`).
+    public var usesWinograd: (forward: Bool, inputGradient: Bool) { (direct && winogradForward, direct && winogradInputGradient) }
     /// The flipped kernel [kh, kw, in, filters] and its gradient; the zero-bordered input and
     /// dy; zero biases for dx.
     private var flipped: FloatBuffer!
@@ -118,9 +131,17 @@ public final class Conv2DTranspose: Layer {
         let directValues = directShape
             ? patch * inChannels * (Parallel.maxChunks + 2) + paddedPixels * (inChannels + (directInputGradient ? filters : 0)) + inChannels
             : 0
+        let threeByThree = kH == 3 && kW == 3
+        winogradForward = directShape && threeByThree && fb_winograd2_supported(Int32(inChannels), Int32(filters)) != 0
+        winogradInputGradient = directInputGradient && threeByThree && fb_winograd2_supported(Int32(filters), Int32(inChannels)) != 0
+        let width = Int32(inputShape[1])
+        winogradWorkCount = max(winogradForward ? Int(fb_winograd3_work_count(Int32(inChannels), Int32(filters), width)) : 0,
+                                winogradInputGradient ? Int(fb_winograd3_work_count(Int32(filters), Int32(inChannels), width)) : 0)
+        let winogradValues = winogradWorkCount > 0 ? 16 * inChannels * filters + Parallel.maxChunks * winogradWorkCount : 0
         let fullyDirect = directInputGradient && (activation == .relu || activation == .linear)
         try reserve(patch * inChannels + filters,
-                    inPixels * ((fullyDirect ? 0 : patch) + inChannels) + outValues + Parallel.maxChunks * filters + directValues)
+                    inPixels * ((fullyDirect ? 0 : patch) + inChannels) + outValues + Parallel.maxChunks * filters + directValues
+                        + winogradValues)
         kernel = Parameter(name: "kernel", shape: [kH, kW, filters, inChannels])
         bias = Parameter(name: "bias", shape: [filters])
         parameters = [kernel, bias]
@@ -135,6 +156,8 @@ public final class Conv2DTranspose: Layer {
             paddedGradient = directInputGradient ? FloatBuffer(count: paddedPixels * filters) : nil
             zeroBias = directInputGradient ? FloatBuffer(count: inChannels) : nil
         }
+        winogradKernel = winogradWorkCount > 0 ? FloatBuffer(count: 16 * inChannels * filters) : nil
+        winogradWork = winogradWorkCount > 0 ? FloatBuffer(count: Parallel.maxChunks * winogradWorkCount) : nil
     }
 
     /// Copies `batch` images of `channels` into the interior of `padded` (its border stays zero).
@@ -150,6 +173,16 @@ public final class Conv2DTranspose: Layer {
         // W'[a, b, i, o] = W[kh − 1 − a, kw − 1 − b, o, i]: the Conv2D kernel this layer equals.
         Kernels.flipAndSwapChannels(kernel.value.pointer, into: flipped.pointer, kH: kH, kW: kW, rows: filters, columns: inChannels)
         let source = paddedInput.pointer, relu: Int32 = activation == .relu ? 1 : 0
+        if winogradForward, let u = winogradKernel?.pointer, let work = winogradWork?.pointer {
+            fb_winograd_kernel(flipped.pointer, u, Int32(inChannels), Int32(filters))
+            let workCount = winogradWorkCount
+            Parallel.forEachChunkIndexed(batch) { chunk, samples in
+                _ = fb_conv_winograd3(source, u, bias.value.pointer, output.pointer, samples.lowerBound, samples.count,
+                                      Int32(h + kH - 1), Int32(w + kW - 1), Int32(inChannels), Int32(h), Int32(w), Int32(filters),
+                                      relu, work + chunk * workCount)
+            }
+            return
+        }
         Parallel.forEachChunk(batch) { samples in
             _ = fb_conv_direct_forward(source, flipped.pointer, bias.value.pointer, output.pointer, samples.lowerBound, samples.count,
                                        Int32(h + kH - 1), Int32(w + kW - 1), Int32(inChannels), Int32(h), Int32(w),
@@ -172,6 +205,17 @@ public final class Conv2DTranspose: Layer {
         if let paddedGradient, let zeroBias {
             fillInterior(dy, into: paddedGradient.pointer, batch: batch, channels: f)
             let source = paddedGradient.pointer
+            if winogradInputGradient, let u = winogradKernel?.pointer, let work = winogradWork?.pointer {
+                // The stored kernel [kh, kw, filters, in] is this convolution's, from f channels to c.
+                fb_winograd_kernel(kernel.value.pointer, u, Int32(f), Int32(c))
+                let workCount = winogradWorkCount
+                Parallel.forEachChunkIndexed(batch) { chunk, samples in
+                    _ = fb_conv_winograd3(source, u, zeroBias.pointer, inputGradient.pointer, samples.lowerBound, samples.count,
+                                          Int32(h + kH - 1), Int32(w + kW - 1), Int32(f), Int32(h), Int32(w), Int32(c), 0,
+                                          work + chunk * workCount)
+                }
+                return inputGradient.pointer
+            }
             Parallel.forEachChunk(batch) { samples in
                 _ = fb_conv_direct_forward(source, kernel.value.pointer, zeroBias.pointer, inputGradient.pointer,
                                            samples.lowerBound, samples.count, Int32(h + kH - 1), Int32(w + kW - 1), Int32(f),
