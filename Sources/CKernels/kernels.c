@@ -1293,15 +1293,43 @@ void fb_winograd2_kernel(const float *w, float *u, int cin, int filters) {
       for (int j = 0; j < NV; j++) *(VEC *)(mk + (long)((t0) + r) * filters + f0 + j * LANES) = acc[r][j]; \
   }
 
-/* A valid 2x2 convolution of stride 1 of x (inH x inW x cin) into y (outH x outW x filters),
-   bias and ReLU applied, a few rows of tiles at a time: V = Bᵀ d B for their tiles (input past
-   the image's last row or column reads as 0), the nine products over the channels in blocks
-   of R tiles (then R/2, the last of which may overlap), and Y = Aᵀ M A (outputs past the last
-   row or column are dropped). */
-#define WINOGRAD2(VEC, LANES, NV, R)                                                               \
+/* Bᵀ d B for F(2x2, 2x2): d[3][3] → V[9]. */
+#define WINOGRAD2_INPUT(VEC, d, V)                                                                 \
+  {                                                                                                \
+    VEC t_[3][3];                                                                                  \
+    for (int j = 0; j < 3; j++) {                                                                  \
+      t_[0][j] = d[0][j] - d[1][j];                                                                \
+      t_[1][j] = d[1][j];                                                                          \
+      t_[2][j] = d[2][j] - d[1][j];                                                                \
+    }                                                                                              \
+    for (int i = 0; i < 3; i++) {                                                                  \
+      V[i * 3 + 0] = t_[i][0] - t_[i][1];                                                          \
+      V[i * 3 + 1] = t_[i][1];                                                                     \
+      V[i * 3 + 2] = t_[i][2] - t_[i][1];                                                          \
+    }                                                                                              \
+  }
+
+/* Aᵀ M A for F(2x2, 2x2): q[9] → the 2x2 outputs y (before the bias). */
+#define WINOGRAD2_OUTPUT(VEC, q, y)                                                                \
+  {                                                                                                \
+    VEC s_[2][3];                                                                                  \
+    for (int j = 0; j < 3; j++) {                                                                  \
+      s_[0][j] = q[j] + q[3 + j];                                                                  \
+      s_[1][j] = q[3 + j] + q[6 + j];                                                              \
+    }                                                                                              \
+    for (int i = 0; i < 2; i++)                                                                    \
+      for (int j = 0; j < 2; j++) y[i][j] = s_[i][j] + s_[i][j + 1];                               \
+  }
+
+/* A valid convolution of stride 1 of x (inH x inW x cin) into y (outH x outW x filters) by
+   Winograd's F(2x2, T−1 x T−1), bias and ReLU applied, a few rows of tiles at a time: V = INPUT
+   (T x T input tiles two apart; input past the image's last row or column reads as 0) for
+   their tiles, the T·T products over the channels in blocks of R tiles (then R/2, the last of
+   which may overlap), and Y = OUTPUT (outputs past the last row or column are dropped). */
+#define WINOGRAD_TILES(VEC, LANES, NV, R, T, INPUT, OUTPUT)                                        \
   const int tiles = (outW + 1) / 2, tileRows = (outH + 1) / 2;                                     \
   const int together = winograd2_rows_together(tiles);                                            \
-  float *v = work, *m = work + 9L * together * tiles * cin;                                        \
+  float *v = work, *m = work + (long)(T) * (T) * together * tiles * cin;                           \
   for (long n = first; n < first + count; n++) {                                                   \
     const float *image = x + n * (long)inH * inW * cin;                                            \
     float *out = y + n * (long)outH * outW * filters;                                              \
@@ -1310,26 +1338,18 @@ void fb_winograd2_kernel(const float *w, float *u, int cin, int filters) {
       for (int g = 0; g < span; g++)                                                               \
         for (int c = 0; c < cin; c += LANES) {                                                     \
           const int th = th0 + g / tiles, tw = g % tiles;                                          \
-          VEC d[3][3], t[3][3];                                                                    \
-          for (int i = 0; i < 3; i++)                                                              \
-            for (int j = 0; j < 3; j++) {                                                          \
+          VEC d[T][T], V[(T) * (T)];                                                               \
+          for (int i = 0; i < (T); i++)                                                            \
+            for (int j = 0; j < (T); j++) {                                                        \
               const int ih = 2 * th + i, iw = 2 * tw + j;                                          \
               d[i][j] = ih < inH && iw < inW ? *(const VEC *)(image + ((long)ih * inW + iw) * cin + c) : (VEC){0}; \
             }                                                                                      \
-          for (int j = 0; j < 3; j++) {                                                            \
-            t[0][j] = d[0][j] - d[1][j];                                                           \
-            t[1][j] = d[1][j];                                                                     \
-            t[2][j] = d[2][j] - d[1][j];                                                           \
-          }                                                                                        \
-          for (int i = 0; i < 3; i++) {                                                            \
-            *(VEC *)(v + ((long)(i * 3 + 0) * span + g) * cin + c) = t[i][0] - t[i][1];            \
-            *(VEC *)(v + ((long)(i * 3 + 1) * span + g) * cin + c) = t[i][1];                      \
-            *(VEC *)(v + ((long)(i * 3 + 2) * span + g) * cin + c) = t[i][2] - t[i][1];            \
-          }                                                                                        \
+          INPUT(VEC, d, V)                                                                         \
+          for (int k = 0; k < (T) * (T); k++) *(VEC *)(v + ((long)k * span + g) * cin + c) = V[k];  \
         }                                                                                          \
       /* Per product and group of filters, all the tiles: that group's U (cin x NV vectors)    \
          stays in L1 while the blocks of tiles go by. */                                           \
-      for (int k = 0; k < 9; k++)                                                                  \
+      for (int k = 0; k < (T) * (T); k++)                                                          \
       for (int f0 = 0; f0 < filters; f0 += NV * LANES) {                                           \
         const float *vk = v + (long)k * span * cin, *uk = u + (long)k * cin * filters;             \
         float *mk = m + (long)k * span * filters;                                                  \
@@ -1338,22 +1358,20 @@ void fb_winograd2_kernel(const float *w, float *u, int cin, int filters) {
       for (int g = 0; g < span; g++)                                                               \
         for (int f = 0; f < filters; f += LANES) {                                                 \
           const int th = th0 + g / tiles, tw = g % tiles;                                          \
-          VEC q[9], s[2][3];                                                                       \
-          for (int k = 0; k < 9; k++) q[k] = *(const VEC *)(m + ((long)k * span + g) * filters + f); \
-          for (int j = 0; j < 3; j++) {                                                            \
-            s[0][j] = q[j] + q[3 + j];                                                             \
-            s[1][j] = q[3 + j] + q[6 + j];                                                         \
-          }                                                                                        \
+          VEC q[(T) * (T)], yy[2][2];                                                              \
+          for (int k = 0; k < (T) * (T); k++) q[k] = *(const VEC *)(m + ((long)k * span + g) * filters + f); \
+          OUTPUT(VEC, q, yy)                                                                       \
           const VEC b = *(const VEC *)(bias + f);                                                  \
           for (int i = 0; i < 2 && 2 * th + i < outH; i++)                                         \
             for (int j = 0; j < 2 && 2 * tw + j < outW; j++) {                                     \
-              VEC o = (s[i][j] + s[i][j + 1]) + b;                                                 \
+              VEC o = yy[i][j] + b;                                                                \
               if (relu) o = __builtin_elementwise_max(o, (VEC){0});                                \
               *(VEC *)(out + ((long)(2 * th + i) * outW + 2 * tw + j) * filters + f) = o;          \
             }                                                                                      \
         }                                                                                          \
     }                                                                                              \
   }
+#define WINOGRAD2(VEC, LANES, NV, R) WINOGRAD_TILES(VEC, LANES, NV, R, 3, WINOGRAD2_INPUT, WINOGRAD2_OUTPUT)
 
 #define WINOGRAD2_ARGS const float *x, const float *u, const float *bias, float *y, long first, long count, int inH, \
                        int inW, int cin, int outH, int outW, int filters, int relu, float *work
@@ -1411,22 +1429,14 @@ int fb_conv_winograd2(WINOGRAD2_ARGS) {
       for (int g = 0; g < span; g++) {                                                             \
         const int th = th0 + g / tiles, tw = g % tiles;                                            \
         for (int c = 0; c < cin; c += LANES) {                                                     \
-          VEC d[3][3], t[3][3];                                                                    \
+          VEC d[3][3], V[9];                                                                       \
           for (int i = 0; i < 3; i++)                                                              \
             for (int j = 0; j < 3; j++) {                                                          \
               const int ih = 2 * th + i, iw = 2 * tw + j;                                          \
               d[i][j] = ih < inH && iw < inW ? *(const VEC *)(image + ((long)ih * inW + iw) * cin + c) : (VEC){0}; \
             }                                                                                      \
-          for (int j = 0; j < 3; j++) {                                                            \
-            t[0][j] = d[0][j] - d[1][j];                                                           \
-            t[1][j] = d[1][j];                                                                     \
-            t[2][j] = d[2][j] - d[1][j];                                                           \
-          }                                                                                        \
-          for (int i = 0; i < 3; i++) {                                                            \
-            *(VEC *)(v + ((long)(i * 3 + 0) * span + g) * cin + c) = t[i][0] - t[i][1];            \
-            *(VEC *)(v + ((long)(i * 3 + 1) * span + g) * cin + c) = t[i][1];                      \
-            *(VEC *)(v + ((long)(i * 3 + 2) * span + g) * cin + c) = t[i][2] - t[i][1];            \
-          }                                                                                        \
+          WINOGRAD2_INPUT(VEC, d, V)                                                               \
+          for (int k = 0; k < 9; k++) *(VEC *)(v + ((long)k * span + g) * cin + c) = V[k];         \
         }                                                                                          \
         for (int f = 0; f < filters; f += LANES) {                                                 \
           VEC e[2][2], t[3][2];                                                                    \
@@ -1494,66 +1504,38 @@ int fb_conv_winograd2_weight_gradient(WINOGRAD2_GRADIENT_ARGS) {
 
 /* Winograd's F(2x2, 3x3) for a 3x3 convolution of stride 1 with no pooling after it (the
    autoencoder's transposed convolutions are such convolutions of their bordered inputs, in
-   the forward and in the input gradient): WINOGRAD2's order of work with 4x4 input tiles two
-   apart, 16 products and the transforms of the pooled form above (U from fb_winograd_kernel).
-   16 multiply-adds per 2x2 outputs, channel and filter instead of 36. Input past the image's
-   last row or column reads as 0; outputs past the last row or column are dropped. */
-#define WINOGRAD3(VEC, LANES, NV, R)                                                               \
-  const int tiles = (outW + 1) / 2, tileRows = (outH + 1) / 2;                                     \
-  const int together = winograd2_rows_together(tiles);                                            \
-  float *v = work, *m = work + 16L * together * tiles * cin;                                       \
-  for (long n = first; n < first + count; n++) {                                                   \
-    const float *image = x + n * (long)inH * inW * cin;                                            \
-    float *out = y + n * (long)outH * outW * filters;                                              \
-    for (int th0 = 0; th0 < tileRows; th0 += together) {                                           \
-      const int rows = tileRows - th0 < together ? tileRows - th0 : together, span = rows * tiles;  \
-      for (int g = 0; g < span; g++)                                                               \
-        for (int c = 0; c < cin; c += LANES) {                                                     \
-          const int th = th0 + g / tiles, tw = g % tiles;                                          \
-          VEC d[4][4], t[4][4];                                                                    \
-          for (int i = 0; i < 4; i++)                                                              \
-            for (int j = 0; j < 4; j++) {                                                          \
-              const int ih = 2 * th + i, iw = 2 * tw + j;                                          \
-              d[i][j] = ih < inH && iw < inW ? *(const VEC *)(image + ((long)ih * inW + iw) * cin + c) : (VEC){0}; \
-            }                                                                                      \
-          for (int j = 0; j < 4; j++) {                                                            \
-            t[0][j] = d[0][j] - d[2][j];                                                           \
-            t[1][j] = d[1][j] + d[2][j];                                                           \
-            t[2][j] = d[2][j] - d[1][j];                                                           \
-            t[3][j] = d[1][j] - d[3][j];                                                           \
-          }                                                                                        \
-          for (int i = 0; i < 4; i++) {                                                            \
-            *(VEC *)(v + ((long)(i * 4 + 0) * span + g) * cin + c) = t[i][0] - t[i][2];            \
-            *(VEC *)(v + ((long)(i * 4 + 1) * span + g) * cin + c) = t[i][1] + t[i][2];            \
-            *(VEC *)(v + ((long)(i * 4 + 2) * span + g) * cin + c) = t[i][2] - t[i][1];            \
-            *(VEC *)(v + ((long)(i * 4 + 3) * span + g) * cin + c) = t[i][1] - t[i][3];            \
-          }                                                                                        \
-        }                                                                                          \
-      for (int k = 0; k < 16; k++)                                                                 \
-      for (int f0 = 0; f0 < filters; f0 += NV * LANES) {                                           \
-        const float *vk = v + (long)k * span * cin, *uk = u + (long)k * cin * filters;             \
-        float *mk = m + (long)k * span * filters;                                                  \
-        FOR_BLOCKS(R, span, WINOGRAD2_PRODUCTS, VEC, LANES, NV)                                    \
-      }                                                                                            \
-      for (int g = 0; g < span; g++)                                                               \
-        for (int f = 0; f < filters; f += LANES) {                                                 \
-          const int th = th0 + g / tiles, tw = g % tiles;                                          \
-          VEC q[16], s[2][4];                                                                      \
-          for (int k = 0; k < 16; k++) q[k] = *(const VEC *)(m + ((long)k * span + g) * filters + f); \
-          for (int col = 0; col < 4; col++) {                                                      \
-            s[0][col] = q[col] + q[4 + col] + q[8 + col];                                          \
-            s[1][col] = q[4 + col] - q[8 + col] - q[12 + col];                                     \
-          }                                                                                        \
-          const VEC b = *(const VEC *)(bias + f);                                                  \
-          for (int i = 0; i < 2 && 2 * th + i < outH; i++)                                         \
-            for (int j = 0; j < 2 && 2 * tw + j < outW; j++) {                                     \
-              VEC o = (j == 0 ? s[i][0] + s[i][1] + s[i][2] : s[i][1] - s[i][2] - s[i][3]) + b;    \
-              if (relu) o = __builtin_elementwise_max(o, (VEC){0});                                \
-              *(VEC *)(out + ((long)(2 * th + i) * outW + 2 * tw + j) * filters + f) = o;          \
-            }                                                                                      \
-        }                                                                                          \
+   the forward and in the input gradient): WINOGRAD_TILES with 4x4 input tiles, 16 products and
+   the transforms of the pooled form above (U from fb_winograd_kernel). 16 multiply-adds per
+   2x2 outputs, channel and filter instead of 36. */
+#define WINOGRAD3_INPUT(VEC, d, V)                                                                 \
+  {                                                                                                \
+    VEC t_[4][4];                                                                                  \
+    for (int j = 0; j < 4; j++) {                                                                  \
+      t_[0][j] = d[0][j] - d[2][j];                                                                \
+      t_[1][j] = d[1][j] + d[2][j];                                                                \
+      t_[2][j] = d[2][j] - d[1][j];                                                                \
+      t_[3][j] = d[1][j] - d[3][j];                                                                \
+    }                                                                                              \
+    for (int i = 0; i < 4; i++) {                                                                  \
+      V[i * 4 + 0] = t_[i][0] - t_[i][2];                                                          \
+      V[i * 4 + 1] = t_[i][1] + t_[i][2];                                                          \
+      V[i * 4 + 2] = t_[i][2] - t_[i][1];                                                          \
+      V[i * 4 + 3] = t_[i][1] - t_[i][3];                                                          \
     }                                                                                              \
   }
+#define WINOGRAD3_OUTPUT(VEC, q, y)                                                                \
+  {                                                                                                \
+    VEC s_[2][4];                                                                                  \
+    for (int col = 0; col < 4; col++) {                                                            \
+      s_[0][col] = q[col] + q[4 + col] + q[8 + col];                                               \
+      s_[1][col] = q[4 + col] - q[8 + col] - q[12 + col];                                          \
+    }                                                                                              \
+    for (int i = 0; i < 2; i++) {                                                                  \
+      y[i][0] = s_[i][0] + s_[i][1] + s_[i][2];                                                    \
+      y[i][1] = s_[i][1] - s_[i][2] - s_[i][3];                                                    \
+    }                                                                                              \
+  }
+#define WINOGRAD3(VEC, LANES, NV, R) WINOGRAD_TILES(VEC, LANES, NV, R, 4, WINOGRAD3_INPUT, WINOGRAD3_OUTPUT)
 
 long fb_winograd3_work_count(int cin, int filters, int outW) {
   const long tiles = (outW + 1) / 2;
