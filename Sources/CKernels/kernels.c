@@ -1260,38 +1260,53 @@ long fb_winograd2_work_count(int cin, int filters, int outW) {
   return 9L * winograd2_rows_together((int)tiles) * tiles * (cin + filters); /* V and M for the rows of tiles */
 }
 
+/* G g Gᵀ for F(2x2, 2x2), G = [1 0; 1 1; 0 1]: g[2][2] → U[9]. The kernel's transform, and in
+   the kernel gradient dy's 2x2 tile's. */
+#define WINOGRAD2_FILTER(TYPE, g, U)                                                               \
+  {                                                                                                \
+    const TYPE t_[3][2] = {{g[0][0], g[0][1]}, {g[0][0] + g[1][0], g[0][1] + g[1][1]}, {g[1][0], g[1][1]}}; \
+    for (int i = 0; i < 3; i++) {                                                                  \
+      U[i * 3 + 0] = t_[i][0];                                                                     \
+      U[i * 3 + 1] = t_[i][0] + t_[i][1];                                                          \
+      U[i * 3 + 2] = t_[i][1];                                                                     \
+    }                                                                                              \
+  }
+
 /* U[k][c][f] = (G g Gᵀ)[k] from w [2][2][cin][filters]. */
 void fb_winograd2_kernel(const float *w, float *u, int cin, int filters) {
   const long cf = (long)cin * filters;
   for (long e = 0; e < cf; e++) {
-    const float g00 = w[e], g01 = w[cf + e], g10 = w[2 * cf + e], g11 = w[3 * cf + e];
-    const float t[3][2] = {{g00, g01}, {g00 + g10, g01 + g11}, {g10, g11}};
-    for (int i = 0; i < 3; i++) {
-      u[(i * 3 + 0) * cf + e] = t[i][0];
-      u[(i * 3 + 1) * cf + e] = t[i][0] + t[i][1];
-      u[(i * 3 + 2) * cf + e] = t[i][1];
-    }
+    const float g[2][2] = {{w[e], w[cf + e]}, {w[2 * cf + e], w[3 * cf + e]}};
+    float t[9];
+    WINOGRAD2_FILTER(float, g, t)
+    for (int k = 0; k < 9; k++) u[k * cf + e] = t[k];
   }
 }
 
-/* M[k][t0 + r][f0 + 0..NV·LANES) = Σ_c V[k][t0 + r][c] · U[k][c][f0 + …) for RR tiles. */
-#define WINOGRAD2_PRODUCTS(VEC, LANES, NV, RR, t0)                                                 \
+/* out[r][0..NV·LANES) (rows `filters` apart) = start + Σ_i a[r·blockStep + i·step] · b[i][…)
+   (rows `filters` apart) for i < length and RR rows, held in registers: start is 0, or with
+   ACCUMULATE out's own values. One fused multiply-add per product, in order of i. */
+#define BROADCAST_PRODUCTS(VEC, LANES, NV, RR, a, blockStep, step, length, b, out, ACCUMULATE)     \
   {                                                                                                \
     VEC acc[RR][NV];                                                                               \
     for (int r = 0; r < RR; r++)                                                                   \
-      for (int j = 0; j < NV; j++) acc[r][j] = (VEC){0};                                           \
-    const float *vt = vk + (long)(t0) * cin, *uf = uk + f0;                                        \
-    for (int c = 0; c < cin; c++) {                                                                \
-      VEC b[NV];                                                                                   \
-      for (int j = 0; j < NV; j++) b[j] = *(const VEC *)(uf + (long)c * filters + j * LANES);      \
+      for (int j = 0; j < NV; j++)                                                                 \
+        acc[r][j] = ACCUMULATE ? *(const VEC *)((out) + (long)r * filters + j * LANES) : (VEC){0};  \
+    for (long i = 0; i < (length); i++) {                                                          \
+      VEC bv[NV];                                                                                  \
+      for (int j = 0; j < NV; j++) bv[j] = *(const VEC *)((b) + i * filters + j * LANES);          \
       for (int r = 0; r < RR; r++) {                                                               \
-        const VEC s = vt[(long)r * cin + c] - (VEC){0};                                            \
-        for (int j = 0; j < NV; j++) acc[r][j] = __builtin_elementwise_fma(s, b[j], acc[r][j]);    \
+        const VEC s = (a)[(long)r * (blockStep) + i * (step)] - (VEC){0};                          \
+        for (int j = 0; j < NV; j++) acc[r][j] = __builtin_elementwise_fma(s, bv[j], acc[r][j]);   \
       }                                                                                            \
     }                                                                                              \
     for (int r = 0; r < RR; r++)                                                                   \
-      for (int j = 0; j < NV; j++) *(VEC *)(mk + (long)((t0) + r) * filters + f0 + j * LANES) = acc[r][j]; \
+      for (int j = 0; j < NV; j++) *(VEC *)((out) + (long)r * filters + j * LANES) = acc[r][j];    \
   }
+
+/* M[k][t0 + r][f0 + 0..NV·LANES) = Σ_c V[k][t0 + r][c] · U[k][c][f0 + …) for RR tiles. */
+#define WINOGRAD2_PRODUCTS(VEC, LANES, NV, RR, t0)                                                 \
+  BROADCAST_PRODUCTS(VEC, LANES, NV, RR, vk + (long)(t0) * cin, cin, 1, cin, uk + f0, mk + (long)(t0) * filters + f0, 0)
 
 /* Bᵀ d B for F(2x2, 2x2): d[3][3] → V[9]. */
 #define WINOGRAD2_INPUT(VEC, d, V)                                                                 \
@@ -1395,23 +1410,7 @@ int fb_conv_winograd2(WINOGRAD2_ARGS) {
    filters in registers while the span's tiles go by. Exact blocks: M is accumulated in memory,
    so a block computed twice would count twice. */
 #define WINOGRAD2_GRADIENT_PRODUCTS(VEC, LANES, NV, RC, c0)                                        \
-  {                                                                                                \
-    VEC acc[RC][NV];                                                                               \
-    float *mc = mk + (long)(c0) * filters + f0;                                                    \
-    for (int i = 0; i < RC; i++)                                                                   \
-      for (int j = 0; j < NV; j++) acc[i][j] = *(const VEC *)(mc + (long)i * filters + j * LANES); \
-    const float *vc = vk + (c0), *uf = uk + f0;                                                    \
-    for (int t = 0; t < span; t++) {                                                               \
-      VEC b[NV];                                                                                   \
-      for (int j = 0; j < NV; j++) b[j] = *(const VEC *)(uf + (long)t * filters + j * LANES);      \
-      for (int i = 0; i < RC; i++) {                                                               \
-        const VEC s = vc[(long)t * cin + i] - (VEC){0};                                            \
-        for (int j = 0; j < NV; j++) acc[i][j] = __builtin_elementwise_fma(s, b[j], acc[i][j]);    \
-      }                                                                                            \
-    }                                                                                              \
-    for (int i = 0; i < RC; i++)                                                                   \
-      for (int j = 0; j < NV; j++) *(VEC *)(mc + (long)i * filters + j * LANES) = acc[i][j];       \
-  }
+  BROADCAST_PRODUCTS(VEC, LANES, NV, RC, vk + (c0), 1, cin, span, uk + f0, mk + (long)(c0) * filters + f0, 1)
 
 /* Rows of dy's tiles go together as in the forward (at least 36 tiles): M's blocks are loaded
    and stored once per 36 or more tiles' multiply-adds, and a span's V and U for one product
@@ -1439,22 +1438,14 @@ int fb_conv_winograd2(WINOGRAD2_ARGS) {
           for (int k = 0; k < 9; k++) *(VEC *)(v + ((long)k * span + g) * cin + c) = V[k];         \
         }                                                                                          \
         for (int f = 0; f < filters; f += LANES) {                                                 \
-          VEC e[2][2], t[3][2];                                                                    \
+          VEC e[2][2], U[9];                                                                       \
           for (int i = 0; i < 2; i++)                                                              \
             for (int j = 0; j < 2; j++) {                                                          \
               const int oh = 2 * th + i, ow = 2 * tw + j;                                          \
               e[i][j] = oh < outH && ow < outW ? *(const VEC *)(grad + ((long)oh * outW + ow) * filters + f) : (VEC){0}; \
             }                                                                                      \
-          for (int j = 0; j < 2; j++) {                                                            \
-            t[0][j] = e[0][j];                                                                     \
-            t[1][j] = e[0][j] + e[1][j];                                                           \
-            t[2][j] = e[1][j];                                                                     \
-          }                                                                                        \
-          for (int i = 0; i < 3; i++) {                                                            \
-            *(VEC *)(u + ((long)(i * 3 + 0) * span + g) * filters + f) = t[i][0];                  \
-            *(VEC *)(u + ((long)(i * 3 + 1) * span + g) * filters + f) = t[i][0] + t[i][1];        \
-            *(VEC *)(u + ((long)(i * 3 + 2) * span + g) * filters + f) = t[i][1];                  \
-          }                                                                                        \
+          WINOGRAD2_FILTER(VEC, e, U)                                                              \
+          for (int k = 0; k < 9; k++) *(VEC *)(u + ((long)k * span + g) * filters + f) = U[k];     \
         }                                                                                          \
       }                                                                                            \
       /* Per product and group of filters: that group's U (span x NV vectors) stays in L1     \

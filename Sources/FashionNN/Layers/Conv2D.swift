@@ -53,7 +53,8 @@ public final class Conv2D: Layer {
     /// dy's 2x2 tiles as the kernel. Outputs differ from the direct sums by rounding.
     private var winogradForward = false
     private var winogradInputGradient = false
-    private var winogradWeightGradient = false
+    /// The kernel gradient's transform takes the same shapes as the forward's.
+    private var winogradWeightGradient: Bool { winogradForward }
     /// The transformed kernel (of the forward, or of the flipped one for the input gradient:
     /// each pass transforms it again), and each chunk's tiles (and, for the kernel gradient,
     /// its transformed sums).
@@ -143,7 +144,6 @@ public final class Conv2D: Layer {
         let twoByTwo = w.kH == 2 && w.kW == 2 && w.sH == 1 && w.sW == 1
         winogradForward = directShape && twoByTwo && fb_winograd2_supported(Int32(w.channels), Int32(filters)) != 0
         winogradInputGradient = directInputGradientShape && twoByTwo && fb_winograd2_supported(Int32(filters), Int32(w.channels)) != 0
-        winogradWeightGradient = directShape && twoByTwo && fb_winograd2_supported(Int32(w.channels), Int32(filters)) != 0
         winogradWorkCount = max(winogradForward ? Int(fb_winograd2_work_count(Int32(w.channels), Int32(filters), Int32(w.outW))) : 0,
                                 winogradInputGradient ? Int(fb_winograd2_work_count(Int32(filters), Int32(w.channels), Int32(w.inW))) : 0,
                                 winogradWeightGradient
@@ -185,8 +185,7 @@ public final class Conv2D: Layer {
                 forwardPooled(source, height: height, width: width, pool: pool, batch: batch)
                 return output.pointer  // not written: the pooling returns its own output
             }
-            if winogradForward, fb_winograd2_supported(Int32(w.channels), Int32(filters)) != 0,
-               let u = winogradKernel?.pointer, let work = winogradWork?.pointer {
+            if winogradForward, let u = winogradKernel?.pointer, let work = winogradWork?.pointer {
                 fb_winograd2_kernel(kernel.value.pointer, u, Int32(w.channels), Int32(filters))
                 let workCount = winogradWorkCount
                 Parallel.forEachChunkIndexed(batch) { chunk, samples in
@@ -426,8 +425,7 @@ public final class Conv2D: Layer {
         Kernels.copyIntoBorder(dy, into: paddedGradient.pointer, batch: batch, height: w.outH, width: w.outW, channels: f,
                                paddedHeight: height, paddedWidth: width, top: gradientTop, left: gradientLeft)
         let source = paddedGradient.pointer, dx = inputGradient.pointer
-        if winogradInputGradient, fb_winograd2_supported(Int32(f), Int32(c)) != 0,
-           let u = winogradKernel?.pointer, let work = winogradWork?.pointer {
+        if winogradInputGradient, let u = winogradKernel?.pointer, let work = winogradWork?.pointer {
             fb_winograd2_kernel(flipped, u, Int32(f), Int32(c))
             let workCount = winogradWorkCount
             Parallel.forEachChunkIndexed(batch) { chunk, samples in
