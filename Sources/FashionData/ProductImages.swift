@@ -58,6 +58,43 @@ public struct ProductImageSettings: Sendable, Equatable {
     }
 }
 
+/// One styles.csv row or image file that loading left out, and why. A run lists them all in
+/// `data_skipped.csv`; the log names the first few.
+public struct SkippedProduct: Sendable, Codable, Equatable {
+    public enum Kind: String, Sendable, Codable {
+        /// Too few fields, an unterminated quote, a bad or repeated id.
+        case malformedRow = "malformed_row"
+        /// A row of the selected classes whose image file does not exist.
+        case missingImage = "missing_image"
+        /// An image file that exists but does not decode.
+        case unreadableImage = "unreadable_image"
+    }
+    public var kind: Kind
+    /// The row's line in styles.csv (its first line when a quoted field spans several).
+    public var line: Int?
+    public var id: Int?
+    /// The image file, relative to images/.
+    public var file: String?
+    public var reason: String
+
+    public init(kind: Kind, line: Int?, id: Int? = nil, file: String? = nil, reason: String) {
+        self.kind = kind
+        self.line = line
+        self.id = id
+        self.file = file
+        self.reason = reason
+    }
+
+    /// "line N: reason", "<id>" or "<file>: reason", as the log names it.
+    var example: String {
+        switch kind {
+        case .malformedRow: return "line \(line ?? 0): \(reason)"
+        case .missingImage: return id.map(String.init) ?? "?"
+        case .unreadableImage: return "\(file ?? "?"): \(reason)"
+        }
+    }
+}
+
 /// What loading found: how many rows were usable and why the others were not.
 public struct ProductLoadReport: Sendable, Codable, Equatable {
     public var directory: String
@@ -66,16 +103,15 @@ public struct ProductLoadReport: Sendable, Codable, Equatable {
     /// Rows with more fields than the header because the last column (productDisplayName)
     /// holds unquoted commas: kept, the extra fields joined back into that column.
     public var recoveredRows: Int
-    /// Rows that could not be used: too few fields, an unterminated quote, a bad or repeated id.
-    /// `examples` holds the first few, "line N: reason".
-    public var malformedRows: Int
-    public var malformedExamples: [String]
-    /// Rows of the selected classes whose image file does not exist (ids, first few).
-    public var missingImages: Int
-    public var missingExamples: [Int]
-    /// Image files that exist but could not be decoded ("<file>: reason", first few).
-    public var unreadableImages: Int
-    public var unreadableExamples: [String]
+    /// Every row and image file left out, in file order within each kind.
+    public var skipped: [SkippedProduct]
+    public var malformedRows: Int { skipped.count { $0.kind == .malformedRow } }
+    public var missingImages: Int { skipped.count { $0.kind == .missingImage } }
+    public var unreadableImages: Int { skipped.count { $0.kind == .unreadableImage } }
+    /// The first few of one kind, as the log names them.
+    public func examples(_ kind: SkippedProduct.Kind) -> [String] {
+        Array(skipped.lazy.filter { $0.kind == kind }.prefix(ProductImages.examplesKept).map(\.example))
+    }
     /// Classes left out by `min_count` (name and count).
     public var droppedClasses: [String]
     /// The kept classes and their image counts, in label order.
@@ -95,11 +131,12 @@ public struct ProductLoadReport: Sendable, Codable, Equatable {
     public var lines: [String] {
         var out = ["Product images in \(directory): \(rows) rows in styles.csv, \(classCounts.reduce(0, +)) images in \(classNames.count) classes"
                    + " (" + zip(classNames, classCounts).map { "\($0) \($1)" }.joined(separator: ", ") + ")"]
-        var skipped: [String] = []
-        if malformedRows > 0 { skipped.append("\(malformedRows) malformed rows (\(malformedExamples.joined(separator: "; ")))") }
-        if missingImages > 0 { skipped.append("\(missingImages) rows without an image file (ids \(missingExamples.map(String.init).joined(separator: ", "))\(missingImages > missingExamples.count ? ", …" : ""))") }
-        if unreadableImages > 0 { skipped.append("\(unreadableImages) unreadable images (\(unreadableExamples.joined(separator: "; ")))") }
-        out.append(skipped.isEmpty ? "Skipped: nothing" : "Skipped: " + skipped.joined(separator: "; "))
+        func more(_ count: Int) -> String { count > ProductImages.examplesKept ? ", …" : "" }
+        var parts: [String] = []
+        if malformedRows > 0 { parts.append("\(malformedRows) malformed rows (\(examples(.malformedRow).joined(separator: "; "))\(more(malformedRows)))") }
+        if missingImages > 0 { parts.append("\(missingImages) rows without an image file (ids \(examples(.missingImage).joined(separator: ", "))\(more(missingImages)))") }
+        if unreadableImages > 0 { parts.append("\(unreadableImages) unreadable images (\(examples(.unreadableImage).joined(separator: "; "))\(more(unreadableImages)))") }
+        out.append(parts.isEmpty ? "Skipped: nothing" : "Skipped: " + parts.joined(separator: "; "))
         if recoveredRows > 0 { out.append("Recovered \(recoveredRows) rows whose productDisplayName holds unquoted commas") }
         if !droppedClasses.isEmpty { out.append("Dropped by min_count: \(droppedClasses.joined(separator: ", "))") }
         if let cacheFile {
@@ -163,12 +200,11 @@ public enum ProductImages {
         }
         let table = try readStyles(stylesPath)
         guard !table.rows.isEmpty else {
-            throw DataError(file: stylesPath, problem: table.malformed.isEmpty ? "has a header but no rows" : "has no sound rows (\(table.malformed.count) malformed: \(table.malformed.prefix(examplesKept).joined(separator: "; ")))",
+            throw DataError(file: stylesPath, problem: table.malformed.isEmpty ? "has a header but no rows" : "has no sound rows (\(table.malformed.count) malformed: \(table.malformed.prefix(examplesKept).map(\.example).joined(separator: "; ")))",
                             remedy: "Use the styles.csv of the Kaggle download (one row per product: id,gender,masterCategory,subCategory,…)")
         }
         var report = ProductLoadReport(directory: directory, rows: table.rows.count + table.malformed.count, recoveredRows: table.recovered,
-                                       malformedRows: table.malformed.count, malformedExamples: Array(table.malformed.prefix(examplesKept)),
-                                       missingImages: 0, missingExamples: [], unreadableImages: 0, unreadableExamples: [],
+                                       skipped: table.malformed,
                                        droppedClasses: [], classNames: [], classCounts: [], cacheFile: nil, cacheHit: false)
 
         // Class of every row (nil: not selected).
@@ -181,15 +217,15 @@ public enum ProductImages {
             throw DataError(file: imagesDirectory, problem: "the images directory is missing", remedy: downloadRemedy)
         }
         let listing = Set((try? FileManager.default.contentsOfDirectory(atPath: imagesDirectory)) ?? [])
-        var selected: [(id: Int, file: String, name: String)] = []
+        var selected: [(id: Int, file: String, name: String, line: Int)] = []
         for (row, name) in zip(table.rows, classOfRow) {
             guard let name else { continue }
             guard let file = ["\(row.id).jpg", "\(row.id).jpeg", "\(row.id).png"].first(where: listing.contains) else {
-                report.missingImages += 1
-                if report.missingExamples.count < examplesKept { report.missingExamples.append(row.id) }
+                report.skipped.append(SkippedProduct(kind: .missingImage, line: row.line, id: row.id,
+                                                     reason: "images/ has no \(row.id).jpg, .jpeg or .png"))
                 continue
             }
-            selected.append((row.id, file, name))
+            selected.append((row.id, file, name, row.line))
         }
 
         // Keep the classes with enough images (in the selection's order); top-k counts what is usable.
@@ -226,8 +262,7 @@ public enum ProductImages {
         if let cacheFile {
             switch ProductCache.read(cacheFile, key: digest, shape: [settings.height, settings.width, 3], classNames: classNames) {
             case .hit(let cached, let unreadable):
-                report.unreadableImages = unreadable.count
-                report.unreadableExamples = Array(unreadable.prefix(examplesKept))
+                report.skipped += unreadableImages(unreadable, of: chosen)
                 report.cacheHit = true
                 let set = try keepingClassesThatDecode(cached, settings: settings, report: &report, stylesPath: stylesPath)
                 report.classNames = set.classNames
@@ -277,14 +312,26 @@ public enum ProductImages {
         var set = ImageSet(shape: [settings.height, settings.width, 3], pixels: pixels,
                            labels: chosen.map { classIndex[$0.name]! }, classNames: classNames)
         if !unreadable.isEmpty { set = set.subset(keep) }
-        report.unreadableImages = unreadable.count
-        report.unreadableExamples = Array(unreadable.prefix(examplesKept))
+        report.skipped += unreadableImages(unreadable, of: chosen)
         // The cache holds what decoded; which classes that leaves is decided on every load.
         if let cacheFile { report.cacheWriteFailure = ProductCache.write(set, unreadable: unreadable, key: digest, to: cacheFile) }
         set = try keepingClassesThatDecode(set, settings: settings, report: &report, stylesPath: stylesPath)
         report.classNames = set.classNames
         report.classCounts = set.classCounts
         return (set, report)
+    }
+
+    /// The decoder's failures (and the cache's record of them), "<file>: reason", with the id
+    /// and styles.csv line of the row that named each file.
+    static func unreadableImages(_ failures: [String], of chosen: [(id: Int, file: String, name: String, line: Int)]) -> [SkippedProduct] {
+        let rowOfFile = Dictionary(chosen.map { ($0.file, ($0.id, $0.line)) }, uniquingKeysWith: { first, _ in first })
+        return failures.map { failure in
+            let colon = failure.range(of: ": ")
+            let file = colon.map { String(failure[..<$0.lowerBound]) } ?? failure
+            let row = rowOfFile[file]
+            return SkippedProduct(kind: .unreadableImage, line: row?.1, id: row?.0, file: file,
+                                  reason: colon.map { String(failure[$0.upperBound...]) } ?? "does not decode")
+        }
     }
 
     /// Images that exist but do not decode can leave a class with fewer than `min_count`
@@ -296,7 +343,7 @@ public enum ProductImages {
         let short = set.classNames.indices.filter { counts[$0] < settings.minCount }
         guard !short.isEmpty else { return set }
         let described = short.map { "\(set.classNames[$0]) (\(counts[$0]) of its images decode)" }
-        let unreadable = "\(report.unreadableImages) images do not decode: \(report.unreadableExamples.joined(separator: "; "))"
+        let unreadable = "\(report.unreadableImages) images do not decode: \(report.examples(.unreadableImage).joined(separator: "; "))"
         if case .rules = settings.classes {
             throw DataError(file: stylesPath,
                             problem: "\(short.count == 1 ? "class" : "classes") \(described.joined(separator: ", ")) \(short.count == 1 ? "has" : "have") fewer than min_count = \(settings.minCount) readable images (\(unreadable))",
@@ -315,8 +362,8 @@ public enum ProductImages {
 
     struct StylesTable {
         var header: [String]
-        var rows: [(id: Int, fields: [String])]
-        var malformed: [String]
+        var rows: [(id: Int, fields: [String], line: Int)]
+        var malformed: [SkippedProduct]
         var recovered: Int
     }
 
@@ -355,7 +402,7 @@ public enum ProductImages {
                 n = record.next
             }
             guard var fields = parsed else {
-                table.malformed.append("line \(lineNumber): unterminated quote")
+                table.malformed.append(SkippedProduct(kind: .malformedRow, line: lineNumber, reason: "unterminated quote"))
                 continue
             }
             if fields.count > header.count {
@@ -364,18 +411,18 @@ public enum ProductImages {
                 table.recovered += 1
             }
             guard fields.count == header.count else {
-                table.malformed.append("line \(lineNumber): \(fields.count) fields, the header has \(header.count)")
+                table.malformed.append(SkippedProduct(kind: .malformedRow, line: lineNumber, reason: "\(fields.count) fields, the header has \(header.count)"))
                 continue
             }
             guard let id = Int(fields[idColumn].trimmingCharacters(in: .whitespaces)), id >= 0 else {
-                table.malformed.append("line \(lineNumber): id \"\(fields[idColumn].prefix(20))\" is not a number")
+                table.malformed.append(SkippedProduct(kind: .malformedRow, line: lineNumber, reason: "id \"\(fields[idColumn].prefix(20))\" is not a number"))
                 continue
             }
             guard seen.insert(id).inserted else {
-                table.malformed.append("line \(lineNumber): id \(id) appears again")
+                table.malformed.append(SkippedProduct(kind: .malformedRow, line: lineNumber, id: id, reason: "id \(id) appears again"))
                 continue
             }
-            table.rows.append((id, fields))
+            table.rows.append((id, fields, lineNumber))
         }
         return table
     }

@@ -22,11 +22,14 @@ public final class RunPlan {
 
     /// What loading the data found (product images: rows skipped and why, the cache used).
     public private(set) var dataNotes: [String] = []
+    /// Every styles.csv row and image file the product-image loader left out.
+    public private(set) var dataSkipped: [SkippedProduct] = []
 
     public convenience init(experiment e: Experiment, loadData: Bool = true) throws {
         let loaded = loadData ? try RunPlan.loadDatasetReporting(e) : nil
         try self.init(experiment: e, data: loaded.map { ($0.train, $0.validation, $0.test) })
         dataNotes = loaded?.notes ?? []
+        dataSkipped = loaded?.skipped ?? []
     }
 
     /// With data given (train, validation, test) instead of read from the experiment's
@@ -150,7 +153,7 @@ public final class RunPlan {
     }
 
     /// The split data and what loading it found.
-    public static func loadDatasetReporting(_ e: Experiment) throws -> (train: ImageSet, validation: ImageSet?, test: ImageSet, notes: [String]) {
+    public static func loadDatasetReporting(_ e: Experiment) throws -> (train: ImageSet, validation: ImageSet?, test: ImageSet, notes: [String], skipped: [SkippedProduct]) {
         if let products = e.data.products { return try loadProducts(e, products) }
         var (fullTrain, test): (ImageSet, ImageSet)
         do {
@@ -167,7 +170,7 @@ public final class RunPlan {
         let (train, validation) = try splitValidation(e, fullTrain, test: test)
         let limitedTest = e.data.testLimit.map { test.prefix($0) } ?? test
         try checkNotEmpty(e, train: train, validation: validation, test: limitedTest, of: fullTrain.count, heldOut: nil)
-        return (e.data.limit.map { train.prefix($0) } ?? train, validation, limitedTest, [])
+        return (e.data.limit.map { train.prefix($0) } ?? train, validation, limitedTest, [], [])
     }
 
     /// A part without images would train on nothing or report an accuracy of nothing as 0:
@@ -192,7 +195,7 @@ public final class RunPlan {
 
     /// Product images: select and decode (cached), undersample, hold out the stratified test
     /// part, split off validation, oversample the training part.
-    static func loadProducts(_ e: Experiment, _ p: ProductDataSpec) throws -> (train: ImageSet, validation: ImageSet?, test: ImageSet, notes: [String]) {
+    static func loadProducts(_ e: Experiment, _ p: ProductDataSpec) throws -> (train: ImageSet, validation: ImageSet?, test: ImageSet, notes: [String], skipped: [SkippedProduct]) {
         // Without path: or $FASHION_PRODUCTS_DIR, the shared slice beside the checkout (or
         // beside the experiment file's project) when it is there.
         let projectRoot = URL(fileURLWithPath: e.file).deletingLastPathComponent().deletingLastPathComponent().path
@@ -221,7 +224,7 @@ public final class RunPlan {
         }
         let test = e.data.testLimit.map { split.validation.prefix($0) } ?? split.validation
         try checkNotEmpty(e, train: train, validation: validation, test: test, of: split.train.count, heldOut: all.count)
-        return (e.data.limit.map { train.prefix($0) } ?? train, validation, test, notes)
+        return (e.data.limit.map { train.prefix($0) } ?? train, validation, test, notes, report.skipped)
     }
 
     /// The validation part of the training data (`validation: test` uses the test split).

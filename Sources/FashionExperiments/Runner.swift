@@ -100,6 +100,10 @@ public enum Runner {
             + "batch \(e.training.batchSize), \(e.training.epochs) epochs, \(e.training.optimizerName), seed \(e.seed), \(plan.threads) threads")
         try ResultFiles.write(e.resolvedYAML, to: dir.appendingPathComponent("experiment.yaml"))
         try ResultFiles.write(summary, to: dir.appendingPathComponent("model_summary.txt"))
+        if !plan.dataSkipped.isEmpty {
+            try ResultFiles.write(skippedCSV(plan.dataSkipped), to: dir.appendingPathComponent("data_skipped.csv"))
+            log("All \(plan.dataSkipped.count) skipped rows and images, with the reasons: data_skipped.csv")
+        }
 
         let callbacks = e.training.callbacks.map { $0.make(runDirectory: dir) }
         if let from = plan.initializedFrom { log("Starting from the weights in \(from.path)") }
@@ -168,6 +172,7 @@ public enum Runner {
             "best_val_loss": history.compactMap(\.valLoss).min() ?? NSNull(),
         ]
         if !plan.dataNotes.isEmpty { metrics["data_notes"] = plan.dataNotes }
+        if !plan.dataSkipped.isEmpty { metrics["data_skipped"] = plan.dataSkipped.count }
         if let reducer = callbacks.compactMap({ $0 as? ReduceLROnPlateau }).first {
             metrics["learning_rate_reductions"] = reducer.reductions.map { ["epoch": $0.0 + 1, "learning_rate": $0.1] }
         }
@@ -220,6 +225,14 @@ public enum Runner {
             let valAccuracy = classification ? [ResultFiles.number(r.valAccuracy)] : []
             return [String(r.epoch), ResultFiles.number(r.loss)] + accuracy + [ResultFiles.number(r.valLoss)] + valAccuracy
                 + [ResultFiles.number(r.learningRate), String(format: "%.3f", r.seconds)]
+        })
+    }
+
+    /// kind, line (in styles.csv), id, file (in images/), reason: one row per styles.csv row
+    /// or image the loader left out; empty fields where a kind has no such value.
+    static func skippedCSV(_ skipped: [SkippedProduct]) -> String {
+        ResultFiles.csv(header: ["kind", "line", "id", "file", "reason"], rows: skipped.map { s in
+            [s.kind.rawValue, s.line.map(String.init) ?? "", s.id.map(String.init) ?? "", s.file ?? "", s.reason]
         })
     }
 }

@@ -202,13 +202,18 @@ struct ProductDataTests {
         let (set, report) = try ProductImages.load(directory: f.path, settings: settings, cacheDirectory: nil)
         #expect(report.rows == 22)
         #expect(report.recoveredRows == 1)
-        #expect(report.malformedRows == 4, "\(report.malformedExamples)")
-        #expect(report.malformedExamples.contains { $0.contains("is not a number") })
-        #expect(report.malformedExamples.contains { $0.contains("id 3 appears again") })
-        #expect(report.malformedExamples.contains { $0.contains("unterminated quote") })
-        #expect(report.malformedExamples.contains { $0.contains("4 fields") })
-        #expect(report.missingImages == 1 && report.missingExamples == [13])
-        #expect(report.unreadableImages == 1 && report.unreadableExamples.first?.hasPrefix("14.jpg") == true)
+        #expect(report.malformedRows == 4 && report.missingImages == 1 && report.unreadableImages == 1, "\(report.skipped)")
+        // Every skipped row with its styles.csv line (the header is line 1, CRLF ends a line).
+        #expect(report.skipped.map(\.kind) == [.malformedRow, .malformedRow, .malformedRow, .malformedRow, .missingImage, .unreadableImage])
+        #expect(report.skipped.map(\.line) == [18, 19, 20, 21, 14, 15])
+        #expect(report.skipped.map(\.id) == [nil, 3, nil, nil, 13, 14])
+        #expect(report.skipped.map(\.file) == [nil, nil, nil, nil, nil, "14.jpg"])
+        #expect(report.skipped[0].reason == "id \"abc\" is not a number")
+        #expect(report.skipped[1].reason == "id 3 appears again")
+        #expect(report.skipped[2].reason == "unterminated quote")
+        #expect(report.skipped[3].reason == "4 fields, the header has 10")
+        #expect(report.skipped[4].reason.contains("13.jpg"))
+        #expect(report.skipped[5].reason.contains("JPEG"), "\(report.skipped[5].reason)")
         // Classes by count (ties by name): Topwear 8, Bottomwear 5, Shoes 2, Socks 1.
         #expect(set.classNames == ["Topwear", "Bottomwear", "Shoes", "Socks"])
         #expect(report.classCounts == [8, 5, 2, 1])
@@ -235,7 +240,7 @@ struct ProductDataTests {
         let table = try ProductImages.readStyles(f.file("styles.csv"))
         #expect(table.rows.map(\.id) == [1, 3, 5])
         #expect(table.rows.first?.fields.last == "Striped shirt,\n  cotton \"slim\"\n  fit")
-        #expect(table.malformed == ["line 5: unterminated quote", "line 7: unterminated quote", "line 8: 2 fields, the header has 10"],
+        #expect(table.malformed.map(\.example) == ["line 5: unterminated quote", "line 7: unterminated quote", "line 8: 2 fields, the header has 10"],
                 "\(table.malformed)")
     }
 
@@ -294,6 +299,9 @@ struct ProductDataTests {
             #expect(set.classNames == ["Topwear", "Shoes"] && set.count == 4 && report.classCounts == [3, 1])
             #expect(set.labels == [0, 0, 0, 1], "relabelled after dropping Bags")
             #expect(report.droppedClasses == ["Bags (0 of its images decode)"] && report.unreadableImages == 3)
+            // The cache keeps which files failed: the same rows, lines and files either way.
+            #expect(report.skipped.map(\.id) == [5, 6, 7] && report.skipped.map(\.line) == [6, 7, 8])
+            #expect(report.skipped.map(\.file) == ["5.jpg", "6.jpg", "7.jpg"], "\(report.skipped)")
         }
         let explicit = ProductImageSettings(classes: .rules(["Topwear", "Bags"].map { ProductClassRule(name: $0, column: "subCategory", values: [$0]) }),
                                             height: 4, width: 4)

@@ -241,6 +241,8 @@ struct ProductExperimentTests {
         let notes = try #require(r.metrics["data_notes"] as? [String])
         #expect(notes.joined(separator: "\n").contains("60 images in 2 classes (Bottomwear 30, Topwear 30)"), "\(notes)")
         #expect(notes.contains("Skipped: nothing"))
+        #expect(r.metrics["data_skipped"] == nil)
+        #expect(!FileManager.default.fileExists(atPath: r.directory.appendingPathComponent("data_skipped.csv").path))
         #expect(r.history.allSatisfy { $0.valAccuracy != nil }, "validation: test validates every epoch")
         let summary = try String(contentsOf: r.directory.appendingPathComponent("model_summary.txt"), encoding: .utf8)
         #expect(summary.contains("head (Dense)"))
@@ -251,6 +253,11 @@ struct ProductExperimentTests {
     @Test func autoencoderReconstructsProductImages() throws {
         let f = try ProductExperimentFixture()
         defer { f.remove() }
+        // Two rows the loader leaves out, listed in the run's data_skipped.csv.
+        let styles = try FileHandle(forWritingTo: URL(fileURLWithPath: f.products.file("styles.csv")))
+        try styles.seekToEnd()
+        try styles.write(contentsOf: Data((ProductFixture.row(999, sub: "Topwear", name: "No \"image\", here") + "\n7x,short\n").utf8))
+        try styles.close()
         let e = try f.experiment(ProductExperimentFixture.autoencoder)
         let plan = try RunPlan(experiment: e, loadData: true)
         #expect(plan.model.nonTrainableCount == 8, "BatchNormalization's moving mean and variance of 4 channels")
@@ -271,5 +278,13 @@ struct ProductExperimentTests {
         #expect(png.height > 2 * 8 && png.width > 6)
         let history = try String(contentsOf: r.directory.appendingPathComponent("history.csv"), encoding: .utf8)
         #expect(!history.contains("accuracy"))
+        #expect(r.metrics["data_skipped"] as? Int == 2)
+        let skipped = try String(contentsOf: r.directory.appendingPathComponent("data_skipped.csv"), encoding: .utf8)
+        #expect(skipped == """
+            kind,line,id,file,reason
+            malformed_row,63,,,"2 fields, the header has 10"
+            missing_image,62,999,,"images/ has no 999.jpg, .jpeg or .png"
+
+            """, "\(skipped)")
     }
 }
