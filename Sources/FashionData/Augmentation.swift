@@ -243,6 +243,10 @@ public enum Augmentation {
     static func taps(_ x: Double, _ n: Int, _ mode: AugmentationSettings.FillMode)
         -> (i0: Int, i1: Int, w0: Double, w1: Double)? {
         var x = x
+        // A shift of 1e300 pixels is legal: `nearest` clamps any coordinate, and the periodic
+        // modes reduce a huge one exactly (fmod) before it becomes an array index. Only a
+        // coordinate without a place (NaN, or infinite in a periodic mode) takes cval.
+        if x.isNaN || (x.isInfinite && (mode == .wrap || mode == .reflect)) { return nil }
         if n <= 1 {
             if mode == .constant && (x < 0 || x > 0) { return nil }
             return (0, 0, 1, 0)
@@ -256,6 +260,7 @@ public enum Augmentation {
         case .wrap:
             // scipy map_coordinate, NI_EXTEND_WRAP: period n - 1.
             let sz = len - 1
+            if abs(x) >= 0x1p52 { x = fmod(x, sz) }
             if x < 0 {
                 x += sz * (Double(Int(-x / sz)) + 1)
             } else if x > len - 1 {
@@ -265,7 +270,7 @@ public enum Augmentation {
             // Linear interpolation on the half-sample symmetric extension.
             let f0 = floor(x)
             let f = x - f0
-            let i = Int(f0)
+            let i = Int(abs(f0) >= 0x1p52 ? fmod(f0, 2 * len) : f0)
             return (reflectIndex(i, n), reflectIndex(i + 1, n), 1 - f, f)
         }
         let f0 = floor(x)

@@ -9,6 +9,27 @@ public enum Balance: Sendable, Equatable {
     /// randomly drawn copies; larger classes are kept whole.
     case oversample(perClass: Int?)
 
+    /// The `per_class` the experiment gave, nil for the default.
+    public var perClass: Int? {
+        switch self {
+        case let .undersample(n), let .oversample(n): return n
+        }
+    }
+
+    /// How many images `apply` returns for a set with these class counts.
+    public func count(classCounts: [Int]) -> Int {
+        let present = classCounts.filter { $0 > 0 }
+        guard !present.isEmpty else { return 0 }
+        switch self {
+        case let .undersample(perClass):
+            let target = perClass ?? present.min()!
+            return present.reduce(0) { $0 + min($1, target) }
+        case let .oversample(perClass):
+            let target = perClass ?? present.max()!
+            return present.reduce(0) { $0 + max($1, target) }
+        }
+    }
+
     /// The balanced set: kept images in their original order, added copies after them.
     public func apply(to set: ImageSet, seed: UInt64) -> ImageSet {
         var byClass = [[Int]](repeating: [], count: max(set.classNames.count, Int(set.labels.max() ?? 0) + 1))

@@ -8,11 +8,16 @@ public struct DataError: Error, CustomStringConvertible, LocalizedError {
     public let file: String
     public let problem: String
     public let remedy: String
+    /// The key of the experiment's `data:` section whose value the data did not bear out
+    /// ("classes[2]", "min_count", "label"), so the error can name its line; nil when the
+    /// file itself is at fault.
+    public var key: String?
 
-    public init(file: String, problem: String, remedy: String) {
+    public init(file: String, problem: String, remedy: String, key: String? = nil) {
         self.file = file
         self.problem = problem
         self.remedy = remedy
+        self.key = key
     }
 
     public var description: String {

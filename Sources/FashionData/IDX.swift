@@ -1,5 +1,6 @@
 import CZlib
 import Foundation
+import FashionConfig
 
 /// Reader for the IDX format of (Fashion-)MNIST: a 4-byte magic `00 00 <type> <ndims>`, then
 /// `ndims` big-endian UInt32 sizes, then the payload. Only type 0x08 (unsigned byte) is used by
@@ -14,6 +15,9 @@ public enum IDX {
         if isDirectory.boolValue {
             throw DataError(file: path, problem: "is a directory, expected an IDX file",
                             remedy: DataError.replaceRemedy)
+        }
+        if let why = FileKind.notRegular(path) {
+            throw DataError(file: path, problem: "\(why), expected an IDX file", remedy: DataError.replaceRemedy)
         }
         let raw: [UInt8]
         do {

@@ -32,7 +32,8 @@ public enum ImageFile {
     /// The file's bytes, or why they cannot be had in the system's words ("Is a directory",
     /// "Too many levels of symbolic links", "Permission denied").
     public static func read(_ path: String) throws(ImageDecodingError) -> [UInt8] {
-        let fd = open(path, O_RDONLY)
+        // O_NONBLOCK: a FIFO opens at once (and fstat refuses it) instead of waiting for a writer.
+        let fd = open(path, O_RDONLY | O_NONBLOCK)
         guard fd >= 0 else { throw ImageDecodingError(reason: "cannot be opened: \(String(cString: strerror(errno)))") }
         defer { close(fd) }
         var info = stat()

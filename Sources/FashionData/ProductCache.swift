@@ -35,6 +35,7 @@ enum ProductCache {
     /// not even for sizes).
     static func read(_ path: String, key: String, shape: [Int], classNames: [String]) -> Lookup {
         guard FileManager.default.fileExists(atPath: path) else { return .absent }
+        if let why = FileKind.notRegular(path) { return .damaged(why) }
         // The key line first, so an outdated cache (hundreds of MB) is not read to be replaced.
         guard let handle = FileHandle(forReadingAtPath: path) else { return .damaged("cannot be read") }
         defer { try? handle.close() }
@@ -103,6 +104,8 @@ enum ProductCache {
         out.append(contentsOf: payload)
         let url = URL(fileURLWithPath: path)
         let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(getpid()).tmp")
+        TemporaryFiles.register(temporary.path)
+        defer { TemporaryFiles.unregister(temporary.path) }
         do {
             try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
             try out.write(to: temporary)

@@ -46,6 +46,16 @@ public struct ProductImageSettings: Sendable, Equatable {
         self.interpolation = interpolation
     }
 
+    /// The key that decided how many classes there are: what to change when too few remain.
+    var classCountKey: String {
+        if minCount > 1 { return "min_count" }
+        switch classes {
+        case .all: return "label"
+        case .top: return "top_classes"
+        case .rules: return "classes"
+        }
+    }
+
     /// A stable text form of the settings, for the cache key and the report.
     var keyText: String {
         let selection: String
@@ -241,11 +251,12 @@ public enum ProductImages {
         if case let .rules(rules) = settings.classes, let empty = names.first(where: { counts[$0, default: 0] == 0 }) {
             let rule = rules.first { $0.name == empty }!
             throw DataError(file: stylesPath, problem: "class \"\(empty)\" (\(rule.column) = \(rule.values.joined(separator: " or "))) has no row with an image",
-                            remedy: "Check the spelling against the column's values: \(commonValues(table, column: rule.column))")
+                            remedy: "Check the spelling against the column's values: \(commonValues(table, column: rule.column))",
+                            key: "classes[\(rules.firstIndex { $0.name == empty }!)]")
         }
         guard classNames.count >= 2 else {
             throw DataError(file: stylesPath, problem: "only \(classNames.count) class(es) with at least \(settings.minCount) images remain",
-                            remedy: "Lower data.min_count or choose other classes")
+                            remedy: "Lower data.min_count or choose other classes", key: settings.classCountKey)
         }
         let classIndex = Dictionary(uniqueKeysWithValues: classNames.enumerated().map { ($1, Int32($0)) })
         let chosen = selected.filter { classIndex[$0.name] != nil }
@@ -282,7 +293,7 @@ public enum ProductImages {
         let (total, overflow) = chosen.count.multipliedReportingOverflow(by: size)
         if overflow || UInt64(total) > ProcessInfo.processInfo.physicalMemory / 2 {
             throw DataError(file: stylesPath, problem: "\(chosen.count) images of \(settings.height)x\(settings.width)x3 need \(overflow ? "more than Int.max" : String(total >> 20) + " MiB") of memory, more than half of this machine's",
-                            remedy: "Choose a smaller data.image_size or fewer classes")
+                            remedy: "Choose a smaller data.image_size or fewer classes", key: "image_size")
         }
         var pixels = [UInt8](repeating: 0, count: chosen.count * size)
         var failures = [String?](repeating: nil, count: chosen.count)
@@ -347,13 +358,15 @@ public enum ProductImages {
         if case .rules = settings.classes {
             throw DataError(file: stylesPath,
                             problem: "\(short.count == 1 ? "class" : "classes") \(described.joined(separator: ", ")) \(short.count == 1 ? "has" : "have") fewer than min_count = \(settings.minCount) readable images (\(unreadable))",
-                            remedy: "Replace the damaged image files (download the data set again) or leave the class out of data.classes")
+                            remedy: "Replace the damaged image files (download the data set again) or leave the class out of data.classes",
+                            key: "classes[\(short[0])]")
         }
         report.droppedClasses += described
         let kept = set.classNames.indices.filter { counts[$0] >= settings.minCount }
         guard kept.count >= 2 else {
             throw DataError(file: stylesPath, problem: "only \(kept.count) class(es) with at least \(settings.minCount) readable images remain (\(unreadable))",
-                            remedy: "Replace the damaged image files (download the data set again), lower data.min_count or choose other classes")
+                            remedy: "Replace the damaged image files (download the data set again), lower data.min_count or choose other classes",
+                            key: settings.classCountKey)
         }
         return set.selectingClasses(kept)
     }
@@ -483,16 +496,16 @@ public enum ProductImages {
 
     /// Class names in selection order and the class of every row (nil: not selected).
     static func assignClasses(_ table: StylesTable, settings: ProductImageSettings, stylesPath: String) throws -> ([String], [String?]) {
-        func column(_ name: String) throws -> Int {
+        func column(_ name: String, key: String) throws -> Int {
             guard let c = table.header.firstIndex(of: name) else {
                 throw DataError(file: stylesPath, problem: "has no column \"\(name)\" (its columns: \(table.header.joined(separator: ", ")))",
-                                remedy: "Choose one of those columns")
+                                remedy: "Choose one of those columns", key: key)
             }
             return c
         }
         switch settings.classes {
         case .all, .top:
-            let c = try column(settings.labelColumn)
+            let c = try column(settings.labelColumn, key: "label")
             let labels = table.rows.map { row -> String? in
                 let v = row.fields[c].trimmingCharacters(in: .whitespaces)
                 return v.isEmpty ? nil : v
@@ -502,7 +515,9 @@ public enum ProductImages {
             let names = counts.keys.sorted { (counts[$0]!, $1) > (counts[$1]!, $0) }
             return (names, labels)
         case let .rules(rules):
-            let columns = try rules.map { try column($0.column) }
+            let columns = try rules.enumerated().map { k, rule in
+                try column(rule.column, key: rule.column == settings.labelColumn ? "label" : "classes[\(k)].column")
+            }
             var names: [String] = []
             for r in rules where !names.contains(r.name) { names.append(r.name) }
             let wanted = rules.map { Set($0.values) }

@@ -1,4 +1,5 @@
 import Foundation
+import FashionConfig
 import FashionStats
 import FashionData
 import FashionReports
@@ -101,7 +102,7 @@ enum Predictions {
     static func read(run: String) throws -> (truth: [Int], predicted: [Int]) {
         try FinishedRun.check(run, use: "its predictions")
         let url = URL(fileURLWithPath: run).appendingPathComponent("predictions.csv")
-        guard let text = try? String(contentsOf: url, encoding: .utf8) else {
+        guard FileKind.notRegular(url.path) == nil, let text = try? String(contentsOf: url, encoding: .utf8) else {
             throw HarnessError("\(url.path): cannot be read (is \(run) a finished run directory written with output.formats including csv?)")
         }
         guard let reader = try? CSVReader(string: text, hasHeaderRow: true), let header = reader.headerRow,

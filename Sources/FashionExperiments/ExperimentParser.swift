@@ -135,7 +135,12 @@ extension Experiment {
             validation = .none
             o.record("validation", Node("none"))
         }
-        let rescale = try o.double("rescale", default: 1.0 / 255.0, min: 0, minExclusive: true)
+        // Pixels are scaled in float32: 255 · rescale must stay finite there, and rescale nonzero.
+        let rescaleLine = o.lineOf("rescale")
+        let rescale = try o.double("rescale", default: 1.0 / 255.0, min: 0, max: Double(Float.greatestFiniteMagnitude) / 255, minExclusive: true)
+        if Float(rescale) == 0 {
+            throw o.error(atLine: rescaleLine, path: Options.join(o.path, "rescale"), "is \(Options.format(rescale)), which float32 stores as 0; it must be at least 1.4e-45")
+        }
         let products = dataset == "fashion_products" ? try parseProducts(o) : nil
         let verify = products == nil ? try o.bool("verify_checksums", default: true) : false
         var limit = try o.optionalInt("limit", min: 1)
@@ -161,6 +166,10 @@ extension Experiment {
         var augmentation: AugmentationSettings?
         if let a = try o.child("augmentation") {
             augmentation = try parseAugmentation(a)
+            if let cval = augmentation?.cval, !(cval * Float(rescale)).isFinite {
+                throw a.error(atLine: a.lineOf("cval"), path: Options.join(a.path, "cval"),
+                              "is \(cval), which times rescale \(Options.format(rescale)) is not finite in float32 (pixels are scaled after the fill)")
+            }
             o.record("augmentation", a.resolvedNode)
         }
         try o.finish()
@@ -196,7 +205,18 @@ extension Experiment {
             o.record("balance", b.resolvedNode)
         }
         let cache = try o.bool("cache", default: true)
-        return ProductDataSpec(settings: settings, testFraction: testFraction, balance: balance, cache: cache)
+        var lines: [String: Int] = [:]
+        for key in ["label", "classes", "top_classes", "min_count", "image_size", "balance"] { lines[key] = o.lineOf(key) }
+        if let b = try o.child("balance") { lines["balance.per_class"] = b.lineOf("per_class") }
+        if let raw = o.raw("classes"), case let .sequence(entries) = raw.node {
+            for (i, entry) in entries.enumerated() {
+                lines["classes[\(i)]"] = entry.mark?.line ?? raw.line
+                if case .mapping = entry, let r = try? Options(file: o.file, path: "\(raw.path)[\(i)]", node: entry) {
+                    lines["classes[\(i)].column"] = r.lineOf("column")
+                }
+            }
+        }
+        return ProductDataSpec(settings: settings, testFraction: testFraction, balance: balance, cache: cache, lines: lines)
     }
 
     /// `classes:` of a product-image set: each entry a value of the label column, or
@@ -269,7 +289,7 @@ extension Experiment {
         s.verticalFlip = try o.bool("vertical_flip", default: false)
         let modes = AugmentationSettings.FillMode.allCases.map(\.rawValue)
         s.fillMode = AugmentationSettings.FillMode(rawValue: try o.choice("fill_mode", modes, default: "nearest"))!
-        s.cval = Float(try o.double("cval", default: 0))
+        s.cval = try o.float("cval", default: 0)
         try o.finish()
         return s
     }
@@ -292,6 +312,10 @@ extension Experiment {
         case .scalar:
             guard let r = Options.number(raw.node), r >= 0, r.isFinite else {
                 throw o.error(atLine: raw.line, path: raw.path, "\(wrong), got \(Options.describe(raw.node))")
+            }
+            // Keras draws numpy's uniform(-r, r), which refuses a range 2r that overflows.
+            guard (2 * r).isFinite else {
+                throw o.error(atLine: raw.line, path: raw.path, "is \(Options.format(r)): the range [-r, r) is wider than a double can hold (numpy's uniform refuses it too)")
             }
             range = .uniform(r)
             o.record(key, Node(Options.format(r), Tag(.float)))
@@ -354,8 +378,7 @@ extension Experiment {
             // An optional Keras-style layer name: it names the layer in the summary and its
             // group in weights.h5, so it must be unique and a plain identifier.
             var name: String?
-            if lo.has("name") {
-                let n = try lo.string("name")
+            if let n = try lo.optionalString("name") {  // read even when absent: a known key
                 guard !n.isEmpty, n.count <= 100, n.first!.isLetter || n.first == "_",
                       n.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }) else {
                     throw lo.error("name", "must be 1–100 ASCII letters, digits or '_', starting with a letter or '_', got \"\(n)\"")
@@ -418,6 +441,9 @@ extension Experiment {
         if let t = overrides.threads { threads = t; o.record("threads", Node(String(t), Tag(.int))) }
         let parallelism = try o.choice("parallelism", ["auto", "data", "blas"], default: "auto")
         let initFrom = try o.optionalString("init_from")
+        if initFrom?.trimmingCharacters(in: .whitespaces).isEmpty == true {
+            throw o.error("init_from", "is empty: name an experiment (its latest finished run), a run directory or a weights.h5 file")
+        }
         try o.finish()
         let spec = TrainingSpec(epochs: epochs, batchSize: batch, shuffle: shuffle, loss: loss, fromLogits: fromLogits, targets: targets,
                                 optimizerLine: optimizerLine, makeOptimizer: { try Optimizers.make(optimizerOptions) },

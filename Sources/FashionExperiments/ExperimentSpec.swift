@@ -26,6 +26,9 @@ public struct ProductDataSpec {
     public var balance: Balance?
     /// Keep the decoded, resized images in one uint8 file per configuration.
     public var cache: Bool
+    /// Lines of the section's keys ("label", "classes[2]", "classes[2].column", "min_count",
+    /// "balance.per_class", …), for errors that only the data reveals.
+    public var lines: [String: Int] = [:]
 }
 
 public struct DataSpec {

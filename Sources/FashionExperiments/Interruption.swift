@@ -1,4 +1,5 @@
 import Foundation
+import FashionConfig
 import FashionReports
 
 /// Ctrl-C or a scheduler's SIGTERM in the middle of training: every run directory being
@@ -17,6 +18,15 @@ public enum Interruption {
 
     public static func end(_ directory: URL) {
         lock.lock(); defer { lock.unlock() }
+        active.removeAll { $0 == directory }
+    }
+
+    /// Writes a run's mark of completion (`write`: metrics.json) and ends its tracking in one
+    /// step under the lock the signal handler takes, so an interruption finds the run either
+    /// unfinished (failed.txt, and metrics.json never follows) or complete (left alone).
+    public static func complete(_ directory: URL, _ write: () throws -> Void) rethrows {
+        lock.lock(); defer { lock.unlock() }
+        try write()
         active.removeAll { $0 == directory }
     }
 
@@ -51,8 +61,10 @@ public enum Interruption {
             if number == SIGHUP, let previous, unsafeBitCast(previous, to: Int.self) == 1 { continue }
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler {
+                TemporaryFiles.removeAll()
                 let marked = markActiveRuns(reason: "received \(name)")
                 for dir in marked { FileHandle.standardError.write(Data("Interrupted (\(name)): \(dir.path) is incomplete; failed.txt says so\n".utf8)) }
+                if marked.isEmpty { FileHandle.standardError.write(Data("Interrupted (\(name)); no run was being trained\n".utf8)) }
                 fflush(stdout)
                 // _exit, not exit: atexit handlers (OpenBLAS' thread shutdown) could wait on
                 // the GEMM the main thread is in.

@@ -1,4 +1,5 @@
 import Foundation
+import FashionConfig
 import FashionNN
 import FashionReports
 import FashionTensor
@@ -87,6 +88,7 @@ public enum Replay {
     }
 
     private static func read(_ url: URL, what: String) throws -> Data {
+        if let why = FileKind.notRegular(url.path) { throw HarnessError("cannot read the \(what) file \(url.path): it \(why)") }
         do { return try Data(contentsOf: url) } catch {
             throw HarnessError("cannot read the \(what) file \(url.path): \(error.localizedDescription)")
         }

@@ -1,4 +1,5 @@
 import Foundation
+import FashionConfig
 import FashionReports
 
 /// `fashionbench report Results/`: one row per experiment over every complete run (a run
@@ -79,6 +80,7 @@ public enum ResultsIndex {
         if FileManager.default.fileExists(atPath: url.deletingLastPathComponent().appendingPathComponent("failed.txt").path) {
             return left("its run did not finish (failed.txt)")
         }
+        if let why = FileKind.notRegular(url.path) { return left(why) }
         guard let data = try? Data(contentsOf: url) else { return left("cannot be read") }
         guard let json = try? JSONSerialization.jsonObject(with: data) else { return left("is not valid JSON") }
         guard let m = json as? [String: Any] else { return left("is not a JSON object") }

@@ -74,11 +74,17 @@ public enum OutputFile {
         guard [UInt8](head) == signature else {
             throw HarnessError("\(path) exists and is not a \(kind) file; it is left as it is: name a new file")
         }
-        let directory = (path as NSString).deletingLastPathComponent
-        if let run = ["metrics.json", "failed.txt", "experiment.yaml"].first(where: {
-            FileManager.default.fileExists(atPath: ((directory.isEmpty ? "." : directory) as NSString).appendingPathComponent($0))
-        }) {
-            throw HarnessError("\(path) is in a run's directory (it holds \(run)); a run's results are never replaced: name a file elsewhere")
+        // The file's directory or any above it (a run's charts/ is inside the run).
+        var directory = URL(fileURLWithPath: path).standardizedFileURL.deletingLastPathComponent()
+        while true {
+            if let run = ["metrics.json", "failed.txt", "experiment.yaml"].first(where: {
+                FileManager.default.fileExists(atPath: directory.appendingPathComponent($0).path)
+            }) {
+                throw HarnessError("\(path) is in a run's directory (\(directory.path) holds \(run)); a run's results are never replaced: name a file elsewhere")
+            }
+            let parent = directory.deletingLastPathComponent()
+            if parent.path == directory.path { break }
+            directory = parent
         }
     }
 }

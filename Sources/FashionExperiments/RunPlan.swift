@@ -201,15 +201,19 @@ public final class RunPlan {
         let projectRoot = URL(fileURLWithPath: e.file).deletingLastPathComponent().deletingLastPathComponent().path
         let fallbacks = [ProductImages.sharedSlice, (projectRoot as NSString).appendingPathComponent(ProductImages.sharedSlice)]
         guard let directory = ProductImages.resolveDirectory(e.data.path, fallbacks: fallbacks) else {
-            throw DataError(file: ProductImages.environmentVariable, problem: "no product-image data set: neither data.path nor \(ProductImages.environmentVariable) is set and \(ProductImages.sharedSlice) does not exist",
-                            remedy: ProductImages.downloadRemedy)
+            throw e.error(at: "data", "names no product-image data set: neither data.path nor $\(ProductImages.environmentVariable) is set, and \(ProductImages.sharedSlice) does not exist here or beside the experiment's project. \(ProductImages.downloadRemedy)")
         }
         var (all, report): (ImageSet, ProductLoadReport)
         do {
             (all, report) = try ProductImages.load(directory: directory, settings: p.settings,
                                                    cacheDirectory: p.cache ? ProductImages.defaultCacheDirectory() : nil)
-        } catch let d as DataError where e.data.path != nil {
-            throw e.error(at: "data.path", "→ \(d.description)")
+        } catch let d as DataError {
+            // The key whose value the data did not bear out, else the one that chose the directory.
+            if let key = d.key { throw e.error(at: "data.\(key)", line: p.lines[key] ?? e.lines["data"], "→ \(d.description)") }
+            if e.data.path != nil { throw e.error(at: "data.path", "→ \(d.description)") }
+            let fromEnvironment = !(ProcessInfo.processInfo.environment[ProductImages.environmentVariable] ?? "").isEmpty
+            let source = fromEnvironment ? "(the directory of $\(ProductImages.environmentVariable)) " : ""
+            throw e.error(at: "data", "→ \(source)\(d.description)")
         }
         var notes = report.lines
         if case .undersample? = p.balance {
@@ -218,8 +222,17 @@ public final class RunPlan {
         }
         let split = Split.stratified(fraction: p.testFraction, seed: e.seed, stream: "test-split", of: all)
         var (train, validation) = try splitValidation(e, split.train, test: split.validation)
-        if case .oversample? = p.balance {
-            train = p.balance!.apply(to: train, seed: e.seed)
+        if let balance = p.balance, case .oversample = balance {
+            let count = balance.count(classCounts: train.classCounts), imageBytes = train.shape.reduce(1, *)
+            let (bytes, overflow) = count.multipliedReportingOverflow(by: imageBytes)
+            if overflow || UInt64(bytes) > ProcessInfo.processInfo.physicalMemory / 2 {
+                let key = balance.perClass != nil ? "balance.per_class" : "balance"
+                throw e.error(at: "data.\(key)", line: p.lines[key],
+                              "oversamples the training part to \(count) images of \(shapeText(train.shape)), "
+                              + (overflow ? "more bytes than Int.max" : String(format: "%.1f GiB", Double(bytes) / 1_073_741_824))
+                              + ", more than half of this machine's memory; lower per_class")
+            }
+            train = balance.apply(to: train, seed: e.seed)
             notes.append("Training part balanced by oversampling: \(train.count) images")
         }
         let test = e.data.testLimit.map { split.validation.prefix($0) } ?? split.validation

@@ -129,6 +129,9 @@ public enum Runner {
             try ModelWeights.save(model, to: dir.appendingPathComponent("weights.h5"), attributes: ["epoch": String(history.count)])
         }
         let test = trainer.evaluation(of: plan.test, keepingProbabilities: true)
+        if !test.loss.isFinite || !(test.reconstructionMSE?.isFinite ?? true) {
+            throw TrainingError.testNotFinite(String(format: "loss %g%@", test.loss, test.reconstructionMSE.map { String(format: ", reconstruction MSE %g", $0) } ?? ""))
+        }
         let reconstructionMSE = test.reconstructionMSE
         if let accuracy = test.accuracy {
             log(String(format: "Test: loss %.4f - accuracy %.4f (%d images)", test.loss, accuracy, plan.test.count))
@@ -209,7 +212,8 @@ public enum Runner {
                                          earlyStoppingEpoch: stopper?.stoppedEpoch.map { $0 + 1 }, log: log)
         }
         result.metrics = metrics
-        try ResultFiles.write(try ResultFiles.json(metrics), to: dir.appendingPathComponent("metrics.json"))
+        let json = try ResultFiles.json(metrics)
+        try Interruption.complete(dir) { try ResultFiles.write(json, to: dir.appendingPathComponent("metrics.json")) }
         log("Wrote \(dir.path)/metrics.json")
         return result
     }

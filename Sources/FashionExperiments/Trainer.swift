@@ -105,10 +105,22 @@ public final class Trainer {
                 record.valAccuracy = v.accuracy
             }
             record.seconds = Trainer.seconds(since: epochStart)
-            guard record.loss.isFinite else {
+            // A NaN that a ReLU or max pooling swallows leaves the loss finite while the weights
+            // are not; only checking them catches such a run before it reports success.
+            let failure: String?
+            if !record.loss.isFinite {
+                failure = "the loss is not finite"
+            } else if let v = record.valLoss, !v.isFinite {
+                failure = "the validation loss is not finite"
+            } else if let p = model.firstNonFiniteParameter {
+                failure = "\(p) holds values that are not finite"
+            } else {
+                failure = nil
+            }
+            if let what = failure {
                 history.append(record)
                 try onEpoch(record)
-                throw TrainingError.diverged(epoch: epoch + 1)
+                throw TrainingError.diverged(epoch: epoch + 1, what: what)
             }
             history.append(record)
             try onEpoch(record)
@@ -187,10 +199,13 @@ public final class Trainer {
 }
 
 public enum TrainingError: Error, CustomStringConvertible {
-    case diverged(epoch: Int)
+    case diverged(epoch: Int, what: String)
+    /// The trained model's test evaluation is not finite (a float32 overflow in inference).
+    case testNotFinite(String)
     public var description: String {
         switch self {
-        case let .diverged(epoch): return "training diverged in epoch \(epoch): the loss is not finite (lower the learning rate?)"
+        case let .diverged(epoch, what): return "training diverged in epoch \(epoch): \(what) (lower the learning rate?)"
+        case let .testNotFinite(what): return "the test evaluation is not finite: \(what); nothing was written as a result"
         }
     }
 }

@@ -153,6 +153,16 @@ public final class Sequential {
     public var nonTrainableCount: Int { parameters.filter { !$0.trainable }.reduce(0) { $0 + $1.count } }
     public var parameterCount: Int { parameters.reduce(0) { $0 + $1.count } }
 
+    /// "layer/parameter" of the first weights or moving statistics holding NaN or ±inf, or nil.
+    public var firstNonFiniteParameter: String? {
+        for layer in layers {
+            for p in layer.parameters where UnsafeBufferPointer(start: p.value.pointer, count: p.count).contains(where: { !$0.isFinite }) {
+                return "\(layer.name)/\(p.name)"
+            }
+        }
+        return nil
+    }
+
     /// Makes the model data-parallel over `workers` cores: builds `workers − 1` replicas from
     /// fresh layers, each for a shard of the batch. Call before `initialize`.
     public func makeDataParallel(workers: Int, makeLayers: () throws -> [Layer]) throws {

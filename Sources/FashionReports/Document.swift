@@ -1,4 +1,5 @@
 import Foundation
+import FashionConfig
 
 /// A report as a list of blocks, rendered to Markdown (images linked) or to one
 /// self-contained HTML file (images embedded as data URIs, so it can be mailed or archived).
@@ -56,7 +57,8 @@ public struct Document {
         }
         for block in blocks {
             if case let .image(alt, path) = block {
-                if let data = try? Data(contentsOf: directory.appendingPathComponent(path)) {
+                let url = directory.appendingPathComponent(path)
+                if FileKind.notRegular(url.path) == nil, let data = try? Data(contentsOf: url) {
                     let type = path.hasSuffix(".svg") ? "image/svg+xml" : "image/png"
                     pendingImages.append("<img alt=\"\(escape(alt))\" src=\"data:\(type);base64,\(data.base64EncodedString())\">")
                 } else {

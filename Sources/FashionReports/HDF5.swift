@@ -1,5 +1,6 @@
 import CHDF5
 import Foundation
+import FashionConfig
 
 /// An HDF5 failure, with a message naming the file (and dataset or attribute) involved.
 public struct HDF5Error: Error, CustomStringConvertible, LocalizedError {
@@ -80,8 +81,12 @@ public final class HDF5Writer {
         let suffix = UUID().uuidString.prefix(8)
         temporaryPath = directory + "/." + url.lastPathComponent + ".tmp-\(getpid())-\(suffix)"
         let tmp = temporaryPath
+        TemporaryFiles.register(tmp)
         file = HDF5Library.locked { H5Fcreate(tmp, chdf5_f_acc_excl(), chdf5_p_default(), chdf5_p_default()) }
-        guard file >= 0 else { throw HDF5Error("Cannot create HDF5 file \(path) (temporary file \(tmp))") }
+        guard file >= 0 else {
+            TemporaryFiles.unregister(tmp)
+            throw HDF5Error("Cannot create HDF5 file \(path) (temporary file \(tmp))")
+        }
     }
 
     deinit { try? close() }
@@ -185,6 +190,7 @@ public final class HDF5Writer {
         let status = HDF5Library.locked { H5Fclose(file) }
         let systemError = errno
         file = -1
+        defer { TemporaryFiles.unregister(temporaryPath) }
         if failed || status < 0 {
             unlink(temporaryPath)
             throw HDF5Error(failed ? "HDF5 file \(path) not written: an earlier write to it failed"
@@ -203,6 +209,7 @@ public final class HDF5Writer {
         HDF5Library.locked { _ = H5Fclose(file) }
         file = -1
         unlink(temporaryPath)
+        TemporaryFiles.unregister(temporaryPath)
     }
 
     // MARK: - Internals
@@ -300,6 +307,7 @@ public final class HDF5Reader {
     public init(path: String) throws {
         self.path = path
         guard FileManager.default.fileExists(atPath: path) else { throw HDF5Error("Cannot open HDF5 file \(path): no such file") }
+        if let why = FileKind.notRegular(path) { throw HDF5Error("Cannot open HDF5 file \(path): it \(why)") }
         file = HDF5Library.locked { H5Fopen(path, chdf5_f_acc_rdonly(), chdf5_p_default()) }
         guard file >= 0 else { throw HDF5Error("Cannot open HDF5 file \(path): not an HDF5 file or unreadable") }
     }

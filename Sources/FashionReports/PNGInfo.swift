@@ -1,4 +1,5 @@
 import Foundation
+import FashionConfig
 
 /// What a PNG header says, read without decoding the image.
 public enum PNGInfo {
@@ -8,7 +9,7 @@ public enum PNGInfo {
     /// Width and height from the IHDR chunk, which the format requires to come first right
     /// after the signature; nil if the file is missing or not a PNG.
     public static func size(of url: URL) -> (width: Int, height: Int)? {
-        guard let handle = try? FileHandle(forReadingFrom: url) else { return nil }
+        guard FileKind.notRegular(url.path) == nil, let handle = try? FileHandle(forReadingFrom: url) else { return nil }
         defer { try? handle.close() }
         // signature (8) + chunk length (4) + "IHDR" (4) + width (4) + height (4), big-endian.
         guard let head = try? handle.read(upToCount: 24), head.count == 24 else { return nil }

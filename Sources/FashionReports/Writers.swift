@@ -33,9 +33,20 @@ public enum ResultFiles {
         return "\(v)"
     }
 
-    /// Pretty, key-sorted JSON of a dictionary of plain values.
+    /// Pretty, key-sorted JSON of a dictionary of plain values; a NaN or infinite number is
+    /// written as null (JSON has no such numbers).
     public static func json(_ object: [String: Any]) throws -> String {
-        let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        let data = try JSONSerialization.data(withJSONObject: finiteOrNull(object), options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
         return String(decoding: data, as: UTF8.self) + "\n"
+    }
+
+    static func finiteOrNull(_ value: Any) -> Any {
+        switch value {
+        case let d as Double: return d.isFinite ? d : NSNull()
+        case let f as Float: return f.isFinite ? f : NSNull()
+        case let dictionary as [String: Any]: return dictionary.mapValues(finiteOrNull)
+        case let array as [Any]: return array.map(finiteOrNull)
+        default: return value
+        }
     }
 }

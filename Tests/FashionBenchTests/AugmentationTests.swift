@@ -114,6 +114,19 @@ struct AugmentationTests {
         }
     }
 
+    /// A shift of 1e300 pixels (legal in Keras) lands far outside the image: every mode still
+    /// gives pixels of the image (or cval), never an index computed from an out-of-range Int.
+    @Test(arguments: AugmentationSettings.FillMode.allCases)
+    func hugeShiftsStayInTheImage(_ mode: AugmentationSettings.FillMode) {
+        let h = Self.h, w = Self.w, c = Self.ch
+        let allowed = Set(Self.pattern + [-1])
+        for shift in [1e300, -1e300, 8.9e307, 3e9] {
+            let out = Self.transform(Self.pattern, AffineParameters(tx: shift, ty: -shift), h: h, w: w, c: c, mode: mode, cval: -1)
+            #expect(out.allSatisfy { allowed.contains($0) }, "\(mode) shift \(shift): \(out.filter { !allowed.contains($0) }.prefix(4))")
+            if mode == .constant { #expect(out.allSatisfy { $0 == -1 }, "constant fill everywhere at shift \(shift)") }
+        }
+    }
+
     @Test func flipsAreExact() {
         let h = Self.h, w = Self.w, c = Self.ch
         let out = Self.transform(Self.pattern, AffineParameters(flipHorizontal: true, flipVertical: true), h: h, w: w, c: c)

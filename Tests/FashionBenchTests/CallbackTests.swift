@@ -34,6 +34,30 @@ import FashionReports
         }
     }
 
+    /// A NaN that the loss does not show (here in BatchNormalization's moving variance, which
+    /// only inference reads) still ends training: at the validation loss, or at the weights.
+    @Test func nonFiniteWeightsOrValidationLossEndTraining() throws {
+        let set = ImageSet(shape: [4], pixels: (0..<32).map { UInt8($0 * 7 % 256) }, labels: (0..<8).map { Int32($0 % 3) }, classNames: ["a", "b", "c"])
+        for validating in [false, true] {
+            let model = try Sequential(inputShape: [4], layers: [Dense(units: 3), BatchNormalization(), ActivationLayer(.softmax)],
+                                       loss: CategoricalCrossentropy(), maxBatch: 8)
+            model.initialize(seed: 1)
+            let variance = try #require(model.layers[1].parameters.first { $0.name == "moving_variance" })
+            variance.value.pointer[1] = .nan
+            let t = Trainer(model: model, optimizer: Adam(learningRate: 0.001), callbacks: [], batchSize: 4,
+                            evaluationBatchSize: 4, scale: 1 / 255, shuffle: false, seed: 0)
+            var records: [EpochRecord] = []
+            do {
+                _ = try t.fit(train: set, validation: validating ? set : nil, epochs: 3) { records.append($0) }
+                Issue.record("training went on with a NaN moving variance")
+            } catch let e as TrainingError {
+                let what = validating ? "the validation loss is not finite" : "\(model.layers[1].name)/moving_variance holds values that are not finite"
+                #expect(e.description.hasPrefix("training diverged in epoch 1: \(what)"), "\(e)")
+            }
+            #expect(records.count == 1 && records[0].loss.isFinite, "the training loss itself stayed finite")
+        }
+    }
+
     @Test func reduceLROnPlateauFollowsKeras() throws {
         var s = ReduceLROnPlateau.Settings()
         s.patience = 2; s.factor = 0.5; s.cooldown = 1; s.minLR = 0.0002; s.minDelta = 0.01

@@ -1,4 +1,5 @@
 import FashionConfig
+@testable import FashionData
 import FashionExperiments
 import FashionReports
 import Foundation
@@ -139,6 +140,35 @@ struct InputErrorTests {
         #expect(mkfifo(fifo, 0o644) == 0)
         #expect(check(fifo)?.contains("not a regular file") == true)
         #expect(check("/dev/null")?.contains("not a regular file") == true)
+        // Below a run's directory too: its charts are its results.
+        let charts = dir.appendingPathComponent("charts")
+        try FileManager.default.createDirectory(at: charts, withIntermediateDirectories: true)
+        try Data(png + [1, 2, 3]).write(to: charts.appendingPathComponent("curves.png"))
+        #expect(check(charts.appendingPathComponent("curves.png").path)?.contains("in a run's directory (\(dir.standardizedFileURL.path) holds metrics.json)") == true)
+    }
+
+    /// Opening a FIFO for reading waits for a writer: every reader of data, cache, weights and
+    /// results refuses one at once instead.
+    @Test func fifosAreRefusedNotAwaited() throws {
+        let dir = try Self.temporary("fifo")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let fifo = dir.appendingPathComponent("pipe").path
+        #expect(mkfifo(fifo, 0o644) == 0)
+        let finished = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var outcomes: [String: String] = [:]
+        Thread.detachNewThread {
+            func outcome(_ body: () throws -> Void) -> String { do { try body(); return "read" } catch { return "\(error)" } }
+            outcomes["image"] = outcome { _ = try ImageFile.read(fifo) }
+            outcomes["idx"] = outcome { _ = try IDX.readBytes(path: fifo) }
+            outcomes["hdf5"] = outcome { _ = try HDF5Reader(path: fifo) }
+            if case let .damaged(why) = ProductCache.read(fifo, key: "k", shape: [1, 1, 3], classNames: []) { outcomes["cache"] = why }
+            finished.signal()
+        }
+        #expect(finished.wait(timeout: .now() + 20) == .success, "a reader waited for a writer")
+        #expect(outcomes["image"]?.contains("not a regular file") == true, "\(outcomes)")
+        #expect(outcomes["idx"]?.contains("is a FIFO (named pipe), not a file") == true, "\(outcomes)")
+        #expect(outcomes["hdf5"]?.contains("is a FIFO (named pipe), not a file") == true, "\(outcomes)")
+        #expect(outcomes["cache"] == "is a FIFO (named pipe), not a file", "\(outcomes)")
     }
 
     @Test func unfinishedRunsAreNotInputs() throws {

@@ -135,6 +135,18 @@ struct ProductExperimentTests {
         ("name: head", "name: conv2d", "\"conv2d\" is already the name of the layer"),
         ("name: head", "name: \"my head\"", "model.layers[2].name must be"),
         ("loss: sparse_categorical_crossentropy", "loss: sparse_categorical_crossentropy\n  targets: outputs", "training.targets must be one of"),
+        // Values float32 cannot hold, or that overflow what they feed.
+        ("learning_rate: 0.01}", "learning_rate: 1e-300}", "training.optimizer.learning_rate is 1e-300, which float32 stores as 0.0"),
+        ("learning_rate: 0.01}", "learning_rate: 0.01, beta_2: 0.99999999999}", "training.optimizer.beta_2 is 0.99999999999, which float32 stores as 1.0"),
+        ("{zoom_range: 0.1}", "{zoom_range: 0.1, cval: 1e39}", "data.augmentation.cval is 1e+39, which float32 stores as inf"),
+        ("rescale: 0.00392156862745098\n  augmentation: {zoom_range: 0.1}", "rescale: 2\n  augmentation: {zoom_range: 0.1, cval: 3e38}",
+         "data.augmentation.cval is 3e+38, which times rescale 2.0 is not finite in float32"),
+        ("{zoom_range: 0.1}", "{zoom_range: 0.1, width_shift_range: 1e308}", "data.augmentation.width_shift_range is 1e+308: the range [-r, r) is wider than a double can hold"),
+        ("rescale: 0.00392156862745098", "rescale: 1e300", "data.rescale must be a number > 0.0 and ≤ 1.33"),
+        ("rescale: 0.00392156862745098", "rescale: 1e-50", "data.rescale is 1e-50, which float32 stores as 0"),
+        ("{type: Conv2D, filters: 4, kernel_size: 3, padding: same, activation: relu}",
+         "{type: Conv2D, filters: 4, kernel_size: 3, padding: same, activation: relu}\n    - {type: BatchNormalization, epsilon: 1e-60}",
+         "model.layers[1].epsilon is 1e-60, which float32 stores as 0.0"),
     ])
     func productKeyMistakesAreLocated(_ c: (old: String, new: String, message: String)) throws {
         let f = try ProductExperimentFixture()
@@ -155,6 +167,13 @@ struct ProductExperimentTests {
         ("validation: test", "validation: 0.9999", "Experiments/products.yaml:10: data.validation leaves no training images"),
         ("cache: false", "cache: false\n  balance: {method: undersample, per_class: 1}",
          "Experiments/products.yaml:9: data.test_fraction holds out no test images of 2"),
+        // Settings only the data can refute name their own key and line.
+        ("top_classes: 2", "classes: [Topwear, Topwaer]", "Experiments/products.yaml:7: data.classes[1] → "),
+        ("top_classes: 2", "classes:\n    - Topwear\n    - {name: Tops, column: subCat, values: Topwear}", "Experiments/products.yaml:9: data.classes[1].column → "),
+        ("top_classes: 2", "top_classes: 2\n  min_count: 31", "Experiments/products.yaml:8: data.min_count → "),
+        ("label: subCategory", "label: subCategori", "Experiments/products.yaml:6: data.label → "),
+        ("image_size: [8, 6]", "image_size: [256, 256]\n  balance: {method: oversample, per_class: 10000000}",
+         "Experiments/products.yaml:9: data.balance.per_class oversamples the training part to 20000000 images of (256, 256, 3)"),
     ])
     func emptyPartsAreRefused(_ c: (old: String, new: String, message: String)) throws {
         let f = try ProductExperimentFixture()

@@ -59,8 +59,8 @@ public final class BatchNormalization: Layer {
     deinit { partials?.deallocate() }
 
     public convenience init(options o: Options) throws {
-        self.init(momentum: Float(try o.double("momentum", default: 0.99, min: 0, max: 1)),
-                  epsilon: Float(try o.double("epsilon", default: 1e-3, min: 0, minExclusive: true)),
+        self.init(momentum: try o.float("momentum", default: 0.99, min: 0, max: 1),
+                  epsilon: try o.float("epsilon", default: 1e-3, min: 0, minExclusive: true),
                   center: try o.bool("center", default: true),
                   scale: try o.bool("scale", default: true))
     }

@@ -28,7 +28,7 @@ public final class Dropout: Layer {
     deinit { bits?.deallocate() }
 
     public convenience init(options o: Options) throws {
-        self.init(rate: Float(try o.double("rate", min: 0, max: 1, maxExclusive: true)))
+        self.init(rate: try o.float("rate", min: 0, max: 1, maxExclusive: true))
     }
 
     public func build(inputShape: [Int], maxBatch: Int) throws {

@@ -31,7 +31,7 @@ public final class LeakyReLU: Layer {
     }
 
     public convenience init(options o: Options) throws {
-        self.init(negativeSlope: Float(try o.double("negative_slope", default: Double(LeakyReLU.defaultNegativeSlope), min: 0)))
+        self.init(negativeSlope: try o.float("negative_slope", default: Double(LeakyReLU.defaultNegativeSlope), min: 0))
     }
 
     public func build(inputShape: [Int], maxBatch: Int) throws {

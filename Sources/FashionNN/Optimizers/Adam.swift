@@ -25,10 +25,10 @@ public final class Adam: Optimizer {
     }
 
     public convenience init(options o: Options) throws {
-        self.init(learningRate: Float(try o.double("learning_rate", default: 1e-3, min: 0, minExclusive: true)),
-                  beta1: Float(try o.double("beta_1", default: 0.9, min: 0, max: 1, maxExclusive: true)),
-                  beta2: Float(try o.double("beta_2", default: 0.999, min: 0, max: 1, maxExclusive: true)),
-                  epsilon: Float(try o.double("epsilon", default: 1e-7, min: 0, minExclusive: true)))
+        self.init(learningRate: try o.float("learning_rate", default: 1e-3, min: 0, minExclusive: true),
+                  beta1: try o.float("beta_1", default: 0.9, min: 0, max: 1, maxExclusive: true),
+                  beta2: try o.float("beta_2", default: 0.999, min: 0, max: 1, maxExclusive: true),
+                  epsilon: try o.float("epsilon", default: 1e-7, min: 0, minExclusive: true))
     }
 
     public func attach(_ parameters: [Parameter]) {

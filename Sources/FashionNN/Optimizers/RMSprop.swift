@@ -21,9 +21,9 @@ public final class RMSprop: Optimizer {
     }
 
     public convenience init(options o: Options) throws {
-        self.init(learningRate: Float(try o.double("learning_rate", default: 1e-3, min: 0, minExclusive: true)),
-                  rho: Float(try o.double("rho", default: 0.9, min: 0, max: 1, maxExclusive: true)),
-                  epsilon: Float(try o.double("epsilon", default: 1e-7, min: 0, minExclusive: true)))
+        self.init(learningRate: try o.float("learning_rate", default: 1e-3, min: 0, minExclusive: true),
+                  rho: try o.float("rho", default: 0.9, min: 0, max: 1, maxExclusive: true),
+                  epsilon: try o.float("epsilon", default: 1e-7, min: 0, minExclusive: true))
     }
 
     public func attach(_ parameters: [Parameter]) {
