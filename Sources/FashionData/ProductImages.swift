@@ -355,11 +355,11 @@ public enum ProductImages {
         guard !short.isEmpty else { return set }
         let described = short.map { "\(set.classNames[$0]) (\(counts[$0]) of its images decode)" }
         let unreadable = "\(report.unreadableImages) images do not decode: \(report.examples(.unreadableImage).joined(separator: "; "))"
-        if case .rules = settings.classes {
+        if case let .rules(rules) = settings.classes {
             throw DataError(file: stylesPath,
                             problem: "\(short.count == 1 ? "class" : "classes") \(described.joined(separator: ", ")) \(short.count == 1 ? "has" : "have") fewer than min_count = \(settings.minCount) readable images (\(unreadable))",
                             remedy: "Replace the damaged image files (download the data set again) or leave the class out of data.classes",
-                            key: "classes[\(short[0])]")
+                            key: rules.firstIndex { $0.name == set.classNames[short[0]] }.map { "classes[\($0)]" } ?? "classes")
         }
         report.droppedClasses += described
         let kept = set.classNames.indices.filter { counts[$0] >= settings.minCount }

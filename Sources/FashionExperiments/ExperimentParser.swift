@@ -196,8 +196,10 @@ extension Experiment {
         (settings.height, settings.width) = size
         settings.interpolation = Interpolation(rawValue: try o.choice("interpolation", Interpolation.allCases.map(\.rawValue), default: "nearest"))!
         let testFraction = try o.double("test_fraction", default: 0.2, min: 0, max: 1, minExclusive: true, maxExclusive: true)
+        var lines: [String: Int] = [:]
         var balance: Balance?
         if let b = try o.child("balance") {
+            lines["balance.per_class"] = b.lineOf("per_class")
             let method = try b.choice("method", ["undersample", "oversample"])
             let perClass = try b.optionalInt("per_class", min: 1, max: 10_000_000)
             try b.finish()
@@ -205,9 +207,7 @@ extension Experiment {
             o.record("balance", b.resolvedNode)
         }
         let cache = try o.bool("cache", default: true)
-        var lines: [String: Int] = [:]
         for key in ["label", "classes", "top_classes", "min_count", "image_size", "balance"] { lines[key] = o.lineOf(key) }
-        if let b = try o.child("balance") { lines["balance.per_class"] = b.lineOf("per_class") }
         if let raw = o.raw("classes"), case let .sequence(entries) = raw.node {
             for (i, entry) in entries.enumerated() {
                 lines["classes[\(i)]"] = entry.mark?.line ?? raw.line
