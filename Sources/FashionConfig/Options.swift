@@ -203,8 +203,10 @@ public final class Options {
     }
 
     /// A number the engine keeps in float32: within the bounds after rounding to float32 too,
-    /// so a value that float32 turns into inf, into 0 or onto an excluded bound (rho
-    /// 0.999999999 becomes 1) is an error at its key, not a silent change of the experiment.
+    /// so a value that float32 turns into inf or onto an excluded bound (learning_rate 1e-300
+    /// becomes 0, rho 0.999999999 becomes 1) is an error at its key, not a silent change of the
+    /// experiment. Rounding to a value the bounds allow (beta_1 1e-50 to 0) is no change that
+    /// matters.
     public func float(_ key: String, default fallback: Double? = nil, min: Double? = nil, max: Double? = nil,
                       minExclusive: Bool = false, maxExclusive: Bool = false) throws -> Float {
         let line = lineOf(key)
@@ -213,7 +215,7 @@ public final class Options {
         let f = Float(v), stored = Double(f)
         let below = min.map { minExclusive ? stored <= $0 : stored < $0 } ?? false
         let above = max.map { maxExclusive ? stored >= $0 : stored > $0 } ?? false
-        guard !f.isFinite || (f == 0 && v != 0) || below || above else { return f }
+        guard !f.isFinite || below || above else { return f }
         let what = Options.numberWord(min, max, minExclusive, maxExclusive)
         throw ConfigError(file: file, line: line, path: Options.join(path, key),
                           message: "is \(Options.format(v)), which float32 stores as \(f); it must be \(what) in float32 (magnitudes from 1.4e-45 to 3.4e38)")

@@ -1,14 +1,20 @@
 import Foundation
 
 /// Files being written under a temporary name before they are renamed into place. An
-/// interruption (Ctrl-C, SIGTERM) removes them, so it leaves no half-written file behind,
-/// not even under a hidden name.
+/// interruption (Ctrl-C, SIGTERM) removes them and lets no new one start, so it leaves no
+/// half-written file behind, not even under a hidden name.
 public enum TemporaryFiles {
     private static let lock = NSLock()
     nonisolated(unsafe) private static var paths: Set<String> = []
 
-    public static func register(_ path: String) {
-        lock.withLock { _ = paths.insert(path) }
+    /// Runs `create` (which makes the file at `path`) under the lock and records the path. The
+    /// signal handler takes the lock for good, so a file is either recorded before it (and
+    /// removed) or never created.
+    public static func create<T>(_ path: String, _ create: () throws -> T) rethrows -> T {
+        lock.lock(); defer { lock.unlock() }
+        let result = try create()
+        paths.insert(path)
+        return result
     }
 
     /// Once the file was renamed into place or deleted.
@@ -16,11 +22,39 @@ public enum TemporaryFiles {
         lock.withLock { _ = paths.remove(path) }
     }
 
-    /// For the signal handler: deletes every file still being written.
-    public static func removeAll() {
-        lock.withLock {
-            for path in paths { unlink(path) }
-            paths.removeAll()
+    /// For the signal handler, just before the process ends: deletes every file still being
+    /// written and keeps the lock, so the threads still running start no other.
+    public static func removeAllAndHold() {
+        lock.lock()
+        for path in paths { unlink(path) }
+        paths.removeAll()
+    }
+
+    /// `data` written to a temporary file beside `url`, then renamed over it: a reader, a
+    /// crash or an interruption never sees half a file under the final name.
+    public static func writeAtomically(_ data: Data, to url: URL) throws {
+        let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UUID().uuidString.prefix(8))").path
+        func failure(_ code: Int32, _ path: String) -> CocoaError {
+            CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path, NSUnderlyingErrorKey: NSError(domain: NSPOSIXErrorDomain, code: Int(code))])
+        }
+        let fd = create(temporary) { open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644) }
+        defer { unregister(temporary) }
+        guard fd >= 0 else { throw failure(errno, url.path) }
+        var problem: Int32 = 0
+        data.withUnsafeBytes { bytes in
+            var written = 0
+            while written < bytes.count {
+                let n = Foundation.write(fd, bytes.baseAddress! + written, bytes.count - written)
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else { problem = errno; return }
+                written += n
+            }
+        }
+        if close(fd) != 0 && problem == 0 { problem = errno }
+        if problem == 0 && rename(temporary, url.path) != 0 { problem = errno }
+        if problem != 0 {
+            unlink(temporary)
+            throw failure(problem, url.path)
         }
     }
 }

@@ -103,21 +103,12 @@ enum ProductCache {
         out.append(0x0A)
         out.append(contentsOf: payload)
         let url = URL(fileURLWithPath: path)
-        let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).\(getpid()).tmp")
-        TemporaryFiles.register(temporary.path)
-        defer { TemporaryFiles.unregister(temporary.path) }
         do {
             try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-            try out.write(to: temporary)
-            guard rename(temporary.path, url.path) == 0 else {
-                let reason = String(cString: strerror(errno))
-                try? FileManager.default.removeItem(at: temporary)
-                return reason
-            }
+            try TemporaryFiles.writeAtomically(out, to: url)
             return nil
         } catch {
-            try? FileManager.default.removeItem(at: temporary)
-            return FileProblem.reason(error, path: temporary.path)
+            return FileProblem.reason(error, path: url.path)
         }
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import CSV
+import FashionConfig
 
 /// One class of a product-image experiment: the rows whose `column` holds one of `values`.
 /// Several rules may share a name (relabelling several values, or columns, into one class).
@@ -386,6 +387,7 @@ public enum ProductImages {
     /// commas in its last column; those fields are joined back. Rows without an id, with too
     /// few fields or a repeated id are malformed: counted, never fatal.
     static func readStyles(_ path: String) throws -> StylesTable {
+        if let why = FileKind.notRegular(path) { throw DataError(file: path, problem: why, remedy: downloadRemedy) }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw DataError(file: path, problem: "cannot be read", remedy: downloadRemedy)
         }

@@ -110,7 +110,7 @@ extension Experiment {
                           output: OutputSpec(directory: directory, formats: formats, charts: charts, confidence: confidence),
                           repeats: repeats,
                           reference: reference?.resolved ?? [],
-                          lines: ["data": data.options.line, "data.validation": data.options.lineOf("validation"),
+                          lines: ["data": root.lineOf("data"), "data.validation": data.options.lineOf("validation"),
                                   "data.test_fraction": data.options.lineOf("test_fraction"), "data.path": data.options.lineOf("path"),
                                   "data.augmentation": data.options.lineOf("augmentation"),
                                   "training": training.options.line, "training.threads": training.options.lineOf("threads"),
@@ -207,7 +207,7 @@ extension Experiment {
             o.record("balance", b.resolvedNode)
         }
         let cache = try o.bool("cache", default: true)
-        for key in ["label", "classes", "top_classes", "min_count", "image_size", "balance"] { lines[key] = o.lineOf(key) }
+        for key in ["label", "classes", "top_classes", "min_count", "image_size", "balance"] where o.has(key) { lines[key] = o.lineOf(key) }
         if let raw = o.raw("classes"), case let .sequence(entries) = raw.node {
             for (i, entry) in entries.enumerated() {
                 lines["classes[\(i)]"] = entry.mark?.line ?? raw.line

@@ -8,6 +8,8 @@ import FashionReports
 public enum Interruption {
     private static let lock = NSLock()
     nonisolated(unsafe) private static var active: [URL] = []
+    /// Runs that got failed.txt: they must never get metrics.json as well.
+    nonisolated(unsafe) private static var marked: [URL] = []
     nonisolated(unsafe) private static var sources: [DispatchSourceSignal] = []
 
     /// Called by the runner around the training of one run directory.
@@ -19,13 +21,15 @@ public enum Interruption {
     public static func end(_ directory: URL) {
         lock.lock(); defer { lock.unlock() }
         active.removeAll { $0 == directory }
+        marked.removeAll { $0 == directory }
     }
 
     /// Writes a run's mark of completion (`write`: metrics.json) and ends its tracking in one
     /// step under the lock the signal handler takes, so an interruption finds the run either
     /// unfinished (failed.txt, and metrics.json never follows) or complete (left alone).
-    public static func complete(_ directory: URL, _ write: () throws -> Void) rethrows {
+    public static func complete(_ directory: URL, _ write: () throws -> Void) throws {
         lock.lock(); defer { lock.unlock() }
+        guard !marked.contains(directory) else { throw RunError.interrupted(directory.path) }
         try write()
         active.removeAll { $0 == directory }
     }
@@ -41,11 +45,18 @@ public enum Interruption {
     @discardableResult
     public static func markActiveRuns(reason: String) -> [URL] {
         lock.lock(); defer { lock.unlock() }
+        return markUnfinished(reason: reason)
+    }
+
+    /// markActiveRuns with the lock held.
+    private static func markUnfinished(reason: String) -> [URL] {
         let unfinished = active.filter { !FileManager.default.fileExists(atPath: $0.appendingPathComponent("metrics.json").path) }
         for dir in unfinished {
             try? ResultFiles.write("interrupted: \(reason); the run did not finish (no metrics.json)\n",
                                    to: dir.appendingPathComponent("failed.txt"))
         }
+        active.removeAll { unfinished.contains($0) }
+        marked += unfinished
         return unfinished
     }
 
@@ -61,8 +72,11 @@ public enum Interruption {
             if number == SIGHUP, let previous, unsafeBitCast(previous, to: Int.self) == 1 { continue }
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler {
-                TemporaryFiles.removeAll()
-                let marked = markActiveRuns(reason: "received \(name)")
+                // Both locks are kept until the process ends: no run completes (metrics.json)
+                // and no temporary file starts after this point.
+                lock.lock()
+                let marked = markUnfinished(reason: "received \(name)")
+                TemporaryFiles.removeAllAndHold()
                 for dir in marked { FileHandle.standardError.write(Data("Interrupted (\(name)): \(dir.path) is incomplete; failed.txt says so\n".utf8)) }
                 if marked.isEmpty { FileHandle.standardError.write(Data("Interrupted (\(name)); no run was being trained\n".utf8)) }
                 fflush(stdout)

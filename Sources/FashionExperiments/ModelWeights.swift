@@ -1,4 +1,5 @@
 import Foundation
+import FashionConfig
 import FashionNN
 import FashionReports
 
@@ -93,7 +94,7 @@ public enum ModelWeights {
 public enum FinishedRun {
     public static func isFinished(_ directory: String) -> Bool {
         let fm = FileManager.default
-        return fm.fileExists(atPath: (directory as NSString).appendingPathComponent("metrics.json"))
+        return FileKind.notRegular((directory as NSString).appendingPathComponent("metrics.json")) == nil
             && !fm.fileExists(atPath: (directory as NSString).appendingPathComponent("failed.txt"))
     }
 

@@ -25,9 +25,12 @@ public enum RunDirectory {
 
 public enum RunError: Error, CustomStringConvertible {
     case cannotCreate(String, String)
+    /// A signal marked the run failed (failed.txt) before it could complete.
+    case interrupted(String)
     public var description: String {
         switch self {
         case let .cannotCreate(path, why): return "cannot create run directory \(path): \(why)"
+        case let .interrupted(path): return "\(path) was interrupted; failed.txt says so, and metrics.json is not written"
         }
     }
 }
@@ -63,27 +66,42 @@ public enum OutputFile {
     /// directory holds no run (metrics.json, failed.txt or experiment.yaml).
     public static func checkReplaceable(_ path: String, signature: [UInt8], kind: String) throws {
         var status = stat()
-        guard lstat(path, &status) == 0 else {
-            if errno == ENOENT { return }
+        if lstat(path, &status) == 0 {
+            guard status.st_mode & S_IFMT == S_IFREG else {
+                throw HarnessError("\(path) exists and is not a regular file (a directory, device, FIFO or link); name a new \(kind) file")
+            }
+            let head = FileHandle(forReadingAtPath: path).flatMap { try? $0.read(upToCount: signature.count) } ?? Data()
+            guard [UInt8](head) == signature else {
+                throw HarnessError("\(path) exists and is not a \(kind) file; it is left as it is: name a new file")
+            }
+        } else if errno != ENOENT {
             throw HarnessError("\(path): \(String(cString: strerror(errno)))")
         }
-        guard status.st_mode & S_IFMT == S_IFREG else {
-            throw HarnessError("\(path) exists and is not a regular file (a directory, device, FIFO or link); name a new \(kind) file")
+        if let (directory, marker) = enclosingRun(of: path) {
+            throw HarnessError("\(path) is in a run's directory (\(directory) holds \(marker)); a run's results are never replaced or added to: name a file elsewhere")
         }
-        let head = FileHandle(forReadingAtPath: path).flatMap { try? $0.read(upToCount: signature.count) } ?? Data()
-        guard [UInt8](head) == signature else {
-            throw HarnessError("\(path) exists and is not a \(kind) file; it is left as it is: name a new file")
+    }
+
+    /// The run directory (one holding metrics.json, failed.txt or experiment.yaml) that the
+    /// path lies in, at any depth (a run's charts/ is inside the run), symbolic links resolved;
+    /// with the file that marks it.
+    static func enclosingRun(of path: String) -> (String, String)? {
+        // The deepest directory of the path that exists, resolved by realpath.
+        var directory = (URL(fileURLWithPath: path).standardizedFileURL.path as NSString).deletingLastPathComponent
+        while directory != "/", !FileManager.default.fileExists(atPath: directory) {
+            directory = (directory as NSString).deletingLastPathComponent
         }
-        // The file's directory or any above it (a run's charts/ is inside the run).
-        var directory = URL(fileURLWithPath: path).standardizedFileURL.deletingLastPathComponent()
+        guard let resolved = realpath(directory, nil) else { return nil }
+        directory = String(cString: resolved)
+        free(resolved)
         while true {
-            if let run = ["metrics.json", "failed.txt", "experiment.yaml"].first(where: {
-                FileManager.default.fileExists(atPath: directory.appendingPathComponent($0).path)
+            if let marker = ["metrics.json", "failed.txt", "experiment.yaml"].first(where: {
+                FileManager.default.fileExists(atPath: (directory as NSString).appendingPathComponent($0))
             }) {
-                throw HarnessError("\(path) is in a run's directory (\(directory.path) holds \(run)); a run's results are never replaced: name a file elsewhere")
+                return (directory, marker)
             }
-            let parent = directory.deletingLastPathComponent()
-            if parent.path == directory.path { break }
+            let parent = (directory as NSString).deletingLastPathComponent
+            if parent == directory || parent.isEmpty { return nil }
             directory = parent
         }
     }

@@ -52,6 +52,8 @@ public enum Runner {
         defer { Interruption.end(dir) }
         do {
             return try train(plan, directory: dir, runID: runID, log: log, liveProgress: liveProgress)
+        } catch RunError.interrupted(let path) {
+            throw RunError.interrupted(path)  // failed.txt already says which signal
         } catch {
             try? ResultFiles.write("\(error)\n", to: dir.appendingPathComponent("failed.txt"))
             throw error

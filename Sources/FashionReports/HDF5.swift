@@ -81,8 +81,7 @@ public final class HDF5Writer {
         let suffix = UUID().uuidString.prefix(8)
         temporaryPath = directory + "/." + url.lastPathComponent + ".tmp-\(getpid())-\(suffix)"
         let tmp = temporaryPath
-        TemporaryFiles.register(tmp)
-        file = HDF5Library.locked { H5Fcreate(tmp, chdf5_f_acc_excl(), chdf5_p_default(), chdf5_p_default()) }
+        file = TemporaryFiles.create(tmp) { HDF5Library.locked { H5Fcreate(tmp, chdf5_f_acc_excl(), chdf5_p_default(), chdf5_p_default()) } }
         guard file >= 0 else {
             TemporaryFiles.unregister(tmp)
             throw HDF5Error("Cannot create HDF5 file \(path) (temporary file \(tmp))")

@@ -1,4 +1,5 @@
 import Foundation
+import FashionConfig
 import CZlib
 
 /// A minimal PNG encoder: 8-bit grayscale or RGB, no interlace, filter 0 on every row,
@@ -45,7 +46,7 @@ public enum PNGWriter {
     }
 
     public static func write(to url: URL, width: Int, height: Int, channels: Int, pixels: [UInt8]) throws {
-        try encode(width: width, height: height, channels: channels, pixels: pixels).write(to: url, options: .atomic)
+        try TemporaryFiles.writeAtomically(encode(width: width, height: height, channels: channels, pixels: pixels), to: url)
     }
 
     static func bigEndian(_ v: UInt32) -> [UInt8] { [UInt8(v >> 24), UInt8((v >> 16) & 0xFF), UInt8((v >> 8) & 0xFF), UInt8(v & 0xFF)] }

@@ -1,10 +1,11 @@
 import Foundation
+import FashionConfig
 
 /// Files a run writes. Every file is written whole, to a temporary name, then renamed, so a
 /// reader (or a crash) never sees half a file.
 public enum ResultFiles {
     public static func write(_ text: String, to url: URL) throws {
-        try Data(text.utf8).write(to: url, options: .atomic)
+        try TemporaryFiles.writeAtomically(Data(text.utf8), to: url)
     }
 
     /// A CSV table: header, then rows; numbers as given (already formatted).

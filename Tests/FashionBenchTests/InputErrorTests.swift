@@ -144,7 +144,15 @@ struct InputErrorTests {
         let charts = dir.appendingPathComponent("charts")
         try FileManager.default.createDirectory(at: charts, withIntermediateDirectories: true)
         try Data(png + [1, 2, 3]).write(to: charts.appendingPathComponent("curves.png"))
-        #expect(check(charts.appendingPathComponent("curves.png").path)?.contains("in a run's directory (\(dir.standardizedFileURL.path) holds metrics.json)") == true)
+        let run = dir.resolvingSymlinksInPath().path
+        #expect(check(charts.appendingPathComponent("curves.png").path)?.contains("in a run's directory (\(run) holds metrics.json)") == true)
+        // Nor a new file in it, nor a path through a symbolic link to it.
+        #expect(check(charts.appendingPathComponent("new/deeper.png").path)?.contains("in a run's directory (\(run) holds metrics.json)") == true)
+        let elsewhere = try Self.temporary("elsewhere")
+        defer { try? FileManager.default.removeItem(at: elsewhere) }
+        try FileManager.default.createSymbolicLink(at: elsewhere.appendingPathComponent("link"), withDestinationURL: charts)
+        #expect(check(elsewhere.appendingPathComponent("link/curves.png").path)?.contains("in a run's directory (\(run) holds metrics.json)") == true)
+        #expect(check(elsewhere.appendingPathComponent("preview.png").path) == nil)
     }
 
     /// Opening a FIFO for reading waits for a writer: every reader of data, cache, weights and

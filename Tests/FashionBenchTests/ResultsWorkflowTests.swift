@@ -108,18 +108,25 @@ struct ResultsWorkflowTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         let file = try quickExperiment(in: dir)
         nonisolated(unsafe) var markedDuringTraining: [URL] = []
-        let r = try Runner.run(try Experiment.load(file: file.path), resultsRoot: dir.appendingPathComponent("Results").path, log: { line in
-            if line.hasPrefix("Data: "), markedDuringTraining.isEmpty {
-                markedDuringTraining = Interruption.markActiveRuns(reason: "received SIGTERM")
-            }
-        }, liveProgress: false)
-        #expect(markedDuringTraining.map(\.standardizedFileURL.path) == [r.directory.standardizedFileURL.path])
-        let failed = try String(contentsOf: r.directory.appendingPathComponent("failed.txt"), encoding: .utf8)
+        let results = dir.appendingPathComponent("Results")
+        // The marked run goes on training (in the command, the signal handler ends the process
+        // meanwhile) but never writes metrics.json beside failed.txt.
+        #expect(throws: RunError.self) {
+            _ = try Runner.run(try Experiment.load(file: file.path), resultsRoot: results.path, log: { line in
+                if line.hasPrefix("Data: "), markedDuringTraining.isEmpty {
+                    markedDuringTraining = Interruption.markActiveRuns(reason: "received SIGTERM")
+                }
+            }, liveProgress: false)
+        }
+        let run = try #require(markedDuringTraining.first)
+        #expect(markedDuringTraining.count == 1 && run.deletingLastPathComponent().lastPathComponent == "quick")
+        let failed = try String(contentsOf: run.appendingPathComponent("failed.txt"), encoding: .utf8)
         #expect(failed.contains("interrupted: received SIGTERM") && failed.contains("no metrics.json"))
+        #expect(!FileManager.default.fileExists(atPath: run.appendingPathComponent("metrics.json").path))
         #expect(Interruption.activeDirectories.isEmpty, "a finished run is no longer active")
 
         // A run that has written metrics.json is complete: a late signal leaves it alone.
-        try FileManager.default.removeItem(at: r.directory.appendingPathComponent("failed.txt"))
+        let r = try Runner.run(try Experiment.load(file: file.path), resultsRoot: results.path, log: { _ in }, liveProgress: false)
         Interruption.begin(r.directory)
         #expect(Interruption.markActiveRuns(reason: "received SIGINT").isEmpty)
         Interruption.end(r.directory)
