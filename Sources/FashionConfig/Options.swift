@@ -209,13 +209,20 @@ public final class Options {
     /// matters.
     public func float(_ key: String, default fallback: Double? = nil, min: Double? = nil, max: Double? = nil,
                       minExclusive: Bool = false, maxExclusive: Bool = false) throws -> Float {
+        Float(try float32Double(key, default: fallback, min: min, max: max, minExclusive: minExclusive, maxExclusive: maxExclusive))
+    }
+
+    /// `float`'s check, returning the value as written: for a number used in float32 whose
+    /// double is kept too (rescale, which other checks compare in double).
+    public func float32Double(_ key: String, default fallback: Double? = nil, min: Double? = nil, max: Double? = nil,
+                              minExclusive: Bool = false, maxExclusive: Bool = false) throws -> Double {
         let line = lineOf(key)
         let v = try double(key, default: fallback, min: min, max: max,
                            minExclusive: minExclusive, maxExclusive: maxExclusive)
         let f = Float(v), stored = Double(f)
         let below = min.map { minExclusive ? stored <= $0 : stored < $0 } ?? false
         let above = max.map { maxExclusive ? stored >= $0 : stored > $0 } ?? false
-        guard !f.isFinite || below || above else { return f }
+        guard !f.isFinite || below || above else { return v }
         let what = Options.numberWord(min, max, minExclusive, maxExclusive)
         throw ConfigError(file: file, line: line, path: Options.join(path, key),
                           message: "is \(Options.format(v)), which float32 stores as \(f); it must be \(what) in float32 (magnitudes from 1.4e-45 to 3.4e38)")

@@ -30,10 +30,15 @@ public enum TemporaryFiles {
         paths.removeAll()
     }
 
+    /// A fresh hidden name beside `url` for the file that will replace it: `.<name>.tmp-<pid>-<random>`.
+    public static func path(beside url: URL) -> String {
+        url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UUID().uuidString.prefix(8))").path
+    }
+
     /// `data` written to a temporary file beside `url`, then renamed over it: a reader, a
     /// crash or an interruption never sees half a file under the final name.
     public static func writeAtomically(_ data: Data, to url: URL) throws {
-        let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UUID().uuidString.prefix(8))").path
+        let temporary = path(beside: url)
         func failure(_ code: Int32, _ path: String) -> CocoaError {
             CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path, NSUnderlyingErrorKey: NSError(domain: NSPOSIXErrorDomain, code: Int(code))])
         }

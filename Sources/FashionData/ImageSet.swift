@@ -1,8 +1,20 @@
+import Foundation
+
 /// An in-memory labelled image set, pixels kept as uint8 (scaling happens when a batch is gathered).
 ///
 /// Keeping uint8 rather than float32 makes the 60k-image training set 47 MB instead of 188 MB and
 /// lets each experiment choose its own scaling (1/255, raw 0…255, …) at batch time.
 public struct ImageSet: Sendable {
+    /// The size of `images` images of `imageBytes` bytes each ("3662.1 GiB", or "more than
+    /// Int.max bytes") when they would take more than half of this machine's memory, else nil:
+    /// a set that large is refused before it is allocated.
+    public static func sizeBeyondHalfMemory(images: Int, imageBytes: Int) -> String? {
+        let (bytes, overflow) = images.multipliedReportingOverflow(by: imageBytes)
+        if overflow { return "more than Int.max bytes" }
+        guard UInt64(bytes) > ProcessInfo.processInfo.physicalMemory / 2 else { return nil }
+        return String(format: "%.1f GiB", Double(bytes) / 1_073_741_824)
+    }
+
     public var shape: [Int]            // per image: [height, width, channels]
     public var pixels: [UInt8]         // count * height*width*channels, NHWC
     public var labels: [Int32]

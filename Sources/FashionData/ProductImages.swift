@@ -291,9 +291,8 @@ public enum ProductImages {
 
         // Decode and resize in parallel, each image into its own slot.
         let size = settings.height * settings.width * 3
-        let (total, overflow) = chosen.count.multipliedReportingOverflow(by: size)
-        if overflow || UInt64(total) > ProcessInfo.processInfo.physicalMemory / 2 {
-            throw DataError(file: stylesPath, problem: "\(chosen.count) images of \(settings.height)x\(settings.width)x3 need \(overflow ? "more than Int.max" : String(total >> 20) + " MiB") of memory, more than half of this machine's",
+        if let needed = ImageSet.sizeBeyondHalfMemory(images: chosen.count, imageBytes: size) {
+            throw DataError(file: stylesPath, problem: "\(chosen.count) images of \(settings.height)x\(settings.width)x3 need \(needed) of memory, more than half of this machine's",
                             remedy: "Choose a smaller data.image_size or fewer classes", key: "image_size")
         }
         var pixels = [UInt8](repeating: 0, count: chosen.count * size)

@@ -136,11 +136,7 @@ extension Experiment {
             o.record("validation", Node("none"))
         }
         // Pixels are scaled in float32: 255 · rescale must stay finite there, and rescale nonzero.
-        let rescaleLine = o.lineOf("rescale")
-        let rescale = try o.double("rescale", default: 1.0 / 255.0, min: 0, max: Double(Float.greatestFiniteMagnitude) / 255, minExclusive: true)
-        if Float(rescale) == 0 {
-            throw o.error(atLine: rescaleLine, path: Options.join(o.path, "rescale"), "is \(Options.format(rescale)), which float32 stores as 0; it must be at least 1.4e-45")
-        }
+        let rescale = try o.float32Double("rescale", default: 1.0 / 255.0, min: 0, max: Double(Float.greatestFiniteMagnitude) / 255, minExclusive: true)
         let products = dataset == "fashion_products" ? try parseProducts(o) : nil
         let verify = products == nil ? try o.bool("verify_checksums", default: true) : false
         var limit = try o.optionalInt("limit", min: 1)

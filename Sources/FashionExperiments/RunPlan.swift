@@ -223,14 +223,11 @@ public final class RunPlan {
         let split = Split.stratified(fraction: p.testFraction, seed: e.seed, stream: "test-split", of: all)
         var (train, validation) = try splitValidation(e, split.train, test: split.validation)
         if let balance = p.balance, case .oversample = balance {
-            let count = balance.count(classCounts: train.classCounts), imageBytes = train.shape.reduce(1, *)
-            let (bytes, overflow) = count.multipliedReportingOverflow(by: imageBytes)
-            if overflow || UInt64(bytes) > ProcessInfo.processInfo.physicalMemory / 2 {
+            let count = balance.count(classCounts: train.classCounts)
+            if let needed = ImageSet.sizeBeyondHalfMemory(images: count, imageBytes: train.shape.reduce(1, *)) {
                 let key = balance.perClass != nil ? "balance.per_class" : "balance"
                 throw e.error(at: "data.\(key)", line: p.lines[key],
-                              "oversamples the training part to \(count) images of \(shapeText(train.shape)), "
-                              + (overflow ? "more bytes than Int.max" : String(format: "%.1f GiB", Double(bytes) / 1_073_741_824))
-                              + ", more than half of this machine's memory; lower per_class")
+                              "oversamples the training part to \(count) images of \(shapeText(train.shape)), \(needed), more than half of this machine's memory; lower per_class")
             }
             train = balance.apply(to: train, seed: e.seed)
             notes.append("Training part balanced by oversampling: \(train.count) images")

@@ -78,8 +78,7 @@ public final class HDF5Writer {
         guard access(directory, W_OK) == 0 else {
             throw HDF5Error("Cannot create HDF5 file \(path): directory \(directory) is not writable")
         }
-        let suffix = UUID().uuidString.prefix(8)
-        temporaryPath = directory + "/." + url.lastPathComponent + ".tmp-\(getpid())-\(suffix)"
+        temporaryPath = TemporaryFiles.path(beside: url)
         let tmp = temporaryPath
         file = TemporaryFiles.create(tmp) { HDF5Library.locked { H5Fcreate(tmp, chdf5_f_acc_excl(), chdf5_p_default(), chdf5_p_default()) } }
         guard file >= 0 else {

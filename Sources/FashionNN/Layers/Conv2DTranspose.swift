@@ -160,6 +160,20 @@ public final class Conv2DTranspose: Layer {
         winogradWork = winogradWorkCount > 0 ? FloatBuffer(count: Parallel.maxChunks * winogradWorkCount) : nil
     }
 
+    /// Winograd's F(2x2, 3x3) over the zero-bordered `source` (`from` channels) into `output`
+    /// (`to` channels, same height and width): the forward, or the input gradient with the roles
+    /// swapped. `kernel` is [3, 3, from, to]; each pass transforms it again.
+    private func winograd3(_ source: UnsafeMutablePointer<Float>, kernel: UnsafePointer<Float>, from cin: Int, to cout: Int,
+                           bias: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>, relu: Int32, batch: Int) {
+        guard let u = winogradKernel?.pointer, let work = winogradWork?.pointer else { return }
+        let (h, w) = (inputShape[0], inputShape[1]), (kH, kW) = (window.kH, window.kW), workCount = winogradWorkCount
+        fb_winograd_kernel(kernel, u, Int32(cin), Int32(cout))
+        Parallel.forEachChunkIndexed(batch) { chunk, samples in
+            _ = fb_conv_winograd3(source, u, bias, output, samples.lowerBound, samples.count, Int32(h + kH - 1), Int32(w + kW - 1),
+                                  Int32(cin), Int32(h), Int32(w), Int32(cout), relu, work + chunk * workCount)
+        }
+    }
+
     /// Copies `batch` images of `channels` into the interior of `padded` (its border stays zero).
     private func fillInterior(_ x: UnsafePointer<Float>, into padded: UnsafeMutablePointer<Float>, batch: Int, channels: Int) {
         let h = inputShape[0], w = inputShape[1]
@@ -173,14 +187,9 @@ public final class Conv2DTranspose: Layer {
         // W'[a, b, i, o] = W[kh − 1 − a, kw − 1 − b, o, i]: the Conv2D kernel this layer equals.
         Kernels.flipAndSwapChannels(kernel.value.pointer, into: flipped.pointer, kH: kH, kW: kW, rows: filters, columns: inChannels)
         let source = paddedInput.pointer, relu: Int32 = activation == .relu ? 1 : 0
-        if winogradForward, let u = winogradKernel?.pointer, let work = winogradWork?.pointer {
-            fb_winograd_kernel(flipped.pointer, u, Int32(inChannels), Int32(filters))
-            let workCount = winogradWorkCount
-            Parallel.forEachChunkIndexed(batch) { chunk, samples in
-                _ = fb_conv_winograd3(source, u, bias.value.pointer, output.pointer, samples.lowerBound, samples.count,
-                                      Int32(h + kH - 1), Int32(w + kW - 1), Int32(inChannels), Int32(h), Int32(w), Int32(filters),
-                                      relu, work + chunk * workCount)
-            }
+        if winogradForward {
+            winograd3(source, kernel: flipped.pointer, from: inChannels, to: filters, bias: bias.value.pointer,
+                      into: output.pointer, relu: relu, batch: batch)
             return
         }
         Parallel.forEachChunk(batch) { samples in
@@ -205,15 +214,10 @@ public final class Conv2DTranspose: Layer {
         if let paddedGradient, let zeroBias {
             fillInterior(dy, into: paddedGradient.pointer, batch: batch, channels: f)
             let source = paddedGradient.pointer
-            if winogradInputGradient, let u = winogradKernel?.pointer, let work = winogradWork?.pointer {
+            if winogradInputGradient {
                 // The stored kernel [kh, kw, filters, in] is this convolution's, from f channels to c.
-                fb_winograd_kernel(kernel.value.pointer, u, Int32(f), Int32(c))
-                let workCount = winogradWorkCount
-                Parallel.forEachChunkIndexed(batch) { chunk, samples in
-                    _ = fb_conv_winograd3(source, u, zeroBias.pointer, inputGradient.pointer, samples.lowerBound, samples.count,
-                                          Int32(h + kH - 1), Int32(w + kW - 1), Int32(f), Int32(h), Int32(w), Int32(c), 0,
-                                          work + chunk * workCount)
-                }
+                winograd3(source, kernel: kernel.value.pointer, from: f, to: c, bias: zeroBias.pointer,
+                          into: inputGradient.pointer, relu: 0, batch: batch)
                 return inputGradient.pointer
             }
             Parallel.forEachChunk(batch) { samples in
