@@ -1,4 +1,5 @@
 import Foundation
+import FashionConfig
 
 /// Finding and running gnuplot. Charts never throw: when gnuplot is missing or fails they
 /// return a warning and leave the script and data behind for the user.
@@ -39,16 +40,27 @@ public enum Gnuplot {
             return "gnuplot not found (\(executable ?? "gnuplot on PATH")); chart script and data left in \(directory.path): \(rerun)"
         }
 
-        // stderr goes to a file, not a pipe: a pipe nobody reads could fill and block gnuplot.
-        let errorsURL = FileManager.default.temporaryDirectory.appendingPathComponent("gnuplot-\(UUID().uuidString).err")
+        // gnuplot draws into a private directory outside the results; each finished image is
+        // then written into place atomically, so a chart in a run directory is never half drawn
+        // (gnuplot writes as it goes, and may be stopped by an interruption or its timeout).
+        // stderr goes to a file there, not a pipe: a pipe nobody reads could fill and block gnuplot.
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("fashionbench-gnuplot-\(UUID().uuidString)")
+        guard (try? FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: false)) != nil else {
+            return "cannot create a directory for gnuplot's output in \(FileManager.default.temporaryDirectory.path); \(rerun)"
+        }
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let errorsURL = scratch.appendingPathComponent("gnuplot.err")
         _ = FileManager.default.createFile(atPath: errorsURL.path, contents: nil)
-        defer { try? FileManager.default.removeItem(at: errorsURL) }
         guard let errors = try? FileHandle(forWritingTo: errorsURL) else { return "cannot capture gnuplot's errors; \(rerun)" }
         defer { try? errors.close() }
+        // The scripts write `<name>.<format>` unless `fb_output_<format>` names another file.
+        let redirections = outputs.map { name in
+            "\(outputVariablePrefix)\((name as NSString).pathExtension)=\(quote(scratch.appendingPathComponent(name).path))"
+        }
 
         let process = Process()
         process.executableURL = URL(fileURLWithPath: gnuplot)
-        process.arguments = [script]
+        process.arguments = ["-e", redirections.joined(separator: "; "), script]
         process.currentDirectoryURL = directory
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = FileHandle.nullDevice
@@ -75,12 +87,22 @@ public enum Gnuplot {
         if process.terminationStatus != 0 {
             return "gnuplot failed on \(script) (exit \(process.terminationStatus)): \(message.suffix(600)); \(rerun)"
         }
-        let missing = outputs.filter { name in
-            let size = (try? FileManager.default.attributesOfItem(atPath: directory.appendingPathComponent(name).path)[.size] as? Int) ?? 0
-            return size == 0
+        let drawn = outputs.map { name in (name, try? Data(contentsOf: scratch.appendingPathComponent(name))) }
+        let missing = drawn.filter { ($0.1?.count ?? 0) == 0 }.map(\.0)
+        guard missing.isEmpty else {
+            return "gnuplot did not produce \(missing.joined(separator: ", ")): \(message.suffix(600)); \(rerun)"
         }
-        return missing.isEmpty ? nil : "gnuplot did not produce \(missing.joined(separator: ", ")): \(message.suffix(600)); \(rerun)"
+        for case let (name, data?) in drawn {
+            do { try TemporaryFiles.writeAtomically(data, to: directory.appendingPathComponent(name)) } catch {
+                return "cannot write \(name) in \(directory.path): \(error.localizedDescription); \(rerun)"
+            }
+        }
+        return nil
     }
+
+    /// `fb_output_png`, `fb_output_svg`: gnuplot variables that, when set, replace a script's
+    /// output file for that format.
+    static let outputVariablePrefix = "fb_output_"
 
     /// A gnuplot single-quoted string: the only special sequence inside is `''` for a quote
     /// (backslashes are literal). With `noenhanced` terminals, `_`, `^`, `{}` and `@` are
@@ -292,7 +314,7 @@ public enum Charts {
                 } else {
                     set terminal svg \(terminalOptions)
                 }
-                set output \(Gnuplot.quote(name + ".")).format
+                set output (exists("\(Gnuplot.outputVariablePrefix)".format) ? value("\(Gnuplot.outputVariablePrefix)".format) : \(Gnuplot.quote(name + ".")).format)
                 reset
                 set encoding utf8
                 set datafile missing 'NaN'

@@ -125,6 +125,48 @@ struct ReportsChartTests {
         try expectChartFiles("sweep", in: dir, size: nil, drawn: false)
     }
 
+    /// gnuplot draws outside the results and each image is moved into place whole: a gnuplot
+    /// that writes part of an image and fails (or is stopped) leaves no image in the directory;
+    /// one that succeeds leaves exactly what it drew, under the final names, and no other file.
+    @Test func imagesAreMovedIntoPlaceOnlyWhenComplete() throws {
+        let dir = try makeReportsDirectory()
+        defer { removeReportsDirectory(dir) }
+        let tools = try makeReportsDirectory()
+        defer { removeReportsDirectory(tools) }
+        // A stand-in for gnuplot: `-e "fb_output_png='…'; fb_output_svg='…'" script`.
+        func fakeGnuplot(_ name: String, exitCode: Int) throws -> String {
+            let path = tools.appendingPathComponent(name).path
+            let body = """
+                #!/bin/sh
+                png=$(printf '%s' "$2" | sed -n "s/.*fb_output_png='\\([^']*\\)'.*/\\1/p")
+                svg=$(printf '%s' "$2" | sed -n "s/.*fb_output_svg='\\([^']*\\)'.*/\\1/p")
+                [ "$1" = "-e" ] && [ -n "$png" ] && [ -n "$svg" ] || exit 3
+                printf 'png drawn by %s' "$3" > "$png"
+                printf 'svg drawn by %s' "$3" > "$svg"
+                exit \(exitCode)
+
+                """
+            try body.write(toFile: path, atomically: true, encoding: .utf8)
+            chmod(path, 0o755)
+            return path
+        }
+        let failing = try fakeGnuplot("failing", exitCode: 1)
+        let warning = Gnuplot.$executable.withValue(failing) {
+            Charts.sweepChart(rows: [("a", 1, nil, nil)], metric: "loss", in: dir)
+        }
+        #expect(warning?.contains("failed") == true, "\(warning ?? "nil")")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted() == ["sweep.dat", "sweep.gp"])
+
+        let working = try fakeGnuplot("working", exitCode: 0)
+        let none = Gnuplot.$executable.withValue(working) {
+            Charts.sweepChart(rows: [("a", 1, nil, nil)], metric: "loss", in: dir)
+        }
+        #expect(none == nil, "\(none ?? "")")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).sorted() == ["sweep.dat", "sweep.gp", "sweep.png", "sweep.svg"])
+        #expect(try String(contentsOf: dir.appendingPathComponent("sweep.png"), encoding: .utf8) == "png drawn by sweep.gp")
+        #expect(try String(contentsOf: dir.appendingPathComponent("sweep.svg"), encoding: .utf8) == "svg drawn by sweep.gp")
+    }
+
     @Test func pngInfoRejectsOtherFiles() throws {
         let dir = try makeReportsDirectory()
         defer { removeReportsDirectory(dir) }
