@@ -1,6 +1,9 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+// The numeric modules (tensors, layers) drop Swift's overflow and bounds traps in release builds
+// for speed; FashionData and FashionExperiments (file parsing, data plumbing, bookkeeping) keep
+// them: there a wrapped integer is a wrong result, not a lost nanosecond.
 let unsafeFlags: [SwiftSetting] = [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]
 
 let package = Package(
@@ -31,13 +34,13 @@ let package = Package(
         .target(name: "FashionNN", dependencies: ["FashionTensor", "FashionConfig", "CKernels"], swiftSettings: unsafeFlags),
         .target(name: "FashionData", dependencies: [
             "FashionTensor", "FashionConfig", "CZlib", "COpenSSL", "CImageCodecs", .product(name: "CSV", package: "CSV.swift"),
-        ], swiftSettings: unsafeFlags),
+        ]),
         .target(name: "FashionReports", dependencies: ["FashionConfig", "FashionStats", "CHDF5", "CZlib"],
                 swiftSettings: [.unsafeFlags(["-Xcc", "-I/usr/include/hdf5/serial"])]),
         .target(name: "FashionExperiments", dependencies: [
             "FashionTensor", "FashionConfig", "FashionNN", "FashionData", "FashionReports", "FashionStats", "Yams",
             .product(name: "CSV", package: "CSV.swift"),
-        ], swiftSettings: unsafeFlags),
+        ]),
         .executableTarget(name: "fashionbench", dependencies: [
             "FashionExperiments", "FashionNN", "FashionConfig", "Yams", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),

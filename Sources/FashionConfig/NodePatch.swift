@@ -57,6 +57,25 @@ public enum NodePatch {
         return try set(root, parts[...], to: value, path: path)
     }
 
+    /// Whether `root` has a value at `path` (every key and index on the way exists).
+    public static func contains(_ root: Node, path: String) -> Bool {
+        guard let parts = components(path) else { return false }
+        var node = root
+        for part in parts {
+            switch (part, node) {
+            case let (.key(key), .mapping(m)):
+                guard let next = m.first(where: { $0.key.string == key })?.value else { return false }
+                node = next
+            case let (.index(i), .sequence(seq)):
+                guard i < seq.count else { return false }
+                node = seq[i]
+            default:
+                return false
+            }
+        }
+        return true
+    }
+
     private static func set(_ node: Node, _ parts: ArraySlice<Component>, to value: Node, path: String) throws -> Node {
         guard let first = parts.first else { return value }
         let rest = parts.dropFirst()

@@ -167,7 +167,8 @@ public final class Options {
     func integer(_ node: Node, line: Int, path: String, min: Int?, max: Int?) throws -> Int {
         let what = Options.integerWord(min, max)
         guard case let .scalar(s) = node, node.tagName == .int, let v = Int(s.string.replacingOccurrences(of: "_", with: ""), radix: 10) ?? node.int else {
-            throw ConfigError(file: file, line: line, path: path, message: "must be \(what), got \(Options.describe(node))")
+            let tooLarge = node.tagName == .int ? " up to \(max ?? Int.max) (64-bit)" : ""
+            throw ConfigError(file: file, line: line, path: path, message: "must be \(what)\(tooLarge), got \(Options.describe(node))")
         }
         if let min, v < min { throw ConfigError(file: file, line: line, path: path, message: "must be \(what), got \(v)") }
         if let max, v > max { throw ConfigError(file: file, line: line, path: path, message: "must be at most \(max), got \(v)") }

@@ -51,7 +51,7 @@ extension Experiment {
         do {
             return try parsePatched(yaml: yaml, file: file, overrides: overrides, patches: patches, patchOrigins: patchOrigins)
         } catch let e as ConfigError {
-            throw ExperimentSource.attribute(e, patches: patches, origins: patchOrigins)
+            throw ExperimentSource.attribute(e, patches: patches, origins: patchOrigins, yaml: yaml)
         }
     }
 
@@ -69,11 +69,21 @@ extension Experiment {
         guard !name.isEmpty, name.count <= 100, name.allSatisfy({ $0.isLetter || $0.isNumber || "_-.".contains($0) }), !name.hasPrefix(".") else {
             throw root.error("name", "must be 1–100 letters, digits, '_', '-' or '.', not starting with '.', got \"\(name)\"")
         }
+        guard !ResultsIndex.reservedNames.contains(name) else {
+            throw root.error("name", "\"\(name)\" is reserved: the results directory keeps sweeps/, comparisons/ and the index (index.csv, index.md, index.html) under these names")
+        }
         let description = try root.string("description", default: "")
         var seed = UInt64(try root.int("seed", default: 0, min: 0))
         if let s = overrides.seed { seed = s; root.record("seed", Node(String(s), Tag(.int))) }
         var repeats = try root.int("repeats", default: 1, min: 1, max: 1000)
         if let r = overrides.repeats { repeats = r; root.record("repeats", Node(String(r), Tag(.int))) }
+        // Seeds are recorded as 64-bit signed integers (metrics.json, history.h5), and repeats
+        // use seed, seed+1, …: the last one must still fit.
+        if seed > UInt64(Int.max) - UInt64(repeats - 1) {
+            throw ConfigError(file: file, line: root.lineOf("seed"), path: "seed",
+                              message: "must be at most \(UInt64(Int.max) - UInt64(repeats - 1))\(repeats > 1 ? " with \(repeats) repeats (seeds seed…seed+\(repeats - 1))" : ""), got \(seed)",
+                              origin: overrides.seed.map { "--seed \($0)" })
+        }
 
         let data = try parseData(try root.child("data") ?? Options(file: file, path: "data", node: .mapping([:])), overrides: overrides)
         guard let modelOptions = try root.child("model") else { throw root.error("model", "is required: the model's layers") }

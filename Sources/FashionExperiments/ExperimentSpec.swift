@@ -162,7 +162,7 @@ public struct Experiment {
     /// made data-parallel): at the key's line, or where a `--set` or sweep value wrote it.
     public func error(at path: String, line: Int? = nil, _ message: String) -> ConfigError {
         ExperimentSource.attribute(ConfigError(file: file, line: line ?? lines[path] ?? 1, path: path, message: message),
-                                   patches: source.patches, origins: source.patchOrigins)
+                                   patches: source.patches, origins: source.patchOrigins, yaml: source.yaml)
     }
 }
 
@@ -175,12 +175,18 @@ public struct ExperimentSource {
 
     /// A mistake at or below a patched key is reported where the value was written; the last
     /// patch at or above the error's key set the value (later patches win).
-    static func attribute(_ e: ConfigError, patches: [(String, Node)], origins: [String?]) -> ConfigError {
+    /// A mistake above a patched key belongs to the patch too when the file has no such key:
+    /// `--set training.nonexistent.foo=1` created `training.nonexistent`.
+    static func attribute(_ e: ConfigError, patches: [(String, Node)], origins: [String?], yaml: String) -> ConfigError {
         guard e.origin == nil else { return e }
+        func under(_ path: String, _ key: String) -> Bool { path == key || path.hasPrefix(key + ".") || path.hasPrefix(key + "[") }
+        lazy var file: Node? = (try? Yams.compose(yaml: yaml)) ?? nil
         for i in patches.indices.reversed() where i < origins.count {
             let key = patches[i].0
-            guard let origin = origins[i], e.path == key || e.path.hasPrefix(key + ".") || e.path.hasPrefix(key + "[") else { continue }
-            return ConfigError(file: e.file, line: e.line, path: e.path, message: e.message, origin: origin)
+            guard let origin = origins[i] else { continue }
+            if under(e.path, key) || (under(key, e.path) && file.map { !NodePatch.contains($0, path: e.path) } == true) {
+                return ConfigError(file: e.file, line: e.line, path: e.path, message: e.message, origin: origin)
+            }
         }
         return e
     }

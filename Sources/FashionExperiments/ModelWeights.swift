@@ -44,12 +44,25 @@ public enum ModelWeights {
                     let count = shape.reduce(1, *)
                     throw HarnessError("\(url.path): \(name) has shape \(shape) (\(count) values), this model's is \(p.shape) (\(p.count) values)")
                 }
-                let kind = try h5.elementClass(name)
-                guard kind == .floatingPoint else {
-                    throw HarnessError("\(url.path): \(name) holds \(kind.rawValue), not floating-point weights")
+                let type = try h5.elementType(name)
+                guard type.kind == .floatingPoint else {
+                    throw HarnessError("\(url.path): \(name) holds \(type.kind.rawValue), not floating-point weights")
                 }
                 let v: [Float]
-                do { v = try h5.readFloats(name) } catch {
+                do {
+                    if type.bytes > 4 {
+                        // Wider than float32: a value float32 cannot hold must not become 0 or ∞ unnoticed.
+                        let wide = try h5.readDoubles(name)
+                        if let bad = wide.firstIndex(where: { $0.isFinite && $0 != 0 && (Float($0) == 0 || !Float($0).isFinite) }) {
+                            throw HarnessError("\(url.path): \(name) holds \(wide[bad]) at element \(bad) of \(wide.count), which float32 cannot hold (it would become \(Float(wide[bad])))")
+                        }
+                        v = wide.map { Float($0) }
+                    } else {
+                        v = try h5.readFloats(name)
+                    }
+                } catch let e as HarnessError {
+                    throw e
+                } catch {
                     throw HarnessError("\(url.path) is damaged: \(error)")
                 }
                 if let bad = v.firstIndex(where: { !$0.isFinite }) {
@@ -57,6 +70,11 @@ public enum ModelWeights {
                 }
                 values.append((p, v))
             }
+        }
+        // Weights of layers this model lacks mean the file is another model's (Keras refuses too).
+        let expected = Set(model.layers.flatMap { layer in layer.parameters.map { "\(layer.name)/\($0.name)" } })
+        if let extra = names.subtracting(expected).sorted().first {
+            throw HarnessError("\(url.path) holds \(extra), which this model (\(model.layers.count) layers) does not have; it holds the weights of another model")
         }
         for (p, v) in values { v.withUnsafeBufferPointer { p.value.pointer.update(from: $0.baseAddress!, count: v.count) } }
     }
@@ -94,8 +112,14 @@ public enum ModelWeights {
 public enum FinishedRun {
     public static func isFinished(_ directory: String) -> Bool {
         let fm = FileManager.default
-        return FileKind.notRegular((directory as NSString).appendingPathComponent("metrics.json")) == nil
-            && !fm.fileExists(atPath: (directory as NSString).appendingPathComponent("failed.txt"))
+        return hasMetricsObject(directory) && !fm.fileExists(atPath: (directory as NSString).appendingPathComponent("failed.txt"))
+    }
+
+    /// metrics.json is a regular file holding a JSON object (an empty or cut file is no mark of completion).
+    static func hasMetricsObject(_ directory: String) -> Bool {
+        let path = (directory as NSString).appendingPathComponent("metrics.json")
+        guard FileKind.notRegular(path) == nil, let data = FileManager.default.contents(atPath: path) else { return false }
+        return (try? JSONSerialization.jsonObject(with: data)) is [String: Any]
     }
 
     /// Throws, saying why, unless `directory` is a finished run; `use` names what was wanted from it.
@@ -107,7 +131,15 @@ public enum FinishedRun {
             throw HarnessError("\(directory) is a run that did not finish (failed.txt\(why.isEmpty ? "" : ": " + why)); not using \(use)")
         }
         guard fm.fileExists(atPath: (directory as NSString).appendingPathComponent("metrics.json")) else {
+            // A group of repeats holds its runs one level down.
+            let seeds = ((try? fm.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.hasPrefix("seed-") }.sorted()
+            if let first = seeds.first {
+                throw HarnessError("\(directory) is a group of \(seeds.count) repeats, not one run; name one of them, e.g. \((directory as NSString).appendingPathComponent(first))")
+            }
             throw HarnessError("\(directory) is not a finished run directory (no metrics.json); not using \(use)")
+        }
+        guard hasMetricsObject(directory) else {
+            throw HarnessError("\(directory)/metrics.json is not a JSON object (empty or damaged); not using \(use)")
         }
     }
 }

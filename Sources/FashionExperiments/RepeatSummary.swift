@@ -38,8 +38,8 @@ public struct RepeatSummary {
 
     public var headline: String {
         guard let s = summary("test_accuracy") else { return "" }
-        return String(format: "Test accuracy over %d runs: %.4f ± %.4f (sd %.4f), %.0f%% interval [%.4f, %.4f] (t = %.3f, %d d.o.f.)",
-                      s.count, s.mean, s.upper - s.mean, s.standardDeviation, confidence * 100, s.lower, s.upper, s.tCritical, s.count - 1)
+        return String(format: "Test accuracy over %d runs: %.4f ± %.4f (sd %.4f), %@%% interval [%.4f, %.4f] (t = %.3f, %d d.o.f.)",
+                      s.count, s.mean, s.upper - s.mean, s.standardDeviation, percentText(confidence), s.lower, s.upper, s.tCritical, s.count - 1)
     }
 
     /// metric, n, mean, std, sem, confidence, t, lower, upper, then the runs' values.

@@ -38,6 +38,12 @@ public enum Replay {
                 + "\(shapeText(model.inputShape)) float32 (\(sampleBytes) bytes each)")
         }
         let samples = inputData.count / sampleBytes
+        // A NaN or infinity in the inputs would pass through ReLU or max pooling as a finite
+        // loss while poisoning the weights.
+        let badInput = inputData.withUnsafeBytes { raw in raw.bindMemory(to: Float.self).firstIndex { !$0.isFinite } }
+        if let bad = badInput {
+            throw HarnessError("\(inputs.path): value \(bad % sampleSize) of sample \(bad / sampleSize) is not finite (\(inputData.withUnsafeBytes { $0.bindMemory(to: Float.self)[bad] }))")
+        }
         var labelValues = [Int32](repeating: 0, count: samples)
         if model.reconstructsInput {
             if labels != nil { throw HarnessError("\(e.name) reconstructs its input; it takes no --labels") }
@@ -63,6 +69,14 @@ public enum Replay {
         if model.layers.contains(where: { $0 is Dropout }) {
             result.notes.append("\(e.name) has Dropout: its masks come from FashionBench's generator, so another engine's steps will differ")
         }
+        /// Ends the replay: failed.txt says where, the losses so far are kept, no more weights.
+        func diverged(_ step: Int, _ what: String) -> HarnessError {
+            let rows = result.losses.map { [String($0.0), String($0.1)] }
+            try? ResultFiles.write(ResultFiles.csv(header: ["step", "loss"], rows: rows), to: output.appendingPathComponent("loss.csv"))
+            let message = "replay diverged at step \(step): \(what)"
+            try? ResultFiles.write(message + "\n", to: output.appendingPathComponent("failed.txt"))
+            return HarnessError(message)
+        }
         let x = FloatBuffer(count: batch * sampleSize)
         let batches = samples / batch
         try inputData.withUnsafeBytes { raw in
@@ -72,8 +86,13 @@ public enum Replay {
                     let first = ((step - 1) % batches) * batch
                     x.pointer.update(from: all + first * sampleSize, count: batch * sampleSize)
                     let r = model.trainStep(x.pointer, labels: allLabels.baseAddress! + first, batch: batch)
+                    guard r.lossSum.isFinite else { throw diverged(step, "the loss is not finite (\(r.lossSum / Double(batch)))") }
                     optimizer.step()
                     result.losses.append((step, r.lossSum / Double(batch)))
+                    // As in a run: weights that are not finite end it, even behind a finite loss.
+                    if saveAt.contains(step) || step == steps, let p = model.firstNonFiniteParameter {
+                        throw diverged(step, "\(p) holds values that are not finite after the update")
+                    }
                     if saveAt.contains(step) {
                         let url = output.appendingPathComponent("weights_\(step).h5")
                         try ModelWeights.save(model, to: url, attributes: ["step": String(step), "experiment": e.name])

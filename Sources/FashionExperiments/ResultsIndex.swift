@@ -1,11 +1,18 @@
 import Foundation
 import FashionConfig
 import FashionReports
+import Yams
 
 /// `fashionbench report Results/`: one row per experiment over every complete run (a run
 /// directory with metrics.json, including the members of repeat groups): runs, best and mean
 /// test accuracy (best reconstruction MSE for autoencoders), the paper's value, parameters, mean training time and samples/s.
+/// Runs of one experiment whose settings differ (`--set`, `--epochs`, an edited file: their
+/// `experiment.yaml` apart from the seed, thread count, output and notes) get rows of their own,
+/// labelled with the settings that differ from the experiment's most common ones.
 public enum ResultsIndex {
+    /// Names `report` writes or passes over at the top of a results directory.
+    public static let reservedNames: Set<String> = ["sweeps", "comparisons", "index.csv", "index.md", "index.html"]
+
     struct Row {
         var experiment: String
         var runs = 0
@@ -25,36 +32,32 @@ public enum ResultsIndex {
         guard let experiments = try? FileManager.default.contentsOfDirectory(atPath: rootURL.path) else {
             throw HarnessError("\(root): not a readable directory")
         }
+        let outputs = [rootURL.appendingPathComponent("index.csv"), rootURL.appendingPathComponent("index.md"), rootURL.appendingPathComponent("index.html")]
+        // Checked before anything is written: the index replaces all three files or none.
+        for url in outputs {
+            if let why = FileKind.notRegular(url.path), FileManager.default.fileExists(atPath: url.path) {
+                throw HarnessError("\(url.path) \(why); the index writes index.csv, index.md and index.html there (move it away)")
+            }
+        }
         var rows: [Row] = []
         var skipped: [String] = []
-        for name in experiments.sorted() where !["sweeps", "comparisons"].contains(name) {
+        var seen = Set<String>()
+        for name in experiments.sorted() where !reservedNames.contains(name) {
             let dir = rootURL.appendingPathComponent(name, isDirectory: true)
-            var row = Row(experiment: name)
-            for metricsFile in metricsFiles(under: dir, depth: 2) {
-                let m: [String: Any]
+            var runs: [(settings: [String: String], metrics: [String: Any])] = []
+            for metricsFile in metricsFiles(under: dir, depth: 2, unreadable: { skipped.append("\($0.path): cannot be read (\($1)); its runs are not counted") }) {
+                // A run reached twice (a symbolic link to it, or to a directory above it) counts once.
+                guard seen.insert(metricsFile.resolvingSymlinksInPath().path).inserted else { continue }
                 switch read(metricsFile) {
-                case .success(let values): m = values
-                case .failure(let problem):
-                    skipped.append("\(metricsFile.path): \(problem.description)")
-                    continue
-                }
-                row.runs += 1
-                if let accuracy = m["test_accuracy"] as? Double { row.accuracies.append(accuracy) }
-                if let mse = m["test_reconstruction_mse"] as? Double { row.reconstructionMSE.append(mse) }
-                if let t = m["train_seconds"] as? Double { row.trainSeconds.append(t) }
-                if let s = m["samples_per_second"] as? Double { row.samplesPerSecond.append(s) }
-                row.params = (m["params"] as? Int) ?? row.params
-                if let ref = m["reference"] as? [String: Any] {
-                    let parts = [("test", ref["test_accuracy"]), ("val", ref["validation_accuracy"])].compactMap { label, v in
-                        (v as? Double).map { String(format: "%@ %.3f", label, $0) }
-                    }
-                    if !parts.isEmpty { row.paper = parts.joined(separator: ", ") }
+                case .success(let values): runs.append((settings(of: metricsFile.deletingLastPathComponent()), values))
+                case .failure(let problem): skipped.append("\(metricsFile.path): \(problem.description)")
                 }
             }
-            if row.runs > 0 { rows.append(row) }
+            rows += variantRows(experiment: name, runs: runs)
         }
         func mean(_ v: [Double]) -> Double? { v.isEmpty ? nil : v.reduce(0, +) / Double(v.count) }
-        func f(_ v: Double?, _ format: String) -> String { v.map { String(format: format, $0) } ?? "" }
+        // Plain decimals, but no 300-digit number from a damaged file.
+        func f(_ v: Double?, _ format: String) -> String { v.map { abs($0) < 1e9 ? String(format: format, $0) : String(format: "%.4g", $0) } ?? "" }
         let header = ["experiment", "runs", "best_test_accuracy", "mean_test_accuracy", "best_test_reconstruction_mse", "paper", "params",
                       "mean_train_seconds", "mean_samples_per_second"]
         let table = rows.map { r in
@@ -62,10 +65,10 @@ public enum ResultsIndex {
              r.params.map(String.init) ?? "", f(mean(r.trainSeconds), "%.1f"), f(mean(r.samplesPerSecond), "%.0f")]
         }
         var doc = Document(title: "FashionBench results")
-        doc.add(.paragraph("Every complete run under \(root) (a run directory with metrics.json), one row per experiment. Paper values are those of each experiment's reference block."))
+        doc.add(.paragraph("Every complete run under \(root) (a run directory with metrics.json; sweeps/ and comparisons/ are indexed by their own tables), one row per experiment, "
+                           + "and one per variant of it whose settings differ, labelled with the differing settings. Paper values are those of each experiment's reference block."))
         doc.add(.table(header, table))
         if !skipped.isEmpty { doc.add(.paragraph("Left out: " + skipped.joined(separator: "; "))) }
-        let outputs = [rootURL.appendingPathComponent("index.csv"), rootURL.appendingPathComponent("index.md"), rootURL.appendingPathComponent("index.html")]
         try ResultFiles.write(ResultFiles.csv(header: header, rows: table), to: outputs[0])
         try ResultFiles.write(doc.markdown(), to: outputs[1])
         try ResultFiles.write(doc.html(directory: rootURL), to: outputs[2])
@@ -82,14 +85,23 @@ public enum ResultsIndex {
         }
         if let why = FileKind.notRegular(url.path) { return left(why) }
         guard let data = try? Data(contentsOf: url) else { return left("cannot be read") }
-        guard let json = try? JSONSerialization.jsonObject(with: data) else { return left("is not valid JSON") }
+        guard let json = try? JSONSerialization.jsonObject(with: data) else { return left("is not valid JSON (or holds a number beyond float64's range)") }
         guard let m = json as? [String: Any] else { return left("is not a JSON object") }
-        guard m["test_accuracy"] != nil || m["test_reconstruction_mse"] != nil else { return left("has neither test_accuracy nor test_reconstruction_mse") }
         do {
             let stats = try JSONDecoder().decode(Statistics.self, from: data)
+            guard stats.test_accuracy != nil || stats.test_reconstruction_mse != nil else {
+                return left("has no test_accuracy or test_reconstruction_mse (a number)")
+            }
             if let a = stats.test_accuracy, !(0...1).contains(a) { return left("test_accuracy \(a) is outside [0, 1]") }
+            for (key, value) in [("test_reconstruction_mse", stats.test_reconstruction_mse), ("train_seconds", stats.train_seconds),
+                                 ("samples_per_second", stats.samples_per_second)] {
+                if let value, value < 0 { return left("\(key) \(value) is negative") }
+            }
+            if let p = stats.params, p < 1 || p != p.rounded() || p > 1e15 { return left("params \(p) is not a positive integer") }
         } catch let DecodingError.typeMismatch(_, context) {
             return left("\(context.codingPath.map(\.stringValue).joined(separator: ".")) is not a number")
+        } catch let DecodingError.dataCorrupted(context) where !context.codingPath.isEmpty {
+            return left("\(context.codingPath.map(\.stringValue).joined(separator: ".")) is not a number (\(context.debugDescription))")
         } catch {
             return left("cannot be decoded (\(error))")
         }
@@ -97,23 +109,88 @@ public enum ResultsIndex {
     }
 
     /// The statistics the index reads; JSONDecoder refuses strings and booleans for them.
+    /// (params is read as a number and checked to be whole: Foundation's decoder reports a
+    /// fraction for an Int as damaged JSON, naming no key.)
     private struct Statistics: Decodable {
         var test_accuracy: Double?
         var test_reconstruction_mse: Double?
         var train_seconds: Double?
         var samples_per_second: Double?
+        var params: Double?
+    }
+
+    /// The settings a run was made with, from its experiment.yaml, as `key.path: value`, without
+    /// what does not change the experiment (seed, repeats, threads, output, notes).
+    static func settings(of runDirectory: URL) -> [String: String] {
+        let url = runDirectory.appendingPathComponent("experiment.yaml")
+        guard FileKind.notRegular(url.path) == nil, let text = try? String(contentsOf: url, encoding: .utf8),
+              let node = (try? Yams.compose(yaml: text)) ?? nil else { return [:] }
+        var flat: [String: String] = [:]
+        func walk(_ node: Node, _ path: String) {
+            switch node {
+            case .mapping(let m): for (k, v) in m { walk(v, path.isEmpty ? (k.string ?? "?") : "\(path).\(k.string ?? "?")") }
+            case .sequence(let s): for (i, v) in s.enumerated() { walk(v, "\(path)[\(i)]") }
+            default: flat[path] = node.string ?? ""
+            }
+        }
+        walk(node, "")
+        let ignored = ["name", "seed", "repeats", "description", "training.threads", "training.parallelism"]
+        return flat.filter { key, _ in !ignored.contains(key) && !key.hasPrefix("output.") && !key.hasPrefix("reference.") }
+    }
+
+    /// One row per group of runs with the same settings: the largest group (the earliest run's
+    /// on a tie) under the experiment's name, each other one labelled with what differs from it.
+    static func variantRows(experiment: String, runs: [(settings: [String: String], metrics: [String: Any])]) -> [Row] {
+        var groups: [(settings: [String: String], metrics: [[String: Any]])] = []
+        for run in runs {
+            if let i = groups.firstIndex(where: { $0.settings == run.settings }) { groups[i].metrics.append(run.metrics) } else { groups.append((run.settings, [run.metrics])) }
+        }
+        guard let main = groups.indices.max(by: { groups[$0].metrics.count < groups[$1].metrics.count || (groups[$0].metrics.count == groups[$1].metrics.count && $0 > $1) }) else { return [] }
+        let order = [main] + groups.indices.filter { $0 != main }
+        return order.map { g in
+            var label = experiment
+            if g != main {
+                let a = groups[main].settings, b = groups[g].settings
+                let keys = Set(a.keys).union(b.keys).filter { a[$0] != b[$0] }.sorted()
+                let shown = keys.prefix(3).map { "\($0)=\(b[$0] ?? "(unset)")" }
+                label += " [" + shown.joined(separator: ", ") + (keys.count > 3 ? ", … \(keys.count - 3) more" : "") + "]"
+            }
+            var row = Row(experiment: label)
+            for m in groups[g].metrics {
+                row.runs += 1
+                if let accuracy = m["test_accuracy"] as? Double { row.accuracies.append(accuracy) }
+                if let mse = m["test_reconstruction_mse"] as? Double { row.reconstructionMSE.append(mse) }
+                if let t = m["train_seconds"] as? Double { row.trainSeconds.append(t) }
+                if let s = m["samples_per_second"] as? Double { row.samplesPerSecond.append(s) }
+                row.params = (m["params"] as? Int) ?? row.params
+                if let ref = m["reference"] as? [String: Any] {
+                    let parts = [("test", ref["test_accuracy"]), ("val", ref["validation_accuracy"])].compactMap { label, v in
+                        (v as? Double).map { String(format: "%@ %.3f", label, $0) }
+                    }
+                    if !parts.isEmpty { row.paper = parts.joined(separator: ", ") }
+                }
+            }
+            return row
+        }
     }
 
     /// metrics.json files at most `depth` directories below `dir` (run, or group/seed-run).
-    static func metricsFiles(under dir: URL, depth: Int) -> [URL] {
-        guard depth > 0, let names = try? FileManager.default.contentsOfDirectory(atPath: dir.path) else { return [] }
+    /// `unreadable` hears of each directory that could not be listed, with the reason.
+    static func metricsFiles(under dir: URL, depth: Int, unreadable: (URL, String) -> Void = { _, _ in }) -> [URL] {
+        var isDirectory: ObjCBool = false
+        guard depth > 0, FileManager.default.fileExists(atPath: dir.path, isDirectory: &isDirectory), isDirectory.boolValue else { return [] }
+        let names: [String]
+        do { names = try FileManager.default.contentsOfDirectory(atPath: dir.path) } catch {
+            unreadable(dir, FileProblem.reason(error, path: dir.path))
+            return []
+        }
         var out: [URL] = []
         for name in names.sorted() {
             let sub = dir.appendingPathComponent(name, isDirectory: true)
             var isDir: ObjCBool = false
             guard FileManager.default.fileExists(atPath: sub.path, isDirectory: &isDir), isDir.boolValue else { continue }
             let m = sub.appendingPathComponent("metrics.json")
-            if FileManager.default.fileExists(atPath: m.path) { out.append(m) } else { out += metricsFiles(under: sub, depth: depth - 1) }
+            if FileManager.default.fileExists(atPath: m.path) { out.append(m) } else { out += metricsFiles(under: sub, depth: depth - 1, unreadable: unreadable) }
         }
         return out
     }

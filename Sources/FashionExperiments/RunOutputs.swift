@@ -58,7 +58,7 @@ enum RunOutputs {
         doc.add(.table(["metric", "ours", "paper"], resultRows(r, experiment: e)))
         if classes == 10, e.data.dataset == "fashion_mnist" {
             let rank = ZalandoBenchmarks.rank(of: testAccuracy)
-            doc.add(.paragraph(String(format: "Test accuracy %.4f places this run %d of %d among the machine entries of Zalando's Fashion-MNIST benchmark table and it (human performance: 0.835).",
+            doc.add(.paragraph(String(format: "Test accuracy %.4f places this run %d of %d among the machine entries of Zalando's Fashion-MNIST benchmark table with this run added (human performance: 0.835).",
                                       testAccuracy, rank.rank, rank.of)))
         }
         appendImagesAndTables(&doc, images: images, report: report, modelSummary: modelSummary)
@@ -233,14 +233,14 @@ enum RunOutputs {
         doc.add(.paragraph(s.headline))
         if let acc = s.summary("test_accuracy"), s.classes == 10, e.data.dataset == "fashion_mnist", e.data.classes == nil {
             let rank = ZalandoBenchmarks.rank(of: acc.mean)
-            doc.add(.paragraph(String(format: "Mean test accuracy %.4f places this experiment %d of %d among the machine entries of Zalando's Fashion-MNIST benchmark table and it (human performance: 0.835).",
+            doc.add(.paragraph(String(format: "Mean test accuracy %.4f places this experiment %d of %d among the machine entries of Zalando's Fashion-MNIST benchmark table with it added (human performance: 0.835).",
                                       acc.mean, rank.rank, rank.of)))
         }
         let reference = e.reference.filter { ["test_accuracy", "validation_accuracy", "source", "notes"].contains($0.0) }
         if !reference.isEmpty {
             doc.add(.table(["paper", ""], reference.map { [$0.0, $0.1.string ?? ""] }))
         }
-        doc.add(.table(["metric", "n", "mean", "sd", "\(Int(s.confidence * 100))% lower", "\(Int(s.confidence * 100))% upper", "t"],
+        doc.add(.table(["metric", "n", "mean", "sd", "\(percentText(s.confidence))% lower", "\(percentText(s.confidence))% upper", "t"],
                        s.values.map { v in
                            [v.metric, String(v.summary.count), String(format: "%.4f", v.summary.mean), String(format: "%.4f", v.summary.standardDeviation),
                             String(format: "%.4f", v.summary.lower), String(format: "%.4f", v.summary.upper), String(format: "%.4f", v.summary.tCritical)]

@@ -34,6 +34,16 @@ public final class RunPlan {
 
     /// With data given (train, validation, test) instead of read from the experiment's
     /// dataset: cross-validation folds, for example.
+    /// The trainer this plan's experiment trains with: batch sizes, scale, shuffling and
+    /// augmentation. Every path that trains (a run, a 5x2cv fold) builds it here, so none
+    /// drops one of the experiment's settings.
+    public func makeTrainer(callbacks: [Callback]) -> Trainer {
+        let e = experiment
+        return Trainer(model: model, optimizer: optimizer, callbacks: callbacks, batchSize: e.training.batchSize,
+                       evaluationBatchSize: e.evaluationBatchSize, scale: Float(e.data.rescale),
+                       shuffle: e.training.shuffle, seed: e.seed, augmentation: e.data.augmentation.map { ($0, e.seed) })
+    }
+
     public init(experiment e: Experiment, data: (ImageSet, ImageSet?, ImageSet)?) throws {
         experiment = e
         threads = e.training.threads > 0 ? e.training.threads : ProcessInfo.processInfo.activeProcessorCount

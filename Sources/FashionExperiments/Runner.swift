@@ -109,10 +109,7 @@ public enum Runner {
 
         let callbacks = e.training.callbacks.map { $0.make(runDirectory: dir) }
         if let from = plan.initializedFrom { log("Starting from the weights in \(from.path)") }
-        let trainer = Trainer(model: model, optimizer: plan.optimizer, callbacks: callbacks, batchSize: e.training.batchSize,
-                              evaluationBatchSize: e.evaluationBatchSize, scale: Float(e.data.rescale),
-                              shuffle: e.training.shuffle, seed: e.seed,
-                              augmentation: e.data.augmentation.map { ($0, e.seed) })
+        let trainer = plan.makeTrainer(callbacks: callbacks)
         trainer.log = log
         let printer = liveProgress.map { ProgressPrinter(epochs: e.training.epochs, live: $0) } ?? ProgressPrinter(epochs: e.training.epochs)
         let started = Date()
@@ -230,7 +227,7 @@ public enum Runner {
             let accuracy = classification ? [ResultFiles.number(r.accuracy)] : []
             let valAccuracy = classification ? [ResultFiles.number(r.valAccuracy)] : []
             return [String(r.epoch), ResultFiles.number(r.loss)] + accuracy + [ResultFiles.number(r.valLoss)] + valAccuracy
-                + [ResultFiles.number(r.learningRate), String(format: "%.3f", r.seconds)]
+                + [ResultFiles.number(r.learningRate), ResultFiles.number(r.seconds)]
         })
     }
 

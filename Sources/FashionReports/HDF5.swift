@@ -340,17 +340,24 @@ public final class HDF5Reader {
     }
 
     public func elementClass(_ name: String) throws -> ElementClass {
+        try elementType(name).kind
+    }
+
+    /// The class of the dataset's elements and their size in bytes as stored.
+    public func elementType(_ name: String) throws -> (kind: ElementClass, bytes: Int) {
         try HDF5Library.locked {
             try withDataset(name) { dataset in
                 let type = H5Dget_type(dataset)
                 guard type >= 0 else { throw HDF5Error("Cannot read the type of dataset '\(name)' in \(path)") }
                 defer { H5Tclose(type) }
+                let kind: ElementClass
                 switch H5Tget_class(type) {
-                case H5T_FLOAT: return .floatingPoint
-                case H5T_INTEGER: return .integer
-                case H5T_STRING: return .string
-                default: return .other
+                case H5T_FLOAT: kind = .floatingPoint
+                case H5T_INTEGER: kind = .integer
+                case H5T_STRING: kind = .string
+                default: kind = .other
                 }
+                return (kind, Int(H5Tget_size(type)))
             }
         }
     }

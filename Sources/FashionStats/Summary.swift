@@ -61,3 +61,9 @@ public struct Summary: Sendable, Equatable {
             && same(lhs.upper, rhs.upper)
     }
 }
+
+/// A confidence level as a percentage for labels: 0.95 → "95", 0.999 → "99.9" (never rounded
+/// up to "100").
+public func percentText(_ confidence: Double) -> String {
+    String(format: "%g", (confidence * 100 * 1e6).rounded() / 1e6)
+}

@@ -16,7 +16,13 @@ struct UserFacing: Error, CustomStringConvertible {
 /// Runs `body`, turning the library's errors into one-line messages and exit code 1.
 func reporting<T>(_ body: () throws -> T) throws -> T {
     do {
-        return try body()
+        let result = try body()
+        // Output that never arrived (a full disk, a closed descriptor) is a failure: a script
+        // reading it must not take silence for success.
+        if fflush(stdout) != 0 || ferror(stdout) != 0 {
+            throw UserFacing(description: "cannot write to standard output: \(String(cString: strerror(errno)))")
+        }
+        return result
     } catch let e as ConfigError {
         throw UserFacing(description: e.description)
     } catch let e as DataError {
@@ -170,16 +176,33 @@ struct CompareRuns: ParsableCommand {
             }
             let a = try Experiment.load(file: items[0], overrides: Overrides(epochs: epochs))
             let b = try Experiment.load(file: items[1], overrides: Overrides(epochs: epochs))
-            let (r, _, table) = try Compare.fiveByTwo(a, b, limit: limit, seed: seed, log: { if !json { print($0) } })
+            // The directory first: twenty trainings must not end in "cannot write the result".
+            // result.json is written last; a comparison without it failed (failed.txt says why).
+            let data = try Compare.fiveByTwoData(a, b, limit: limit)
             let (id, dir) = try RunDirectory.create(root: results, experiment: "\(a.name)-vs-\(b.name)", seed: seed, suffix: "5x2cv")
-            try ResultFiles.write(table, to: dir.appendingPathComponent("folds.csv"))
-            let object: [String: Any] = ["experiment_a": a.name, "experiment_b": b.name, "t": r.t.isFinite ? r.t : NSNull(), "p_value": r.pValue,
-                                         "degrees_of_freedom": r.degreesOfFreedom, "variances": r.variances, "seed": Int(seed), "comparison_id": id]
-            try ResultFiles.write(try ResultFiles.json(object), to: dir.appendingPathComponent("result.json"))
+            Interruption.installSignalHandlers()
+            Interruption.begin(dir)
+            defer { Interruption.end(dir) }
+            let object: [String: Any]
+            do {
+                let (r, _, table) = try Compare.fiveByTwo(a, b, data: data, seed: seed, log: { if !json { print($0) } })
+                try ResultFiles.write(table, to: dir.appendingPathComponent("folds.csv"))
+                object = ["experiment_a": a.name, "experiment_b": b.name, "t": r.t.isNaN ? NSNull() : (r.t.isFinite ? r.t as Any : (r.t > 0 ? "inf" : "-inf")),
+                          "p_value": r.pValue, "degrees_of_freedom": r.degreesOfFreedom, "variances": r.variances,
+                          "seed": Int(seed), "comparison_id": id]
+                try Interruption.complete(dir) { try ResultFiles.write(try ResultFiles.json(object), to: dir.appendingPathComponent("result.json")) }
+            } catch RunError.interrupted(let path) {
+                throw RunError.interrupted(path)
+            } catch {
+                try? ResultFiles.write("\(error)\n", to: dir.appendingPathComponent("failed.txt"))
+                throw error
+            }
+            let r = (t: object["t"], p: object["p_value"] as! Double)
             if json {
                 print(try ResultFiles.json(object), terminator: "")
             } else {
-                print(String(format: "5x2cv paired t-test, %@ vs %@: t = %.4f with %d d.o.f., p-value = %.6g", a.name, b.name, r.t, r.degreesOfFreedom, r.pValue))
+                let t = (r.t as? Double).map { String(format: "%.4f", $0) } ?? (r.t as? String) ?? "undefined (no difference in any fold)"
+                print(String(format: "5x2cv paired t-test, %@ vs %@: t = %@ with 5 d.o.f., p-value = %.6g", a.name, b.name, t, r.p))
                 print("Fold table and result: \(dir.path)")
             }
         }
