@@ -166,6 +166,8 @@ extension Experiment {
                   names.allSatisfy({ !$0.isEmpty }) else {
                 throw o.error("class_names", "must be a list of \(classes!.count) non-empty names, one per entry of data.classes")
             }
+            // Predictions, confusion matrices and reports name classes; two of one name would be one.
+            guard Set(names).count == names.count else { throw o.error("class_names", "names a class twice: \(names)") }
             classNames = names
             o.record("class_names", raw.node)
         }
