@@ -30,6 +30,10 @@ public struct Sweep {
         /// (key path, YAML value) in the sweep's key order.
         public var values: [(String, String)]
         public var id: String { String(format: "trial-%03d", index) }
+        /// The id with the trial's values, for messages: `trial-001 (training.optimizer.learning_rate = 1.0e+30)`.
+        public var label: String {
+            values.isEmpty ? id : "\(id) (" + values.map { "\($0.0) = \($0.1)" }.joined(separator: ", ") + ")"
+        }
     }
 
     public static let metrics = ["test_accuracy", "test_loss", "best_val_accuracy", "best_val_loss", "final_val_accuracy", "final_val_loss",
@@ -39,6 +43,9 @@ public struct Sweep {
     public var name: String
     public var base: String
     public var metric: String
+    /// The line of `metric:` (the document's first line when the default is used), where a
+    /// metric that some trial cannot produce is reported.
+    public var metricLine: Int = 1
     public var fixed: [(String, Node)]
     public var keys: [String]
     public var trials: [Trial]
@@ -56,15 +63,24 @@ public struct Sweep {
         }
         let o = try Options.document(yaml: text, file: file)
         let name = try o.string("name", default: URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent)
-        guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || "_-.".contains($0) }), !name.hasPrefix(".") else {
-            throw o.error("name", "must be letters, digits, '_', '-' or '.', got \"\(name)\"")
+        // The name is a directory name: capped like an experiment's name, so a long one fails
+        // here at its line instead of as an invalid file name once the sweep starts writing.
+        guard !name.isEmpty, name.count <= 100, name.allSatisfy({ $0.isLetter || $0.isNumber || "_-.".contains($0) }), !name.hasPrefix(".") else {
+            throw o.error("name", "must be 1–100 letters, digits, '_', '-' or '.', not starting with '.', got \"\(name)\"")
         }
         let baseRelative = try o.string("base")
+        // From the sweep file's absolute path: Foundation's `standardized` drops the `..` of a
+        // relative one (`sw/s.yaml` with `../tiny.yaml` gave `/tiny.yaml`).
         let base = baseRelative.hasPrefix("/") ? baseRelative
-            : URL(fileURLWithPath: file).deletingLastPathComponent().appendingPathComponent(baseRelative).standardized.path
+            : URL(fileURLWithPath: file).absoluteURL.deletingLastPathComponent().appendingPathComponent(baseRelative).standardized.path
         guard FileManager.default.fileExists(atPath: base) else {
             throw o.error("base", "names \(base), which does not exist")
         }
+        // A directory (or FIFO, device) would only fail once a trial reads it, without this line.
+        if let problem = FileKind.notRegular(base) {
+            throw o.error("base", "names \(base), which \(problem)")
+        }
+        let metricLine = o.lineOf("metric")
         let metric = try o.choice("metric", metrics, default: "test_accuracy")
         let outputDirectory = try o.string("output_directory", default: "Results/sweeps")
 
@@ -76,8 +92,10 @@ public struct Sweep {
                 guard let key = k.string, NodePatch.components(key) != nil else {
                     throw o.error(atLine: k.mark?.line ?? set.line, path: "set", "has a key that is not a key path: \(Options.describe(k))")
                 }
+                let line = k.mark?.line ?? set.line
+                if let problem = controlledKeyProblem(key, values: [v]) { throw o.error(atLine: line, path: "set.\(key)", problem) }
                 fixed.append((key, v))
-                keyLines[key] = k.mark?.line ?? set.line
+                keyLines[key] = line
             }
         }
 
@@ -95,6 +113,9 @@ public struct Sweep {
                 }
                 guard case let .sequence(values) = v, !values.isEmpty else {
                     throw o.error(atLine: line, path: "grid.\(key)", "must be a non-empty list of values")
+                }
+                if let problem = controlledKeyProblem(key, values: Array(values)) ?? setOverlapProblem(key, fixed: fixed, keyLines: keyLines) {
+                    throw o.error(atLine: line, path: "grid.\(key)", problem)
                 }
                 axes.append((key, Array(values)))
                 keyLines[key] = line
@@ -122,7 +143,13 @@ public struct Sweep {
                 guard let key = k.string, NodePatch.components(key) != nil else {
                     throw r.error(atLine: line, path: "random.space", "has a key that is not a key path: \(Options.describe(k))")
                 }
-                axes.append((key, try Distribution(v, options: r, line: line, path: "random.space.\(key)")))
+                let distribution = try Distribution(v, options: r, line: line, path: "random.space.\(key)")
+                var choices: [Node] = []
+                if case let .choice(values) = distribution { choices = values }
+                if let problem = controlledKeyProblem(key, values: choices) ?? setOverlapProblem(key, fixed: fixed, keyLines: keyLines) {
+                    throw r.error(atLine: line, path: "random.space.\(key)", problem)
+                }
+                axes.append((key, distribution))
                 keyLines[key] = line
             }
             try r.finish()
@@ -135,8 +162,60 @@ public struct Sweep {
             throw o.error("needs exactly one of `grid:` and `random:`")
         }
         try o.finish()
-        return Sweep(file: file, name: name, base: base, metric: metric, fixed: fixed, keys: keys, trials: trials,
+        return Sweep(file: file, name: name, base: base, metric: metric, metricLine: metricLine, fixed: fixed, keys: keys, trials: trials,
                      outputDirectory: outputDirectory, keyLines: keyLines)
+    }
+
+    /// Why a key path of `set`, `grid` or `random.space` would have no effect, or nil: every
+    /// trial is named by its id and runs under the sweep's directory, whatever the key says.
+    static func controlledKeyProblem(_ key: String, values: [Node]) -> String? {
+        guard let path = NodePatch.components(key), case let .key(first) = path[0] else { return nil }
+        let directoryHint = "runs go under the sweep's output_directory/<name>/trials/ (set output_directory in the sweep file)"
+        if first == "name" {
+            return "is set by the sweep: every trial is named by its id (trial-000, …); use description to label trials"
+        }
+        if first == "output", path.count >= 2, path[1] == .key("directory") {
+            return "is set by the sweep: \(directoryHint)"
+        }
+        if first == "output", path.count == 1, values.contains(where: { $0.mapping?.contains { $0.key.string == "directory" } ?? false }) {
+            return "gives output.directory, which the sweep sets: \(directoryHint)"
+        }
+        return nil
+    }
+
+    /// Why a grid or random key clashes with `set:`, or nil: the trial's value is applied after
+    /// `set:`, so a `set:` value at or below the same key would be replaced without a word.
+    static func setOverlapProblem(_ key: String, fixed: [(String, Node)], keyLines: [String: Int]) -> String? {
+        guard let path = NodePatch.components(key) else { return nil }
+        for (setKey, _) in fixed {
+            guard let setPath = NodePatch.components(setKey), setPath.count >= path.count, Array(setPath.prefix(path.count)) == path else { continue }
+            let line = keyLines[setKey].map { " (line \($0))" } ?? ""
+            return setKey == key ? "is also given in set:\(line); give it in one place"
+                                 : "replaces set:'s \(setKey)\(line) in every trial; give it in one place"
+        }
+        return nil
+    }
+
+    /// Why trial `e` cannot produce `metric`, or nil: accuracies need a classifier, the
+    /// reconstruction error an autoencoder, `*_val_*` a validation set.
+    static func metricProblem(_ metric: String, _ e: Experiment) -> String? {
+        let reconstructs = e.training.targets == "inputs"
+        if metric.hasSuffix("accuracy"), reconstructs { return "reconstructs its input (training.targets: inputs), which has no accuracy" }
+        if metric == "test_reconstruction_mse", !reconstructs { return "is a classifier, which has no reconstruction MSE" }
+        if metric.contains("val_"), e.data.validation == .none { return "has no validation set (data.validation: none)" }
+        return nil
+    }
+
+    /// Throws, at the `metric:` line, unless every trial (of every shard: the metric ranks the
+    /// whole sweep) produces the metric; reads each trial's experiment, no data.
+    public func checkMetric(overrides: Overrides = Overrides()) throws {
+        for trial in trials {
+            let e = try experiment(for: trial, overrides: overrides)
+            guard let problem = Sweep.metricProblem(metric, e) else { continue }
+            let usable = Sweep.metrics.filter { Sweep.metricProblem($0, e) == nil }
+            throw ConfigError(file: file, line: metricLine, path: "metric",
+                              message: "is \(metric), but \(trial.label) \(problem); that trial has \(usable.joined(separator: ", "))")
+        }
     }
 
     /// The trials shard `index` of `count` runs: every count-th trial starting at `index`.
@@ -171,6 +250,15 @@ public struct Sweep {
                 throw o.error(atLine: line, path: path, usage)
             }
             let numbers = args.compactMap(Options.number)
+            // Bounds like .inf, or [-1e308, 1e308] whose width overflows, would give every draw
+            // an infinite or NaN value: refuse them here rather than in each trial.
+            if kind == "uniform" || kind == "log_uniform", numbers.count == 2, !(numbers.allSatisfy(\.isFinite) && (numbers[1] - numbers[0]).isFinite) {
+                throw o.error(atLine: line, path: path, "needs finite bounds whose difference is finite too, got [\(numbers.map(Options.format).joined(separator: ", "))]")
+            }
+            if kind == "int_uniform", args.count == 2, let lo = args[0].int, let hi = args[1].int,
+               hi.subtractingReportingOverflow(lo).overflow || (hi - lo).addingReportingOverflow(1).overflow {
+                throw o.error(atLine: line, path: path, "spans more integers than can be counted: [\(lo), \(hi)]")
+            }
             switch kind {
             case "uniform" where numbers.count == 2 && args.count == 2 && numbers[0] < numbers[1]:
                 self = .uniform(numbers[0], numbers[1])

@@ -294,6 +294,94 @@ struct ResultsWorkflowTests {
 }
 
 @Suite struct SweepFileTests {
+    /// A directory with `base.yaml` (a small classifier, validation `first 100`).
+    static func directory(_ name: String) throws -> URL {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fashionbench-\(name)-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        try ExperimentFileTests.valid.write(to: dir.appendingPathComponent("base.yaml"), atomically: true, encoding: .utf8)
+        return dir
+    }
+
+    /// Writes `text` as `s.yaml` in `dir`; the error of loading it (and checking its metric), or "no error".
+    static func sweepError(_ text: String, in dir: URL) -> String {
+        let file = dir.appendingPathComponent("s.yaml")
+        do {
+            try text.write(to: file, atomically: true, encoding: .utf8)
+            try Sweep.load(file: file.path).checkMetric()
+            return "no error"
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    /// Mistakes in a sweep file that used to surface only later (as a trial's failure, an
+    /// invalid file name, an empty value in the table) or never (a value with no effect) are
+    /// errors at their line before anything runs.
+    @Test func sweepFileMistakesAreErrorsAtTheirLine() throws {
+        let dir = try Self.directory("sweep-lines")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let p = dir.appendingPathComponent("s.yaml").path
+        let cases: [(String, String)] = [
+            // The base must be a file; a directory failed later as "<dir>:0: cannot be read".
+            ("base: \(dir.path)\ngrid: {training.epochs: [1]}\n", "\(p):1: base names \(dir.path), which is a directory"),
+            // Names are capped like experiment names (a directory name longer than the system takes failed once writing).
+            ("name: \(String(repeating: "x", count: 101))\nbase: base.yaml\ngrid: {training.epochs: [1]}\n", "\(p):1: name must be 1–100 letters"),
+            // Keys the sweep sets itself would be dropped without a word.
+            ("base: base.yaml\ngrid:\n  training.epochs: [1]\n  name: [a, b]\n", "\(p):4: grid.name is set by the sweep"),
+            ("base: base.yaml\ngrid:\n  output.directory: [/x]\n", "\(p):3: grid.output.directory is set by the sweep"),
+            ("base: base.yaml\nset:\n  output: {directory: /x}\ngrid: {training.epochs: [1]}\n", "\(p):3: set.output gives output.directory"),
+            ("base: base.yaml\nrandom:\n  trials: 2\n  space:\n    name: {choice: [a, b]}\n", "\(p):5: random.space.name is set by the sweep"),
+            // A key in set: and again in grid: (or a grid key above it) would replace set's value.
+            ("base: base.yaml\nset: {training.epochs: 1}\ngrid:\n  training.epochs: [2]\n", "\(p):4: grid.training.epochs is also given in set: (line 2)"),
+            ("base: base.yaml\nset:\n  training.optimizer.learning_rate: 0.1\ngrid:\n  training.optimizer: [adam]\n",
+             "\(p):5: grid.training.optimizer replaces set:'s training.optimizer.learning_rate (line 3)"),
+            // Random bounds that are infinite, or whose width is, gave every draw inf or NaN.
+            ("base: base.yaml\nrandom:\n  trials: 2\n  space:\n    training.optimizer.learning_rate: {uniform: [0, .inf]}\n",
+             "\(p):5: random.space.training.optimizer.learning_rate needs finite bounds"),
+            ("base: base.yaml\nrandom:\n  trials: 2\n  space:\n    training.optimizer.learning_rate: {uniform: [-1e308, 1e308]}\n",
+             "\(p):5: random.space.training.optimizer.learning_rate needs finite bounds"),
+            ("base: base.yaml\nrandom:\n  trials: 2\n  space:\n    training.optimizer.learning_rate: {log_uniform: [0.001, .inf]}\n",
+             "\(p):5: random.space.training.optimizer.learning_rate needs finite bounds"),
+            ("base: base.yaml\nrandom:\n  trials: 2\n  space:\n    training.batch_size: {int_uniform: [-9223372036854775807, 9223372036854775807]}\n",
+             "\(p):5: random.space.training.batch_size spans more integers"),
+            // A metric some trial cannot produce: reported at the metric: line, not as an empty "best".
+            ("base: base.yaml\nmetric: best_val_accuracy\ngrid:\n  data.validation: [first 100, none]\n",
+             "\(p):2: metric is best_val_accuracy, but trial-001 (data.validation = none) has no validation set"),
+            ("base: base.yaml\nmetric: test_accuracy\nset:\n  training.targets: inputs\n  training.loss: mse\n  training.callbacks: []\n"
+                + "  model.layers: [{type: Flatten}, {type: Dense, units: 784, activation: sigmoid}, {type: Reshape, target_shape: [28, 28, 1]}]\n"
+                + "grid: {training.epochs: [1]}\n",
+             "\(p):2: metric is test_accuracy, but trial-000 (training.epochs = 1) reconstructs its input"),
+            ("base: base.yaml\nmetric: test_reconstruction_mse\ngrid: {training.epochs: [1]}\n",
+             "\(p):2: metric is test_reconstruction_mse, but trial-000 (training.epochs = 1) is a classifier"),
+        ]
+        for (text, expected) in cases {
+            let message = Self.sweepError(text, in: dir)
+            #expect(message.hasPrefix(expected), "\(text)→ \(message)")
+        }
+        // What is allowed stays allowed: other output keys, a set: value below a grid key is
+        // not replaced when the grid key is deeper, finite wide bounds, a metric every trial has.
+        for text in ["base: base.yaml\ngrid:\n  output.charts: [false]\n",
+                     "base: base.yaml\nset: {training.optimizer: {name: adam}}\ngrid:\n  training.optimizer.learning_rate: [0.001, 0.01]\n",
+                     "base: base.yaml\nmetric: best_val_loss\nrandom:\n  trials: 2\n  space:\n    training.optimizer.learning_rate: {uniform: [0.0001, 0.01]}\n"] {
+            #expect(Self.sweepError(text, in: dir) == "no error", "\(text)")
+        }
+    }
+
+    /// The base is found from the sweep file's own directory also when the sweep file is
+    /// named by a relative path (Foundation dropped the `..` of `sw/../base.yaml`).
+    @Test func relativeSweepPathsFindTheirBase() throws {
+        let dir = try Self.directory("sweep-relative")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let sub = dir.appendingPathComponent("sw")
+        try FileManager.default.createDirectory(at: sub, withIntermediateDirectories: true)
+        try "base: ../base.yaml\ngrid: {training.epochs: [1]}\n".write(to: sub.appendingPathComponent("s.yaml"), atomically: true, encoding: .utf8)
+        // The same file by a path relative to the working directory: as many ".." as it is deep.
+        let depth = URL(fileURLWithPath: FileManager.default.currentDirectoryPath).standardized.pathComponents.count - 1
+        let relative = String(repeating: "../", count: depth) + String(sub.appendingPathComponent("s.yaml").standardized.path.dropFirst())
+        let sweep = try Sweep.load(file: relative)
+        #expect(sweep.base == dir.appendingPathComponent("base.yaml").standardized.path)
+    }
+
     @Test func keyPathsPatchNestedValues() throws {
         let node = try Yams.compose(yaml: "a: {b: 1}\nlist: [{x: 1}, {x: 2}]\n")!
         let patched = try NodePatch.set(try NodePatch.set(node, path: "a.b", to: Node("5", Tag(.int))), path: "list[1].x", to: Node("7", Tag(.int)))
