@@ -229,7 +229,7 @@ struct SweepCommand: ParsableCommand {
         try reporting {
             let sweep = try Sweep.load(file: file)
             if collect {
-                try SweepRunner.collect(sweep, root: results, log: { print($0) })
+                try Self.exitIfFailed(try SweepRunner.collect(sweep, root: results, log: { print($0) }))
                 return
             }
             let chosen: Shard
@@ -240,8 +240,17 @@ struct SweepCommand: ParsableCommand {
                 chosen = try Shard.fromSlurm() ?? Shard(index: 0, count: 1)
             }
             Interruption.installSignalHandlers()
-            _ = try SweepRunner.run(sweep, shard: chosen, root: results, overrides: Overrides(threads: threads), log: { print($0); fflush(stdout) })
+            let outcome = try SweepRunner.run(sweep, shard: chosen, root: results, overrides: Overrides(threads: threads), log: { print($0); fflush(stdout) })
+            try Self.exitIfFailed(outcome)
         }
+    }
+
+    /// Failed trials do not stop the sweep, but its exit status says so (after the tables are
+    /// written), naming them: a script or a Slurm array must not take the sweep for complete.
+    static func exitIfFailed(_ outcome: SweepRunner.Outcome) throws {
+        guard !outcome.failed.isEmpty else { return }
+        let shown = outcome.failed.prefix(10).joined(separator: "; ") + (outcome.failed.count > 10 ? "; …" : "")
+        throw UserFacing(description: "\(outcome.failed.count) trial\(outcome.failed.count == 1 ? "" : "s") failed (status failed in the tables of \(outcome.directory.path)): \(shown)")
     }
 }
 

@@ -232,8 +232,105 @@ struct ResultsWorkflowTests {
         #expect(a == b)
         #expect(a.split(separator: "\n").count == 5)
         // Sorted best first by the metric.
-        let accuracies = a.split(separator: "\n").dropFirst().map { Double($0.split(separator: ",")[4])! }
+        let accuracies = a.split(separator: "\n").dropFirst().map { Double($0.split(separator: ",")[6])! }
         #expect(accuracies == accuracies.sorted(by: >))
+    }
+
+    /// A trial that fails (here: diverges) is recorded and the sweep goes on; the tables list
+    /// it last as failed, and the outcome names it with its values. A trial with repeats is
+    /// ranked by the mean over its seeds, with the number of seeds and the group's directory.
+    @Test func failedTrialsAreRecordedAndRepeatsRankByTheirMean() throws {
+        let dir = temporary("sweep-failed")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        _ = try quickExperiment(in: dir)
+        let sweepFile = dir.appendingPathComponent("sweep.yaml")
+        try """
+        name: failing
+        base: quick.yaml
+        metric: test_accuracy
+        set: {repeats: 2}
+        grid:
+          training.optimizer.learning_rate: [0.001, 1.0e+30, 0.003]
+        """.write(to: sweepFile, atomically: true, encoding: .utf8)
+        let sweep = try Sweep.load(file: sweepFile.path)
+        let root = dir.appendingPathComponent("Results")
+        var log: [String] = []
+        let outcome = try SweepRunner.run(sweep, shard: Shard(index: 0, count: 1), root: root.path, log: { log.append($0) })
+        #expect(outcome.failed.count == 1)
+        #expect(outcome.failed.first?.hasPrefix("trial-001 (training.optimizer.learning_rate = 1.0e+30): training diverged in epoch 1") == true, "\(outcome.failed)")
+        #expect(log.contains { $0.hasPrefix("trial-002:") }, "the sweep stopped at the failed trial: \(log)")
+        let sweepDir = root.appendingPathComponent("failing")
+        let table = try String(contentsOf: sweepDir.appendingPathComponent("sweep_runs.csv"), encoding: .utf8)
+            .split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+        // trial, learning_rate, status, seeds, test_accuracy, …, train_seconds, run_directory, error
+        #expect(table.dropFirst().map { $0[0] } .last == "trial-001")
+        let failedRow = table.last!
+        #expect(failedRow[2] == "failed" && failedRow[4].isEmpty && failedRow[14...].joined(separator: ",").contains("training diverged"), "\(failedRow)")
+        #expect(failedRow[13].hasPrefix(sweepDir.appendingPathComponent("trials/trial-001").path))
+        for row in table.dropFirst().dropLast() {
+            #expect(row[2] == "ok" && row[3] == "2")
+            // The group's directory, and its mean, not the first seed's.
+            let group = URL(fileURLWithPath: row[13])
+            #expect(group.lastPathComponent.hasSuffix("-x2"))
+            let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: group.appendingPathComponent("summary.json"))) as! [String: Any]
+            let accuracy = (summary["metrics"] as! [String: Any])["test_accuracy"] as! [String: Any]
+            #expect(abs(Double(row[4])! - (accuracy["mean"] as! Double)) < 1e-12, "\(row) vs \(accuracy)")
+        }
+        let shard = try String(contentsOf: sweepDir.appendingPathComponent("shard-0-of-1.csv"), encoding: .utf8)
+        #expect(shard.split(separator: "\n").count == 4 && shard.contains("trial-001,1.0e+30,failed,2,"))
+        // The shard's table is never replaced: running it again is refused.
+        #expect(throws: HarnessError.self) { try SweepRunner.run(sweep, shard: Shard(index: 0, count: 1), root: root.path, log: { _ in }) }
+        #expect(try String(contentsOf: sweepDir.appendingPathComponent("shard-0-of-1.csv"), encoding: .utf8) == shard)
+    }
+
+    /// A running shard holds a claim (flock on shard-i-of-n.lock): a second copy of it, or a
+    /// shard of another split, is refused before any trial runs; so is a run beside the
+    /// results of another split. A claim left by a process that ended blocks nothing.
+    @Test func aShardRunsOnceAndInOneSplit() throws {
+        let dir = temporary("sweep-claim")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        _ = try quickExperiment(in: dir)
+        let sweepFile = dir.appendingPathComponent("sweep.yaml")
+        try "name: claimed\nbase: quick.yaml\ngrid:\n  training.optimizer.learning_rate: [0.001, 0.002]\n"
+            .write(to: sweepFile, atomically: true, encoding: .utf8)
+        let sweep = try Sweep.load(file: sweepFile.path)
+        let root = dir.appendingPathComponent("Results")
+        let sweepDir = root.appendingPathComponent("claimed")
+        try FileManager.default.createDirectory(at: sweepDir, withIntermediateDirectories: true)
+        func runs() -> [String] {  // trials/<trial>/<run>
+            ((try? FileManager.default.subpathsOfDirectory(atPath: sweepDir.appendingPathComponent("trials").path)) ?? [])
+                .filter { $0.split(separator: "/").count == 2 }
+        }
+        func refusal(_ shard: Shard) -> String {
+            do { _ = try SweepRunner.run(sweep, shard: shard, root: root.path, log: { _ in }); return "ran" } catch { return "\(error)" }
+        }
+
+        // Results of another split: refused before the first trial, not when collecting.
+        let other = sweepDir.appendingPathComponent("shard-0-of-2.csv")
+        try "trial\n".write(to: other, atomically: true, encoding: .utf8)
+        #expect(refusal(Shard(index: 0, count: 1)).contains("holds results of this sweep split into 2 shards"))
+        #expect(runs().isEmpty)
+        try FileManager.default.removeItem(at: other)
+
+        // Another process running this shard (here: a lock held on another descriptor).
+        let lock = sweepDir.appendingPathComponent("shard-0-of-1.lock").path
+        let held = open(lock, O_RDWR | O_CREAT, 0o644)
+        #expect(held >= 0 && flock(held, LOCK_EX | LOCK_NB) == 0)
+        #expect(refusal(Shard(index: 0, count: 1)).contains("shard 0/1 of this sweep is running in another process"))
+        #expect(refusal(Shard(index: 1, count: 2)).contains("shard 0/1 of this sweep is running in another process"))
+        #expect(runs().isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: sweepDir.appendingPathComponent("shard-0-of-1.csv").path))
+        close(held)  // as when that process ends, however it ends
+
+        // The lock file left behind blocks nothing.
+        let outcome = try SweepRunner.run(sweep, shard: Shard(index: 0, count: 1), root: root.path, log: { _ in })
+        #expect(outcome.failed.isEmpty)
+        #expect(runs().count == 2)
+        let shard = try String(contentsOf: sweepDir.appendingPathComponent("shard-0-of-1.csv"), encoding: .utf8)
+        #expect(refusal(Shard(index: 0, count: 1)).contains("this shard already ran"))
+        #expect(refusal(Shard(index: 0, count: 2)).contains("holds the results of this sweep run in one go"))
+        #expect(try String(contentsOf: sweepDir.appendingPathComponent("shard-0-of-1.csv"), encoding: .utf8) == shard)
+        #expect(runs().count == 2)
     }
 
     @Test func resultsIndexHasOneRowPerExperiment() throws {
@@ -367,6 +464,25 @@ struct ResultsWorkflowTests {
         }
     }
 
+    /// A metric that some trial cannot produce stops the sweep before anything is written
+    /// (it printed "best trial-000 with test_accuracy " and exited 0), whatever the shard.
+    @Test func aMetricSomeTrialLacksStopsTheSweepBeforeItStarts() throws {
+        let dir = try Self.directory("sweep-metric")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("s.yaml")
+        try "base: base.yaml\nmetric: best_val_accuracy\ngrid:\n  data.validation: [first 100, none]\n".write(to: file, atomically: true, encoding: .utf8)
+        let results = dir.appendingPathComponent("Results")
+        for shard in [Shard(index: 0, count: 1), Shard(index: 0, count: 2)] {
+            do {
+                _ = try SweepRunner.run(try Sweep.load(file: file.path), shard: shard, root: results.path, log: { _ in })
+                Issue.record("ran")
+            } catch {
+                #expect("\(error)".hasPrefix("\(file.path):2: metric is best_val_accuracy, but trial-001"), "\(error)")
+            }
+        }
+        #expect(!FileManager.default.fileExists(atPath: results.path))
+    }
+
     /// The base is found from the sweep file's own directory also when the sweep file is
     /// named by a relative path (Foundation dropped the `..` of `sw/../base.yaml`).
     @Test func relativeSweepPathsFindTheirBase() throws {
@@ -380,6 +496,78 @@ struct ResultsWorkflowTests {
         let relative = String(repeating: "../", count: depth) + String(sub.appendingPathComponent("s.yaml").standardized.path.dropFirst())
         let sweep = try Sweep.load(file: relative)
         #expect(sweep.base == dir.appendingPathComponent("base.yaml").standardized.path)
+    }
+
+    /// `--collect` ranks only trials with a value: failed trials (and any without the metric)
+    /// come last, in trial order, and are never "best"; failed ones are returned by name. A
+    /// shard of an edited sweep file (same name, other values) is refused, naming the shard
+    /// file and the trial.
+    @Test func collectRanksOnlyValuesAndRefusesStaleShards() throws {
+        let dir = try Self.directory("sweep-collect")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("s.yaml")
+        func write(_ rates: String) throws {
+            try "name: c\nbase: base.yaml\nmetric: test_accuracy\ngrid:\n  training.optimizer.learning_rate: [\(rates)]\n"
+                .write(to: file, atomically: true, encoding: .utf8)
+        }
+        try write("0.001, 0.002, 0.003, 0.004")
+        let root = dir.appendingPathComponent("Results")
+        let sweepDir = root.appendingPathComponent("c")
+        try FileManager.default.createDirectory(at: sweepDir, withIntermediateDirectories: true)
+        let header = "trial,training.optimizer.learning_rate,status,seeds,test_accuracy,test_loss,test_reconstruction_mse,best_val_accuracy,"
+            + "final_val_accuracy,best_val_loss,final_val_loss,epochs_run,train_seconds,run_directory,error\n"
+        try (header + "trial-000,0.001,ok,1,0.5,1.2,,0.5,0.5,1.1,1.1,2,1.000,/r/0,\n"
+                    + "trial-002,0.003,failed,1,,,,,,,,,,/r/2,\"training diverged in epoch 1: the loss is not finite\"\n")
+            .write(to: sweepDir.appendingPathComponent("shard-0-of-2.csv"), atomically: true, encoding: .utf8)
+        try (header + "trial-001,0.002,ok,1,0.7,1.0,,0.6,0.6,1.0,1.0,2,1.000,/r/1,\n"
+                    + "trial-003,0.004,ok,1,,1.3,,,,,,2,1.000,/r/3,\n")
+            .write(to: sweepDir.appendingPathComponent("shard-1-of-2.csv"), atomically: true, encoding: .utf8)
+        var lines: [String] = []
+        let outcome = try SweepRunner.collect(try Sweep.load(file: file.path), root: root.path, log: { lines.append($0) })
+        let table = try String(contentsOf: sweepDir.appendingPathComponent("sweep.csv"), encoding: .utf8).split(separator: "\n")
+        #expect(table.dropFirst().map { String($0.prefix(9)) } == ["trial-001", "trial-000", "trial-002", "trial-003"])
+        #expect(table[3].hasPrefix("trial-002,0.003,failed,1,,"))
+        #expect(outcome.failed == ["trial-002 (training.optimizer.learning_rate = 0.003): training diverged in epoch 1: the loss is not finite"])
+        #expect(lines.last?.contains("4 trials (1 failed); best trial-001 with test_accuracy 0.7;") == true, "\(lines)")
+        let runs = try String(contentsOf: sweepDir.appendingPathComponent("sweep_runs.csv"), encoding: .utf8)
+        #expect(runs.contains("\ntrial-002,0.003,failed,1,,,,,,,,,,/r/2,training diverged in epoch 1: the loss is not finite\n"))
+
+        // No trial with a value: nothing is called best.
+        try FileManager.default.removeItem(at: sweepDir.appendingPathComponent("shard-1-of-2.csv"))
+        try (header + "trial-001,0.002,failed,1,,,,,,,,,,/r/1,diverged\ntrial-003,0.004,failed,1,,,,,,,,,,/r/3,diverged\n")
+            .write(to: sweepDir.appendingPathComponent("shard-1-of-2.csv"), atomically: true, encoding: .utf8)
+        try FileManager.default.removeItem(at: sweepDir.appendingPathComponent("shard-0-of-2.csv"))
+        try (header + "trial-000,0.001,failed,1,,,,,,,,,,/r/0,diverged\ntrial-002,0.003,failed,1,,,,,,,,,,/r/2,diverged\n")
+            .write(to: sweepDir.appendingPathComponent("shard-0-of-2.csv"), atomically: true, encoding: .utf8)
+        lines = []
+        #expect(try SweepRunner.collect(try Sweep.load(file: file.path), root: root.path, log: { lines.append($0) }).failed.count == 4)
+        #expect(lines.last?.contains("no trial has a value of test_accuracy") == true, "\(lines)")
+
+        // The grid edited under the same name: the shards ran other values.
+        try write("0.001, 0.02, 0.003, 0.004")
+        do {
+            try SweepRunner.collect(try Sweep.load(file: file.path), root: root.path, log: { _ in })
+            Issue.record("a shard of other values was collected")
+        } catch {
+            #expect("\(error)".hasPrefix("\(sweepDir.path)/shard-1-of-2.csv: trial-001 ran with training.optimizer.learning_rate = 0.002, but \(file.path):5 now gives 0.02"), "\(error)")
+        }
+    }
+
+    /// A shard count above the number of trials would run nothing and write an empty table:
+    /// refused before anything is written.
+    @Test func moreShardsThanTrialsAreRefused() throws {
+        let dir = try Self.directory("sweep-shards")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("s.yaml")
+        try "name: m\nbase: base.yaml\ngrid: {training.optimizer.learning_rate: [0.001, 0.002, 0.003]}\n".write(to: file, atomically: true, encoding: .utf8)
+        let results = dir.appendingPathComponent("Results")
+        do {
+            _ = try SweepRunner.run(try Sweep.load(file: file.path), shard: Shard(index: 5, count: 10), root: results.path, log: { _ in })
+            Issue.record("shard 5/10 of 3 trials ran")
+        } catch {
+            #expect("\(error)".contains("has 3 trials, so it splits into at most 3 shards"), "\(error)")
+        }
+        #expect(!FileManager.default.fileExists(atPath: results.path))
     }
 
     @Test func keyPathsPatchNestedValues() throws {
