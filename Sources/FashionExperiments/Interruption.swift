@@ -8,20 +8,25 @@ import FashionReports
 public enum Interruption {
     private static let lock = NSLock()
     nonisolated(unsafe) private static var active: [URL] = []
+    /// The file whose presence marks each active directory complete (metrics.json for a run).
+    nonisolated(unsafe) private static var completionFile: [URL: String] = [:]
     /// Runs that got failed.txt: they must never get metrics.json as well.
     nonisolated(unsafe) private static var marked: [URL] = []
     nonisolated(unsafe) private static var sources: [DispatchSourceSignal] = []
 
     /// Called by the runner around the training of one run directory.
-    public static func begin(_ directory: URL) {
+    /// `completion`: the file that marks the directory complete (result.json for a comparison).
+    public static func begin(_ directory: URL, completion: String = "metrics.json") {
         lock.lock(); defer { lock.unlock() }
         active.append(directory)
+        completionFile[directory] = completion
     }
 
     public static func end(_ directory: URL) {
         lock.lock(); defer { lock.unlock() }
         active.removeAll { $0 == directory }
         marked.removeAll { $0 == directory }
+        completionFile[directory] = nil
     }
 
     /// Writes a run's mark of completion (`write`: metrics.json) and ends its tracking in one
@@ -50,9 +55,10 @@ public enum Interruption {
 
     /// markActiveRuns with the lock held.
     private static func markUnfinished(reason: String) -> [URL] {
-        let unfinished = active.filter { !FileManager.default.fileExists(atPath: $0.appendingPathComponent("metrics.json").path) }
+        let unfinished = active.filter { !FileManager.default.fileExists(atPath: $0.appendingPathComponent(completionFile[$0] ?? "metrics.json").path) }
         for dir in unfinished {
-            try? ResultFiles.write("interrupted: \(reason); the run did not finish (no metrics.json)\n",
+            let completion = completionFile[dir] ?? "metrics.json"
+            try? ResultFiles.write("interrupted: \(reason); the \(completion == "metrics.json" ? "run" : "comparison") did not finish (no \(completion))\n",
                                    to: dir.appendingPathComponent("failed.txt"))
         }
         active.removeAll { unfinished.contains($0) }

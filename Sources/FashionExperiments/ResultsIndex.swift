@@ -1,20 +1,20 @@
 import Foundation
 import FashionConfig
 import FashionReports
-import Yams
 
 /// `fashionbench report Results/`: one row per experiment over every complete run (a run
 /// directory with metrics.json, including the members of repeat groups): runs, best and mean
 /// test accuracy (best reconstruction MSE for autoencoders), the paper's value, parameters, mean training time and samples/s.
 /// Runs of one experiment whose settings differ (`--set`, `--epochs`, an edited file: their
-/// `experiment.yaml` apart from the seed, thread count, output and notes) get rows of their own,
-/// labelled with the settings that differ from the experiment's most common ones.
+/// `experiment.yaml` read through today's parser, apart from the seed, thread count, output and
+/// notes) get rows of their own; the `settings` column says how each differs from the others.
 public enum ResultsIndex {
     /// Names `report` writes or passes over at the top of a results directory.
     public static let reservedNames: Set<String> = ["sweeps", "comparisons", "index.csv", "index.md", "index.html"]
 
     struct Row {
         var experiment: String
+        var settings = ""
         var runs = 0
         var accuracies: [Double] = []
         var reconstructionMSE: [Double] = []
@@ -49,7 +49,10 @@ public enum ResultsIndex {
                 // A run reached twice (a symbolic link to it, or to a directory above it) counts once.
                 guard seen.insert(metricsFile.resolvingSymlinksInPath().path).inserted else { continue }
                 switch read(metricsFile) {
-                case .success(let values): runs.append((settings(of: metricsFile.deletingLastPathComponent()), values))
+                case .success(let values):
+                    do { runs.append((try RunSettings.of(runDirectory: metricsFile.deletingLastPathComponent()), values)) } catch {
+                        skipped.append("\(metricsFile.path): its run's settings are unknown: \(error)")
+                    }
                 case .failure(let problem): skipped.append("\(metricsFile.path): \(problem.description)")
                 }
             }
@@ -58,15 +61,15 @@ public enum ResultsIndex {
         func mean(_ v: [Double]) -> Double? { v.isEmpty ? nil : v.reduce(0, +) / Double(v.count) }
         // Plain decimals, but no 300-digit number from a damaged file.
         func f(_ v: Double?, _ format: String) -> String { v.map { abs($0) < 1e9 ? String(format: format, $0) : String(format: "%.4g", $0) } ?? "" }
-        let header = ["experiment", "runs", "best_test_accuracy", "mean_test_accuracy", "best_test_reconstruction_mse", "paper", "params",
+        let header = ["experiment", "settings", "runs", "best_test_accuracy", "mean_test_accuracy", "best_test_reconstruction_mse", "paper", "params",
                       "mean_train_seconds", "mean_samples_per_second"]
         let table = rows.map { r in
-            [r.experiment, String(r.runs), f(r.accuracies.max(), "%.4f"), f(mean(r.accuracies), "%.4f"), f(r.reconstructionMSE.min(), "%.6f"), r.paper,
+            [r.experiment, r.settings, String(r.runs), f(r.accuracies.max(), "%.4f"), f(mean(r.accuracies), "%.4f"), f(r.reconstructionMSE.min(), "%.6f"), r.paper,
              r.params.map(String.init) ?? "", f(mean(r.trainSeconds), "%.1f"), f(mean(r.samplesPerSecond), "%.0f")]
         }
         var doc = Document(title: "FashionBench results")
         doc.add(.paragraph("Every complete run under \(root) (a run directory with metrics.json; sweeps/ and comparisons/ are indexed by their own tables), one row per experiment, "
-                           + "and one per variant of it whose settings differ, labelled with the differing settings. Paper values are those of each experiment's reference block."))
+                           + "and one per variant of it made with other settings (the settings column names what sets the variants apart). Paper values are those of each experiment's reference block."))
         doc.add(.table(header, table))
         if !skipped.isEmpty { doc.add(.paragraph("Left out: " + skipped.joined(separator: "; "))) }
         try ResultFiles.write(ResultFiles.csv(header: header, rows: table), to: outputs[0])
@@ -119,43 +122,20 @@ public enum ResultsIndex {
         var params: Double?
     }
 
-    /// The settings a run was made with, from its experiment.yaml, as `key.path: value`, without
-    /// what does not change the experiment (seed, repeats, threads, output, notes).
-    static func settings(of runDirectory: URL) -> [String: String] {
-        let url = runDirectory.appendingPathComponent("experiment.yaml")
-        guard FileKind.notRegular(url.path) == nil, let text = try? String(contentsOf: url, encoding: .utf8),
-              let node = (try? Yams.compose(yaml: text)) ?? nil else { return [:] }
-        var flat: [String: String] = [:]
-        func walk(_ node: Node, _ path: String) {
-            switch node {
-            case .mapping(let m): for (k, v) in m { walk(v, path.isEmpty ? (k.string ?? "?") : "\(path).\(k.string ?? "?")") }
-            case .sequence(let s): for (i, v) in s.enumerated() { walk(v, "\(path)[\(i)]") }
-            default: flat[path] = node.string ?? ""
-            }
-        }
-        walk(node, "")
-        let ignored = ["name", "seed", "repeats", "description", "training.threads", "training.parallelism"]
-        return flat.filter { key, _ in !ignored.contains(key) && !key.hasPrefix("output.") && !key.hasPrefix("reference.") }
-    }
-
-    /// One row per group of runs with the same settings: the largest group (the earliest run's
-    /// on a tie) under the experiment's name, each other one labelled with what differs from it.
+    /// One row per group of runs with the same settings, the largest first (the earlier on a
+    /// tie); with more than one, each row's `settings` lists the keys on which the groups do
+    /// not all agree, with this group's values (`none` where it has no such key).
     static func variantRows(experiment: String, runs: [(settings: [String: String], metrics: [String: Any])]) -> [Row] {
         var groups: [(settings: [String: String], metrics: [[String: Any]])] = []
         for run in runs {
             if let i = groups.firstIndex(where: { $0.settings == run.settings }) { groups[i].metrics.append(run.metrics) } else { groups.append((run.settings, [run.metrics])) }
         }
-        guard let main = groups.indices.max(by: { groups[$0].metrics.count < groups[$1].metrics.count || (groups[$0].metrics.count == groups[$1].metrics.count && $0 > $1) }) else { return [] }
-        let order = [main] + groups.indices.filter { $0 != main }
+        let order = groups.indices.sorted { groups[$0].metrics.count != groups[$1].metrics.count ? groups[$0].metrics.count > groups[$1].metrics.count : $0 < $1 }
+        let allKeys = Set(groups.flatMap(\.settings.keys))
+        let differing = allKeys.filter { key in Set(groups.map { $0.settings[key] ?? "\u{0}" }).count > 1 }.sorted()
         return order.map { g in
-            var label = experiment
-            if g != main {
-                let a = groups[main].settings, b = groups[g].settings
-                let keys = Set(a.keys).union(b.keys).filter { a[$0] != b[$0] }.sorted()
-                let shown = keys.prefix(3).map { "\($0)=\(b[$0] ?? "(unset)")" }
-                label += " [" + shown.joined(separator: ", ") + (keys.count > 3 ? ", … \(keys.count - 3) more" : "") + "]"
-            }
-            var row = Row(experiment: label)
+            var row = Row(experiment: experiment)
+            row.settings = differing.map { "\($0)=\(groups[g].settings[$0] ?? "none")" }.joined(separator: "; ")
             for m in groups[g].metrics {
                 row.runs += 1
                 if let accuracy = m["test_accuracy"] as? Double { row.accuracies.append(accuracy) }
@@ -174,7 +154,6 @@ public enum ResultsIndex {
         }
     }
 
-    /// metrics.json files at most `depth` directories below `dir` (run, or group/seed-run).
     /// `unreadable` hears of each directory that could not be listed, with the reason.
     static func metricsFiles(under dir: URL, depth: Int, unreadable: (URL, String) -> Void = { _, _ in }) -> [URL] {
         var isDirectory: ObjCBool = false

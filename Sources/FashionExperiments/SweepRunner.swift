@@ -84,7 +84,8 @@ public enum SweepRunner {
                     log(String(format: "  test reconstruction MSE %.6f, test loss %.4f (%@%@)", results["test_reconstruction_mse"] ?? .nan,
                                results["test_loss"] ?? .nan, runDirectory.lastPathComponent, of))
                 }
-                rows.append(row(trial, status: "ok", seeds: runs.count, results: results, runDirectory: runDirectory.path, error: ""))
+                rows.append(row(trial, status: "ok", seeds: runs.count, results: results, runDirectory: runDirectory.path,
+                                settings: RunSettings.fingerprint(RunSettings.of(e, keepingSeed: true)), error: ""))
             } catch RunError.interrupted(let path) {
                 throw RunError.interrupted(path)  // the whole sweep stops; the shard has no table
             } catch {
@@ -96,7 +97,8 @@ public enum SweepRunner {
                 let runDirectory = created.sorted().last.map { trialDirectory.appendingPathComponent($0).path } ?? ""
                 log("  \(trial.label) failed: \(reason)")
                 failed.append("\(trial.label): \(reason)")
-                rows.append(row(trial, status: "failed", seeds: e.repeats, results: [:], runDirectory: runDirectory, error: reason))
+                rows.append(row(trial, status: "failed", seeds: e.repeats, results: [:], runDirectory: runDirectory,
+                                settings: RunSettings.fingerprint(RunSettings.of(e, keepingSeed: true)), error: reason))
             }
         }
         try writeNew(ResultFiles.csv(header: header(sweep), rows: rows), to: shardFile)
@@ -131,16 +133,19 @@ public enum SweepRunner {
     }
 
     /// Left out of `sweep.csv`, so that it has the same bytes however the sweep was split.
-    static let unstableColumns = ["train_seconds", "run_directory", "error"]
+    /// `settings` is the fingerprint of the trial's resolved experiment (`RunSettings`), by which
+    /// `--collect` knows a shard of an edited `set:` or base file.
+    static let unstableColumns = ["train_seconds", "run_directory", "settings", "error"]
 
-    static func row(_ trial: Sweep.Trial, status: String, seeds: Int, results: [String: Double], runDirectory: String, error: String) -> [String] {
+    static func row(_ trial: Sweep.Trial, status: String, seeds: Int, results: [String: Double], runDirectory: String, settings: String,
+                    error: String) -> [String] {
         let values: [String] = resultColumns.map { key in
             guard let v = results[key] else { return "" }
             // epochs_run of one run (or of seeds that agree) stays a whole number, as in metrics.json.
             return key == "epochs_run" && v == v.rounded() ? String(Int(v)) : ResultFiles.number(v)
         }
         let seconds = results["train_seconds"].map { String(format: "%.3f", $0) } ?? ""
-        return [trial.id] + trial.values.map(\.1) + [status, String(seeds)] + values + [seconds, runDirectory, error]
+        return [trial.id] + trial.values.map(\.1) + [status, String(seeds)] + values + [seconds, runDirectory, settings, error]
     }
 
     static func shardName(_ shard: Shard, _ ext: String) -> String { "shard-\(shard.index)-of-\(shard.count).\(ext)" }
@@ -222,6 +227,7 @@ public enum SweepRunner {
         }
         let expectedHeader = header(sweep)
         let statusColumn = 1 + sweep.keys.count
+        let settingsColumn = expectedHeader.count - 2
         let trialsByID = Dictionary(uniqueKeysWithValues: sweep.trials.map { ($0.id, $0) })
         var byTrial: [String: [String]] = [:]
         for (name, shard) in shardFiles {
@@ -241,6 +247,10 @@ public enum SweepRunner {
                 }
                 for (k, (key, value)) in trial.values.enumerated() where row[1 + k] != value {
                     throw HarnessError("\(url.path): \(trial.id) ran with \(key) = \(row[1 + k]), but \(sweep.file):\(sweep.keyLines[key] ?? 1) now gives \(value); \(stale)")
+                }
+                // The values alone miss an edited `set:` or base file: the trial's whole settings must match.
+                if row[settingsColumn] != RunSettings.fingerprint(RunSettings.of(try sweep.experiment(for: trial), keepingSeed: true)) {
+                    throw HarnessError("\(url.path): \(trial.id) ran with other settings than \(sweep.file) and its base \(sweep.base) give it now (an edited set:, base file or seed); \(stale)")
                 }
                 guard ["ok", "failed"].contains(row[statusColumn]) else {
                     throw HarnessError("\(url.path): \(trial.id) has status '\(row[statusColumn])', not ok or failed")

@@ -44,9 +44,12 @@ public enum Gnuplot {
         // then written into place atomically, so a chart in a run directory is never half drawn
         // (gnuplot writes as it goes, and may be stopped by an interruption or its timeout).
         // stderr goes to a file there, not a pipe: a pipe nobody reads could fill and block gnuplot.
-        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("fashionbench-gnuplot-\(UUID().uuidString)")
-        guard (try? FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: false)) != nil else {
-            return "cannot create a directory for gnuplot's output in \(FileManager.default.temporaryDirectory.path); \(rerun)"
+        // $TMPDIR first, then /tmp, then a hidden directory beside the charts.
+        let name = "fashionbench-gnuplot-\(UUID().uuidString)"
+        let candidates = [FileManager.default.temporaryDirectory.appendingPathComponent(name), URL(fileURLWithPath: "/tmp").appendingPathComponent(name),
+                          directory.appendingPathComponent("." + name)]
+        guard let scratch = candidates.first(where: { (try? FileManager.default.createDirectory(at: $0, withIntermediateDirectories: false)) != nil }) else {
+            return "cannot create a directory for gnuplot's output in \(FileManager.default.temporaryDirectory.path), /tmp or \(directory.path); \(rerun)"
         }
         defer { try? FileManager.default.removeItem(at: scratch) }
         let errorsURL = scratch.appendingPathComponent("gnuplot.err")

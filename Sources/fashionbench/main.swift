@@ -43,6 +43,19 @@ func reporting<T>(_ body: () throws -> T) throws -> T {
 
 @main
 struct FashionBench: ParsableCommand {
+    /// Every way out (help and usage included, which end the process inside the argument
+    /// parser) checks that standard output was written: a full disk or a closed descriptor
+    /// turns success into exit 1.
+    static func main() {
+        atexit {
+            if fflush(stdout) != 0 || ferror(stdout) != 0 {
+                fputs("Error: cannot write to standard output: \(String(cString: strerror(errno)))\n", stderr)
+                _exit(1)
+            }
+        }
+        main(nil)
+    }
+
     static let configuration = CommandConfiguration(
         commandName: "fashionbench",
         abstract: "Train, evaluate and benchmark the fashion-image models of published projects, on a CPU.",
@@ -181,7 +194,7 @@ struct CompareRuns: ParsableCommand {
             let data = try Compare.fiveByTwoData(a, b, limit: limit)
             let (id, dir) = try RunDirectory.create(root: results, experiment: "\(a.name)-vs-\(b.name)", seed: seed, suffix: "5x2cv")
             Interruption.installSignalHandlers()
-            Interruption.begin(dir)
+            Interruption.begin(dir, completion: "result.json")
             defer { Interruption.end(dir) }
             let object: [String: Any]
             do {
@@ -201,7 +214,8 @@ struct CompareRuns: ParsableCommand {
             if json {
                 print(try ResultFiles.json(object), terminator: "")
             } else {
-                let t = (r.t as? Double).map { String(format: "%.4f", $0) } ?? (r.t as? String) ?? "undefined (no difference in any fold)"
+                let t = (r.t as? Double).map { String(format: "%.4f", $0) } ?? (r.t as? String)
+                    ?? "undefined (in every replication both folds gave the same difference, and the first is 0)"
                 print(String(format: "5x2cv paired t-test, %@ vs %@: t = %@ with 5 d.o.f., p-value = %.6g", a.name, b.name, t, r.p))
                 print("Fold table and result: \(dir.path)")
             }
@@ -236,8 +250,15 @@ struct SweepCommand: ParsableCommand {
             if let shard {
                 guard let s = Shard.parse(shard) else { throw ValidationError("--shard must be i/n with 0 ≤ i < n, got \(shard)") }
                 chosen = s
+            } else if let s = try Shard.fromSlurm() {
+                // An array larger than the sweep: the advice is about the array, not --shard.
+                guard s.count <= sweep.trials.count else {
+                    throw UserFacing(description: "the Slurm job array has \(s.count) tasks, but \(sweep.file) has \(sweep.trials.count) trial\(sweep.trials.count == 1 ? "" : "s"): "
+                                     + "submit it with --array=0-\(sweep.trials.count - 1) (or fewer tasks; each runs every n-th trial)")
+                }
+                chosen = s
             } else {
-                chosen = try Shard.fromSlurm() ?? Shard(index: 0, count: 1)
+                chosen = Shard(index: 0, count: 1)
             }
             Interruption.installSignalHandlers()
             let outcome = try SweepRunner.run(sweep, shard: chosen, root: results, overrides: Overrides(threads: threads), log: { print($0); fflush(stdout) })

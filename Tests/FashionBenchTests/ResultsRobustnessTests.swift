@@ -191,6 +191,18 @@ extension ResultsWorkflowTests {
         _ = try Runner.run(try Experiment.load(file: file.path, patches: [("data.test_limit", Node("200", Tag(.int)))]),
                            resultsRoot: results.path, log: { _ in }, liveProgress: false)
         try fm.createSymbolicLink(atPath: results.appendingPathComponent("quick/latest").path, withDestinationPath: first.path)
+        // A run of an older version, whose experiment.yaml lacks a key added since (filled with
+        // its default when read), is the same experiment; one whose experiment.yaml is damaged
+        // has unknown settings and is left out, named.
+        let older = results.appendingPathComponent("quick/older")
+        try fm.copyItem(at: first, to: older)
+        let yaml = try String(contentsOf: older.appendingPathComponent("experiment.yaml"), encoding: .utf8)
+        #expect(yaml.contains("  targets: labels\n"))
+        try yaml.replacingOccurrences(of: "  targets: labels\n", with: "").write(to: older.appendingPathComponent("experiment.yaml"), atomically: true, encoding: .utf8)
+        let damaged = results.appendingPathComponent("quick/damaged")
+        try fm.copyItem(at: first, to: damaged)
+        try "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\na1: &a1 [*a0, *a0, *a0, *a0, *a0, *a0, *a0, *a0, *a0, *a0]\na2: &a2 [*a1, *a1, *a1, *a1, *a1, *a1, *a1, *a1, *a1, *a1]\na3: &a3 [*a2, *a2, *a2, *a2, *a2, *a2, *a2, *a2, *a2, *a2]\na4: &a4 [*a3, *a3, *a3, *a3, *a3, *a3, *a3, *a3, *a3, *a3]\na5: &a5 [*a4, *a4, *a4, *a4, *a4, *a4, *a4, *a4, *a4, *a4]\ndata: *a5\n"
+            .write(to: damaged.appendingPathComponent("experiment.yaml"), atomically: true, encoding: .utf8)
         for (name, text) in [("null", "{\"test_accuracy\": null}"), ("negative", "{\"test_reconstruction_mse\": -5}"),
                              ("fraction", "{\"test_accuracy\": 0.5, \"params\": 1.5}")] {
             let run = results.appendingPathComponent("quick/bad-\(name)")
@@ -200,9 +212,10 @@ extension ResultsWorkflowTests {
         let (written, skipped) = try ResultsIndex.write(root: results.path)
         let csv = try String(contentsOf: written[0], encoding: .utf8).split(separator: "\n")
         #expect(csv.count == 3, "\(csv)")
-        #expect(csv[1].hasPrefix("quick,2,"), "\(csv)")
-        #expect(csv[2].hasPrefix("quick [data.test_limit=200],1,"), "\(csv)")
-        for (fragment, why) in [("bad-null", "has no test_accuracy"), ("bad-negative", "is negative"), ("bad-fraction", "params 1.5 is not a positive integer")] {
+        #expect(csv[1].hasPrefix("quick,data.test_limit=300,3,"), "\(csv)")
+        #expect(csv[2].hasPrefix("quick,data.test_limit=200,1,"), "\(csv)")
+        for (fragment, why) in [("bad-null", "has no test_accuracy"), ("bad-negative", "is negative"), ("bad-fraction", "params 1.5 is not a positive integer"),
+                                ("damaged", "settings are unknown")] {
             #expect(skipped.contains { $0.contains(fragment) && $0.contains(why) }, "\(fragment): \(skipped)")
         }
 

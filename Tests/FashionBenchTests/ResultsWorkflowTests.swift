@@ -344,7 +344,7 @@ struct ResultsWorkflowTests {
         var (written, skipped) = try ResultsIndex.write(root: results.path)
         var csv = try String(contentsOf: written[0], encoding: .utf8).split(separator: "\n")
         #expect(csv.count == 2 && skipped.isEmpty)
-        #expect(csv[1].hasPrefix("quick,2,"))
+        #expect(csv[1].hasPrefix("quick,,2,"))
 
         // Damaged or unfinished metrics are left out and named, not counted as runs.
         let bad: [(String, String)] = [("truncated", "{\"test_accuracy\": 0.9"), ("array", "[1, 2]"), ("text", "{\"test_accuracy\": \"high\"}"),
@@ -360,7 +360,7 @@ struct ResultsWorkflowTests {
         try Data("interrupted\n".utf8).write(to: failed.appendingPathComponent("failed.txt"))
         (written, skipped) = try ResultsIndex.write(root: results.path)
         csv = try String(contentsOf: written[0], encoding: .utf8).split(separator: "\n")
-        #expect(csv[1].hasPrefix("quick,2,"), "\(csv)")
+        #expect(csv[1].hasPrefix("quick,,2,"), "\(csv)")
         #expect(skipped.count == 6, "\(skipped)")
         for (fragment, why) in [("bad-truncated", "not valid JSON"), ("bad-array", "not a JSON object"), ("bad-text", "test_accuracy is not a number"),
                                 ("bad-range", "outside [0, 1]"), ("bad-empty", "not valid JSON"), ("bad-failed", "did not finish")] {
@@ -515,12 +515,15 @@ struct ResultsWorkflowTests {
         let sweepDir = root.appendingPathComponent("c")
         try FileManager.default.createDirectory(at: sweepDir, withIntermediateDirectories: true)
         let header = "trial,training.optimizer.learning_rate,status,seeds,test_accuracy,test_loss,test_reconstruction_mse,best_val_accuracy,"
-            + "final_val_accuracy,best_val_loss,final_val_loss,epochs_run,train_seconds,run_directory,error\n"
-        try (header + "trial-000,0.001,ok,1,0.5,1.2,,0.5,0.5,1.1,1.1,2,1.000,/r/0,\n"
-                    + "trial-002,0.003,failed,1,,,,,,,,,,/r/2,\"training diverged in epoch 1: the loss is not finite\"\n")
+            + "final_val_accuracy,best_val_loss,final_val_loss,epochs_run,train_seconds,run_directory,settings,error\n"
+        // Each trial's fingerprint, as a shard records it.
+        let sweep = try Sweep.load(file: file.path)
+        let fp = try sweep.trials.map { RunSettings.fingerprint(RunSettings.of(try sweep.experiment(for: $0), keepingSeed: true)) }
+        try (header + "trial-000,0.001,ok,1,0.5,1.2,,0.5,0.5,1.1,1.1,2,1.000,/r/0,\(fp[0]),\n"
+                    + "trial-002,0.003,failed,1,,,,,,,,,,/r/2,\(fp[2]),\"training diverged in epoch 1: the loss is not finite\"\n")
             .write(to: sweepDir.appendingPathComponent("shard-0-of-2.csv"), atomically: true, encoding: .utf8)
-        try (header + "trial-001,0.002,ok,1,0.7,1.0,,0.6,0.6,1.0,1.0,2,1.000,/r/1,\n"
-                    + "trial-003,0.004,ok,1,,1.3,,,,,,2,1.000,/r/3,\n")
+        try (header + "trial-001,0.002,ok,1,0.7,1.0,,0.6,0.6,1.0,1.0,2,1.000,/r/1,\(fp[1]),\n"
+                    + "trial-003,0.004,ok,1,,1.3,,,,,,2,1.000,/r/3,\(fp[3]),\n")
             .write(to: sweepDir.appendingPathComponent("shard-1-of-2.csv"), atomically: true, encoding: .utf8)
         var lines: [String] = []
         let outcome = try SweepRunner.collect(try Sweep.load(file: file.path), root: root.path, log: { lines.append($0) })
@@ -530,14 +533,14 @@ struct ResultsWorkflowTests {
         #expect(outcome.failed == ["trial-002 (training.optimizer.learning_rate = 0.003): training diverged in epoch 1: the loss is not finite"])
         #expect(lines.last?.contains("4 trials (1 failed); best trial-001 with test_accuracy 0.7;") == true, "\(lines)")
         let runs = try String(contentsOf: sweepDir.appendingPathComponent("sweep_runs.csv"), encoding: .utf8)
-        #expect(runs.contains("\ntrial-002,0.003,failed,1,,,,,,,,,,/r/2,training diverged in epoch 1: the loss is not finite\n"))
+        #expect(runs.contains("\ntrial-002,0.003,failed,1,,,,,,,,,,/r/2,\(fp[2]),training diverged in epoch 1: the loss is not finite\n"))
 
         // No trial with a value: nothing is called best.
         try FileManager.default.removeItem(at: sweepDir.appendingPathComponent("shard-1-of-2.csv"))
-        try (header + "trial-001,0.002,failed,1,,,,,,,,,,/r/1,diverged\ntrial-003,0.004,failed,1,,,,,,,,,,/r/3,diverged\n")
+        try (header + "trial-001,0.002,failed,1,,,,,,,,,,/r/1,\(fp[1]),diverged\ntrial-003,0.004,failed,1,,,,,,,,,,/r/3,\(fp[3]),diverged\n")
             .write(to: sweepDir.appendingPathComponent("shard-1-of-2.csv"), atomically: true, encoding: .utf8)
         try FileManager.default.removeItem(at: sweepDir.appendingPathComponent("shard-0-of-2.csv"))
-        try (header + "trial-000,0.001,failed,1,,,,,,,,,,/r/0,diverged\ntrial-002,0.003,failed,1,,,,,,,,,,/r/2,diverged\n")
+        try (header + "trial-000,0.001,failed,1,,,,,,,,,,/r/0,\(fp[0]),diverged\ntrial-002,0.003,failed,1,,,,,,,,,,/r/2,\(fp[2]),diverged\n")
             .write(to: sweepDir.appendingPathComponent("shard-0-of-2.csv"), atomically: true, encoding: .utf8)
         lines = []
         #expect(try SweepRunner.collect(try Sweep.load(file: file.path), root: root.path, log: { lines.append($0) }).failed.count == 4)
@@ -550,6 +553,16 @@ struct ResultsWorkflowTests {
             Issue.record("a shard of other values was collected")
         } catch {
             #expect("\(error)".hasPrefix("\(sweepDir.path)/shard-1-of-2.csv: trial-001 ran with training.optimizer.learning_rate = 0.002, but \(file.path):5 now gives 0.02"), "\(error)")
+        }
+
+        // The same values, but `set:` edited: the trials' settings differ from what ran.
+        try "name: c\nbase: base.yaml\nmetric: test_accuracy\nset: {training.epochs: 3}\ngrid:\n  training.optimizer.learning_rate: [0.001, 0.002, 0.003, 0.004]\n"
+            .write(to: file, atomically: true, encoding: .utf8)
+        do {
+            try SweepRunner.collect(try Sweep.load(file: file.path), root: root.path, log: { _ in })
+            Issue.record("a shard of other settings was collected")
+        } catch {
+            #expect("\(error)".contains("trial-000 ran with other settings than"), "\(error)")
         }
     }
 
