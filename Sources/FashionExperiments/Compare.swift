@@ -169,9 +169,7 @@ enum Predictions {
             predicted.append(b)
         }
         // metrics.json counts the test examples: fewer rows means a cut-off file.
-        let metricsURL = URL(fileURLWithPath: run).appendingPathComponent("metrics.json")
-        if let object = (try? Data(contentsOf: metricsURL)).flatMap({ try? JSONSerialization.jsonObject(with: $0) }) as? [String: Any],
-           let expected = object["test_examples"] as? Int, expected != truth.count {
+        if let expected = FinishedRun.metrics(run)?["test_examples"] as? Int, expected != truth.count {
             throw HarnessError("\(url.path) has \(truth.count) rows, but the run tested \(expected) examples (metrics.json): is the file cut off?")
         }
         return (truth, predicted)

@@ -7,9 +7,9 @@ import FashionReports
 /// itself (it never has metrics.json, the mark of a complete run, either way).
 public enum Interruption {
     private static let lock = NSLock()
-    nonisolated(unsafe) private static var active: [URL] = []
-    /// The file whose presence marks each active directory complete (metrics.json for a run).
-    nonisolated(unsafe) private static var completionFile: [URL: String] = [:]
+    /// Each directory being written, with the file whose presence marks it complete
+    /// (metrics.json for a run, result.json for a comparison).
+    nonisolated(unsafe) private static var active: [(directory: URL, completion: String)] = []
     /// Runs that got failed.txt: they must never get metrics.json as well.
     nonisolated(unsafe) private static var marked: [URL] = []
     nonisolated(unsafe) private static var sources: [DispatchSourceSignal] = []
@@ -18,15 +18,13 @@ public enum Interruption {
     /// `completion`: the file that marks the directory complete (result.json for a comparison).
     public static func begin(_ directory: URL, completion: String = "metrics.json") {
         lock.lock(); defer { lock.unlock() }
-        active.append(directory)
-        completionFile[directory] = completion
+        active.append((directory, completion))
     }
 
     public static func end(_ directory: URL) {
         lock.lock(); defer { lock.unlock() }
-        active.removeAll { $0 == directory }
+        active.removeAll { $0.directory == directory }
         marked.removeAll { $0 == directory }
-        completionFile[directory] = nil
     }
 
     /// Writes a run's mark of completion (`write`: metrics.json) and ends its tracking in one
@@ -36,13 +34,13 @@ public enum Interruption {
         lock.lock(); defer { lock.unlock() }
         guard !marked.contains(directory) else { throw RunError.interrupted(directory.path) }
         try write()
-        active.removeAll { $0 == directory }
+        active.removeAll { $0.directory == directory }
     }
 
     /// The run directories being trained now.
     public static var activeDirectories: [URL] {
         lock.lock(); defer { lock.unlock() }
-        return active
+        return active.map(\.directory)
     }
 
     /// Writes `failed.txt` into every active run directory that has no metrics.json yet (one
@@ -55,15 +53,15 @@ public enum Interruption {
 
     /// markActiveRuns with the lock held.
     private static func markUnfinished(reason: String) -> [URL] {
-        let unfinished = active.filter { !FileManager.default.fileExists(atPath: $0.appendingPathComponent(completionFile[$0] ?? "metrics.json").path) }
-        for dir in unfinished {
-            let completion = completionFile[dir] ?? "metrics.json"
+        let unfinished = active.filter { !FileManager.default.fileExists(atPath: $0.directory.appendingPathComponent($0.completion).path) }
+        for (dir, completion) in unfinished {
             try? ResultFiles.write("interrupted: \(reason); the \(completion == "metrics.json" ? "run" : "comparison") did not finish (no \(completion))\n",
                                    to: dir.appendingPathComponent("failed.txt"))
         }
-        active.removeAll { unfinished.contains($0) }
-        marked += unfinished
-        return unfinished
+        let directories = unfinished.map(\.directory)
+        active.removeAll { directories.contains($0.directory) }
+        marked += directories
+        return directories
     }
 
     /// For the command line: on SIGINT, SIGTERM or SIGHUP (the terminal closed), mark the

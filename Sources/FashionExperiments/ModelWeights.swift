@@ -116,10 +116,13 @@ public enum FinishedRun {
     }
 
     /// metrics.json is a regular file holding a JSON object (an empty or cut file is no mark of completion).
-    static func hasMetricsObject(_ directory: String) -> Bool {
+    static func hasMetricsObject(_ directory: String) -> Bool { metrics(directory) != nil }
+
+    /// The run's metrics.json as a JSON object, nil if it is missing, not a regular file or damaged.
+    static func metrics(_ directory: String) -> [String: Any]? {
         let path = (directory as NSString).appendingPathComponent("metrics.json")
-        guard FileKind.notRegular(path) == nil, let data = FileManager.default.contents(atPath: path) else { return false }
-        return (try? JSONSerialization.jsonObject(with: data)) is [String: Any]
+        guard FileKind.notRegular(path) == nil, let data = FileManager.default.contents(atPath: path) else { return nil }
+        return (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
     }
 
     /// Throws, saying why, unless `directory` is a finished run; `use` names what was wanted from it.

@@ -69,10 +69,13 @@ public enum Replay {
         if model.layers.contains(where: { $0 is Dropout }) {
             result.notes.append("\(e.name) has Dropout: its masks come from FashionBench's generator, so another engine's steps will differ")
         }
+        func writeLosses() throws {
+            let rows = result.losses.map { [String($0.0), String($0.1)] }
+            try ResultFiles.write(ResultFiles.csv(header: ["step", "loss"], rows: rows), to: output.appendingPathComponent("loss.csv"))
+        }
         /// Ends the replay: failed.txt says where, the losses so far are kept, no more weights.
         func diverged(_ step: Int, _ what: String) -> HarnessError {
-            let rows = result.losses.map { [String($0.0), String($0.1)] }
-            try? ResultFiles.write(ResultFiles.csv(header: ["step", "loss"], rows: rows), to: output.appendingPathComponent("loss.csv"))
+            try? writeLosses()
             let message = "replay diverged at step \(step): \(what)"
             try? ResultFiles.write(message + "\n", to: output.appendingPathComponent("failed.txt"))
             return HarnessError(message)
@@ -101,8 +104,7 @@ public enum Replay {
                 }
             }
         }
-        let rows = result.losses.map { [String($0.0), String($0.1)] }
-        try ResultFiles.write(ResultFiles.csv(header: ["step", "loss"], rows: rows), to: output.appendingPathComponent("loss.csv"))
+        try writeLosses()
         return result
     }
 

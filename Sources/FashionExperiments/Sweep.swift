@@ -209,8 +209,12 @@ public struct Sweep {
     /// Throws, at the `metric:` line, unless every trial (of every shard: the metric ranks the
     /// whole sweep) produces the metric; reads each trial's experiment, no data.
     public func checkMetric(overrides: Overrides = Overrides()) throws {
-        for trial in trials {
-            let e = try experiment(for: trial, overrides: overrides)
+        try checkMetric(trials.map { try experiment(for: $0, overrides: overrides) })
+    }
+
+    /// `checkMetric` on the trials' experiments already read (`experiments[i]` of `trials[i]`).
+    public func checkMetric(_ experiments: [Experiment]) throws {
+        for (trial, e) in zip(trials, experiments) {
             guard let problem = Sweep.metricProblem(metric, e) else { continue }
             let usable = Sweep.metrics.filter { Sweep.metricProblem($0, e) == nil }
             throw ConfigError(file: file, line: metricLine, path: "metric",

@@ -41,8 +41,10 @@ public enum SweepRunner {
         // Every trial's file and model are checked before anything runs or is written, and so
         // is what only the data shows (split sizes, classes, the input shape, init_from's
         // weights), once for each distinct data, model, seed and init_from of the trials.
-        let experiments = try trials.map { try sweep.experiment(for: $0, overrides: overrides) }
-        try sweep.checkMetric(overrides: overrides)
+        // Every trial's experiment is read once: the metric must suit the whole sweep.
+        let all = try sweep.trials.map { try sweep.experiment(for: $0, overrides: overrides) }
+        try sweep.checkMetric(all)
+        let experiments = trials.map { all[$0.index] }
         var checkedWithData: Set<String> = []
         for e in experiments {
             _ = try RunPlan(experiment: e, loadData: checkedWithData.insert(try dataCheckKey(e)).inserted)
@@ -215,7 +217,10 @@ public enum SweepRunner {
     /// both and returned.
     @discardableResult
     public static func collect(_ sweep: Sweep, root: String? = nil, log: @escaping (String) -> Void) throws -> Outcome {
-        try sweep.checkMetric()
+        // Each trial's experiment, read once, serves the metric check and its settings check.
+        let experiments = try sweep.trials.map { try sweep.experiment(for: $0) }
+        try sweep.checkMetric(experiments)
+        let fingerprints = experiments.map { RunSettings.fingerprint(RunSettings.of($0, keepingSeed: true)) }
         let dir = directory(sweep, root: root)
         let names = (try? FileManager.default.contentsOfDirectory(atPath: dir.path)) ?? []
         let shardFiles = names.compactMap { name in parseShardName(name).flatMap { $0.ext == "csv" ? (name, $0.shard) : nil } }
@@ -249,7 +254,7 @@ public enum SweepRunner {
                     throw HarnessError("\(url.path): \(trial.id) ran with \(key) = \(row[1 + k]), but \(sweep.file):\(sweep.keyLines[key] ?? 1) now gives \(value); \(stale)")
                 }
                 // The values alone miss an edited `set:` or base file: the trial's whole settings must match.
-                if row[settingsColumn] != RunSettings.fingerprint(RunSettings.of(try sweep.experiment(for: trial), keepingSeed: true)) {
+                if row[settingsColumn] != fingerprints[trial.index] {
                     throw HarnessError("\(url.path): \(trial.id) ran with other settings than \(sweep.file) and its base \(sweep.base) give it now (an edited set:, base file or seed); \(stale)")
                 }
                 guard ["ok", "failed"].contains(row[statusColumn]) else {

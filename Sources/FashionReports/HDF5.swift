@@ -339,10 +339,6 @@ public final class HDF5Reader {
         case floatingPoint = "floating-point numbers", integer = "integers", string = "strings", other = "neither numbers nor strings"
     }
 
-    public func elementClass(_ name: String) throws -> ElementClass {
-        try elementType(name).kind
-    }
-
     /// The class of the dataset's elements and their size in bytes as stored.
     public func elementType(_ name: String) throws -> (kind: ElementClass, bytes: Int) {
         try HDF5Library.locked {

@@ -163,9 +163,9 @@ struct ReportsHDF5ChecksumTests {
             #expect(try reader.shape("conv/kernel") == [1, 2, 3, 1])
             #expect(try reader.readFloats("dense/kernel") == big)
             #expect(try reader.readFloats("conv/kernel") == small)
-            #expect(try reader.elementClass("dense/kernel") == .floatingPoint)
-            #expect(try reader.elementClass("labels") == .integer)
-            #expect(try reader.elementClass("names") == .string)
+            #expect(try reader.elementType("dense/kernel").kind == .floatingPoint)
+            #expect(try reader.elementType("labels").kind == .integer)
+            #expect(try reader.elementType("names").kind == .string)
         }
         #expect(HDF5Writer.chunkExtents([2_100, 600]) == [1_747, 600])
         #expect(HDF5Writer.chunkExtents([3, 3, 64, 128]) == [3, 3, 64, 128])
