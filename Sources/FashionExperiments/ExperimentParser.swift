@@ -66,9 +66,7 @@ extension Experiment {
         let root = try Options(file: file, path: "", node: node)
         let defaultName = URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
         let name = try root.string("name", default: defaultName)
-        guard !name.isEmpty, name.count <= 100, name.allSatisfy({ $0.isLetter || $0.isNumber || "_-.".contains($0) }), !name.hasPrefix(".") else {
-            throw root.error("name", "must be 1–100 letters, digits, '_', '-' or '.', not starting with '.', got \"\(name)\"")
-        }
+        if let problem = RunDirectory.nameProblem(name) { throw root.error("name", problem) }
         guard !ResultsIndex.reservedNames.contains(name) else {
             throw root.error("name", "\"\(name)\" is reserved: the results directory keeps sweeps/, comparisons/ and the index (index.csv, index.md, index.html) under these names")
         }

@@ -23,6 +23,16 @@ public enum RunDirectory {
     }
 }
 
+extension RunDirectory {
+    /// Why `name` cannot name a directory of results (an experiment's or a sweep's), or nil.
+    public static func nameProblem(_ name: String) -> String? {
+        guard !name.isEmpty, name.count <= 100, name.allSatisfy({ $0.isLetter || $0.isNumber || "_-.".contains($0) }), !name.hasPrefix(".") else {
+            return "must be 1–100 letters, digits, '_', '-' or '.', not starting with '.', got \"\(name)\""
+        }
+        return nil
+    }
+}
+
 public enum RunError: Error, CustomStringConvertible {
     case cannotCreate(String, String)
     /// A signal marked the run failed (failed.txt) before it could complete.

@@ -65,9 +65,7 @@ public struct Sweep {
         let name = try o.string("name", default: URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent)
         // The name is a directory name: capped like an experiment's name, so a long one fails
         // here at its line instead of as an invalid file name once the sweep starts writing.
-        guard !name.isEmpty, name.count <= 100, name.allSatisfy({ $0.isLetter || $0.isNumber || "_-.".contains($0) }), !name.hasPrefix(".") else {
-            throw o.error("name", "must be 1–100 letters, digits, '_', '-' or '.', not starting with '.', got \"\(name)\"")
-        }
+        if let problem = RunDirectory.nameProblem(name) { throw o.error("name", problem) }
         let baseRelative = try o.string("base")
         // From the sweep file's absolute path: Foundation's `standardized` drops the `..` of a
         // relative one (`sw/s.yaml` with `../tiny.yaml` gave `/tiny.yaml`).
