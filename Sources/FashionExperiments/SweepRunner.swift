@@ -3,6 +3,7 @@ import CSV
 import Yams
 import FashionConfig
 import FashionReports
+import FashionStats
 
 /// Runs a sweep's trials (all, or one shard's) and merges shards into `sweep.csv`, sorted by
 /// the sweep's metric. Layout: `Results/sweeps/<name>/trials/<trial-id>/<run-id>/` for the
@@ -86,8 +87,8 @@ public enum SweepRunner {
                     log(String(format: "  test reconstruction MSE %.6f, test loss %.4f (%@%@)", results["test_reconstruction_mse"] ?? .nan,
                                results["test_loss"] ?? .nan, runDirectory.lastPathComponent, of))
                 }
-                rows.append(row(trial, status: "ok", seeds: runs.count, results: results, runDirectory: runDirectory.path,
-                                settings: RunSettings.fingerprint(RunSettings.of(e, keepingSeed: true)), error: ""))
+                rows.append(row(trial, status: "ok", seeds: runs.count, results: results,
+                                spread: spread(of: sweep.metric, runs), runDirectory: runDirectory.path, settings: RunSettings.fingerprint(RunSettings.of(e, keepingSeed: true)), error: ""))
             } catch RunError.interrupted(let path) {
                 throw RunError.interrupted(path)  // the whole sweep stops; the shard has no table
             } catch {
@@ -99,7 +100,7 @@ public enum SweepRunner {
                 let runDirectory = created.sorted().last.map { trialDirectory.appendingPathComponent($0).path } ?? ""
                 log("  \(trial.label) failed: \(reason)")
                 failed.append("\(trial.label): \(reason)")
-                rows.append(row(trial, status: "failed", seeds: e.repeats, results: [:], runDirectory: runDirectory,
+                rows.append(row(trial, status: "failed", seeds: e.repeats, results: [:], spread: nil, runDirectory: runDirectory,
                                 settings: RunSettings.fingerprint(RunSettings.of(e, keepingSeed: true)), error: reason))
             }
         }
@@ -120,6 +121,14 @@ public enum SweepRunner {
         return results
     }
 
+    /// The sample standard deviation (n − 1) of `metric` over a trial's seeds, as in
+    /// `summary.csv`: how far the mean it is ranked by can be trusted. Nil for one seed.
+    static func spread(of metric: String, _ runs: [RunResult]) -> Double? {
+        let values = runs.compactMap { RepeatSummary.number($0.metrics[metric]) }
+        guard values.count == runs.count, values.count > 1 else { return nil }
+        return Summary.of(values).standardDeviation
+    }
+
     /// What a check with data depends on: the resolved data and model sections, the seed
     /// (splits) and init_from.
     static func dataCheckKey(_ e: Experiment) throws -> String {
@@ -129,9 +138,10 @@ public enum SweepRunner {
     }
 
     /// Trial, its values, `status` (ok or failed) and `seeds`, the results (means over the
-    /// seeds with repeats), then the columns that differ from one run of the sweep to another.
+    /// seeds with repeats), the metric's standard deviation over the seeds, then the columns
+    /// that differ from one run of the sweep to another.
     static func header(_ sweep: Sweep) -> [String] {
-        ["trial"] + sweep.keys + ["status", "seeds"] + resultColumns + unstableColumns
+        ["trial"] + sweep.keys + ["status", "seeds"] + resultColumns + [sweep.metric + "_sd"] + unstableColumns
     }
 
     /// Left out of `sweep.csv`, so that it has the same bytes however the sweep was split.
@@ -139,15 +149,16 @@ public enum SweepRunner {
     /// `--collect` knows a shard of an edited `set:` or base file.
     static let unstableColumns = ["train_seconds", "run_directory", "settings", "error"]
 
-    static func row(_ trial: Sweep.Trial, status: String, seeds: Int, results: [String: Double], runDirectory: String, settings: String,
-                    error: String) -> [String] {
+    static func row(_ trial: Sweep.Trial, status: String, seeds: Int, results: [String: Double], spread: Double?, runDirectory: String,
+                    settings: String, error: String) -> [String] {
         let values: [String] = resultColumns.map { key in
             guard let v = results[key] else { return "" }
             // epochs_run of one run (or of seeds that agree) stays a whole number, as in metrics.json.
             return key == "epochs_run" && v == v.rounded() ? String(Int(v)) : ResultFiles.number(v)
         }
         let seconds = results["train_seconds"].map { String(format: "%.3f", $0) } ?? ""
-        return [trial.id] + trial.values.map(\.1) + [status, String(seeds)] + values + [seconds, runDirectory, settings, error]
+        return [trial.id] + trial.values.map(\.1) + [status, String(seeds)] + values + [spread.map(ResultFiles.number) ?? ""]
+            + [seconds, runDirectory, settings, error]
     }
 
     static func shardName(_ shard: Shard, _ ext: String) -> String { "shard-\(shard.index)-of-\(shard.count).\(ext)" }
@@ -226,8 +237,14 @@ public enum SweepRunner {
         let shardFiles = names.compactMap { name in parseShardName(name).flatMap { $0.ext == "csv" ? (name, $0.shard) : nil } }
             .sorted { $0.0 < $1.0 }
         let counts = Set(shardFiles.map(\.1.count))
+        // Shards still training: a collect before they finish says so, rather than only "missing".
+        let running = names.compactMap { name in
+            parseShardName(name).flatMap { $0.ext == "lock" && ShardClaim.isHeld(dir.appendingPathComponent(name)) ? $0.shard : nil }
+        }.sorted { $0.index < $1.index }
+        let stillRunning = running.isEmpty ? ""
+            : "; still running: shard " + running.map { "\($0.index)/\($0.count)" }.joined(separator: ", ") + " (collect once it has finished)"
         guard counts.count == 1, let n = counts.first else {
-            throw HarnessError(shardFiles.isEmpty ? "\(dir.path) has no shard results yet (run `fashionbench sweep \(sweep.file)` first)"
+            throw HarnessError(shardFiles.isEmpty ? "\(dir.path) has no shard results yet (run `fashionbench sweep \(sweep.file)` first)\(stillRunning)"
                                                   : "\(dir.path) holds shards of different splits (\(counts.sorted().map(String.init).joined(separator: ", "))); keep one")
         }
         let expectedHeader = header(sweep)
@@ -266,7 +283,7 @@ public enum SweepRunner {
         }
         let missing = sweep.trials.map(\.id).filter { byTrial[$0] == nil }
         guard missing.isEmpty else {
-            throw HarnessError("\(missing.count) of \(sweep.trials.count) trials have no result yet (\(missing.prefix(5).joined(separator: ", "))…); run the missing shards of \(n)")
+            throw HarnessError("\(missing.count) of \(sweep.trials.count) trials have no result yet (\(missing.prefix(5).joined(separator: ", "))\(missing.count > 5 ? ", …" : "")); run the missing shards of \(n)\(stillRunning)")
         }
         guard let metricColumn = expectedHeader.firstIndex(of: sweep.metric) else {
             throw HarnessError("the sweep's metric \(sweep.metric) has no column in \(expectedHeader.joined(separator: ","))")

@@ -262,19 +262,22 @@ struct ResultsWorkflowTests {
         let sweepDir = root.appendingPathComponent("failing")
         let table = try String(contentsOf: sweepDir.appendingPathComponent("sweep_runs.csv"), encoding: .utf8)
             .split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
-        // trial, learning_rate, status, seeds, test_accuracy, …, train_seconds, run_directory, error
+        // trial, learning_rate, status, seeds, test_accuracy, …, epochs_run, test_accuracy_sd, train_seconds, run_directory, settings, error
         #expect(table.dropFirst().map { $0[0] } .last == "trial-001")
         let failedRow = table.last!
-        #expect(failedRow[2] == "failed" && failedRow[4].isEmpty && failedRow[14...].joined(separator: ",").contains("training diverged"), "\(failedRow)")
-        #expect(failedRow[13].hasPrefix(sweepDir.appendingPathComponent("trials/trial-001").path))
+        #expect(failedRow[2] == "failed" && failedRow[4].isEmpty && failedRow[12].isEmpty
+                && failedRow[15...].joined(separator: ",").contains("training diverged"), "\(failedRow)")
+        #expect(failedRow[14].hasPrefix(sweepDir.appendingPathComponent("trials/trial-001").path))
         for row in table.dropFirst().dropLast() {
             #expect(row[2] == "ok" && row[3] == "2")
             // The group's directory, and its mean, not the first seed's.
-            let group = URL(fileURLWithPath: row[13])
+            let group = URL(fileURLWithPath: row[14])
             #expect(group.lastPathComponent.hasSuffix("-x2"))
             let summary = try JSONSerialization.jsonObject(with: Data(contentsOf: group.appendingPathComponent("summary.json"))) as! [String: Any]
             let accuracy = (summary["metrics"] as! [String: Any])["test_accuracy"] as! [String: Any]
             #expect(abs(Double(row[4])! - (accuracy["mean"] as! Double)) < 1e-12, "\(row) vs \(accuracy)")
+            // Beside the mean, its seeds' standard deviation (test_accuracy_sd), as summary.json has it.
+            #expect(abs(Double(row[12])! - (accuracy["std"] as! Double)) < 1e-12, "\(row) vs \(accuracy)")
         }
         let shard = try String(contentsOf: sweepDir.appendingPathComponent("shard-0-of-1.csv"), encoding: .utf8)
         #expect(shard.split(separator: "\n").count == 4 && shard.contains("trial-001,1.0e+30,failed,2,"))
@@ -320,6 +323,9 @@ struct ResultsWorkflowTests {
         #expect(refusal(Shard(index: 1, count: 2)).contains("shard 0/1 of this sweep is running in another process"))
         #expect(runs().isEmpty)
         #expect(!FileManager.default.fileExists(atPath: sweepDir.appendingPathComponent("shard-0-of-1.csv").path))
+        // Collecting meanwhile names the shard still running.
+        let early: String = { do { _ = try SweepRunner.collect(sweep, root: root.path, log: { _ in }); return "collected" } catch { return "\(error)" } }()
+        #expect(early.contains("no shard results yet") && early.contains("still running: shard 0/1"), "\(early)")
         close(held)  // as when that process ends, however it ends
 
         // The lock file left behind blocks nothing.
@@ -515,15 +521,15 @@ struct ResultsWorkflowTests {
         let sweepDir = root.appendingPathComponent("c")
         try FileManager.default.createDirectory(at: sweepDir, withIntermediateDirectories: true)
         let header = "trial,training.optimizer.learning_rate,status,seeds,test_accuracy,test_loss,test_reconstruction_mse,best_val_accuracy,"
-            + "final_val_accuracy,best_val_loss,final_val_loss,epochs_run,train_seconds,run_directory,settings,error\n"
+            + "final_val_accuracy,best_val_loss,final_val_loss,epochs_run,test_accuracy_sd,train_seconds,run_directory,settings,error\n"
         // Each trial's fingerprint, as a shard records it.
         let sweep = try Sweep.load(file: file.path)
         let fp = try sweep.trials.map { RunSettings.fingerprint(RunSettings.of(try sweep.experiment(for: $0), keepingSeed: true)) }
-        try (header + "trial-000,0.001,ok,1,0.5,1.2,,0.5,0.5,1.1,1.1,2,1.000,/r/0,\(fp[0]),\n"
-                    + "trial-002,0.003,failed,1,,,,,,,,,,/r/2,\(fp[2]),\"training diverged in epoch 1: the loss is not finite\"\n")
+        try (header + "trial-000,0.001,ok,1,0.5,1.2,,0.5,0.5,1.1,1.1,2,,1.000,/r/0,\(fp[0]),\n"
+                    + "trial-002,0.003,failed,1,,,,,,,,,,,/r/2,\(fp[2]),\"training diverged in epoch 1: the loss is not finite\"\n")
             .write(to: sweepDir.appendingPathComponent("shard-0-of-2.csv"), atomically: true, encoding: .utf8)
-        try (header + "trial-001,0.002,ok,1,0.7,1.0,,0.6,0.6,1.0,1.0,2,1.000,/r/1,\(fp[1]),\n"
-                    + "trial-003,0.004,ok,1,,1.3,,,,,,2,1.000,/r/3,\(fp[3]),\n")
+        try (header + "trial-001,0.002,ok,1,0.7,1.0,,0.6,0.6,1.0,1.0,2,,1.000,/r/1,\(fp[1]),\n"
+                    + "trial-003,0.004,ok,1,,1.3,,,,,,2,,1.000,/r/3,\(fp[3]),\n")
             .write(to: sweepDir.appendingPathComponent("shard-1-of-2.csv"), atomically: true, encoding: .utf8)
         var lines: [String] = []
         let outcome = try SweepRunner.collect(try Sweep.load(file: file.path), root: root.path, log: { lines.append($0) })
@@ -533,14 +539,14 @@ struct ResultsWorkflowTests {
         #expect(outcome.failed == ["trial-002 (training.optimizer.learning_rate = 0.003): training diverged in epoch 1: the loss is not finite"])
         #expect(lines.last?.contains("4 trials (1 failed); best trial-001 with test_accuracy 0.7;") == true, "\(lines)")
         let runs = try String(contentsOf: sweepDir.appendingPathComponent("sweep_runs.csv"), encoding: .utf8)
-        #expect(runs.contains("\ntrial-002,0.003,failed,1,,,,,,,,,,/r/2,\(fp[2]),training diverged in epoch 1: the loss is not finite\n"))
+        #expect(runs.contains("\ntrial-002,0.003,failed,1,,,,,,,,,,,/r/2,\(fp[2]),training diverged in epoch 1: the loss is not finite\n"))
 
         // No trial with a value: nothing is called best.
         try FileManager.default.removeItem(at: sweepDir.appendingPathComponent("shard-1-of-2.csv"))
-        try (header + "trial-001,0.002,failed,1,,,,,,,,,,/r/1,\(fp[1]),diverged\ntrial-003,0.004,failed,1,,,,,,,,,,/r/3,\(fp[3]),diverged\n")
+        try (header + "trial-001,0.002,failed,1,,,,,,,,,,,/r/1,\(fp[1]),diverged\ntrial-003,0.004,failed,1,,,,,,,,,,,/r/3,\(fp[3]),diverged\n")
             .write(to: sweepDir.appendingPathComponent("shard-1-of-2.csv"), atomically: true, encoding: .utf8)
         try FileManager.default.removeItem(at: sweepDir.appendingPathComponent("shard-0-of-2.csv"))
-        try (header + "trial-000,0.001,failed,1,,,,,,,,,,/r/0,\(fp[0]),diverged\ntrial-002,0.003,failed,1,,,,,,,,,,/r/2,\(fp[2]),diverged\n")
+        try (header + "trial-000,0.001,failed,1,,,,,,,,,,,/r/0,\(fp[0]),diverged\ntrial-002,0.003,failed,1,,,,,,,,,,,/r/2,\(fp[2]),diverged\n")
             .write(to: sweepDir.appendingPathComponent("shard-0-of-2.csv"), atomically: true, encoding: .utf8)
         lines = []
         #expect(try SweepRunner.collect(try Sweep.load(file: file.path), root: root.path, log: { lines.append($0) }).failed.count == 4)
