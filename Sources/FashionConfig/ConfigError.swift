@@ -21,7 +21,7 @@ public struct ConfigError: Error, CustomStringConvertible, Equatable {
 
     public var description: String {
         let subject = path.isEmpty ? "" : "\(path) "
-        let text = origin.map { "\($0): \(subject)\(message) (applied to \(file))" } ?? "\(file):\(line): \(subject)\(message)"
+        let text = origin.map { "\($0): \(subject)\(message) (applied to \(file))" } ?? "\(file)\(line > 0 ? ":\(line)" : ""): \(subject)\(message)"
         return text.replacingOccurrences(of: "\n", with: " ")
     }
 }
@@ -43,9 +43,9 @@ public enum FileProblem {
             var status = stat()
             if stat(path, &status) == 0, status.st_mode & S_IFMT != S_IFREG { return "is not a regular file (a FIFO, device or socket)" }
             // The deepest part of the path that exists: a file there means the rest cannot be made.
-            var ancestor = (path as NSString).deletingLastPathComponent
+            var ancestor = parent(of: path)
             while !ancestor.isEmpty, ancestor != "/", !FileManager.default.fileExists(atPath: ancestor) {
-                ancestor = (ancestor as NSString).deletingLastPathComponent
+                ancestor = parent(of: ancestor)
             }
             if !ancestor.isEmpty, FileManager.default.fileExists(atPath: ancestor, isDirectory: &isDirectory), !isDirectory.boolValue {
                 return "\(ancestor) is a file, not a directory"
@@ -55,6 +55,16 @@ public enum FileProblem {
                 return "no permission to write in \(ancestor)"
             }
         }
-        return ns.localizedDescription
+        // Foundation's words for a missing file are "The operation could not be completed. The file doesn't exist."
+        let words = ns.localizedDescription
+        let preamble = "The operation could not be completed. "
+        return words.hasPrefix(preamble) && words.count > preamble.count ? String(words.dropFirst(preamble.count)) : words
+    }
+
+    /// The path up to its last "/" ("" for a bare name): NSString's deletingLastPathComponent
+    /// traps on some one-character paths ("x", "-").
+    static func parent(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "" }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
     }
 }

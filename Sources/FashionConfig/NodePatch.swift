@@ -82,7 +82,9 @@ public enum NodePatch {
         switch first {
         case let .key(key):
             var pairs: [(Node, Node)] = []
-            if case let .mapping(m) = node { pairs = Array(m) } else if node.tagName != .null {
+            // The patched mapping keeps its line, so errors about it still point into the file.
+            var mark: Mark? = node.mark
+            if case let .mapping(m) = node { pairs = Array(m); mark = m.mark } else if node.tagName != .null {
                 throw PatchError(path: path, message: "goes through \(key), but its parent is not a mapping")
             }
             if let i = pairs.firstIndex(where: { $0.0.string == key }) {
@@ -90,13 +92,13 @@ public enum NodePatch {
             } else {
                 pairs.append((Node(key), try set(Node("", Tag(.null)), rest, to: value, path: path)))
             }
-            return .mapping(Node.Mapping(pairs))
+            return .mapping(Node.Mapping(pairs, .implicit, .any, mark))
         case let .index(i):
             guard case let .sequence(seq) = node else { throw PatchError(path: path, message: "indexes [\(i)] into something that is not a list") }
             var items = Array(seq)
             guard i < items.count else { throw PatchError(path: path, message: "indexes [\(i)] but the list has \(items.count) entries") }
             items[i] = try set(items[i], rest, to: value, path: path)
-            return .sequence(Node.Sequence(items))
+            return .sequence(Node.Sequence(items, .implicit, .any, seq.mark))
         }
     }
 }

@@ -60,7 +60,46 @@ public final class Options {
             throw ConfigError(file: file, line: 1, path: "", message: "is empty; an experiment needs at least `model:`")
         }
         try checkExpandedSize(node, file: file)
-        return node
+        return try mergingKeys(node, file: file)
+    }
+
+    /// YAML 1.1's merge key, as PyYAML and Keras users' configs use it: `<<: *defaults` (or a
+    /// list of such mappings) puts their pairs into this mapping; its own keys win, and of
+    /// the merged mappings the earlier one. The expanded size is checked first, and merging
+    /// only copies what that walk counted.
+    static func mergingKeys(_ node: Node, file: String) throws -> Node {
+        switch node {
+        case let .mapping(m):
+            var own: [(Node, Node)] = []
+            var merged: [(Node, Node)] = []
+            for (key, value) in m {
+                guard case let .scalar(k) = key, k.string == "<<", k.style == .plain else {
+                    own.append((key, try mergingKeys(value, file: file)))
+                    continue
+                }
+                let sources: [Node]
+                switch value {
+                case .mapping: sources = [value]
+                case let .sequence(q): sources = Array(q)
+                default: sources = []
+                }
+                func refuse(_ got: Node) -> ConfigError {
+                    ConfigError(file: file, line: key.mark?.line ?? 1, path: "<<",
+                                message: "(a merge key) takes a mapping or a list of mappings, such as *defaults, got \(describe(got))")
+                }
+                if sources.isEmpty { throw refuse(value) }
+                for source in sources {
+                    guard case let .mapping(pairs) = try mergingKeys(source, file: file) else { throw refuse(source) }
+                    for (k2, v2) in pairs where !merged.contains(where: { $0.0.string == k2.string }) { merged.append((k2, v2)) }
+                }
+            }
+            let ownKeys = Set(own.compactMap { $0.0.string })
+            return .mapping(Node.Mapping(own + merged.filter { !ownKeys.contains($0.0.string ?? "") }, m.tag, m.style, m.mark))
+        case let .sequence(q):
+            return .sequence(Node.Sequence(try q.map { try mergingKeys($0, file: file) }, q.tag, q.style, q.mark))
+        default:
+            return node
+        }
     }
 
     /// Most values a document may hold once its aliases are expanded. An experiment or sweep
@@ -77,7 +116,7 @@ public final class Options {
             count += 1
             if count > maximumExpandedValues {
                 throw ConfigError(file: file, line: n.mark?.line ?? 1, path: path,
-                                  message: "expands to more than \(maximumExpandedValues) values (aliases of aliases?); an experiment or sweep file holds a few hundred")
+                                  message: "holds more than \(maximumExpandedValues) values once its aliases are expanded; an experiment or sweep file holds a few hundred (aliases of aliases can make a few lines into billions)")
             }
             switch n {
             case let .mapping(m): for (k, v) in m { stack.append(k); stack.append(v) }
@@ -357,7 +396,10 @@ public final class Options {
             case .str: return "the string \"\(text)\""
             case .null: return "nothing (null)"
             case .bool: return "the boolean \(text)"
-            default: return text
+            case .int: return text
+            // An explicit tag that made the value something else ("!!float 10", "!custom 2") is named.
+            case .float: return Int(text) != nil ? "\(text) (tagged !!float)" : text
+            default: return "\(text) (tagged \(node.tag))"
             }
         case .mapping: return "a mapping"
         case .sequence: return "a list"
@@ -402,8 +444,7 @@ public final class Options {
     }
 
     /// Yams refuses a mapping with a repeated key before there is a tree to name its path,
-    /// and says only where the key first appears. This finds the repeat (the next `key:` in
-    /// that mapping: at the same column in block style, anywhere after it in flow style),
+    /// and says only where the key first appears. This finds the repeat (`repeatOf`),
     /// renames it in a copy of the text so the document composes, and takes the path of the
     /// renamed key from the tree: "model.layers[2].units appears twice (first on line 9)".
     static func duplicateKeyError(_ key: String, first: Mark, yaml: String, file: String) -> ConfigError {
@@ -413,6 +454,44 @@ public final class Options {
         guard firstLine >= 1, firstLine <= lines.count else {
             return ConfigError(file: file, line: max(firstLine, 1), path: key, message: "appears twice in one mapping")
         }
+        guard let second = repeatOf(key, first: first, in: lines) else {
+            return ConfigError(file: file, line: firstLine, path: key, message: "appears twice in one mapping")
+        }
+        let marker = "fashionbench-repeated-key"
+        var renamed = rename(lines, at: second, to: marker)
+        // Another repeated key later in the file stops the tree too: rename it as well (this
+        // one, the first, is the one reported).
+        var tree: Node?
+        for attempt in 0..<16 {
+            do {
+                tree = try Yams.compose(yaml: String(String.UnicodeScalarView(renamed.joined(separator: ["\n"]))))
+                break
+            } catch let YamlError.duplicatedKeysInMapping(duplicates, context) {
+                guard let other = duplicates.sorted().first, let repeated = repeatOf(other, first: context.mark, in: renamed) else { break }
+                renamed = rename(renamed, at: repeated, to: "fashionbench-other-repeated-key-\(attempt)")
+            } catch {
+                break
+            }
+        }
+        // The walk for the path is bounded like any document (aliases of aliases are refused).
+        if let tree, (try? checkExpandedSize(tree, file: file)) != nil, let parent = path(of: marker, in: tree) {
+            return ConfigError(file: file, line: second.line, path: join(parent, key), message: "appears twice (first on line \(firstLine))")
+        }
+        return ConfigError(file: file, line: second.line, path: key, message: "appears twice in one mapping (first on line \(firstLine))")
+    }
+
+    /// `lines` with the key at `place` renamed.
+    static func rename(_ lines: [[Unicode.Scalar]], at place: (line: Int, column: Int, length: Int), to name: String) -> [[Unicode.Scalar]] {
+        var renamed = lines
+        renamed[place.line - 1].replaceSubrange(place.column..<(place.column + place.length), with: Array(name.unicodeScalars))
+        return renamed
+    }
+
+    /// Where `key`, which Yams found first at `first`, appears again in the same mapping: the
+    /// next `key:` at the same column in block style, anywhere after it in flow style.
+    static func repeatOf(_ key: String, first: Mark, in lines: [[Unicode.Scalar]]) -> (line: Int, column: Int, length: Int)? {
+        let firstLine = first.line
+        guard firstLine >= 1, firstLine <= lines.count else { return nil }
         let column = first.column - 1
         let firstText = lines[firstLine - 1]
         // A flow mapping's key follows "{" or "," (perhaps on an earlier line); a block
@@ -439,32 +518,15 @@ public final class Options {
             }
             return nil
         }
-        var second: (line: Int, column: Int, length: Int)?
-        search: for l in (firstLine - 1)..<lines.count {
+        for l in (firstLine - 1)..<lines.count {
             let text = lines[l]
             let start = l == firstLine - 1 ? column + 1 : 0
             guard start < text.count else { continue }
             for c in start..<text.count where flow || c == column {
-                if let length = keyLength(at: c, in: text) { second = (l + 1, c, length); break search }
+                if let length = keyLength(at: c, in: text) { return (l + 1, c, length) }
             }
         }
-        guard let second else {
-            return ConfigError(file: file, line: firstLine, path: key, message: "appears twice in one mapping")
-        }
-        var renamed = lines
-        let marker = Array("fashionbench-repeated-key".unicodeScalars)
-        renamed[second.line - 1].replaceSubrange(second.column..<(second.column + second.length), with: marker)
-        var text = String.UnicodeScalarView()
-        for (i, l) in renamed.enumerated() {
-            if i > 0 { text.append("\n") }
-            text.append(contentsOf: l)
-        }
-        // The walk for the path is bounded like any document (aliases of aliases are refused).
-        if let tree = try? Yams.compose(yaml: String(text)), (try? checkExpandedSize(tree, file: file)) != nil,
-           let parent = path(of: String(String.UnicodeScalarView(marker)), in: tree) {
-            return ConfigError(file: file, line: second.line, path: join(parent, key), message: "appears twice (first on line \(firstLine))")
-        }
-        return ConfigError(file: file, line: second.line, path: key, message: "appears twice in one mapping (first on line \(firstLine))")
+        return nil
     }
 
     /// The path of the mapping that holds the key `name` ("" for the document), or nil.

@@ -257,7 +257,8 @@ public enum ProductImages {
         }
         guard classNames.count >= 2 else {
             throw DataError(file: stylesPath, problem: "only \(classNames.count) class(es) with at least \(settings.minCount) images remain",
-                            remedy: "Lower data.min_count or choose other classes", key: settings.classCountKey)
+                            remedy: settings.minCount > 1 ? "Lower data.min_count or choose other classes" : "Choose more classes",
+                            key: settings.classCountKey)
         }
         let classIndex = Dictionary(uniqueKeysWithValues: classNames.enumerated().map { ($1, Int32($0)) })
         let chosen = selected.filter { classIndex[$0.name] != nil }

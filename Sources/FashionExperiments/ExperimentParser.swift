@@ -12,12 +12,15 @@ public struct Overrides: Sendable {
     public var limit: Int?
     public var threads: Int?
     public var repeats: Int?
-    public init(epochs: Int? = nil, seed: UInt64? = nil, limit: Int? = nil, threads: Int? = nil, repeats: Int? = nil) {
+    /// `run --results`: output.directory, under which init_from's experiment names are found too.
+    public var results: String?
+    public init(epochs: Int? = nil, seed: UInt64? = nil, limit: Int? = nil, threads: Int? = nil, repeats: Int? = nil, results: String? = nil) {
         self.epochs = epochs
         self.seed = seed
         self.limit = limit
         self.threads = threads
         self.repeats = repeats
+        self.results = results
     }
 }
 
@@ -51,7 +54,18 @@ extension Experiment {
         do {
             return try parsePatched(yaml: yaml, file: file, overrides: overrides, patches: patches, patchOrigins: patchOrigins)
         } catch let e as ConfigError {
-            throw ExperimentSource.attribute(e, patches: patches, origins: patchOrigins, yaml: yaml)
+            let source = ExperimentSource(yaml: yaml, overrides: overrides, patches: patches, patchOrigins: patchOrigins)
+            throw ExperimentSource.attribute(e, patches: patches, origins: patchOrigins, yaml: yaml) { i in
+                let (p, o) = source.without(i)
+                do {
+                    _ = try parsePatched(yaml: yaml, file: file, overrides: overrides, patches: p, patchOrigins: o)
+                    return false
+                } catch let x as ConfigError {
+                    return x.path == e.path && x.message == e.message
+                } catch {
+                    return false
+                }
+            }
         }
     }
 
@@ -93,8 +107,13 @@ extension Experiment {
         try evaluation.finish()
 
         let output = try root.child("output") ?? Options(file: file, path: "output", node: .mapping([:]))
-        let directory = try output.string("directory", default: "Results")
+        var directory = try output.string("directory", default: "Results")
         guard !directory.isEmpty else { throw output.error("directory", "must not be empty") }
+        if let r = overrides.results {
+            guard !r.isEmpty else { throw ConfigError(file: file, line: 1, path: "output.directory", message: "must not be empty", origin: "--results ''") }
+            directory = r
+            output.record("directory", Node(r))
+        }
         let formats = try parseFormats(output)
         let charts = try output.bool("charts", default: true)
         let confidence = try output.double("confidence", default: 0.95, min: 0, max: 1, minExclusive: true, maxExclusive: true)
@@ -266,6 +285,9 @@ extension Experiment {
             try checkNew(name)
             rules.append(ProductClassRule(name: name, column: column, values: values))
         }
+        guard rules.count >= 2 else {
+            throw o.error(atLine: line, path: path, "names 1 class; a classifier needs at least 2")
+        }
         return rules
     }
 
@@ -410,6 +432,9 @@ extension Experiment {
         let shuffle = try o.bool("shuffle", default: true)
         let loss = try o.choice("loss", Losses.names, default: "categorical_crossentropy")
         let fromLogits = try o.bool("from_logits", default: false)
+        if fromLogits, Losses.make(loss)?.outputActivation == .linear {
+            throw o.error("from_logits", "is true, but \(loss) takes the outputs as they are (Keras' MeanSquaredError has no from_logits); remove it")
+        }
         let targets = try o.choice("targets", ["labels", "inputs"], default: "labels")
         if targets == "inputs", Losses.make(loss)?.acceptsValueTargets != true {
             throw o.error("loss", "is \(loss), which compares class labels; training.targets: inputs needs mean_squared_error or binary_crossentropy")
@@ -438,6 +463,9 @@ extension Experiment {
             case "EarlyStopping": kind = .earlyStopping(try EarlyStopping.Settings(options: c))
             case "ReduceLROnPlateau": kind = .reduceLROnPlateau(try ReduceLROnPlateau.Settings(options: c))
             default: kind = .modelCheckpoint(try ModelCheckpoint.Settings(options: c))
+            }
+            if case .modelCheckpoint = kind, let first = callbacks.first(where: { if case .modelCheckpoint = $0.kind { true } else { false } }) {
+                throw c.error("is a second ModelCheckpoint (the first is \(first.path), line \(first.line)): both would write the run's one weights.h5; keep one")
             }
             callbacks.append(CallbackSpec(kind: kind, line: c.line, path: c.path))
             try c.finish()

@@ -164,6 +164,32 @@ public struct Experiment {
         ExperimentSource.attribute(ConfigError(file: file, line: line ?? lines[path] ?? 1, path: path, message: message),
                                    patches: source.patches, origins: source.patchOrigins, yaml: source.yaml)
     }
+
+    /// A mistake found when the model is built and checked (`RunPlan`) that its key alone does
+    /// not explain — a `--set model.layers[9].units=5` against the dataset's 10 classes — is
+    /// the patch's when the same check, on the file without that patch, passes. Only checks
+    /// that need no data are repeated; a mistake only the data shows keeps its key's origin.
+    public func attributing(_ c: ConfigError) -> ConfigError {
+        guard c.origin == nil, source.patchOrigins.contains(where: { $0 != nil }) else { return c }
+        // nil: the file without the patch cannot be read at all, which says nothing of this check.
+        func reproduced(_ patches: [(String, Node)], _ origins: [String?]) -> Bool? {
+            guard let other = try? Experiment.parse(yaml: source.yaml, file: file, overrides: source.overrides,
+                                                    patches: patches, patchOrigins: origins) else { return nil }
+            do {
+                _ = try RunPlan(unattributed: other, data: nil)
+                return false
+            } catch let x as ConfigError {
+                return x.path == c.path && x.message == c.message
+            } catch {
+                return false
+            }
+        }
+        guard reproduced(source.patches, source.patchOrigins) == true else { return c }
+        return ExperimentSource.attribute(c, patches: source.patches, origins: source.patchOrigins, yaml: source.yaml) { i in
+            let (p, o) = source.without(i)
+            return reproduced(p, o) ?? true
+        }
+    }
 }
 
 public struct ExperimentSource {
@@ -177,17 +203,36 @@ public struct ExperimentSource {
     /// patch at or above the error's key set the value (later patches win).
     /// A mistake above a patched key belongs to the patch too when the file has no such key:
     /// `--set training.nonexistent.foo=1` created `training.nonexistent`.
-    static func attribute(_ e: ConfigError, patches: [(String, Node)], origins: [String?], yaml: String) -> ConfigError {
+    /// A mistake between keys (a patched loss against the file's output layer, a patched unit
+    /// count against the dataset's classes, a patched layer type against the file's keys of the
+    /// layer) belongs to the patches without which it does not happen:
+    /// `reproducedWithout(i)` says whether it still happens without patch i.
+    static func attribute(_ e: ConfigError, patches: [(String, Node)], origins: [String?], yaml: String,
+                          reproducedWithout: ((Int) -> Bool)? = nil) -> ConfigError {
         guard e.origin == nil else { return e }
         func under(_ path: String, _ key: String) -> Bool { path == key || path.hasPrefix(key + ".") || path.hasPrefix(key + "[") }
+        func from(_ origin: String) -> ConfigError { ConfigError(file: e.file, line: e.line, path: e.path, message: e.message, origin: origin) }
         lazy var file: Node? = (try? Yams.compose(yaml: yaml)) ?? nil
         for i in patches.indices.reversed() where i < origins.count {
             let key = patches[i].0
             guard let origin = origins[i] else { continue }
             if under(e.path, key) || (under(key, e.path) && file.map { !NodePatch.contains($0, path: e.path) } == true) {
-                return ConfigError(file: e.file, line: e.line, path: e.path, message: e.message, origin: origin)
+                return from(origin)
             }
         }
+        if let reproducedWithout {
+            // Every patch without which it does not happen (a kernel size and a padding together).
+            let responsible = patches.indices.filter { $0 < origins.count && origins[$0] != nil && !reproducedWithout($0) }
+            if !responsible.isEmpty { return from(responsible.compactMap { origins[$0] }.joined(separator: ", ")) }
+        }
         return e
+    }
+
+    /// The patches and their origins without patch i.
+    func without(_ i: Int) -> (patches: [(String, Node)], origins: [String?]) {
+        var p = patches, o = patchOrigins
+        p.remove(at: i)
+        if i < o.count { o.remove(at: i) }
+        return (p, o)
     }
 }

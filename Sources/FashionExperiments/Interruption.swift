@@ -55,7 +55,8 @@ public enum Interruption {
     private static func markUnfinished(reason: String) -> [URL] {
         let unfinished = active.filter { !FileManager.default.fileExists(atPath: $0.directory.appendingPathComponent($0.completion).path) }
         for (dir, completion) in unfinished {
-            try? ResultFiles.write("interrupted: \(reason); the \(completion == "metrics.json" ? "run" : "comparison") did not finish (no \(completion))\n",
+            let what = ["metrics.json": "run", "summary.json": "group"][completion] ?? "comparison"
+            try? ResultFiles.write("interrupted: \(reason); the \(what) did not finish (no \(completion))\n",
                                    to: dir.appendingPathComponent("failed.txt"))
         }
         let directories = unfinished.map(\.directory)

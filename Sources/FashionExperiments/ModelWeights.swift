@@ -84,7 +84,9 @@ public enum ModelWeights {
     public static func resolve(_ reference: String, resultsRoot: String) throws -> URL {
         let fm = FileManager.default
         var isDir: ObjCBool = false
-        if fm.fileExists(atPath: reference, isDirectory: &isDir) {
+        // A bare name is an experiment's, whatever the current directory holds ("./name" for a path).
+        let isPath = reference.contains("/") || reference.hasSuffix(".h5")
+        if isPath, fm.fileExists(atPath: reference, isDirectory: &isDir) {
             let url = URL(fileURLWithPath: reference)
             if !isDir.boolValue { return url }
             try FinishedRun.check(reference, use: "its weights.h5 (name the file itself to start from it anyway)")
@@ -92,7 +94,7 @@ public enum ModelWeights {
             guard fm.fileExists(atPath: weights.path) else { throw HarnessError("\(reference) has no weights.h5") }
             return weights
         }
-        if reference.contains("/") || reference.hasSuffix(".h5") {
+        if isPath {
             throw HarnessError("\(reference) does not exist (init_from takes a weights file, a run directory or an experiment name such as model_2)")
         }
         let dir = URL(fileURLWithPath: resultsRoot).appendingPathComponent(reference, isDirectory: true)
@@ -103,7 +105,8 @@ public enum ModelWeights {
                 return d.appendingPathComponent("weights.h5")
             }
         }
-        throw HarnessError("no finished run of \(reference) with weights under \(dir.path): run its experiment first (e.g. `fashionbench run Experiments/\(reference).yaml`)")
+        let here = fm.fileExists(atPath: reference) ? " (for the \(reference) in the current directory, write ./\(reference))" : ""
+        throw HarnessError("no finished run of \(reference) with weights under \(dir.path): run its experiment first (e.g. `fashionbench run Experiments/\(reference).yaml`, with the same --results if any)\(here)")
     }
 }
 

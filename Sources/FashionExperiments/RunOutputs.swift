@@ -252,7 +252,9 @@ enum RunOutputs {
         try ResultFiles.write(doc.markdown(), to: directory.appendingPathComponent("report.md"))
         try ResultFiles.write(doc.html(directory: directory), to: directory.appendingPathComponent("report.html"))
         try ResultFiles.write(s.csv, to: directory.appendingPathComponent("summary.csv"))
-        try ResultFiles.write(try ResultFiles.json(s.json), to: directory.appendingPathComponent("summary.json"))
+        // summary.json marks the group complete: written under the lock an interruption takes.
+        let json = try ResultFiles.json(s.json)
+        try Interruption.complete(directory) { try ResultFiles.write(json, to: directory.appendingPathComponent("summary.json")) }
     }
 
     static func sweepChart(_ rows: [(label: String, value: Double)], metric: String, directory: URL) -> String? {

@@ -26,7 +26,8 @@ public final class RunPlan {
     public private(set) var dataSkipped: [SkippedProduct] = []
 
     public convenience init(experiment e: Experiment, loadData: Bool = true) throws {
-        let loaded = loadData ? try RunPlan.loadDatasetReporting(e) : nil
+        let loaded: (train: ImageSet, validation: ImageSet?, test: ImageSet, notes: [String], skipped: [SkippedProduct])?
+        do { loaded = loadData ? try RunPlan.loadDatasetReporting(e) : nil } catch let c as ConfigError { throw e.attributing(c) }
         try self.init(experiment: e, data: loaded.map { ($0.train, $0.validation, $0.test) })
         dataNotes = loaded?.notes ?? []
         dataSkipped = loaded?.skipped ?? []
@@ -44,7 +45,13 @@ public final class RunPlan {
                        shuffle: e.training.shuffle, seed: e.seed, augmentation: e.data.augmentation.map { ($0, e.seed) })
     }
 
-    public init(experiment e: Experiment, data: (ImageSet, ImageSet?, ImageSet)?) throws {
+    public convenience init(experiment e: Experiment, data: (ImageSet, ImageSet?, ImageSet)?) throws {
+        do { try self.init(unattributed: e, data: data) } catch let c as ConfigError { throw e.attributing(c) }
+    }
+
+    /// The checks, with each mistake at its key or where a patch of that key was written;
+    /// `Experiment.attributing` finds the patch behind a mistake between keys.
+    init(unattributed e: Experiment, data: (ImageSet, ImageSet?, ImageSet)?) throws {
         experiment = e
         threads = e.training.threads > 0 ? e.training.threads : ProcessInfo.processInfo.activeProcessorCount
         Parallel.workers = threads
@@ -53,10 +60,7 @@ public final class RunPlan {
         let datasetShape = data?.0.shape ?? e.data.imageShape
         // Product images have the shape their settings give, known before loading; model
         // tests build Fashion-MNIST experiments with small shapes and no data.
-        if let shape = e.model.inputShape, data != nil || e.data.products != nil, shape != datasetShape {
-            throw e.error(at: "model.input_shape",
-                          "is \(shapeText(shape)) but the dataset's images are \(shapeText(datasetShape))")
-        }
+        if data != nil || e.data.products != nil { try RunPlan.checkInputShape(e, datasetShape) }
         let inputShape = e.model.inputShape ?? datasetShape
 
         if let data {
@@ -119,6 +123,33 @@ public final class RunPlan {
         }
     }
 
+    static func checkInputShape(_ e: Experiment, _ datasetShape: [Int]) throws {
+        if let shape = e.model.inputShape, shape != datasetShape {
+            throw e.error(at: "model.input_shape", "is \(shapeText(shape)) but the dataset's images are \(shapeText(datasetShape))")
+        }
+    }
+
+    /// What `check` tells of Fashion-MNIST without reading it (a check needs neither the data
+    /// nor init_from's run): its images are 28x28x1, and the Debian package's training split
+    /// holds 6,000 images of each class and its test split 1,000, so the split keys are checked
+    /// on a stand-in of those sizes, by the same code as a run. Another copy (`data.path`) may
+    /// hold other counts: its shape alone is checked.
+    public static func checkKnownData(_ e: Experiment) throws {
+        guard e.data.products == nil else { return }
+        try checkInputShape(e, e.data.imageShape)
+        guard e.data.path == nil else { return }
+        let classes = e.data.classes?.count ?? 10
+        func standIn(_ perClass: Int) -> ImageSet {
+            let labels = (0..<classes * perClass).map { Int32($0 % classes) }
+            return ImageSet(shape: e.data.imageShape, pixels: [UInt8](repeating: 0, count: labels.count * e.data.imageShape.reduce(1, *)), labels: labels,
+                            classNames: (0..<classes).map(String.init))
+        }
+        let fullTrain = standIn(6000), test = standIn(1000)
+        let (train, validation) = try splitValidation(e, fullTrain, test: test)
+        try checkNotEmpty(e, train: train, validation: validation, test: e.data.testLimit.map { test.prefix($0) } ?? test,
+                          of: fullTrain.count, heldOut: nil)
+    }
+
     /// What a model trained on its own input needs: targets the loss can take and inputs
     /// that are the targets.
     static func checkReconstruction(_ e: Experiment) throws {
@@ -144,8 +175,8 @@ public final class RunPlan {
                                    reconstructsInput: e.training.targets == "inputs", names: e.model.layers.map(\.name))
         } catch let s as ShapeError {
             let spec = e.model.layers[min(s.layerIndex, e.model.layers.count - 1)]
-            throw e.error(at: spec.path, line: spec.line,
-                          "\(s.layer) \(s.message) (input \(shapeText(inputShape)))")
+            let input = s.message.contains("input (") ? "" : " (input \(shapeText(inputShape)))"
+            throw e.error(at: spec.path, line: spec.line, "\(s.layer) \(s.message)\(input)")
         }
         if let classes, !model.reconstructsInput, model.classes != classes {
             let spec = e.model.layers[e.model.layers.count - 1]

@@ -74,19 +74,32 @@ public enum Runner {
                                                       seed: experiment.seed, suffix: "x\(experiment.repeats)")
         log("Repeats \(groupID): \(experiment.repeats) runs, seeds \(seeds.first!)…\(seeds.last!), in \(group.path)")
         try ResultFiles.write(experiment.resolvedYAML, to: group.appendingPathComponent("experiment.yaml"))
+        // The group, like each run, says why it is incomplete: a seed that failed, or a signal.
+        Interruption.begin(group, completion: "summary.json")
+        defer { Interruption.end(group) }
         var runs: [RunResult] = []
-        for (k, e) in experiments.enumerated() {
-            let plan = k == 0 ? first : try RunPlan(experiment: e)
-            let dir = group.appendingPathComponent("seed-\(e.seed)", isDirectory: true)
-            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: false)
-            log("Repeat \(k + 1)/\(experiment.repeats), seed \(e.seed)")
-            runs.append(try execute(plan, directory: dir, runID: "\(groupID)/seed-\(e.seed)", log: log, liveProgress: liveProgress))
+        var current = experiments[0].seed
+        do {
+            for (k, e) in experiments.enumerated() {
+                current = e.seed
+                let plan = k == 0 ? first : try RunPlan(experiment: e)
+                let dir = group.appendingPathComponent("seed-\(e.seed)", isDirectory: true)
+                try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: false)
+                log("Repeat \(k + 1)/\(experiment.repeats), seed \(e.seed)")
+                runs.append(try execute(plan, directory: dir, runID: "\(groupID)/seed-\(e.seed)", log: log, liveProgress: liveProgress))
+            }
+            let summary = RepeatSummary(runs: runs, confidence: experiment.output.confidence)
+            try RunOutputs.writeRepeatSummary(summary, experiment: experiment, modelSummary: first.model.summary(title: experiment.name),
+                                              directory: group, log: log)
+            log(summary.headline)
+            return (group, runs, summary)
+        } catch RunError.interrupted(let path) {
+            throw RunError.interrupted(path)  // failed.txt already says which signal
+        } catch {
+            try? ResultFiles.write("seed \(current) failed after \(runs.count) of \(experiment.repeats) seeds finished: \(error)\n"
+                                   + "the group did not finish (no summary.json)\n", to: group.appendingPathComponent("failed.txt"))
+            throw error
         }
-        let summary = RepeatSummary(runs: runs, confidence: experiment.output.confidence)
-        try RunOutputs.writeRepeatSummary(summary, experiment: experiment, modelSummary: first.model.summary(title: experiment.name),
-                                          directory: group, log: log)
-        log(summary.headline)
-        return (group, runs, summary)
     }
 
     /// Trains and evaluates into an existing, empty run directory.

@@ -73,17 +73,21 @@ struct Run: ParsableCommand {
 
     func validate() throws {
         if let repeats, repeats < 1 || repeats > 1000 { throw ValidationError("--repeats must be from 1 to 1000, got \(repeats)") }
-        if let epochs, epochs < 1 { throw ValidationError("--epochs must be a positive integer, got \(epochs)") }
+        if let epochs, epochs < 1 || epochs > 1_000_000 { throw ValidationError("--epochs must be from 1 to 1000000 (as training.epochs), got \(epochs)") }
         if let limit, limit < 1 { throw ValidationError("--limit must be a positive integer, got \(limit)") }
         if let threads, threads < 1 || threads > 256 { throw ValidationError("--threads must be from 1 to 256, got \(threads)") }
+        if results?.isEmpty == true { throw ValidationError("--results must name a directory, got an empty string") }
+        // Here, not in run(), so that a malformed --set is shown with run's usage.
+        for assignment in sets { _ = try Patches.parse(assignment) }
     }
 
     func run() throws {
         try reporting {
-            let e = try Experiment.load(file: file, overrides: Overrides(epochs: epochs, seed: seed, limit: limit, threads: threads, repeats: repeats),
+            let e = try Experiment.load(file: file, overrides: Overrides(epochs: epochs, seed: seed, limit: limit, threads: threads, repeats: repeats,
+                                                                         results: results),
                                         patches: try sets.map(Patches.parse), patchOrigins: sets.map { "--set \($0)" })
             Interruption.installSignalHandlers()
-            _ = try Runner.run(e, resultsRoot: results)
+            _ = try Runner.run(e)
         }
     }
 }
@@ -132,13 +136,14 @@ struct Bench: ParsableCommand {
 }
 
 struct Check: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Read an experiment file and build its model; print the summary and the resolved experiment.")
+    static let configuration = CommandConfiguration(abstract: "Read an experiment file and build its model; print the summary and the resolved experiment. Reads no data and no init_from weights (Fashion-MNIST's known sizes are checked).")
 
     @Argument(help: "The experiment file (YAML).") var file: String
 
     func run() throws {
         try reporting {
             let e = try Experiment.load(file: file)
+            do { try RunPlan.checkKnownData(e) } catch let c as ConfigError { throw e.attributing(c) }
             let plan = try RunPlan(experiment: e, loadData: false)
             print(plan.model.summary(title: e.name))
             print(e.resolvedYAML)

@@ -3,6 +3,7 @@ import Testing
 import FashionConfig
 import FashionExperiments
 import FashionData
+import Yams
 
 /// Experiment files: every mistake is one line naming the file, the line and the key path.
 @Suite struct ExperimentFileTests {
@@ -114,12 +115,80 @@ import FashionData
         ("EarlyStopping, monitor", "ReduceLROnPlateau, factor: 1.5, monitor", 18, "training.callbacks[0].factor must be a number > 0.0 and < 1.0, got 1.5"),
         ("EarlyStopping, monitor", "ModelCheckpoint, save_best_only: 1, monitor", 18, "training.callbacks[0].save_best_only must be true or false, got 1"),
         ("patience: 2}", "patience: 2}\n  init_from: 7", 19, "training.init_from must be a string, got 7"),
+        ("patience: 2}", "patience: 2}\n    - {type: ModelCheckpoint}\n    - {type: ModelCheckpoint, monitor: val_loss}", 20,
+         "training.callbacks[2] is a second ModelCheckpoint (the first is training.callbacks[1], line 19)"),
+        ("loss: categorical_crossentropy", "loss: mse\n  from_logits: true", 17, "training.from_logits is true, but mse takes the outputs as they are"),
+        ("epochs: 2", "epochs: !!float 2", 13, "training.epochs must be a positive integer, got 2 (tagged !!float)"),
+        ("batch_size: 16", "batch_size: 16\n  epochs: 3\n  batch_size: 8", 16, "training.batch_size appears twice (first on line 14)"),
+        ("input_shape: [28, 28, 1]", "input_shape: [28, 28, 1]\n  <<: 3", 7, "<< (a merge key) takes a mapping or a list of mappings"),
     ])
     func mutationsAreLocated(_ c: (String, String, Int, String)) {
         let message = parseError(mutated(c.0, c.1))
         #expect(message?.hasPrefix("Experiments/x.yaml:\(c.2): ") == true, "\(c.1) → \(message ?? "no error")")
         #expect(message?.contains(c.3) == true, "\(c.1) → \(message ?? "no error")")
         #expect(message?.contains("\n") == false)
+    }
+
+    /// Two repeated keys: the first is named with its whole path (the tree is found by
+    /// renaming both repeats).
+    @Test func twoRepeatedKeysNameTheFirstWithItsPath() {
+        let yaml = mutated("batch_size: 16", "batch_size: 16\n  batch_size: 8") + "\nreference:\n  notes: a\n  notes: b\n"
+        #expect(parseError(yaml) == "Experiments/x.yaml:15: training.batch_size appears twice (first on line 14)")
+    }
+
+    /// YAML 1.1 merge keys, as PyYAML reads them: the mapping's own keys win.
+    @Test func mergeKeysMergeAndOwnKeysWin() throws {
+        let yaml = mutated("- {type: Dense, units: 10, activation: softmax}",
+                           "- &dense {type: Dense, units: 10, activation: softmax}\n    - {<<: *dense, units: 10, activation: softmax}")
+            .replacingOccurrences(of: "- &dense {type: Dense, units: 10, activation: softmax}", with: "- &dense {type: Dense, units: 32, activation: relu}")
+        let e = try Experiment.parse(yaml: yaml, file: "Experiments/x.yaml")
+        #expect(e.model.layers.map(\.type) == ["Conv2D", "MaxPooling2D", "Flatten", "Dense", "Dense"])
+        #expect(e.resolvedYAML.contains("units: 32") && e.resolvedYAML.contains("units: 10"))
+        #expect(parseError(yaml) == nil)
+    }
+
+    /// What `check` knows of Fashion-MNIST without reading it: 28x28x1 images, 6,000 training
+    /// images a class.
+    @Test func checkKnowsFashionMNISTSizes() throws {
+        func knownDataError(_ yaml: String) -> String? {
+            do { try RunPlan.checkKnownData(try Experiment.parse(yaml: yaml, file: "Experiments/x.yaml")); return nil } catch { return "\(error)" }
+        }
+        #expect(knownDataError(Self.valid) == nil)
+        #expect(knownDataError(mutated("[28, 28, 1]", "[32, 32, 1]")) == "Experiments/x.yaml:6: model.input_shape is (32, 32, 1) but the dataset's images are (28, 28, 1)")
+        #expect(knownDataError(mutated("first 100", "first 60000")) == "Experiments/x.yaml:4: data.validation takes the first 60000 examples but the training set has only 60000")
+        #expect(knownDataError(mutated("first 100", "first 12000\n  classes: [2, 3]")) == "Experiments/x.yaml:4: data.validation takes the first 12000 examples but the training set has only 12000")
+        #expect(knownDataError(mutated("first 100", "first 11999\n  classes: [2, 3]")) == nil)
+    }
+
+    /// A mistake between keys is the `--set`'s that made it, found by checking the file
+    /// without that --set: a patched layer type against the file's keys of the layer, a
+    /// patched unit count against the classes, a patched loss against the output layer, and
+    /// two patches together.
+    @Test func mistakesBetweenKeysNameTheSetThatMadeThem() throws {
+        func error(_ sets: [String]) -> String {
+            do {
+                let patches = try sets.map { try NodePatch.assignment($0) }
+                let e = try Experiment.parse(yaml: Self.valid, file: "Experiments/x.yaml", patches: patches.map { ($0.path, $0.value) },
+                                             patchOrigins: sets.map { "--set \($0)" })
+                _ = try RunPlan(experiment: e, loadData: false)
+                return "no error"
+            } catch {
+                return "\(error)"
+            }
+        }
+        #expect(error(["model.layers[1].type=Flatten"]).hasPrefix("--set model.layers[1].type=Flatten: model.layers[1].pool_size is not a known key"))
+        #expect(error(["model.layers[1].type=Dropout"]).hasPrefix("--set model.layers[1].type=Dropout: model.layers[1].rate is required"))
+        #expect(error(["model.layers[3].units=5"]) == "--set model.layers[3].units=5: model.layers[3] outputs 5 values but the dataset has 10 classes (applied to Experiments/x.yaml)")
+        #expect(error(["training.epochs=3", "training.loss=binary_crossentropy"]).hasPrefix("--set training.loss=binary_crossentropy: model.layers[3] Dense"))
+        // A 10x10 kernel leaves 19x19, which a 20x20 pool does not fit; either alone fits.
+        #expect(error(["model.layers[0].kernel_size=10", "model.layers[1].pool_size=20", "training.epochs=3"])
+            .hasPrefix("--set model.layers[0].kernel_size=10, --set model.layers[1].pool_size=20: model.layers[1] "))
+        // The file's own mistake stays the file's, at its line.
+        let fileMistake = mutated("units: 10, activation: softmax", "units: 7, activation: softmax")
+        let e = try Experiment.parse(yaml: fileMistake, file: "Experiments/x.yaml", patches: [("training.epochs", .init("3"))], patchOrigins: ["--set training.epochs=3"])
+        #expect(throws: ConfigError(file: "Experiments/x.yaml", line: 11, path: "model.layers[3]", message: "outputs 7 values but the dataset has 10 classes")) {
+            _ = try RunPlan(experiment: e, loadData: false)
+        }
     }
 
     @Test func shapeErrorsNameTheLayerLineAndShapes() {
@@ -177,7 +246,7 @@ import FashionData
         for i in 1...8 { bomb += "l\(i): &l\(i) [" + Array(repeating: "*l\(i - 1)", count: 10).joined(separator: ", ") + "]\n" }
         let started = Date()
         let message = parseError("name: x\n" + bomb + "model: {layers: [{type: Flatten}]}\n") ?? "no error"
-        #expect(message.hasPrefix("Experiments/x.yaml:") && message.contains("expands to more than 100000 values"), "\(message)")
+        #expect(message.hasPrefix("Experiments/x.yaml:") && message.contains("holds more than 100000 values once its aliases are expanded"), "\(message)")
 
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fashionbench-bomb-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -191,7 +260,7 @@ import FashionData
             _ = try Sweep.load(file: sweep.path)
             Issue.record("sweep loaded")
         } catch let e as ConfigError {
-            #expect(e.description.hasPrefix(sweep.path + ":") && e.description.contains("expands to more than"), "\(e)")
+            #expect(e.description.hasPrefix(sweep.path + ":") && e.description.contains("holds more than"), "\(e)")
         }
         #expect(throws: PatchError.self) {
             _ = try NodePatch.assignment("description=[&a [x, x, x, x, x, x, x, x, x, x], &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a], &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b], &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c], &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d], [*e, *e]]")

@@ -200,6 +200,27 @@ struct InputErrorTests {
         #expect(throws: HarnessError.self) { try Compare.mcnemar(runA: run.path, runB: run.path) }
         // Naming the file itself is the way to start from it anyway.
         #expect(try ModelWeights.resolve(run.appendingPathComponent("weights.h5").path, resultsRoot: dir.path).lastPathComponent == "weights.h5")
+
+        // A bare name is an experiment's, even beside a directory of that name here.
+        let here = FileManager.default.currentDirectoryPath
+        defer { FileManager.default.changeCurrentDirectoryPath(here) }
+        FileManager.default.changeCurrentDirectoryPath(dir.path)
+        try FileManager.default.removeItem(at: run.appendingPathComponent("failed.txt"))
+        #expect(try ModelWeights.resolve("model_2", resultsRoot: dir.path).path == run.appendingPathComponent("weights.h5").path)
+        do {
+            _ = try ModelWeights.resolve("model_2", resultsRoot: dir.appendingPathComponent("elsewhere").path)
+            Issue.record("model_2 resolved to the current directory's")
+        } catch let e as HarnessError {
+            #expect(e.description.contains("no finished run of model_2") && e.description.contains("write ./model_2"), "\(e)")
+        }
+    }
+
+    /// `run --results DIR` is the run's output.directory: init_from's experiment names are
+    /// looked up there, and the run's experiment.yaml records it.
+    @Test func resultsOptionIsTheOutputDirectory() throws {
+        let e = try Experiment.parse(yaml: ExperimentFileTests.valid, file: "Experiments/x.yaml", overrides: Overrides(results: "/tmp/elsewhere"))
+        #expect(e.outputDirectory == "/tmp/elsewhere")
+        #expect(e.resolvedYAML.contains("directory: /tmp/elsewhere"))
     }
 
     /// Weights files are read back in Keras' shapes under a checksum; a file from before the
@@ -282,5 +303,14 @@ struct InputErrorTests {
             #expect(FileProblem.reason(error, path: file.appendingPathComponent("sub").path) == "\(file.path) is a file, not a directory")
         }
         #expect(FileProblem.reason(CocoaError(.fileReadUnknown), path: dir.path) == "is a directory")
+        // Relative paths with one-character parts (NSString's deletingLastPathComponent traps on them).
+        for path in ["x", "-", "q/model.yaml", "E/model_2.yaml", "/q/x.yaml"] {
+            do {
+                _ = try Experiment.load(file: path)
+                Issue.record("\(path) loaded")
+            } catch {
+                #expect("\(error)".hasPrefix("\(path)") && "\(error)".contains("cannot be read"), "\(error)")
+            }
+        }
     }
 }

@@ -268,6 +268,9 @@ struct ResultsWorkflowTests {
         #expect(failedRow[2] == "failed" && failedRow[4].isEmpty && failedRow[12].isEmpty
                 && failedRow[15...].joined(separator: ",").contains("training diverged"), "\(failedRow)")
         #expect(failedRow[14].hasPrefix(sweepDir.appendingPathComponent("trials/trial-001").path))
+        // The group says why it has no summary, as its seed's run does.
+        let groupFailure = try String(contentsOf: URL(fileURLWithPath: failedRow[14]).appendingPathComponent("failed.txt"), encoding: .utf8)
+        #expect(groupFailure.hasPrefix("seed 1 failed after 0 of 2 seeds finished: training diverged"), "\(groupFailure)")
         for row in table.dropFirst().dropLast() {
             #expect(row[2] == "ok" && row[3] == "2")
             // The group's directory, and its mean, not the first seed's.
