@@ -96,50 +96,106 @@ int fb_decode_jpeg(const uint8_t *data, size_t size, uint8_t **pixels, int *widt
     return 0;
 }
 
+struct fb_png_source {
+    const uint8_t *data;
+    size_t size, offset;
+};
+
+static void fb_png_read(png_structp png, png_bytep out, png_size_t count) {
+    struct fb_png_source *source = png_get_io_ptr(png);
+    if (count > source->size - source->offset) png_error(png, "file ends early (truncated)");
+    memcpy(out, source->data + source->offset, count);
+    source->offset += count;
+}
+
+static void fb_png_error(png_structp png, png_const_charp message) {
+    snprintf((char *)png_get_error_ptr(png), 200, "%s", message);
+    png_longjmp(png, 1);
+}
+
+static void fb_png_warning(png_structp png, png_const_charp message) {
+    (void)png;
+    (void)message;
+}
+
+// The pixels PIL's Image.open(…).convert("RGB") gives, which is what Keras' load_img sees: no
+// gamma, sRGB or ICC conversion (PIL ignores gAMA, cHRM, sRGB and iCCP), 16-bit samples by
+// their high byte (PIL's RGB;16B, RGBA;16B and LA;16B), except 16-bit greyscale, which PIL
+// opens as I;16 and clips to 255 when converting; palettes and 1-, 2-, 4-bit grey expanded;
+// alpha dropped, not composited; transparency chunks ignored.
 int fb_decode_png(const uint8_t *data, size_t size, uint8_t **pixels, int *width, int *height,
                   char *error, size_t error_size) {
-    png_image image;
-    memset(&image, 0, sizeof image);
-    image.version = PNG_IMAGE_VERSION;
+    char message[200] = "unknown error";
+    struct fb_png_source source = {data, size, 0};
+    uint8_t *volatile out = NULL;
+    uint8_t *volatile image = NULL;
+    png_bytep *volatile rows = NULL;
     *pixels = NULL;
-    if (!png_image_begin_read_from_memory(&image, data, size)) {
-        snprintf(error, error_size, "not a valid PNG: %s", image.message);
-        png_image_free(&image);
+    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, message, fb_png_error, fb_png_warning);
+    png_infop info = png ? png_create_info_struct(png) : NULL;
+    if (!png || !info) {
+        snprintf(error, error_size, "out of memory for a PNG decoder");
+        png_destroy_read_struct(&png, &info, NULL);
         return -1;
     }
-    if ((size_t)image.width * image.height > FB_MAX_PIXELS) {
-        snprintf(error, error_size, "PNG of %ux%u pixels is too large", image.width, image.height);
-        png_image_free(&image);
-        return -1;
-    }
-    // Read with alpha and drop it, as PIL's convert("RGB") does (no compositing).
-    image.format = PNG_FORMAT_RGBA;
-    size_t n = (size_t)image.width * image.height;
-    uint8_t *rgba = malloc(n * 4);
-    uint8_t *out = malloc(n * 3);
-    if (!rgba || !out) {
-        snprintf(error, error_size, "out of memory for a %ux%u PNG", image.width, image.height);
-        png_image_free(&image);
-        free(rgba);
+    if (setjmp(png_jmpbuf(png))) {
+        snprintf(error, error_size, "not a valid PNG: %s", message);
+        png_destroy_read_struct(&png, &info, NULL);
         free(out);
+        free(image);
+        free(rows);
         return -1;
     }
-    if (!png_image_finish_read(&image, NULL, rgba, 0, NULL)) {
-        snprintf(error, error_size, "not a valid PNG: %s", image.message);
-        png_image_free(&image);
-        free(rgba);
-        free(out);
+    png_set_read_fn(png, &source, fb_png_read);
+    png_read_info(png, info);
+    png_uint_32 w = png_get_image_width(png, info), h = png_get_image_height(png, info);
+    int depth = png_get_bit_depth(png, info), type = png_get_color_type(png, info);
+    if ((size_t)w * h > FB_MAX_PIXELS) {
+        snprintf(error, error_size, "PNG of %ux%u pixels is too large", w, h);
+        png_destroy_read_struct(&png, &info, NULL);
         return -1;
     }
-    for (size_t i = 0; i < n; i++) {
-        out[3 * i] = rgba[4 * i];
-        out[3 * i + 1] = rgba[4 * i + 1];
-        out[3 * i + 2] = rgba[4 * i + 2];
+    int grey16 = depth == 16 && type == PNG_COLOR_TYPE_GRAY;
+    if (type == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
+    if (type == PNG_COLOR_TYPE_GRAY && depth < 8) png_set_expand_gray_1_2_4_to_8(png);
+    if (depth == 16 && !grey16) png_set_strip_16(png);
+    if (type & PNG_COLOR_MASK_ALPHA) png_set_strip_alpha(png);
+    if (!grey16 && (type == PNG_COLOR_TYPE_GRAY || type == PNG_COLOR_TYPE_GRAY_ALPHA)) png_set_gray_to_rgb(png);
+    png_set_interlace_handling(png);
+    png_read_update_info(png, info);
+    size_t row_bytes = png_get_rowbytes(png, info);
+    // 3 channels, or 4 when a palette's transparency (tRNS) became alpha on expansion.
+    int channels = png_get_channels(png, info);
+    if (!grey16 && channels != 3 && channels != 4) {
+        snprintf(message, sizeof message, "unexpected %d channels after expansion", channels);
+        png_longjmp(png, 1);
     }
-    free(rgba);
+    size_t n = (size_t)w * h;
+    image = malloc(row_bytes * h);
+    rows = malloc(sizeof(png_bytep) * h);
+    out = malloc(n * 3);
+    if (!image || !rows || !out) {
+        snprintf(message, sizeof message, "out of memory for a %ux%u PNG", w, h);
+        png_longjmp(png, 1);
+    }
+    for (png_uint_32 y = 0; y < h; y++) rows[y] = image + y * row_bytes;
+    png_read_image(png, rows);
+    if (grey16) {
+        for (size_t i = 0; i < n; i++) {
+            unsigned v = (unsigned)image[2 * i] << 8 | image[2 * i + 1];
+            out[3 * i] = out[3 * i + 1] = out[3 * i + 2] = (uint8_t)(v > 255 ? 255 : v);
+        }
+    } else if (channels == 3) {
+        memcpy(out, image, n * 3);
+    } else {
+        for (size_t i = 0; i < n; i++) memcpy(out + 3 * i, image + 4 * i, 3);  // alpha dropped, as PIL's convert("RGB")
+    }
+    png_destroy_read_struct(&png, &info, NULL);
+    free(image);
+    free(rows);
     *pixels = out;
-    *width = (int)image.width;
-    *height = (int)image.height;
+    *width = (int)w;
+    *height = (int)h;
     return 0;
 }
 

@@ -35,6 +35,18 @@ public enum TemporaryFiles {
         url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).tmp-\(getpid())-\(UUID().uuidString.prefix(8))").path
     }
 
+    /// Deletes the temporary files beside `url` (`path(beside:)`) of processes that no longer
+    /// run: a process killed outright (SIGKILL, the out-of-memory killer) could not remove its
+    /// own, which for a cache of decoded images is a large file.
+    public static func removeLeftovers(beside url: URL) {
+        let directory = url.deletingLastPathComponent().path
+        let prefix = ".\(url.lastPathComponent).tmp-"
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [] where name.hasPrefix(prefix) {
+            guard let pid = Int32(name.dropFirst(prefix.count).prefix { $0 != "-" }), pid != getpid() else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH { unlink((directory as NSString).appendingPathComponent(name)) }
+        }
+    }
+
     /// `data` written to a temporary file beside `url`, then renamed over it: a reader, a
     /// crash or an interruption never sees half a file under the final name.
     public static func writeAtomically(_ data: Data, to url: URL) throws {
@@ -55,6 +67,9 @@ public enum TemporaryFiles {
                 written += n
             }
         }
+        // On disk before it takes the name: after a power loss the name holds the old file or
+        // the whole new one, never an empty one.
+        if problem == 0 && fsync(fd) != 0 { problem = errno }
         if close(fd) != 0 && problem == 0 { problem = errno }
         if problem == 0 && rename(temporary, url.path) != 0 { problem = errno }
         if problem != 0 {

@@ -6,6 +6,9 @@ import FashionConfig
 /// `ndims` big-endian UInt32 sizes, then the payload. Only type 0x08 (unsigned byte) is used by
 /// Fashion-MNIST, so only that is accepted.
 public enum IDX {
+    /// The largest IDX file read, compressed or not (2 GiB: EMNIST's largest is about 550 MB).
+    public static let maximumFileBytes: Int64 = 1 << 31
+
     /// Reads an IDX file (optionally gzip-compressed: detect by the 1f 8b magic, not by the name) fully into memory, returns decompressed bytes.
     public static func readBytes(path: String) throws -> [UInt8] {
         var isDirectory: ObjCBool = false
@@ -19,12 +22,20 @@ public enum IDX {
         if let why = FileKind.notRegular(path) {
             throw DataError(file: path, problem: "\(why), expected an IDX file", remedy: DataError.replaceRemedy)
         }
+        // Its size first: a file that no IDX set comes near (a sparse or runaway download) is
+        // refused before it is read into memory.
+        var status = stat()
+        if stat(path, &status) == 0, Int64(status.st_size) > maximumFileBytes {
+            throw DataError(file: path, problem: "is \(status.st_size) bytes; an IDX file this tool reads is at most \(maximumFileBytes) (Fashion-MNIST's largest is 47,040,016)",
+                            remedy: DataError.replaceRemedy)
+        }
         let raw: [UInt8]
         do {
             raw = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
         } catch {
-            throw DataError(file: path, problem: "cannot be read (\(error.localizedDescription))",
-                            remedy: "Check the file's permissions. \(DataError.replaceRemedy)")
+            let reason = FileProblem.reason(error, path: path)
+            let permissions = access(path, R_OK) != 0 ? "Check the file's permissions. " : ""
+            throw DataError(file: path, problem: "cannot be read (\(reason))", remedy: permissions + DataError.replaceRemedy)
         }
         // The name is not trusted: Debian ships .gz files, users often gunzip them and some tools
         // keep the .gz name on decompressed files. The gzip magic decides.

@@ -105,6 +105,7 @@ enum ProductCache {
         let url = URL(fileURLWithPath: path)
         do {
             try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            TemporaryFiles.removeLeftovers(beside: url)
             try TemporaryFiles.writeAtomically(out, to: url)
             return nil
         } catch {

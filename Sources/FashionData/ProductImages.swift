@@ -79,6 +79,8 @@ public struct SkippedProduct: Sendable, Codable, Equatable {
         case missingImage = "missing_image"
         /// An image file that exists but does not decode.
         case unreadableImage = "unreadable_image"
+        /// A row whose label column is empty (classes chosen by label: all or top_classes).
+        case emptyLabel = "empty_label"
     }
     public var kind: Kind
     /// The row's line in styles.csv (its first line when a quoted field spans several).
@@ -102,6 +104,7 @@ public struct SkippedProduct: Sendable, Codable, Equatable {
         case .malformedRow: return "line \(line ?? 0): \(reason)"
         case .missingImage: return id.map(String.init) ?? "?"
         case .unreadableImage: return "\(file ?? "?"): \(reason)"
+        case .emptyLabel: return "line \(line ?? 0)"
         }
     }
 }
@@ -119,6 +122,7 @@ public struct ProductLoadReport: Sendable, Codable, Equatable {
     public var malformedRows: Int { skipped.count { $0.kind == .malformedRow } }
     public var missingImages: Int { skipped.count { $0.kind == .missingImage } }
     public var unreadableImages: Int { skipped.count { $0.kind == .unreadableImage } }
+    public var emptyLabels: Int { skipped.count { $0.kind == .emptyLabel } }
     /// The first few of one kind, as the log names them.
     public func examples(_ kind: SkippedProduct.Kind) -> [String] {
         Array(skipped.lazy.filter { $0.kind == kind }.prefix(ProductImages.examplesKept).map(\.example))
@@ -147,6 +151,7 @@ public struct ProductLoadReport: Sendable, Codable, Equatable {
         if malformedRows > 0 { parts.append("\(malformedRows) malformed rows (\(examples(.malformedRow).joined(separator: "; "))\(more(malformedRows)))") }
         if missingImages > 0 { parts.append("\(missingImages) rows without an image file (ids \(examples(.missingImage).joined(separator: ", "))\(more(missingImages)))") }
         if unreadableImages > 0 { parts.append("\(unreadableImages) unreadable images (\(examples(.unreadableImage).joined(separator: "; "))\(more(unreadableImages)))") }
+        if emptyLabels > 0 { parts.append("\(emptyLabels) rows with an empty label (\(examples(.emptyLabel).joined(separator: "; "))\(more(emptyLabels)))") }
         out.append(parts.isEmpty ? "Skipped: nothing" : "Skipped: " + parts.joined(separator: "; "))
         if recoveredRows > 0 { out.append("Recovered \(recoveredRows) rows whose productDisplayName holds unquoted commas") }
         if !droppedClasses.isEmpty { out.append("Dropped by min_count: \(droppedClasses.joined(separator: ", "))") }
@@ -196,7 +201,9 @@ public enum ProductImages {
 
     /// Loads the images of the selected classes, resized to the settings' size, labels in class
     /// order. `cacheDirectory` nil: no cache.
-    public static func load(directory: String, settings: ProductImageSettings, cacheDirectory: String?) throws -> (set: ImageSet, report: ProductLoadReport) {
+    /// `threads`: decoding threads (0: one per core, at most 16), as `training.threads`.
+    public static func load(directory: String, settings: ProductImageSettings, cacheDirectory: String?,
+                            threads: Int = 0) throws -> (set: ImageSet, report: ProductLoadReport) {
         let stylesPath = (directory as NSString).appendingPathComponent("styles.csv")
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue else {
@@ -220,6 +227,18 @@ public enum ProductImages {
 
         // Class of every row (nil: not selected).
         let (names, classOfRow) = try assignClasses(table, settings: settings, stylesPath: stylesPath)
+        // Chosen by label, a row without one is left out and said so (with explicit classes,
+        // it is simply not among them).
+        switch settings.classes {
+        case .all, .top:
+            if let c = table.header.firstIndex(of: settings.labelColumn) {
+                for row in table.rows where row.fields[c].trimmingCharacters(in: .whitespaces).isEmpty {
+                    report.skipped.append(SkippedProduct(kind: .emptyLabel, line: row.line, id: row.id, reason: "empty \(settings.labelColumn)"))
+                }
+            }
+        case .rules:
+            break
+        }
 
         // Image files: one listing of images/, then a stat of each selected file (size and
         // mtime go into the cache key).
@@ -227,7 +246,13 @@ public enum ProductImages {
         guard FileManager.default.fileExists(atPath: imagesDirectory, isDirectory: &isDirectory), isDirectory.boolValue else {
             throw DataError(file: imagesDirectory, problem: "the images directory is missing", remedy: downloadRemedy)
         }
-        let listing = Set((try? FileManager.default.contentsOfDirectory(atPath: imagesDirectory)) ?? [])
+        let listing: Set<String>
+        do {
+            listing = Set(try FileManager.default.contentsOfDirectory(atPath: imagesDirectory))
+        } catch {
+            throw DataError(file: imagesDirectory, problem: "cannot be listed (\(FileProblem.reason(error, path: imagesDirectory)))",
+                            remedy: "Check the directory's permissions")
+        }
         var selected: [(id: Int, file: String, name: String, line: Int)] = []
         for (row, name) in zip(table.rows, classOfRow) {
             guard let name else { continue }
@@ -237,6 +262,12 @@ public enum ProductImages {
                 continue
             }
             selected.append((row.id, file, name, row.line))
+        }
+        // Not one image of the chosen rows: the images are missing, not the classes too small.
+        let wanted = classOfRow.count { $0 != nil }
+        if selected.isEmpty, wanted > 0 {
+            throw DataError(file: imagesDirectory, problem: "has none of the \(wanted) images the chosen rows of styles.csv name (\(listing.count) files in it)",
+                            remedy: downloadRemedy)
         }
 
         // Keep the classes with enough images (in the selection's order); top-k counts what is usable.
@@ -264,8 +295,8 @@ public enum ProductImages {
         let chosen = selected.filter { classIndex[$0.name] != nil }
 
         // The file is named by the configuration (directory and settings); its key adds the
-        // source's sizes and modification times.
-        let configuration = "fashionbench product-image cache v2\n\((directory as NSString).standardizingPath)\n\(settings.keyText)\n"
+        // source's sizes, modification and change times and inodes. v3: PNGs decoded as PIL does.
+        let configuration = "fashionbench product-image cache v3\n\((directory as NSString).standardizingPath)\n\(settings.keyText)\n"
         var key = configuration + "styles.csv \(fileStamp(stylesPath))\n" + classNames.joined(separator: "\n") + "\n"
         for c in chosen { key += "\(c.file) \(classIndex[c.name]!) \(fileStamp((imagesDirectory as NSString).appendingPathComponent(c.file)))\n" }
         let digest = FashionMNIST.sha256Hex(Array(key.utf8))
@@ -301,7 +332,7 @@ public enum ProductImages {
         pixels.withUnsafeMutableBufferPointer { out in
             failures.withUnsafeMutableBufferPointer { failed in
                 nonisolated(unsafe) let out = out, failed = failed
-                let workers = max(1, min(ProcessInfo.processInfo.activeProcessorCount, 16))
+                let workers = threads > 0 ? threads : max(1, min(ProcessInfo.processInfo.activeProcessorCount, 16))
                 DispatchQueue.concurrentPerform(iterations: workers) { w in
                     for i in stride(from: w, to: chosen.count, by: workers) {
                         let path = (imagesDirectory as NSString).appendingPathComponent(chosen[i].file)
@@ -364,6 +395,11 @@ public enum ProductImages {
         }
         report.droppedClasses += described
         let kept = set.classNames.indices.filter { counts[$0] >= settings.minCount }
+        if counts.allSatisfy({ $0 == 0 }) {
+            throw DataError(file: (report.directory as NSString).appendingPathComponent("images"),
+                            problem: "none of the \(report.unreadableImages) chosen images decodes (\(report.examples(.unreadableImage).joined(separator: "; ")))",
+                            remedy: downloadRemedy)
+        }
         guard kept.count >= 2 else {
             throw DataError(file: stylesPath, problem: "only \(kept.count) class(es) with at least \(settings.minCount) readable images remain (\(unreadable))",
                             remedy: "Replace the damaged image files (download the data set again), lower data.min_count or choose other classes",
@@ -386,10 +422,28 @@ public enum ProductImages {
     /// swallow the rest of the file). A row with more fields than the header has unquoted
     /// commas in its last column; those fields are joined back. Rows without an id, with too
     /// few fields or a repeated id are malformed: counted, never fatal.
+    /// The largest styles.csv read (256 MiB; Kaggle's is 4.3 MB).
+    public static let maximumStylesBytes = 1 << 28
+
     static func readStyles(_ path: String) throws -> StylesTable {
         if let why = FileKind.notRegular(path) { throw DataError(file: path, problem: why, remedy: downloadRemedy) }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw DataError(file: path, problem: "cannot be read", remedy: downloadRemedy)
+        // The Kaggle file is 4.3 MB; a file far larger (a sparse or runaway download) is refused
+        // before it is read into memory.
+        var status = stat()
+        if stat(path, &status) == 0, status.st_size > maximumStylesBytes {
+            throw DataError(file: path, problem: "is \(status.st_size) bytes; a styles.csv this tool reads is at most \(maximumStylesBytes) (Kaggle's is 4.3 MB)",
+                            remedy: downloadRemedy)
+        }
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            throw DataError(file: path, problem: "cannot be read (\(FileProblem.reason(error, path: path)))", remedy: downloadRemedy)
+        }
+        // NUL bytes are no CSV: an unfinished or preallocated download.
+        if let nul = data.firstIndex(of: 0) {
+            throw DataError(file: path, problem: "holds NUL bytes (the first at byte \(nul - data.startIndex)): a damaged or unfinished download",
+                            remedy: downloadRemedy)
         }
         // A UTF-8 byte-order mark (a file saved by Excel) is not part of the first column's name.
         let bom: [UInt8] = [0xEF, 0xBB, 0xBF]
@@ -399,6 +453,10 @@ public enum ProductImages {
         while let last = lines.last, last.trimmingCharacters(in: .whitespaces).isEmpty { lines.removeLast() }
         guard let headerLine = lines.first, let header = parseLine(String(headerLine)), header.contains("id") else {
             throw DataError(file: path, problem: "has no header row naming an `id` column",
+                            remedy: "Use the styles.csv of the Kaggle download (its first line is id,gender,masterCategory,subCategory,…)")
+        }
+        if let repeated = header.first(where: { name in !name.isEmpty && header.count { $0 == name } > 1 }) {
+            throw DataError(file: path, problem: "names the column \"\(repeated)\" twice in its header, so which one a label means is unclear",
                             remedy: "Use the styles.csv of the Kaggle download (its first line is id,gender,masterCategory,subCategory,…)")
         }
         let idColumn = header.firstIndex(of: "id")!
@@ -545,6 +603,8 @@ public enum ProductImages {
     static func fileStamp(_ path: String) -> String {
         var s = stat()
         guard stat(path, &s) == 0 else { return "missing" }
-        return "\(s.st_size) \(s.st_mtim.tv_sec).\(s.st_mtim.tv_nsec)"
+        // Size and mtime can be put back by cp -p, rsync -a or tar over an older copy; the
+        // change time and the inode cannot, so a replaced file is never read from the cache.
+        return "\(s.st_size) \(s.st_mtim.tv_sec).\(s.st_mtim.tv_nsec) \(s.st_ctim.tv_sec).\(s.st_ctim.tv_nsec) \(s.st_dev):\(s.st_ino)"
     }
 }

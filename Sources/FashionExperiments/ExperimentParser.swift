@@ -154,6 +154,9 @@ extension Experiment {
     static func parseData(_ o: Options, overrides: Overrides) throws -> (spec: DataSpec, options: Options) {
         let dataset = try o.choice("dataset", ["fashion_mnist", "fashion_products"], default: "fashion_mnist")
         let path = try o.optionalString("path")
+        if path?.trimmingCharacters(in: .whitespaces).isEmpty == true {
+            throw o.error("path", "is empty: name the data directory, or remove the line for the default")
+        }
         let validation: ValidationSplit
         if let raw = o.raw("validation") {
             validation = try parseValidation(raw.node, line: raw.line, path: raw.path, options: o)

@@ -247,7 +247,7 @@ public final class RunPlan {
         var (all, report): (ImageSet, ProductLoadReport)
         do {
             (all, report) = try ProductImages.load(directory: directory, settings: p.settings,
-                                                   cacheDirectory: p.cache ? ProductImages.defaultCacheDirectory() : nil)
+                                                   cacheDirectory: p.cache ? ProductImages.defaultCacheDirectory() : nil, threads: e.training.threads)
         } catch let d as DataError {
             // The key whose value the data did not bear out, else the one that chose the directory.
             if let key = d.key { throw e.error(at: "data.\(key)", line: p.lines[key] ?? e.lines["data"], "→ \(d.description)") }

@@ -62,8 +62,9 @@ public enum Runner {
 
     /// `repeats` runs with seeds seed, seed+1, … in `Results/<experiment>/<group-id>/seed-<s>/`,
     /// then `summary.csv`/`summary.json` (mean, sample sd, t interval per metric) — written
-    /// last, so a group without them is incomplete. Every seed's data and model are checked
-    /// before the group directory exists.
+    /// last, so a group without them is incomplete. The first seed's data and model are
+    /// checked before the group directory exists (the others differ only in their seed); each
+    /// later seed reads the data again, and if that fails the group gets failed.txt.
     public static func runRepeats(_ experiment: Experiment, resultsRoot: String? = nil, log: @escaping (String) -> Void = { print($0); fflush(stdout) },
                                   liveProgress: Bool? = nil) throws -> (directory: URL, runs: [RunResult], summary: RepeatSummary) {
         let seeds = (0..<experiment.repeats).map { experiment.seed + UInt64($0) }

@@ -322,7 +322,8 @@ public final class HDF5Reader {
     public func datasetNames() throws -> [String] {
         try HDF5Library.locked {
             var names: [String] = []
-            try collectDatasets(in: "/", prefix: "", into: &names)
+            var visited = 0
+            try collectDatasets(in: "/", prefix: "", depth: 0, visited: &visited, into: &names)
             return names.sorted()
         }
     }
@@ -526,7 +527,13 @@ public final class HDF5Reader {
     }
 
     /// Lists a group's links; datasets are added with their full path, groups are descended.
-    private func collectDatasets(in group: String, prefix: String, into names: inout [String]) throws {
+    /// A group linked into itself (a hard-link cycle, or an external link back to the file)
+    /// would be descended forever: the walk stops at a depth and a number of links no weights
+    /// file comes near.
+    private func collectDatasets(in group: String, prefix: String, depth: Int, visited: inout Int, into names: inout [String]) throws {
+        guard depth <= 32 else {
+            throw HDF5Error("\(path) nests groups more than 32 deep ('\(prefix.prefix(60))…'): a group linked into itself? It is not a weights file this tool wrote")
+        }
         let id = H5Gopen2(file, group, chdf5_p_default())
         guard id >= 0 else { throw HDF5Error("Cannot open group '\(group)' in \(path)") }
         defer { H5Gclose(id) }
@@ -538,6 +545,10 @@ public final class HDF5Reader {
             var buffer = [CChar](repeating: 0, count: length + 1)
             H5Lget_name_by_idx(id, ".", H5_INDEX_NAME, H5_ITER_INC, index, &buffer, length + 1, chdf5_p_default())
             let link = String(cString: buffer)
+            visited += 1
+            guard visited <= 100_000 else {
+                throw HDF5Error("\(path) holds more than 100000 links (groups linked more than once?): it is not a weights file this tool wrote")
+            }
             // Opening the object tells its kind without version-specific info structs;
             // dangling soft links just fail to open and are skipped.
             let object = H5Oopen(id, link, chdf5_p_default())
@@ -548,7 +559,7 @@ public final class HDF5Reader {
             if kind == H5I_DATASET {
                 names.append(full)
             } else if kind == H5I_GROUP {
-                try collectDatasets(in: "/" + full, prefix: full, into: &names)
+                try collectDatasets(in: "/" + full, prefix: full, depth: depth + 1, visited: &visited, into: &names)
             }
         }
     }

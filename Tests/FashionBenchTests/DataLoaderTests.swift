@@ -279,6 +279,22 @@ struct DataLoaderTests {
         #expect(error.description.contains("apt-get install dataset-fashion-mnist"))
     }
 
+    /// A file far larger than any IDX set (here sparse: no disk used) is refused by its size,
+    /// before it is read into memory.
+    @Test func hugeFileIsRefusedBeforeReading() throws {
+        let fixture = try DataFixtureDirectory()
+        defer { fixture.remove() }
+        let path = fixture.path + "/huge"
+        #expect(FileManager.default.createFile(atPath: path, contents: nil))
+        #expect(truncate(path, off_t(IDX.maximumFileBytes + 1)) == 0)
+        do {
+            _ = try IDX.readBytes(path: path)
+            Issue.record("a \(IDX.maximumFileBytes + 1)-byte file was read")
+        } catch let e as DataError {
+            #expect(e.description.contains("is \(IDX.maximumFileBytes + 1) bytes; an IDX file this tool reads is at most"), "\(e)")
+        }
+    }
+
     @Test func correctChecksumsPass() throws {
         let fixture = try DataFixtureDirectory(gzipped: [names[0]])
         defer { fixture.remove() }

@@ -215,6 +215,19 @@ struct InputErrorTests {
         }
     }
 
+    /// A group linked into itself (Fixtures/hdf5/link_cycle.h5) would be listed forever.
+    @Test func aWeightsFileWithALinkCycleIsRefused() throws {
+        let base = try #require(Bundle.module.url(forResource: "Fixtures", withExtension: nil))
+        let reader = try HDF5Reader(path: base.appendingPathComponent("hdf5/link_cycle.h5").path)
+        defer { reader.close() }
+        do {
+            _ = try reader.datasetNames()
+            Issue.record("a link cycle was listed")
+        } catch let e as HDF5Error {
+            #expect(e.description.contains("link_cycle.h5 nests groups more than 32 deep"), "\(e)")
+        }
+    }
+
     /// `run --results DIR` is the run's output.directory: init_from's experiment names are
     /// looked up there, and the run's experiment.yaml records it.
     @Test func resultsOptionIsTheOutputDirectory() throws {

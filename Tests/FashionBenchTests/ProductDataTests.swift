@@ -95,6 +95,17 @@ struct ProductImageDecodingTests {
         #expect(image.pixels == rgb)
     }
 
+    /// PNGs that libpng's conveniences read otherwise than PIL (Keras' load_img): 16-bit
+    /// samples by their high byte, 16-bit grey clipped, gAMA ignored, palettes with tRNS,
+    /// interlaced 2-bit grey (Fixtures/products/make_png_cases.py, with PIL 13's pixels).
+    @Test(arguments: [("png_rgb16", 7, 1), ("png_grey16", 7, 1), ("png_greyalpha16", 7, 1), ("png_gamma", 5, 1),
+                      ("png_palette_trns", 4, 1), ("png_grey2_interlaced", 9, 3)])
+    func pngDecodesAsPIL(_ c: (name: String, width: Int, height: Int)) throws {
+        let image = try ImageFile.decode(try ProductFixtureFiles.bytes("\(c.name).png"))
+        #expect(image.width == c.width && image.height == c.height)
+        #expect(image.pixels == (try ProductFixtureFiles.bytes("\(c.name).rgb")), "\(c.name): \(image.pixels)")
+    }
+
     /// Damaged files give an error that says what is wrong; nothing crashes.
     @Test func damagedFilesAreErrors() throws {
         let jpeg = try ProductFixtureFiles.bytes("10000.jpg")
@@ -428,8 +439,71 @@ struct ProductDataTests {
             #expect(r5.cacheDamage?.contains(reason) == true, "\(r5.cacheDamage ?? "nil") should name \(reason)")
             #expect(r5.lines.contains { $0.contains("was damaged") })
         }
-        let (_, r6) = try ProductImages.load(directory: f.path, settings: settings, cacheDirectory: cache)
+        let (sixth, r6) = try ProductImages.load(directory: f.path, settings: settings, cacheDirectory: cache)
         #expect(r6.cacheHit && r6.cacheDamage == nil)
+
+        // An image replaced by one of the same size, its mtime put back (cp -p, rsync -a):
+        // the change time and inode tell, and it is decoded again.
+        let image = f.file("images/2.png")
+        var before = stat()
+        #expect(stat(image, &before) == 0)
+        let other = ProductFixture.pattern(id: 99, width: 12, height: 16)
+        try PNGWriter.write(to: URL(fileURLWithPath: image + ".new"), width: 12, height: 16, channels: 3, pixels: other)
+        #expect(rename(image + ".new", image) == 0)
+        var times = [timespec](arrayLiteral: before.st_atim, before.st_mtim)
+        #expect(utimensat(AT_FDCWD, image, &times, 0) == 0)
+        var after = stat()
+        #expect(stat(image, &after) == 0 && after.st_mtim.tv_sec == before.st_mtim.tv_sec && after.st_mtim.tv_nsec == before.st_mtim.tv_nsec)
+        let (replaced, r7) = try ProductImages.load(directory: f.path, settings: settings, cacheDirectory: cache)
+        #expect(!r7.cacheHit && r7.cacheOutdated)
+        #expect(replaced.pixels != sixth.pixels)
+
+        // A temporary cache file left by a process killed outright is removed on the next write;
+        // one of a running process stays.
+        let dead = (cacheFile as NSString).deletingLastPathComponent + "/." + (cacheFile as NSString).lastPathComponent + ".tmp-2147483646-abcdefgh"
+        let alive = (cacheFile as NSString).deletingLastPathComponent + "/." + (cacheFile as NSString).lastPathComponent + ".tmp-1-abcdefgh"
+        try Data("half".utf8).write(to: URL(fileURLWithPath: dead))
+        try Data("half".utf8).write(to: URL(fileURLWithPath: alive))
+        try f.writePNG(id: 1, width: 14, height: 16)
+        let (_, r8) = try ProductImages.load(directory: f.path, settings: settings, cacheDirectory: cache)
+        #expect(!r8.cacheHit)
+        #expect(!FileManager.default.fileExists(atPath: dead) && FileManager.default.fileExists(atPath: alive))
+    }
+
+    /// What loading found instead of images: none of the chosen rows' files, or none that
+    /// decodes, is said as such (not as classes too small); an images/ that cannot be listed
+    /// says why; rows with an empty label are reported; styles.csv with NUL bytes or a
+    /// repeated column is refused.
+    @Test func dataThatIsNotThereSaysSo() throws {
+        let f = try Self.quirkyFixture()
+        defer { f.remove() }
+        let settings = ProductImageSettings(labelColumn: "subCategory", classes: .all, height: 8, width: 6)
+        func failure() -> String {
+            do { _ = try ProductImages.load(directory: f.path, settings: settings, cacheDirectory: nil); return "loaded" } catch { return "\(error)" }
+        }
+        let images = f.file("images")
+        let saved = f.file("saved-images")
+        try FileManager.default.moveItem(atPath: images, toPath: saved)
+        try FileManager.default.createDirectory(atPath: images, withIntermediateDirectories: false)
+        #expect(failure().contains("images: has none of the") && failure().contains("Download"), "\(failure())")
+        for name in try FileManager.default.contentsOfDirectory(atPath: saved) {
+            try Data().write(to: URL(fileURLWithPath: images + "/" + name))
+        }
+        #expect(failure().contains("chosen images decodes (") && failure().contains("is 0 bytes"), "\(failure())")
+        try FileManager.default.removeItem(atPath: images)
+        try FileManager.default.moveItem(atPath: saved, toPath: images)
+
+        let styles = try String(contentsOfFile: f.file("styles.csv"), encoding: .utf8)
+        try (styles + "901,Men,Apparel,,Shirts,Blue,Summer,2012,Casual,No label\r\n").write(toFile: f.file("styles.csv"), atomically: true, encoding: .utf8)
+        let (_, report) = try ProductImages.load(directory: f.path, settings: settings, cacheDirectory: nil)
+        let empty = report.skipped.first { $0.kind == .emptyLabel }
+        #expect(report.emptyLabels == 1 && empty?.id == 901 && empty?.reason == "empty subCategory", "\(report.skipped)")
+        #expect(report.lines.joined().contains("1 rows with an empty label"))
+
+        try Data(Array(styles.utf8) + [0, 0, 0]).write(to: URL(fileURLWithPath: f.file("styles.csv")))
+        #expect(failure().contains("holds NUL bytes (the first at byte \(styles.utf8.count))"), "\(failure())")
+        try styles.replacingOccurrences(of: "articleType", with: "subCategory").write(toFile: f.file("styles.csv"), atomically: true, encoding: .utf8)
+        #expect(failure().contains("names the column \"subCategory\" twice"), "\(failure())")
     }
 
     @Test func balancingIsSeededAndReachesTheTarget() {
