@@ -87,7 +87,7 @@ public enum FashionMNIST {
     static func readIDX(_ name: String, directory: String, rank: Int,
                         checksums: [String: String]?) throws -> (path: String, bytes: [UInt8], dims: [Int], offset: Int) {
         let path = try locate(name, in: directory)
-        let bytes = try IDX.readBytes(path: path)
+        let bytes = try IDX.readBytes(path: path, expectedRank: rank)
         let (dims, offset) = try IDX.parse(bytes, path: path, expectedRank: rank)
         if let expected = checksums?[name] {
             let actual = sha256Hex(bytes)

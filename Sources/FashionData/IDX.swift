@@ -10,7 +10,9 @@ public enum IDX {
     public static let maximumFileBytes: Int64 = 1 << 31
 
     /// Reads an IDX file (optionally gzip-compressed: detect by the 1f 8b magic, not by the name) fully into memory, returns decompressed bytes.
-    public static func readBytes(path: String) throws -> [UInt8] {
+    /// `expectedRank`: a compressed file whose header declares another rank is inflated no
+    /// further, so `parse` reports the rank rather than the payload's size.
+    public static func readBytes(path: String, expectedRank: Int? = nil) throws -> [UInt8] {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw DataError(file: path, problem: "file is missing", remedy: DataError.installRemedy)
@@ -40,7 +42,7 @@ public enum IDX {
         // The name is not trusted: Debian ships .gz files, users often gunzip them and some tools
         // keep the .gz name on decompressed files. The gzip magic decides.
         if raw.count >= 2 && raw[0] == 0x1f && raw[1] == 0x8b {
-            return try gunzip(raw, path: path)
+            return try gunzip(raw, path: path, expectedRank: expectedRank)
         }
         return raw
     }
@@ -103,7 +105,7 @@ public enum IDX {
     /// Decompresses a whole gzip file in one go with zlib's inflate (gzip wrapper via 16+MAX_WBITS,
     /// which also checks the CRC-32 and length trailer). Concatenated gzip members are accepted, as
     /// `gunzip` does; anything else after the last member, or a premature end, is an error.
-    static func gunzip(_ input: [UInt8], path: String) throws -> [UInt8] {
+    static func gunzip(_ input: [UInt8], path: String, expectedRank: Int? = nil) throws -> [UInt8] {
         func failure(_ problem: String) -> DataError {
             DataError(file: path, problem: problem, remedy: DataError.replaceRemedy)
         }
@@ -135,6 +137,7 @@ public enum IDX {
             // Not IDX (wrong magic): stop; `parse` names what the magic should be.
             guard out[0] == 0, out[1] == 0, out[2] == 0x08 else { return false }
             let rank = Int(out[3]), headerBytes = 4 + 4 * rank
+            if let expectedRank, rank != expectedRank { return false }
             guard produced >= headerBytes else { return true }
             var total = 1
             for d in 0..<rank {

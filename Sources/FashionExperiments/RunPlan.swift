@@ -206,6 +206,11 @@ public final class RunPlan {
         if let classes = e.data.classes {
             fullTrain = fullTrain.selectingClasses(classes)
             test = test.selectingClasses(classes)
+            // A class the files lack would train a model for a class it never sees.
+            let present = Set(fullTrain.labels)
+            if let absent = classes.indices.first(where: { !present.contains(Int32($0)) }) {
+                throw e.error(at: "data.classes", "names class \(classes[absent]) (\(FashionMNIST.classNames[classes[absent]])), which has no training images in \(FashionMNIST.resolveDirectory(e.data.path))")
+            }
             if let names = e.data.classNames { fullTrain.classNames = names; test.classNames = names }
         }
         let (train, validation) = try splitValidation(e, fullTrain, test: test)

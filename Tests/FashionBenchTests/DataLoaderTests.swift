@@ -1,4 +1,5 @@
 import FashionData
+import FashionExperiments
 import Foundation
 import Testing
 
@@ -213,6 +214,12 @@ struct DataLoaderTests {
         #expect(error.file == fixture.file(names[0]))
         #expect(error.problem.contains("wrong rank"))
         #expect(error.problem.contains("0x00000802"))
+        // Compressed, the same: the rank, not the size the other rank implies.
+        try FileManager.default.removeItem(atPath: fixture.file(names[0]))
+        try fixture.write(try DataFixtureDirectory.gzip(DataFixtureDirectory.idx(dims: [5, 784], payload: DataFixtureDirectory.pixels(count: 5, salt: 0))),
+                          to: names[0] + ".gz")
+        let compressed = try #require(loadError(fixture))
+        #expect(compressed.problem.contains("wrong rank") && compressed.problem.contains("0x00000802"), "\(compressed.problem)")
     }
 
     @Test func labelsFileGivenAsImages() throws {
@@ -292,6 +299,22 @@ struct DataLoaderTests {
             Issue.record("a \(IDX.maximumFileBytes + 1)-byte file was read")
         } catch let e as DataError {
             #expect(e.description.contains("is \(IDX.maximumFileBytes + 1) bytes; an IDX file this tool reads is at most"), "\(e)")
+        }
+    }
+
+    /// `data.classes` naming a class the training files lack is refused at that key.
+    @Test func aChosenClassWithoutTrainingImagesIsRefused() throws {
+        let fixture = try DataFixtureDirectory()
+        defer { fixture.remove() }
+        let yaml = """
+        data: {path: "\(fixture.path)", verify_checksums: false, classes: [0, 6]}
+        model: {input_shape: [28, 28, 1], layers: [{type: Flatten}, {type: Dense, units: 2, activation: softmax}]}
+        """
+        do {
+            _ = try RunPlan(experiment: try Experiment.parse(yaml: yaml, file: "x.yaml"))
+            Issue.record("class 6 (absent) was accepted")
+        } catch {
+            #expect("\(error)".hasPrefix("x.yaml:1: data.classes names class 6 (Shirt), which has no training images in \(fixture.path)"), "\(error)")
         }
     }
 
