@@ -75,6 +75,11 @@ public enum FashionMNIST {
         }
         var isDirectory: ObjCBool = false
         let exists = FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory)
+        // A directory that cannot be searched hides its files: say so, not that they are missing.
+        if exists, isDirectory.boolValue, access(directory, X_OK) != 0 {
+            throw DataError(file: directory, problem: "cannot be searched (\(String(cString: strerror(errno)))), so \(name) cannot be found in it",
+                            remedy: "Check the directory's permissions")
+        }
         let problem = exists && isDirectory.boolValue
             ? "file is missing (neither \(name).gz nor \(name) is in \(directory))"
             : exists ? "file is missing (\(directory) is a file, not a directory)"

@@ -202,6 +202,9 @@ public final class RunPlan {
         } catch let d as DataError where e.data.path != nil {
             // The file chose the directory: say where.
             throw e.error(at: "data.path", "→ \(d.description)")
+        } catch let d as DataError where ProcessInfo.processInfo.environment[FashionMNIST.environmentVariable]?.isEmpty == false {
+            // The environment chose it: say so.
+            throw DataError(file: d.file, problem: d.problem, remedy: d.remedy + " (the directory is $\(FashionMNIST.environmentVariable), for \(e.file))")
         }
         if let classes = e.data.classes {
             fullTrain = fullTrain.selectingClasses(classes)
