@@ -147,7 +147,11 @@ int fb_decode_png(const uint8_t *data, size_t size, uint8_t **pixels, int *width
         return -1;
     }
     png_set_read_fn(png, &source, fb_png_read);
+    // PIL checks the CRC of every chunk up to the image data, ancillary ones too (a bad one
+    // makes the file unreadable), and not of the image data or what follows it.
+    png_set_crc_action(png, PNG_CRC_ERROR_QUIT, PNG_CRC_ERROR_QUIT);
     png_read_info(png, info);
+    png_set_crc_action(png, PNG_CRC_QUIET_USE, PNG_CRC_QUIET_USE);
     png_uint_32 w = png_get_image_width(png, info), h = png_get_image_height(png, info);
     int depth = png_get_bit_depth(png, info), type = png_get_color_type(png, info);
     if ((size_t)w * h > FB_MAX_PIXELS) {

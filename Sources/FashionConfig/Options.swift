@@ -60,21 +60,22 @@ public final class Options {
             throw ConfigError(file: file, line: 1, path: "", message: "is empty; an experiment needs at least `model:`")
         }
         try checkExpandedSize(node, file: file)
-        return try mergingKeys(node, file: file)
+        return try mergingKeys(node, file: file, path: "")
     }
 
     /// YAML 1.1's merge key, as PyYAML and Keras users' configs use it: `<<: *defaults` (or a
     /// list of such mappings) puts their pairs into this mapping; its own keys win, and of
     /// the merged mappings the earlier one. The expanded size is checked first, and merging
     /// only copies what that walk counted.
-    static func mergingKeys(_ node: Node, file: String) throws -> Node {
+    static func mergingKeys(_ node: Node, file: String, path: String) throws -> Node {
         switch node {
         case let .mapping(m):
             var own: [(Node, Node)] = []
             var merged: [(Node, Node)] = []
+            var mergedKeys: Set<String> = []
             for (key, value) in m {
                 guard case let .scalar(k) = key, k.string == "<<", k.style == .plain else {
-                    own.append((key, try mergingKeys(value, file: file)))
+                    own.append((key, try mergingKeys(value, file: file, path: join(path, key.string ?? "?"))))
                     continue
                 }
                 let sources: [Node]
@@ -84,19 +85,19 @@ public final class Options {
                 default: sources = []
                 }
                 func refuse(_ got: Node) -> ConfigError {
-                    ConfigError(file: file, line: key.mark?.line ?? 1, path: "<<",
+                    ConfigError(file: file, line: key.mark?.line ?? 1, path: join(path, "<<"),
                                 message: "(a merge key) takes a mapping or a list of mappings, such as *defaults, got \(describe(got))")
                 }
                 if sources.isEmpty { throw refuse(value) }
                 for source in sources {
-                    guard case let .mapping(pairs) = try mergingKeys(source, file: file) else { throw refuse(source) }
-                    for (k2, v2) in pairs where !merged.contains(where: { $0.0.string == k2.string }) { merged.append((k2, v2)) }
+                    guard case let .mapping(pairs) = try mergingKeys(source, file: file, path: path) else { throw refuse(source) }
+                    for (k2, v2) in pairs where mergedKeys.insert(k2.string ?? "").inserted { merged.append((k2, v2)) }
                 }
             }
             let ownKeys = Set(own.compactMap { $0.0.string })
             return .mapping(Node.Mapping(own + merged.filter { !ownKeys.contains($0.0.string ?? "") }, m.tag, m.style, m.mark))
         case let .sequence(q):
-            return .sequence(Node.Sequence(try q.map { try mergingKeys($0, file: file) }, q.tag, q.style, q.mark))
+            return .sequence(Node.Sequence(try q.enumerated().map { try mergingKeys($1, file: file, path: "\(path)[\($0)]") }, q.tag, q.style, q.mark))
         default:
             return node
         }
@@ -457,25 +458,27 @@ public final class Options {
         guard let second = repeatOf(key, first: first, in: lines) else {
             return ConfigError(file: file, line: firstLine, path: key, message: "appears twice in one mapping")
         }
-        let marker = "fashionbench-repeated-key"
-        var renamed = rename(lines, at: second, to: marker)
-        // Another repeated key later in the file stops the tree too: rename it as well (this
-        // one, the first, is the one reported).
+        // Every repeat is renamed until the document composes (Yams reports a nested
+        // mapping's before an earlier one of its parent); the first in the file is reported.
+        var repeats = [(key: key, first: firstLine, second: second, marker: "fashionbench-repeated-key-0")]
+        var renamed = rename(lines, at: second, to: repeats[0].marker)
         var tree: Node?
-        for attempt in 0..<16 {
+        for attempt in 1...16 {
             do {
                 tree = try Yams.compose(yaml: String(String.UnicodeScalarView(renamed.joined(separator: ["\n"]))))
                 break
             } catch let YamlError.duplicatedKeysInMapping(duplicates, context) {
                 guard let other = duplicates.sorted().first, let repeated = repeatOf(other, first: context.mark, in: renamed) else { break }
-                renamed = rename(renamed, at: repeated, to: "fashionbench-other-repeated-key-\(attempt)")
+                repeats.append((other, context.mark.line, repeated, "fashionbench-repeated-key-\(attempt)"))
+                renamed = rename(renamed, at: repeated, to: repeats[attempt].marker)
             } catch {
                 break
             }
         }
+        let earliest = tree == nil ? repeats[0] : repeats.min { $0.second.line < $1.second.line }!
         // The walk for the path is bounded like any document (aliases of aliases are refused).
-        if let tree, (try? checkExpandedSize(tree, file: file)) != nil, let parent = path(of: marker, in: tree) {
-            return ConfigError(file: file, line: second.line, path: join(parent, key), message: "appears twice (first on line \(firstLine))")
+        if let tree, (try? checkExpandedSize(tree, file: file)) != nil, let parent = path(of: earliest.marker, in: tree) {
+            return ConfigError(file: file, line: earliest.second.line, path: join(parent, earliest.key), message: "appears twice (first on line \(earliest.first))")
         }
         return ConfigError(file: file, line: second.line, path: key, message: "appears twice in one mapping (first on line \(firstLine))")
     }

@@ -132,6 +132,7 @@ public enum IDX {
         // The size the IDX header declares (header + payload), once its dimensions are out: more
         // output than that is an error, found without inflating the rest.
         var declared: Int?
+        var tooLarge: Int?
         func readHeader() -> Bool {
             guard declared == nil, produced >= 4 else { return true }
             // Not IDX (wrong magic): stop; `parse` names what the magic should be.
@@ -148,6 +149,8 @@ public enum IDX {
                 total = t
             }
             declared = headerBytes + total
+            // A header may declare what no IDX set holds: refused before it is inflated into memory.
+            if Int64(declared!) > maximumFileBytes { tooLarge = declared; return false }
             if declared! + 64 > out.count { out.append(contentsOf: repeatElement(0, count: declared! + 64 - out.count)) }
             return true
         }
@@ -165,7 +168,10 @@ public enum IDX {
                     produced += room - Int(stream.avail_out)
                     return status
                 }
-                guard readHeader() else { break }
+                guard readHeader() else {
+                    if let tooLarge { throw failure("its IDX header declares \(tooLarge) bytes; an IDX file this tool reads is at most \(maximumFileBytes)") }
+                    break
+                }
                 if let declared, produced > declared {
                     throw failure("trailing data: decompresses to more than the \(declared) bytes its IDX header declares")
                 }

@@ -456,7 +456,7 @@ public enum ProductImages {
                             remedy: "Use the styles.csv of the Kaggle download (its first line is id,gender,masterCategory,subCategory,…)")
         }
         if let repeated = header.first(where: { name in !name.isEmpty && header.count { $0 == name } > 1 }) {
-            throw DataError(file: path, problem: "names the column \"\(repeated)\" twice in its header, so which one a label means is unclear",
+            throw DataError(file: path, problem: "names the column \"\(repeated)\" twice in its header (Kaggle's names each once): a damaged or edited file",
                             remedy: "Use the styles.csv of the Kaggle download (its first line is id,gender,masterCategory,subCategory,…)")
         }
         let idColumn = header.firstIndex(of: "id")!

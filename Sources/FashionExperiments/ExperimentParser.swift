@@ -55,15 +55,15 @@ extension Experiment {
             return try parsePatched(yaml: yaml, file: file, overrides: overrides, patches: patches, patchOrigins: patchOrigins)
         } catch let e as ConfigError {
             let source = ExperimentSource(yaml: yaml, overrides: overrides, patches: patches, patchOrigins: patchOrigins)
-            throw ExperimentSource.attribute(e, patches: patches, origins: patchOrigins, yaml: yaml) { i in
-                let (p, o) = source.without(i)
+            throw ExperimentSource.attribute(e, patches: patches, origins: patchOrigins, yaml: yaml) { kept in
+                let (p, o) = source.keeping(kept)
                 do {
                     _ = try parsePatched(yaml: yaml, file: file, overrides: overrides, patches: p, patchOrigins: o)
                     return false
                 } catch let x as ConfigError {
-                    return x.path == e.path && x.message == e.message
+                    return x.path == e.path ? true : nil
                 } catch {
-                    return false
+                    return nil
                 }
             }
         }
@@ -468,7 +468,7 @@ extension Experiment {
             default: kind = .modelCheckpoint(try ModelCheckpoint.Settings(options: c))
             }
             if case .modelCheckpoint = kind, let first = callbacks.first(where: { if case .modelCheckpoint = $0.kind { true } else { false } }) {
-                throw c.error("is a second ModelCheckpoint (the first is \(first.path), line \(first.line)): both would write the run's one weights.h5; keep one")
+                throw c.error("is a second ModelCheckpoint (the first is \(first.path)): both would write the run's one weights.h5; keep one")
             }
             callbacks.append(CallbackSpec(kind: kind, line: c.line, path: c.path))
             try c.finish()

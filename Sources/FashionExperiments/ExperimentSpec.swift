@@ -167,27 +167,32 @@ public struct Experiment {
 
     /// A mistake found when the model is built and checked (`RunPlan`) that its key alone does
     /// not explain — a `--set model.layers[9].units=5` against the dataset's 10 classes — is
-    /// the patch's when the same check, on the file without that patch, passes. Only checks
-    /// that need no data are repeated; a mistake only the data shows keeps its key's origin.
+    /// the patch's when the same checks, on the file without that patch, pass that key. The
+    /// checks repeated are those that need no data, and what Fashion-MNIST's known sizes show
+    /// (`checkKnownData`); a mistake only the data shows keeps its key's origin.
     public func attributing(_ c: ConfigError) -> ConfigError {
         guard c.origin == nil, source.patchOrigins.contains(where: { $0 != nil }) else { return c }
-        // nil: the file without the patch cannot be read at all, which says nothing of this check.
-        func reproduced(_ patches: [(String, Node)], _ origins: [String?]) -> Bool? {
+        // The checks in order; the first that fails, and where.
+        func firstFailure(_ patches: [(String, Node)], _ origins: [String?]) -> (stage: Int, path: String)? {
             guard let other = try? Experiment.parse(yaml: source.yaml, file: file, overrides: source.overrides,
-                                                    patches: patches, patchOrigins: origins) else { return nil }
-            do {
-                _ = try RunPlan(unattributed: other, data: nil)
-                return false
-            } catch let x as ConfigError {
-                return x.path == c.path && x.message == c.message
-            } catch {
-                return false
+                                                    patches: patches, patchOrigins: origins) else { return (0, "") }
+            let checks: [() throws -> Void] = [{ try RunPlan.checkKnownData(other) }, { _ = try RunPlan(unattributed: other, data: nil) }]
+            for (stage, check) in checks.enumerated() {
+                do { try check() } catch let x as ConfigError { return (stage + 1, x.path) } catch { return (stage + 1, "") }
             }
+            return nil
         }
-        guard reproduced(source.patches, source.patchOrigins) == true else { return c }
-        return ExperimentSource.attribute(c, patches: source.patches, origins: source.patchOrigins, yaml: source.yaml) { i in
-            let (p, o) = source.without(i)
-            return reproduced(p, o) ?? true
+        guard let failing = firstFailure(source.patches, source.patchOrigins), failing.stage > 0, failing.path == c.path else { return c }
+        return ExperimentSource.attribute(c, patches: source.patches, origins: source.patchOrigins, yaml: source.yaml) { kept in
+            let (p, o) = source.keeping(kept)
+            // Its key passes if all checks pass or a later check is the first to fail; the same
+            // key failing is the same mistake, whatever its wording (a known-keys list or a class
+            // count a patch changed); a failure before it, or another key in the same check, or
+            // a file that cannot be read without the patch, tells nothing.
+            guard let other = firstFailure(p, o) else { return false }
+            if other.stage > failing.stage { return false }
+            if other.stage == failing.stage, other.path == c.path { return true }
+            return nil
         }
     }
 }
@@ -205,34 +210,40 @@ public struct ExperimentSource {
     /// `--set training.nonexistent.foo=1` created `training.nonexistent`.
     /// A mistake between keys (a patched loss against the file's output layer, a patched unit
     /// count against the dataset's classes, a patched layer type against the file's keys of the
-    /// layer) belongs to the patches without which it does not happen:
-    /// `reproducedWithout(i)` says whether it still happens without patch i.
+    /// layer) belongs to the patches without which it does not happen at its key.
+    /// `reproduced(kept)` checks again with only the patches of origin `kept` (and those written
+    /// in the file itself): true if the mistake happens at the same key, false if that key passes,
+    /// nil if another key fails first (a patch that mends another mistake of the file tells
+    /// nothing). Each patch without which it passes is named; if each of several suffices alone
+    /// (the same --set given twice), those are.
     static func attribute(_ e: ConfigError, patches: [(String, Node)], origins: [String?], yaml: String,
-                          reproducedWithout: ((Int) -> Bool)? = nil) -> ConfigError {
+                          reproduced: ((Set<Int>) -> Bool?)? = nil) -> ConfigError {
         guard e.origin == nil else { return e }
         func under(_ path: String, _ key: String) -> Bool { path == key || path.hasPrefix(key + ".") || path.hasPrefix(key + "[") }
-        func from(_ origin: String) -> ConfigError { ConfigError(file: e.file, line: e.line, path: e.path, message: e.message, origin: origin) }
+        func from(_ indices: [Int]) -> ConfigError {
+            ConfigError(file: e.file, line: e.line, path: e.path, message: e.message, origin: indices.compactMap { origins[$0] }.joined(separator: ", "))
+        }
         lazy var file: Node? = (try? Yams.compose(yaml: yaml)) ?? nil
         for i in patches.indices.reversed() where i < origins.count {
             let key = patches[i].0
-            guard let origin = origins[i] else { continue }
+            guard origins[i] != nil else { continue }
             if under(e.path, key) || (under(key, e.path) && file.map { !NodePatch.contains($0, path: e.path) } == true) {
-                return from(origin)
+                return from([i])
             }
         }
-        if let reproducedWithout {
-            // Every patch without which it does not happen (a kernel size and a padding together).
-            let responsible = patches.indices.filter { $0 < origins.count && origins[$0] != nil && !reproducedWithout($0) }
-            if !responsible.isEmpty { return from(responsible.compactMap { origins[$0] }.joined(separator: ", ")) }
-        }
-        return e
+        guard let reproduced else { return e }
+        let candidates = patches.indices.filter { $0 < origins.count && origins[$0] != nil }
+        let all = Set(candidates)
+        let needed = candidates.filter { reproduced(all.subtracting([$0])) == false }
+        if !needed.isEmpty { return from(needed) }
+        guard reproduced([]) == false else { return e }
+        let sufficient = candidates.filter { reproduced([$0]) == true }
+        return from(sufficient.isEmpty ? candidates : sufficient)
     }
 
-    /// The patches and their origins without patch i.
-    func without(_ i: Int) -> (patches: [(String, Node)], origins: [String?]) {
-        var p = patches, o = patchOrigins
-        p.remove(at: i)
-        if i < o.count { o.remove(at: i) }
-        return (p, o)
+    /// The patches written in the file itself (no origin) and, of the others, those in `kept`.
+    func keeping(_ kept: Set<Int>) -> (patches: [(String, Node)], origins: [String?]) {
+        let chosen = patches.indices.filter { $0 >= patchOrigins.count || patchOrigins[$0] == nil || kept.contains($0) }
+        return (chosen.map { patches[$0] }, chosen.map { $0 < patchOrigins.count ? patchOrigins[$0] : nil })
     }
 }

@@ -255,7 +255,12 @@ public enum SweepRunner {
         for (name, shard) in shardFiles {
             let url = dir.appendingPathComponent(name)
             let reader = try CSVReader(string: try String(contentsOf: url, encoding: .utf8), hasHeaderRow: true)
-            guard reader.headerRow == expectedHeader else { throw HarnessError("\(url.path): columns differ from this sweep file's") }
+            guard reader.headerRow == expectedHeader else {
+                let header = reader.headerRow ?? []
+                let missing = expectedHeader.filter { !header.contains($0) }, extra = header.filter { !expectedHeader.contains($0) }
+                let detail = (missing.isEmpty ? [] : ["lacks " + missing.joined(separator: ", ")]) + (extra.isEmpty ? [] : ["has " + extra.joined(separator: ", ")])
+                throw HarnessError("\(url.path): its columns are not the ones this sweep's shards have (\(detail.isEmpty ? "another order" : detail.joined(separator: "; "))): written by another version of fashionbench or of the sweep's grid; move it away and run that shard again")
+            }
             while let row = reader.next() {
                 guard row.count == expectedHeader.count else { throw HarnessError("\(url.path): a row has \(row.count) fields") }
                 // A shard of an earlier version of the sweep file (same name, other values)

@@ -318,6 +318,22 @@ struct DataLoaderTests {
         }
     }
 
+    /// A small gzip whose IDX header declares more than any IDX set holds is refused before
+    /// it is inflated into memory.
+    @Test func headerDeclaringTooMuchIsRefusedBeforeInflating() throws {
+        let fixture = try DataFixtureDirectory()
+        defer { fixture.remove() }
+        var header: [UInt8] = [0, 0, 8, 3]
+        for d in [3_000_000, 28, 28] { header += [UInt8(d >> 24 & 0xFF), UInt8(d >> 16 & 0xFF), UInt8(d >> 8 & 0xFF), UInt8(d & 0xFF)] }
+        try FileManager.default.removeItem(atPath: fixture.file(names[0]))
+        // Incompressible bytes, so the claim is within deflate's ratio for the file's size.
+        var x: UInt32 = 12345
+        let noise = (0..<(3 << 20)).map { _ in x = x &* 1_664_525 &+ 1_013_904_223; return UInt8(x >> 24) }
+        try fixture.write(try DataFixtureDirectory.gzip(header + noise), to: names[0] + ".gz")
+        let error = try #require(loadError(fixture))
+        #expect(error.problem.contains("its IDX header declares 2352000016 bytes"), "\(error.problem)")
+    }
+
     @Test func correctChecksumsPass() throws {
         let fixture = try DataFixtureDirectory(gzipped: [names[0]])
         defer { fixture.remove() }

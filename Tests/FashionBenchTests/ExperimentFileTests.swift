@@ -116,11 +116,12 @@ import Yams
         ("EarlyStopping, monitor", "ModelCheckpoint, save_best_only: 1, monitor", 18, "training.callbacks[0].save_best_only must be true or false, got 1"),
         ("patience: 2}", "patience: 2}\n  init_from: 7", 19, "training.init_from must be a string, got 7"),
         ("patience: 2}", "patience: 2}\n    - {type: ModelCheckpoint}\n    - {type: ModelCheckpoint, monitor: val_loss}", 20,
-         "training.callbacks[2] is a second ModelCheckpoint (the first is training.callbacks[1], line 19)"),
+         "training.callbacks[2] is a second ModelCheckpoint (the first is training.callbacks[1])"),
         ("loss: categorical_crossentropy", "loss: mse\n  from_logits: true", 17, "training.from_logits is true, but mse takes the outputs as they are"),
         ("epochs: 2", "epochs: !!float 2", 13, "training.epochs must be a positive integer, got 2 (tagged !!float)"),
-        ("batch_size: 16", "batch_size: 16\n  epochs: 3\n  batch_size: 8", 16, "training.batch_size appears twice (first on line 14)"),
-        ("input_shape: [28, 28, 1]", "input_shape: [28, 28, 1]\n  <<: 3", 7, "<< (a merge key) takes a mapping or a list of mappings"),
+        ("batch_size: 16", "batch_size: 16\n  epochs: 3\n  batch_size: 8", 15, "training.epochs appears twice (first on line 13)"),
+        ("input_shape: [28, 28, 1]", "input_shape: [28, 28, 1]\n  <<: 3", 7, "model.<< (a merge key) takes a mapping or a list of mappings"),
+        ("seed: 3", "seed: 3\nseed: 4", 3, "seed appears twice (first on line 2)"),
     ])
     func mutationsAreLocated(_ c: (String, String, Int, String)) {
         let message = parseError(mutated(c.0, c.1))
@@ -134,6 +135,9 @@ import Yams
     @Test func twoRepeatedKeysNameTheFirstWithItsPath() {
         let yaml = mutated("batch_size: 16", "batch_size: 16\n  batch_size: 8") + "\nreference:\n  notes: a\n  notes: b\n"
         #expect(parseError(yaml) == "Experiments/x.yaml:15: training.batch_size appears twice (first on line 14)")
+        // Yams reports the nested mapping's repeat first; the earlier one in the file is named.
+        let both = mutated("seed: 3", "seed: 3\nseed: 4").replacingOccurrences(of: "batch_size: 16", with: "batch_size: 16\n  batch_size: 8")
+        #expect(parseError(both) == "Experiments/x.yaml:3: seed appears twice (first on line 2)")
     }
 
     /// YAML 1.1 merge keys, as PyYAML reads them: the mapping's own keys win.
@@ -183,6 +187,35 @@ import Yams
         // A 10x10 kernel leaves 19x19, which a 20x20 pool does not fit; either alone fits.
         #expect(error(["model.layers[0].kernel_size=10", "model.layers[1].pool_size=20", "training.epochs=3"])
             .hasPrefix("--set model.layers[0].kernel_size=10, --set model.layers[1].pool_size=20: model.layers[1] "))
+        // A file's own mistake whose wording a --set changes (the known keys, the class
+        // count) stays the file's.
+        let bogus = mutated("learning_rate: 0.0001}", "learning_rate: 0.0001, bogus: 1}")
+        func error(_ yaml: String, _ sets: [String]) -> String {
+            do {
+                let patches = try sets.map { try NodePatch.assignment($0) }
+                let e = try Experiment.parse(yaml: yaml, file: "Experiments/x.yaml", patches: patches.map { ($0.path, $0.value) },
+                                             patchOrigins: sets.map { "--set \($0)" })
+                do { try RunPlan.checkKnownData(e) } catch let c as ConfigError { throw e.attributing(c) }
+                _ = try RunPlan(experiment: e, loadData: false)
+                return "no error"
+            } catch {
+                return "\(error)"
+            }
+        }
+        #expect(error(bogus, ["training.optimizer.name=adam"]).hasPrefix("Experiments/x.yaml:15: training.optimizer.bogus is not a known key"))
+        let seven = mutated("units: 10, activation: softmax", "units: 7, activation: softmax")
+        #expect(error(seven, ["data.classes=[0, 1, 2]"]).hasPrefix("Experiments/x.yaml:11: model.layers[3] outputs 7 values but the dataset has 3 classes"))
+        // A --set that mends another mistake of the file is not named for this one.
+        let twoMistakes = mutated("first 100", "first -5").replacingOccurrences(of: "softmax}", with: "linear}")
+            .replacingOccurrences(of: "loss: categorical_crossentropy", with: "loss: categorical_crossentropy\n  from_logits: true")
+        #expect(error(twoMistakes, ["data.validation=first 100", "training.loss=mse"]).hasPrefix("--set training.loss=mse: training.from_logits is true"))
+        // The same --set twice: each alone makes it, so both are named.
+        #expect(error(Self.valid, ["data.classes=[0, 1, 2]", "data.classes=[0, 1, 2]"])
+            .hasPrefix("--set data.classes=[0, 1, 2], --set data.classes=[0, 1, 2]: model.layers[3] outputs 10 values but the dataset has 3 classes"))
+        // Found by Fashion-MNIST's known sizes: 12,000 training images of two classes.
+        let twoClasses = mutated("first 100", "first 12000").replacingOccurrences(of: "units: 10", with: "units: 2")
+        #expect(error(twoClasses, ["data.classes=[0, 1]"]).hasPrefix("--set data.classes=[0, 1]: data.validation takes the first 12000 examples"))
+
         // The file's own mistake stays the file's, at its line.
         let fileMistake = mutated("units: 10, activation: softmax", "units: 7, activation: softmax")
         let e = try Experiment.parse(yaml: fileMistake, file: "Experiments/x.yaml", patches: [("training.epochs", .init("3"))], patchOrigins: ["--set training.epochs=3"])

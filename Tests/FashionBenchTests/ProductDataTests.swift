@@ -99,11 +99,22 @@ struct ProductImageDecodingTests {
     /// samples by their high byte, 16-bit grey clipped, gAMA ignored, palettes with tRNS,
     /// interlaced 2-bit grey (Fixtures/products/make_png_cases.py, with PIL 13's pixels).
     @Test(arguments: [("png_rgb16", 7, 1), ("png_grey16", 7, 1), ("png_greyalpha16", 7, 1), ("png_gamma", 5, 1),
-                      ("png_palette_trns", 4, 1), ("png_grey2_interlaced", 9, 3)])
+                      ("png_palette_trns", 4, 1), ("png_grey2_interlaced", 9, 3), ("png_bad_idat_crc", 5, 1)])
     func pngDecodesAsPIL(_ c: (name: String, width: Int, height: Int)) throws {
         let image = try ImageFile.decode(try ProductFixtureFiles.bytes("\(c.name).png"))
         #expect(image.width == c.width && image.height == c.height)
         #expect(image.pixels == (try ProductFixtureFiles.bytes("\(c.name).rgb")), "\(c.name): \(image.pixels)")
+    }
+
+    /// A chunk before the image data with a bad CRC makes the file unreadable, as in PIL.
+    @Test func pngWithABadChunkBeforeTheImageIsRefused() throws {
+        let bytes = try ProductFixtureFiles.bytes("png_bad_text_crc.png")
+        do {
+            let image = try ImageFile.decode(bytes)
+            Issue.record("decoded as \(image.width)x\(image.height)")
+        } catch {
+            #expect(error.reason.contains("CRC"), "\(error.reason)")
+        }
     }
 
     /// Damaged files give an error that says what is wrong; nothing crashes.

@@ -45,6 +45,22 @@ def adam7(pixels, width, height, depth):
 grey2 = [[(x + y) % 4 for x in range(9)] for y in range(3)]
 cases['png_grey2_interlaced'] = (b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', 9, 3, 2, 0, 0, 0, 1))
                                  + chunk(b'IDAT', zlib.compress(adam7(grey2, 9, 3, 2))) + chunk(b'IEND', b''))
+# CRCs: PIL checks every chunk's up to the image data (a bad one makes the file unreadable),
+# not the image data's: a bad IDAT CRC decodes, a bad tEXt CRC before it does not.
+def bad_crc(data, kind):
+    at = data.index(kind) + 4 + struct.unpack('>I', data[data.index(kind) - 4:data.index(kind)])[0]
+    return data[:at] + bytes(b ^ 0xFF for b in data[at:at + 4]) + data[at + 4:]
+cases['png_bad_idat_crc'] = bad_crc(cases['png_gamma'], b'IDAT')
+refused = {'png_bad_text_crc': bad_crc(png(5, [bytes(range(15))], 8, 2, chunk(b'tEXt', b'Comment\x00hello')), b'tEXt')}
+for name, data in refused.items():
+    open(name + '.png', 'wb').write(data)
+    try:
+        Image.open(io.BytesIO(data)).convert('RGB')
+        raise SystemExit(name + ': PIL read it')
+    except SyntaxError:
+        pass
+    except Exception as e:
+        print(name, 'refused by PIL:', type(e).__name__, e)
 for name, data in cases.items():
     open(name + '.png', 'wb').write(data)
     rgb = np.array(Image.open(io.BytesIO(data)).convert('RGB'), dtype=np.uint8)
