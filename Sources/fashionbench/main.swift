@@ -143,7 +143,7 @@ struct Check: ParsableCommand {
     func run() throws {
         try reporting {
             let e = try Experiment.load(file: file)
-            do { try RunPlan.checkKnownData(e) } catch let c as ConfigError { throw e.attributing(c) }
+            try RunPlan.checkKnownData(e)
             let plan = try RunPlan(experiment: e, loadData: false)
             print(plan.model.summary(title: e.name))
             print(e.resolvedYAML)
