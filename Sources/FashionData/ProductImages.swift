@@ -227,17 +227,12 @@ public enum ProductImages {
 
         // Class of every row (nil: not selected).
         let (names, classOfRow) = try assignClasses(table, settings: settings, stylesPath: stylesPath)
-        // Chosen by label, a row without one is left out and said so (with explicit classes,
-        // it is simply not among them).
-        switch settings.classes {
-        case .all, .top:
-            if let c = table.header.firstIndex(of: settings.labelColumn) {
-                for row in table.rows where row.fields[c].trimmingCharacters(in: .whitespaces).isEmpty {
-                    report.skipped.append(SkippedProduct(kind: .emptyLabel, line: row.line, id: row.id, reason: "empty \(settings.labelColumn)"))
-                }
+        // Chosen by label, a row has no class only when its label is empty: left out and said
+        // so (with explicit classes, such a row is simply not among them).
+        if case .rules = settings.classes {} else {
+            for (row, name) in zip(table.rows, classOfRow) where name == nil {
+                report.skipped.append(SkippedProduct(kind: .emptyLabel, line: row.line, id: row.id, reason: "empty \(settings.labelColumn)"))
             }
-        case .rules:
-            break
         }
 
         // Image files: one listing of images/, then a stat of each selected file (size and
@@ -417,14 +412,14 @@ public enum ProductImages {
         var recovered: Int
     }
 
+    /// The largest styles.csv read (256 MiB; Kaggle's is 4.3 MB).
+    public static let maximumStylesBytes = 1 << 28
+
     /// Reads styles.csv one line at a time; a quoted field may span up to 20 lines, and a quote
     /// that does not close into a whole row is an error of its line alone (a stray quote cannot
     /// swallow the rest of the file). A row with more fields than the header has unquoted
     /// commas in its last column; those fields are joined back. Rows without an id, with too
     /// few fields or a repeated id are malformed: counted, never fatal.
-    /// The largest styles.csv read (256 MiB; Kaggle's is 4.3 MB).
-    public static let maximumStylesBytes = 1 << 28
-
     static func readStyles(_ path: String) throws -> StylesTable {
         if let why = FileKind.notRegular(path) { throw DataError(file: path, problem: why, remedy: downloadRemedy) }
         // The Kaggle file is 4.3 MB; a file far larger (a sparse or runaway download) is refused

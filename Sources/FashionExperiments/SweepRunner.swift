@@ -66,6 +66,7 @@ public enum SweepRunner {
             log("\(trial.id): " + trial.values.map { "\($0.0)=\($0.1)" }.joined(separator: ", "))
             let trialDirectory = trialsRoot.appendingPathComponent(trial.id)
             let earlier = Set((try? FileManager.default.contentsOfDirectory(atPath: trialDirectory.path)) ?? [])
+            let settings = RunSettings.fingerprint(RunSettings.of(e, keepingSeed: true))
             do {
                 // With repeats, the trial is the group of seeds and ranks by their mean.
                 var runs: [RunResult]
@@ -88,7 +89,7 @@ public enum SweepRunner {
                                results["test_loss"] ?? .nan, runDirectory.lastPathComponent, of))
                 }
                 rows.append(row(trial, status: "ok", seeds: runs.count, results: results,
-                                spread: spread(of: sweep.metric, runs), runDirectory: runDirectory.path, settings: RunSettings.fingerprint(RunSettings.of(e, keepingSeed: true)), error: ""))
+                                spread: spread(of: sweep.metric, runs), runDirectory: runDirectory.path, settings: settings, error: ""))
             } catch RunError.interrupted(let path) {
                 throw RunError.interrupted(path)  // the whole sweep stops; the shard has no table
             } catch {
@@ -101,7 +102,7 @@ public enum SweepRunner {
                 log("  \(trial.label) failed: \(reason)")
                 failed.append("\(trial.label): \(reason)")
                 rows.append(row(trial, status: "failed", seeds: e.repeats, results: [:], spread: nil, runDirectory: runDirectory,
-                                settings: RunSettings.fingerprint(RunSettings.of(e, keepingSeed: true)), error: reason))
+                                settings: settings, error: reason))
             }
         }
         try writeNew(ResultFiles.csv(header: header(sweep), rows: rows), to: shardFile)
