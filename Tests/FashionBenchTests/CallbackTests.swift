@@ -117,6 +117,65 @@ import FashionReports
         #expect(p.pointer[0] == 7)
     }
 
+    /// Keras 3.15's own callbacks driven by generated logs (Fixtures/keras/make_callbacks.py):
+    /// 240 cases of random settings, with ties, plateaus and accuracy steps of exactly
+    /// min_delta, where Keras' float32 comparison decides. Each of ours must take the same
+    /// decisions: the learning rate after every epoch, the epoch training stops at, the epoch
+    /// whose weights are restored, the epochs saved.
+    @Test func callbacksDecideAsKerasOnGeneratedLogs() throws {
+        let base = try #require(Bundle.module.url(forResource: "Fixtures", withExtension: nil))
+        let url = base.appendingPathComponent("keras/callbacks.json")
+        let root = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
+        let cases = try #require(root["cases"] as? [[String: Any]])
+        #expect(cases.count == 240)
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fashionbench-callbacks-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var checked = 0
+        for (i, c) in cases.enumerated() {
+            let settings = try #require(c["settings"] as? [String: Any])
+            let values = try #require(c["values"] as? [Double])
+            let kind = try #require(c["callback"] as? String)
+            // The case's settings as an experiment file's callback entry, through our parser.
+            let flags: Set = ["restore_best_weights", "save_best_only"]
+            var entry = settings.map { key, value in "\(key): \(flags.contains(key) ? ((value as! Bool) ? "true" : "false") : "\(value)")" }
+            entry.append("type: \(kind)")
+            let yaml = ExperimentFileTests.valid.replacingOccurrences(
+                of: "    - {type: EarlyStopping, monitor: val_accuracy, patience: 2}", with: "    - {\(entry.joined(separator: ", "))}")
+            let spec = try #require(try Experiment.parse(yaml: yaml, file: "case\(i).yaml").training.callbacks.first)
+            let monitor = try #require(settings["monitor"] as? String)
+            let t = try trainer(learningRate: 0.001)
+            let p = t.model.parameters[0].value
+            let callback = spec.make(runDirectory: dir)
+            callback.onTrainBegin(t)
+            var learningRates: [Float] = [], stopped: Int?, saves: [Int] = []
+            for (e, v) in values.enumerated() {
+                p.pointer[0] = Float(e)
+                callback.onEpochEnd(e, logs: [monitor: v], trainer: t)
+                learningRates.append(t.optimizer.learningRate)
+                if (callback as? ModelCheckpoint)?.savedEpoch == e { saves.append(e) }
+                if t.stopTraining { stopped = e; break }
+            }
+            p.pointer[0] = -1
+            callback.onTrainEnd(t)
+            let what = "case \(i) (\(kind) \(settings), values \(values))"
+            switch kind {
+            case "EarlyStopping":
+                #expect(stopped == c["stopped_epoch"] as? Int, "\(what): stopped at \(String(describing: stopped))")
+                let restored: Int? = p.pointer[0] < 0 ? nil : Int(p.pointer[0])
+                #expect(restored == c["restored_epoch"] as? Int, "\(what): restored \(String(describing: restored))")
+            case "ReduceLROnPlateau":
+                let expected = try #require(c["learning_rates"] as? [Double]).map(Float.init)
+                #expect(learningRates == expected, "\(what): \(learningRates)")
+            default:
+                #expect(saves == (c["saved_epochs"] as? [Int]), "\(what): saved \(saves)")
+                try? FileManager.default.removeItem(at: (callback as! ModelCheckpoint).file)
+            }
+            checked += 1
+        }
+        #expect(checked == 240)
+    }
+
     @Test func modelCheckpointAndInitFrom() throws {
         guard FileManager.default.fileExists(atPath: FashionMNIST.defaultDirectory + "/t10k-labels-idx1-ubyte.gz") else { return }
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fashionbench-ckpt-\(UUID().uuidString)")

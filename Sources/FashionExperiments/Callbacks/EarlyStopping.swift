@@ -1,12 +1,11 @@
 import FashionConfig
 
 /// Keras 3 EarlyStopping (`keras/src/callbacks/early_stopping.py`): after each epoch the
-/// monitored value improves when `current + min_delta < best` (mode min) or
-/// `current − min_delta > best` (mode max) — it must beat the best by min_delta (Keras'
-/// `monitor_op(current − min_delta, best)` with min_delta negated for min); otherwise `wait` grows, and training stops once
-/// `wait ≥ patience` (never after the first epoch). With `restore_best_weights` the best
-/// epoch's weights are put back when training ends, stopped early or not (Keras 3.15's
-/// `on_train_end`).
+/// monitored value improves when it beats the best by min_delta (`MonitorComparison`, in
+/// float32 as Keras); otherwise `wait` grows, and training stops once `wait ≥ patience` (never
+/// after the first epoch). An improvement that does not also beat `baseline` leaves `wait`
+/// growing. With `restore_best_weights` the best epoch's weights are put back when training
+/// ends, stopped early or not (Keras 3.15's `on_train_end`).
 public final class EarlyStopping: Callback {
     public struct Settings: Sendable {
         public var monitor: String
@@ -42,17 +41,17 @@ public final class EarlyStopping: Callback {
     }
 
     public let settings: Settings
-    public private(set) var best: Double
+    /// The best monitored value so far; nil before the first (Keras' `best = None`).
+    public private(set) var best: Double?
     public private(set) var bestEpoch: Int?
     public private(set) var stoppedEpoch: Int?
     private var wait = 0
     private var bestWeights: [[Float]]?
-    private let mode: MonitorMode
+    private let comparison: MonitorComparison
 
     public init(_ settings: Settings) {
         self.settings = settings
-        mode = settings.mode.resolved(for: settings.monitor)
-        best = mode == .min ? .infinity : -.infinity
+        comparison = MonitorComparison(monitor: settings.monitor, mode: settings.mode, minDelta: settings.minDelta)
     }
 
     public func onTrainBegin(_ trainer: Trainer) {
@@ -60,11 +59,7 @@ public final class EarlyStopping: Callback {
         stoppedEpoch = nil
         bestEpoch = nil
         bestWeights = nil
-        best = mode == .min ? .infinity : -.infinity
-    }
-
-    func isImprovement(_ value: Double, over reference: Double) -> Bool {
-        mode == .min ? value + settings.minDelta < reference : value - settings.minDelta > reference
+        best = nil
     }
 
     public func onEpochEnd(_ epoch: Int, logs: [String: Double], trainer: Trainer) {
@@ -74,11 +69,11 @@ public final class EarlyStopping: Callback {
             bestEpoch = epoch
         }
         wait += 1
-        if isImprovement(current, over: best) {
+        if comparison.improves(current, over: best) {
             best = current
             bestEpoch = epoch
             if settings.restoreBestWeights { bestWeights = trainer.model.snapshot() }
-            if settings.baseline.map({ isImprovement(current, over: $0) }) ?? true { wait = 0 }
+            if comparison.improves(current, over: settings.baseline) { wait = 0 }
             return
         }
         if wait >= settings.patience, epoch > 0 {

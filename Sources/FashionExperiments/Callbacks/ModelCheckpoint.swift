@@ -3,13 +3,15 @@ import FashionConfig
 
 /// Keras 3 ModelCheckpoint for weights (`keras/src/callbacks/model_checkpoint.py`), writing
 /// `weights.h5` in the run directory: with `save_best_only` only when the monitored value
-/// beats the best so far (`current < best` in mode min, `>` in mode max; `auto` is max for
-/// names containing "acc"), otherwise after every epoch. The file is replaced atomically.
+/// beats the best so far (`MonitorComparison` with no min_delta, in float32 as Keras; `auto`
+/// is max for accuracies), the first epoch's only when it beats `initial_value_threshold` if
+/// one is given; otherwise after every epoch. The file is replaced atomically.
 public final class ModelCheckpoint: Callback {
     public struct Settings: Sendable {
         public var monitor = "val_loss"
         public var mode = MonitorMode.auto
         public var saveBestOnly = true
+        public var initialValueThreshold: Double?
 
         public init() {}
 
@@ -17,30 +19,32 @@ public final class ModelCheckpoint: Callback {
             monitor = try o.choice("monitor", EarlyStopping.Settings.monitors, default: "val_loss")
             mode = MonitorMode(rawValue: try o.choice("mode", MonitorMode.allCases.map(\.rawValue), default: "auto"))!
             saveBestOnly = try o.bool("save_best_only", default: true)
+            initialValueThreshold = try o.optionalDouble("initial_value_threshold")
         }
     }
 
     public let settings: Settings
     public let file: URL
-    private let maximise: Bool
-    public private(set) var best: Double
+    private let comparison: MonitorComparison
+    /// The best monitored value saved so far, or the initial threshold; nil before either.
+    public private(set) var best: Double?
     public private(set) var savedEpoch: Int?
 
     public init(_ settings: Settings, directory: URL) {
         self.settings = settings
         file = directory.appendingPathComponent("weights.h5")
-        maximise = settings.mode == .max || (settings.mode == .auto && settings.monitor.contains("acc"))
-        best = maximise ? -.infinity : .infinity
+        comparison = MonitorComparison(monitor: settings.monitor, mode: settings.mode)
+        best = settings.initialValueThreshold
     }
 
     public func onTrainBegin(_ trainer: Trainer) {
-        best = maximise ? -.infinity : .infinity
+        best = settings.initialValueThreshold
         savedEpoch = nil
     }
 
     public func onEpochEnd(_ epoch: Int, logs: [String: Double], trainer: Trainer) {
         if settings.saveBestOnly {
-            guard let current = logs[settings.monitor], maximise ? current > best : current < best else { return }
+            guard let current = logs[settings.monitor], comparison.improves(current, over: best) else { return }
             best = current
             trainer.log(String(format: "Epoch %d: %@ improved to %.5f, saving weights to %@", epoch + 1, settings.monitor, current, file.path))
         }

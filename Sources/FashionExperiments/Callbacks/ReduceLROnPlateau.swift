@@ -1,8 +1,8 @@
 import FashionConfig
 
 /// Keras 3 ReduceLROnPlateau (`keras/src/callbacks/reduce_lr_on_plateau.py`): after each
-/// epoch, an improvement is `current < best − min_delta` (mode min) or `current > best +
-/// min_delta` (mode max; `auto` is max when the monitor's name contains "acc"). During the
+/// epoch, an improvement beats the best by min_delta (`MonitorComparison`, in float32 as
+/// Keras; `auto` is max for accuracies). During the
 /// cooldown the counter runs down and `wait` stays 0; otherwise `wait` grows, and once it
 /// reaches `patience` the learning rate becomes max(lr · factor, min_lr) (only if lr > min_lr),
 /// the cooldown starts and `wait` resets.
@@ -30,8 +30,8 @@ public final class ReduceLROnPlateau: Callback {
     }
 
     public let settings: Settings
-    private let maximise: Bool
-    private var best = 0.0
+    private let comparison: MonitorComparison
+    private var best: Double?
     private var wait = 0
     private var cooldownCounter = 0
     /// (epoch, new learning rate) for every reduction, 0-based epochs.
@@ -39,12 +39,12 @@ public final class ReduceLROnPlateau: Callback {
 
     public init(_ settings: Settings) {
         self.settings = settings
-        maximise = settings.mode == .max || (settings.mode == .auto && settings.monitor.contains("acc"))
+        comparison = MonitorComparison(monitor: settings.monitor, mode: settings.mode, minDelta: settings.minDelta)
         reset()
     }
 
     private func reset() {
-        best = maximise ? -.infinity : .infinity
+        best = nil
         wait = 0
         cooldownCounter = 0
         reductions = []
@@ -58,8 +58,7 @@ public final class ReduceLROnPlateau: Callback {
             cooldownCounter -= 1
             wait = 0
         }
-        let improved = maximise ? current > best + settings.minDelta : current < best - settings.minDelta
-        if improved {
+        if comparison.improves(current, over: best) {
             best = current
             wait = 0
         } else if cooldownCounter == 0 {
