@@ -23,13 +23,12 @@ public enum MonitorMode: String, CaseIterable, Sendable {
 }
 
 /// Keras 3's `MonitorCallback._is_improvement`, shared by the three callbacks: `current`
-/// improves on `reference` when `current − min_delta < reference` (mode min) or `current +
-/// min_delta > reference` (mode max; Keras negates min_delta for min and compares `current −
-/// min_delta`). Keras' `ops.less` / `ops.greater` turn both sides into float32 tensors first,
-/// and its metrics are float32, so the logged value is rounded to float32, min_delta subtracted
-/// in double, and the difference and the reference rounded to float32 again before comparing.
-/// The rounding decides ties, which accuracies (k/n) reach at steps of exactly min_delta. Nothing
-/// seen yet (Keras' `best = None`) is always beaten.
+/// improves on `reference` when `current + min_delta < reference` (mode min) or `current −
+/// min_delta > reference` (mode max). Keras' `ops.less` / `ops.greater` turn both sides into
+/// float32 tensors first, and its metrics are float32, so the logged value is rounded to
+/// float32, min_delta applied in double, and the result and the reference rounded to float32
+/// again before comparing. The rounding decides ties, which accuracies (k/n) reach at steps of
+/// exactly min_delta. Nothing seen yet (Keras' `best = None`) is always beaten.
 struct MonitorComparison: Sendable {
     let maximise: Bool
     let minDelta: Double

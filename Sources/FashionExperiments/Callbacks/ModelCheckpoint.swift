@@ -4,8 +4,8 @@ import FashionConfig
 /// Keras 3 ModelCheckpoint for weights (`keras/src/callbacks/model_checkpoint.py`), writing
 /// `weights.h5` in the run directory: with `save_best_only` only when the monitored value
 /// beats the best so far (`MonitorComparison` with no min_delta, in float32 as Keras; `auto`
-/// is max for accuracies), the first epoch's only when it beats `initial_value_threshold` if
-/// one is given; otherwise after every epoch. The file is replaced atomically.
+/// is max for accuracies), and with `initial_value_threshold` nothing until a value beats it;
+/// otherwise after every epoch. The file is replaced atomically.
 public final class ModelCheckpoint: Callback {
     public struct Settings: Sendable {
         public var monitor = "val_loss"

@@ -2,10 +2,9 @@ import FashionConfig
 
 /// Keras 3 ReduceLROnPlateau (`keras/src/callbacks/reduce_lr_on_plateau.py`): after each
 /// epoch, an improvement beats the best by min_delta (`MonitorComparison`, in float32 as
-/// Keras; `auto` is max for accuracies). During the
-/// cooldown the counter runs down and `wait` stays 0; otherwise `wait` grows, and once it
-/// reaches `patience` the learning rate becomes max(lr · factor, min_lr) (only if lr > min_lr),
-/// the cooldown starts and `wait` resets.
+/// Keras; `auto` is max for accuracies). During the cooldown the counter runs down and `wait`
+/// stays 0; otherwise `wait` grows, and once it reaches `patience` the learning rate becomes
+/// max(lr · factor, min_lr) (only if lr > min_lr), the cooldown starts and `wait` resets.
 public final class ReduceLROnPlateau: Callback {
     public struct Settings: Sendable {
         public var monitor = "val_loss"
