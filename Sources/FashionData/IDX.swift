@@ -132,7 +132,6 @@ public enum IDX {
         // The size the IDX header declares (header + payload), once its dimensions are out: more
         // output than that is an error, found without inflating the rest.
         var declared: Int?
-        var tooLarge: Int?
         func readHeader() -> Bool {
             guard declared == nil, produced >= 4 else { return true }
             // Not IDX (wrong magic): stop; `parse` names what the magic should be.
@@ -150,7 +149,7 @@ public enum IDX {
             }
             declared = headerBytes + total
             // A header may declare what no IDX set holds: refused before it is inflated into memory.
-            if Int64(declared!) > maximumFileBytes { tooLarge = declared; return false }
+            if Int64(declared!) > maximumFileBytes { return false }
             if declared! + 64 > out.count { out.append(contentsOf: repeatElement(0, count: declared! + 64 - out.count)) }
             return true
         }
@@ -169,7 +168,8 @@ public enum IDX {
                     return status
                 }
                 guard readHeader() else {
-                    if let tooLarge { throw failure("its IDX header declares \(tooLarge) bytes; an IDX file this tool reads is at most \(maximumFileBytes)") }
+                    // Stopped once a size was declared: the size is the reason (every other stop comes before).
+                    if let declared { throw failure("its IDX header declares \(declared) bytes; an IDX file this tool reads is at most \(maximumFileBytes)") }
                     break
                 }
                 if let declared, produced > declared {
