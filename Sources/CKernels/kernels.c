@@ -1255,9 +1255,16 @@ int fb_winograd2_supported(int cin, int filters) {
    runs at about half the speed. */
 static int winograd2_rows_together(int tiles) { return tiles >= 36 ? 1 : (36 + tiles - 1) / tiles; }
 
-long fb_winograd2_work_count(int cin, int filters, int outW) {
-  const long tiles = (outW + 1) / 2;
-  return 9L * winograd2_rows_together((int)tiles) * tiles * (cin + filters); /* V and M for the rows of tiles */
+/* 2 (F(2x2, 2x2)) or 3 (F(3x3, 2x2), below): whichever takes fewer multiply-adds for outH x
+   outW outputs, (tile + 1)² per tile, the partial tiles at the edges counted whole. */
+int fb_winograd2_tile(int outH, int outW) {
+  const long two = 9L * ((outH + 1) / 2) * ((outW + 1) / 2), three = 16L * ((outH + 2) / 3) * ((outW + 2) / 3);
+  return three < two ? 3 : 2;
+}
+
+long fb_winograd2_work_count(int cin, int filters, int outW, int tile) {
+  const long tiles = (outW + tile - 1) / tile, products = (tile + 1) * (tile + 1);
+  return products * winograd2_rows_together((int)tiles) * tiles * (cin + filters); /* V and M for the rows of tiles */
 }
 
 /* G g Gᵀ for F(2x2, 2x2), G = [1 0; 1 1; 0 1]: g[2][2] → U[9]. The kernel's transform, and in
@@ -1272,14 +1279,47 @@ long fb_winograd2_work_count(int cin, int filters, int outW) {
     }                                                                                              \
   }
 
-/* U[k][c][f] = (G g Gᵀ)[k] from w [2][2][cin][filters]. */
-void fb_winograd2_kernel(const float *w, float *u, int cin, int filters) {
+/* Winograd's F(3x3, 2x2) for 2x2 kernels: 3x3 outputs from each 4x4 input tile in 16
+   multiply-adds per channel and filter (1.8 per output instead of F(2x2, 2x2)'s 2.25; model_4's
+   27x27 outputs are 9x9 such tiles, without F(2x2, 2x2)'s 14x14 tiles' overhang). In one
+   dimension, with Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1] (WINOGRAD3_INPUT, below),
+   m0 = (d0 − d2) g0, m1 = (d1 + d2) (g0 + g1)/2, m2 = (d2 − d1) (g0 − g1)/2 and
+   m3 = (d1 − d3) (−g1) give y0 = d0 g0 + d1 g1 = m0 + m1 + m2, y1 = m1 − m2 and
+   y2 = m1 + m2 + m3: G = [1 0; ½ ½; ½ −½; 0 −1], Aᵀ = [1 1 1 0; 0 1 −1 0; 0 1 1 1]. Halving
+   is exact, so again the outputs differ from the direct sums by rounding alone. */
+
+/* G g Gᵀ: g[2][2] → U[16]. */
+#define WINOGRAD2_TILE3_FILTER(TYPE, g, U)                                                         \
+  {                                                                                                \
+    TYPE t_[4][2];                                                                                 \
+    for (int j = 0; j < 2; j++) {                                                                  \
+      t_[0][j] = g[0][j];                                                                          \
+      t_[1][j] = 0.5f * (g[0][j] + g[1][j]);                                                       \
+      t_[2][j] = 0.5f * (g[0][j] - g[1][j]);                                                       \
+      t_[3][j] = -g[1][j];                                                                         \
+    }                                                                                              \
+    for (int i = 0; i < 4; i++) {                                                                  \
+      U[i * 4 + 0] = t_[i][0];                                                                     \
+      U[i * 4 + 1] = 0.5f * (t_[i][0] + t_[i][1]);                                                 \
+      U[i * 4 + 2] = 0.5f * (t_[i][0] - t_[i][1]);                                                 \
+      U[i * 4 + 3] = -t_[i][1];                                                                    \
+    }                                                                                              \
+  }
+
+/* U[k][c][f] = (G g Gᵀ)[k] from w [2][2][cin][filters]: k < 9 for tile 2, k < 16 for tile 3
+   (F(3x3, 2x2)'s G, below). */
+void fb_winograd2_kernel(const float *w, float *u, int cin, int filters, int tile) {
   const long cf = (long)cin * filters;
   for (long e = 0; e < cf; e++) {
     const float g[2][2] = {{w[e], w[cf + e]}, {w[2 * cf + e], w[3 * cf + e]}};
-    float t[9];
-    WINOGRAD2_FILTER(float, g, t)
-    for (int k = 0; k < 9; k++) u[k * cf + e] = t[k];
+    float t[16];
+    if (tile == 3) {
+      WINOGRAD2_TILE3_FILTER(float, g, t)
+      for (int k = 0; k < 16; k++) u[k * cf + e] = t[k];
+    } else {
+      WINOGRAD2_FILTER(float, g, t)
+      for (int k = 0; k < 9; k++) u[k * cf + e] = t[k];
+    }
   }
 }
 
@@ -1336,13 +1376,82 @@ void fb_winograd2_kernel(const float *w, float *u, int cin, int filters) {
       for (int j = 0; j < 2; j++) y[i][j] = s_[i][j] + s_[i][j + 1];                               \
   }
 
+/* Bᵀ d B with Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1]: d[4][4] → V[16], for F(2x2, 3x3)
+   (Lavin & Gray) and, with the G and Aᵀ below, for F(3x3, 2x2). */
+#define WINOGRAD3_INPUT(VEC, d, V)                                                                 \
+  {                                                                                                \
+    VEC t_[4][4];                                                                                  \
+    for (int j = 0; j < 4; j++) {                                                                  \
+      t_[0][j] = d[0][j] - d[2][j];                                                                \
+      t_[1][j] = d[1][j] + d[2][j];                                                                \
+      t_[2][j] = d[2][j] - d[1][j];                                                                \
+      t_[3][j] = d[1][j] - d[3][j];                                                                \
+    }                                                                                              \
+    for (int i = 0; i < 4; i++) {                                                                  \
+      V[i * 4 + 0] = t_[i][0] - t_[i][2];                                                          \
+      V[i * 4 + 1] = t_[i][1] + t_[i][2];                                                          \
+      V[i * 4 + 2] = t_[i][2] - t_[i][1];                                                          \
+      V[i * 4 + 3] = t_[i][1] - t_[i][3];                                                          \
+    }                                                                                              \
+  }
+/* Aᵀ M A for F(2x2, 3x3), Aᵀ = [1 1 1 0; 0 1 −1 −1]: q[16] → y[2][2]. */
+#define WINOGRAD3_OUTPUT(VEC, q, y)                                                                \
+  {                                                                                                \
+    VEC s_[2][4];                                                                                  \
+    for (int col = 0; col < 4; col++) {                                                            \
+      s_[0][col] = q[col] + q[4 + col] + q[8 + col];                                               \
+      s_[1][col] = q[4 + col] - q[8 + col] - q[12 + col];                                          \
+    }                                                                                              \
+    for (int i = 0; i < 2; i++) {                                                                  \
+      y[i][0] = s_[i][0] + s_[i][1] + s_[i][2];                                                    \
+      y[i][1] = s_[i][1] - s_[i][2] - s_[i][3];                                                    \
+    }                                                                                              \
+  }
+/* Aᵀ M A: q[16] → y[3][3]. */
+#define WINOGRAD2_TILE3_OUTPUT(VEC, q, y)                                                          \
+  {                                                                                                \
+    VEC s_[3][4];                                                                                  \
+    for (int col = 0; col < 4; col++) {                                                            \
+      const VEC middle = q[4 + col] + q[8 + col];                                                  \
+      s_[0][col] = q[col] + middle;                                                                \
+      s_[1][col] = q[4 + col] - q[8 + col];                                                        \
+      s_[2][col] = middle + q[12 + col];                                                           \
+    }                                                                                              \
+    for (int i = 0; i < 3; i++) {                                                                  \
+      const VEC middle = s_[i][1] + s_[i][2];                                                      \
+      y[i][0] = s_[i][0] + middle;                                                                 \
+      y[i][1] = s_[i][1] - s_[i][2];                                                               \
+      y[i][2] = middle + s_[i][3];                                                                 \
+    }                                                                                              \
+  }
+
+/* G e Gᵀ for F(2x2, 3x3), G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1]: e[3][3] → U[16] (the kernel
+   gradient's transform of dy's 3x3 tile; fb_winograd_kernel's, in vectors). */
+#define WINOGRAD3_FILTER(VEC, g, U)                                                                \
+  {                                                                                                \
+    VEC t_[4][3];                                                                                  \
+    for (int j = 0; j < 3; j++) {                                                                  \
+      t_[0][j] = g[0][j];                                                                          \
+      t_[1][j] = 0.5f * (g[0][j] + g[1][j] + g[2][j]);                                             \
+      t_[2][j] = 0.5f * (g[0][j] - g[1][j] + g[2][j]);                                             \
+      t_[3][j] = g[2][j];                                                                          \
+    }                                                                                              \
+    for (int i = 0; i < 4; i++) {                                                                  \
+      U[i * 4 + 0] = t_[i][0];                                                                     \
+      U[i * 4 + 1] = 0.5f * (t_[i][0] + t_[i][1] + t_[i][2]);                                      \
+      U[i * 4 + 2] = 0.5f * (t_[i][0] - t_[i][1] + t_[i][2]);                                      \
+      U[i * 4 + 3] = t_[i][2];                                                                     \
+    }                                                                                              \
+  }
+
 /* A valid convolution of stride 1 of x (inH x inW x cin) into y (outH x outW x filters) by
-   Winograd's F(2x2, T−1 x T−1), bias and ReLU applied, a few rows of tiles at a time: V = INPUT
-   (T x T input tiles two apart; input past the image's last row or column reads as 0) for
-   their tiles, the T·T products over the channels in blocks of R tiles (then R/2, the last of
-   which may overlap), and Y = OUTPUT (outputs past the last row or column are dropped). */
-#define WINOGRAD_TILES(VEC, LANES, NV, R, T, INPUT, OUTPUT)                                        \
-  const int tiles = (outW + 1) / 2, tileRows = (outH + 1) / 2;                                     \
+   Winograd's F(S x S, T−S+1 x T−S+1), bias and ReLU applied, a few rows of tiles at a time:
+   V = INPUT (T x T input tiles S apart; input past the image's last row or column reads as 0)
+   for their tiles, the T·T products over the channels in blocks of R tiles (then R/2, the last
+   of which may overlap), and Y = OUTPUT (S x S outputs; those past the last row or column are
+   dropped). */
+#define WINOGRAD_TILES(VEC, LANES, NV, R, T, S, INPUT, OUTPUT)                                     \
+  const int tiles = (outW + (S) - 1) / (S), tileRows = (outH + (S) - 1) / (S);                     \
   const int together = winograd2_rows_together(tiles);                                            \
   float *v = work, *m = work + (long)(T) * (T) * together * tiles * cin;                           \
   for (long n = first; n < first + count; n++) {                                                   \
@@ -1356,7 +1465,7 @@ void fb_winograd2_kernel(const float *w, float *u, int cin, int filters) {
           VEC d[T][T], V[(T) * (T)];                                                               \
           for (int i = 0; i < (T); i++)                                                            \
             for (int j = 0; j < (T); j++) {                                                        \
-              const int ih = 2 * th + i, iw = 2 * tw + j;                                          \
+              const int ih = (S) * th + i, iw = (S) * tw + j;                                      \
               d[i][j] = ih < inH && iw < inW ? *(const VEC *)(image + ((long)ih * inW + iw) * cin + c) : (VEC){0}; \
             }                                                                                      \
           INPUT(VEC, d, V)                                                                         \
@@ -1373,29 +1482,34 @@ void fb_winograd2_kernel(const float *w, float *u, int cin, int filters) {
       for (int g = 0; g < span; g++)                                                               \
         for (int f = 0; f < filters; f += LANES) {                                                 \
           const int th = th0 + g / tiles, tw = g % tiles;                                          \
-          VEC q[(T) * (T)], yy[2][2];                                                              \
+          VEC q[(T) * (T)], yy[S][S];                                                              \
           for (int k = 0; k < (T) * (T); k++) q[k] = *(const VEC *)(m + ((long)k * span + g) * filters + f); \
           OUTPUT(VEC, q, yy)                                                                       \
           const VEC b = *(const VEC *)(bias + f);                                                  \
-          for (int i = 0; i < 2 && 2 * th + i < outH; i++)                                         \
-            for (int j = 0; j < 2 && 2 * tw + j < outW; j++) {                                     \
+          for (int i = 0; i < (S) && (S) * th + i < outH; i++)                                     \
+            for (int j = 0; j < (S) && (S) * tw + j < outW; j++) {                                 \
               VEC o = yy[i][j] + b;                                                                \
               if (relu) o = __builtin_elementwise_max(o, (VEC){0});                                \
-              *(VEC *)(out + ((long)(2 * th + i) * outW + 2 * tw + j) * filters + f) = o;          \
+              *(VEC *)(out + ((long)((S) * th + i) * outW + (S) * tw + j) * filters + f) = o;      \
             }                                                                                      \
         }                                                                                          \
     }                                                                                              \
   }
-#define WINOGRAD2(VEC, LANES, NV, R) WINOGRAD_TILES(VEC, LANES, NV, R, 3, WINOGRAD2_INPUT, WINOGRAD2_OUTPUT)
+#define WINOGRAD2(VEC, LANES, NV, R) WINOGRAD_TILES(VEC, LANES, NV, R, 3, 2, WINOGRAD2_INPUT, WINOGRAD2_OUTPUT)
 
 #define WINOGRAD2_ARGS const float *x, const float *u, const float *bias, float *y, long first, long count, int inH, \
                        int inW, int cin, int outH, int outW, int filters, int relu, float *work
+#define WINOGRAD2_TILE3(VEC, LANES, NV, R) WINOGRAD_TILES(VEC, LANES, NV, R, 4, 3, WINOGRAD3_INPUT, WINOGRAD2_TILE3_OUTPUT)
 __attribute__((target(WIDE_TARGET))) static void winograd2_avx512(WINOGRAD2_ARGS) { WINOGRAD2(v16, 16, 4, 6) }
 __attribute__((target("avx2,fma"))) static void winograd2_avx2(WINOGRAD2_ARGS) { WINOGRAD2(v8, 8, 2, 6) }
+__attribute__((target(WIDE_TARGET))) static void winograd2_tile3_avx512(WINOGRAD2_ARGS) { WINOGRAD2_TILE3(v16, 16, 4, 6) }
+__attribute__((target("avx2,fma"))) static void winograd2_tile3_avx2(WINOGRAD2_ARGS) { WINOGRAD2_TILE3(v8, 8, 2, 6) }
 
-int fb_conv_winograd2(WINOGRAD2_ARGS) {
-  if (!fb_winograd2_supported(cin, filters)) return 0;
-  (level() == 2 ? winograd2_avx512 : winograd2_avx2)(x, u, bias, y, first, count, inH, inW, cin, outH, outW, filters, relu, work);
+int fb_conv_winograd2(WINOGRAD2_ARGS, int tile) {
+  if (!fb_winograd2_supported(cin, filters) || (tile != 2 && tile != 3)) return 0;
+  const int wide = level() == 2;
+  (tile == 3 ? (wide ? winograd2_tile3_avx512 : winograd2_tile3_avx2) : (wide ? winograd2_avx512 : winograd2_avx2))(
+      x, u, bias, y, first, count, inH, inW, cin, outH, outW, filters, relu, work);
   return 1;
 }
 
@@ -1416,11 +1530,11 @@ int fb_conv_winograd2(WINOGRAD2_ARGS) {
    and stored once per 36 or more tiles' multiply-adds, and a span's V and U for one product
    (36 tiles x 128 channels, x 128 filters: 36 KB) stay near L1. cin is a multiple of 16, so
    what blocks of 6 channels leave is 0, 2 or 4. */
-#define WINOGRAD2_GRADIENT(VEC, LANES, NV)                                                         \
-  const int tiles = (outW + 1) / 2, tileRows = (outH + 1) / 2;                                     \
-  const int together = winograd2_rows_together(tiles);                                   \
-  float *m = work, *v = m + 9L * cin * filters, *u = v + 9L * together * tiles * cin;               \
-  memset(m, 0, sizeof(float) * 9 * cin * filters);                                                 \
+#define WINOGRAD2_GRADIENT(VEC, LANES, NV, T, S, INPUT, FILTER, OUTPUT)                            \
+  const int tiles = (outW + (S) - 1) / (S), tileRows = (outH + (S) - 1) / (S);                     \
+  const int together = winograd2_rows_together(tiles);                                             \
+  float *m = work, *v = m + (long)(T) * (T) * cin * filters, *u = v + (long)(T) * (T) * together * tiles * cin; \
+  memset(m, 0, sizeof(float) * (T) * (T) * cin * filters);                                         \
   for (long n = first; n < first + count; n++) {                                                   \
     const float *image = x + n * (long)inH * inW * cin, *grad = dy + n * (long)outH * outW * filters; \
     for (int th0 = 0; th0 < tileRows; th0 += together) {                                           \
@@ -1428,29 +1542,29 @@ int fb_conv_winograd2(WINOGRAD2_ARGS) {
       for (int g = 0; g < span; g++) {                                                             \
         const int th = th0 + g / tiles, tw = g % tiles;                                            \
         for (int c = 0; c < cin; c += LANES) {                                                     \
-          VEC d[3][3], V[9];                                                                       \
-          for (int i = 0; i < 3; i++)                                                              \
-            for (int j = 0; j < 3; j++) {                                                          \
-              const int ih = 2 * th + i, iw = 2 * tw + j;                                          \
+          VEC d[T][T], V[(T) * (T)];                                                               \
+          for (int i = 0; i < (T); i++)                                                            \
+            for (int j = 0; j < (T); j++) {                                                        \
+              const int ih = (S) * th + i, iw = (S) * tw + j;                                      \
               d[i][j] = ih < inH && iw < inW ? *(const VEC *)(image + ((long)ih * inW + iw) * cin + c) : (VEC){0}; \
             }                                                                                      \
-          WINOGRAD2_INPUT(VEC, d, V)                                                               \
-          for (int k = 0; k < 9; k++) *(VEC *)(v + ((long)k * span + g) * cin + c) = V[k];         \
+          INPUT(VEC, d, V)                                                                         \
+          for (int k = 0; k < (T) * (T); k++) *(VEC *)(v + ((long)k * span + g) * cin + c) = V[k];  \
         }                                                                                          \
         for (int f = 0; f < filters; f += LANES) {                                                 \
-          VEC e[2][2], U[9];                                                                       \
-          for (int i = 0; i < 2; i++)                                                              \
-            for (int j = 0; j < 2; j++) {                                                          \
-              const int oh = 2 * th + i, ow = 2 * tw + j;                                          \
+          VEC e[S][S], U[(T) * (T)];                                                               \
+          for (int i = 0; i < (S); i++)                                                            \
+            for (int j = 0; j < (S); j++) {                                                        \
+              const int oh = (S) * th + i, ow = (S) * tw + j;                                      \
               e[i][j] = oh < outH && ow < outW ? *(const VEC *)(grad + ((long)oh * outW + ow) * filters + f) : (VEC){0}; \
             }                                                                                      \
-          WINOGRAD2_FILTER(VEC, e, U)                                                              \
-          for (int k = 0; k < 9; k++) *(VEC *)(u + ((long)k * span + g) * filters + f) = U[k];     \
+          FILTER(VEC, e, U)                                                                        \
+          for (int k = 0; k < (T) * (T); k++) *(VEC *)(u + ((long)k * span + g) * filters + f) = U[k]; \
         }                                                                                          \
       }                                                                                            \
       /* Per product and group of filters: that group's U (span x NV vectors) stays in L1     \
          while the blocks of channels go by. */                                                    \
-      for (int k = 0; k < 9; k++)                                                                  \
+      for (int k = 0; k < (T) * (T); k++)                                                          \
       for (int f0 = 0; f0 < filters; f0 += NV * LANES) {                                           \
         const float *vk = v + (long)k * span * cin, *uk = u + (long)k * span * filters;            \
         float *mk = m + (long)k * cin * filters;                                                   \
@@ -1463,33 +1577,45 @@ int fb_conv_winograd2(WINOGRAD2_ARGS) {
   }                                                                                                \
   const long cf = (long)cin * filters;                                                             \
   for (long e = 0; e < cf; e += LANES) {                                                           \
-    VEC q[9], s[2][3];                                                                             \
-    for (int k = 0; k < 9; k++) q[k] = *(const VEC *)(m + k * cf + e);                             \
-    for (int j = 0; j < 3; j++) {                                                                  \
-      s[0][j] = q[j] + q[3 + j];                                                                   \
-      s[1][j] = q[3 + j] + q[6 + j];                                                               \
-    }                                                                                              \
+    VEC q[(T) * (T)], y[2][2];                                                                     \
+    for (int k = 0; k < (T) * (T); k++) q[k] = *(const VEC *)(m + k * cf + e);                     \
+    OUTPUT(VEC, q, y)                                                                              \
     for (int a = 0; a < 2; a++)                                                                    \
       for (int b = 0; b < 2; b++) {                                                                \
         VEC *out = (VEC *)(dw + (a * 2 + b) * cf + e);                                             \
-        *out = *out + (s[a][b] + s[a][b + 1]);                                                     \
+        *out = *out + y[a][b];                                                                     \
       }                                                                                            \
   }
 
-long fb_winograd2_gradient_work_count(int cin, int filters, int outW) {
-  const long tiles = (outW + 1) / 2;
-  return 9L * cin * filters + 9L * winograd2_rows_together((int)tiles) * tiles * (cin + filters);
+/* Tile 3: dy's 3x3 tiles and x's 4x4 tiles (3 apart): dw[a][b] = Σ_ij x[i + a][j + b] · e[i][j]
+   over a tile is F(2x2, 3x3) with e as the kernel, V = Bᵀ x B, U = G e Gᵀ and dw += Aᵀ M A
+   (WINOGRAD3_*): 16 multiply-adds per 9 of dy's values instead of 9 per 4. */
+long fb_winograd2_gradient_work_count(int cin, int filters, int outW, int tile) {
+  const long tiles = (outW + tile - 1) / tile, products = (tile + 1) * (tile + 1);
+  return products * cin * filters + products * winograd2_rows_together((int)tiles) * tiles * (cin + filters);
 }
 
 #define WINOGRAD2_GRADIENT_ARGS const float *x, const float *dy, float *dw, long first, long count, int inH, int inW, \
                                 int cin, int outH, int outW, int filters, float *work
-__attribute__((target(WIDE_TARGET))) static void winograd2_gradient_avx512(WINOGRAD2_GRADIENT_ARGS) { WINOGRAD2_GRADIENT(v16, 16, 4) }
-__attribute__((target("avx2,fma"))) static void winograd2_gradient_avx2(WINOGRAD2_GRADIENT_ARGS) { WINOGRAD2_GRADIENT(v8, 8, 2) }
+__attribute__((target(WIDE_TARGET))) static void winograd2_gradient_avx512(WINOGRAD2_GRADIENT_ARGS) {
+  WINOGRAD2_GRADIENT(v16, 16, 4, 3, 2, WINOGRAD2_INPUT, WINOGRAD2_FILTER, WINOGRAD2_OUTPUT)
+}
+__attribute__((target("avx2,fma"))) static void winograd2_gradient_avx2(WINOGRAD2_GRADIENT_ARGS) {
+  WINOGRAD2_GRADIENT(v8, 8, 2, 3, 2, WINOGRAD2_INPUT, WINOGRAD2_FILTER, WINOGRAD2_OUTPUT)
+}
+__attribute__((target(WIDE_TARGET))) static void winograd2_tile3_gradient_avx512(WINOGRAD2_GRADIENT_ARGS) {
+  WINOGRAD2_GRADIENT(v16, 16, 4, 4, 3, WINOGRAD3_INPUT, WINOGRAD3_FILTER, WINOGRAD3_OUTPUT)
+}
+__attribute__((target("avx2,fma"))) static void winograd2_tile3_gradient_avx2(WINOGRAD2_GRADIENT_ARGS) {
+  WINOGRAD2_GRADIENT(v8, 8, 2, 4, 3, WINOGRAD3_INPUT, WINOGRAD3_FILTER, WINOGRAD3_OUTPUT)
+}
 
-int fb_conv_winograd2_weight_gradient(WINOGRAD2_GRADIENT_ARGS) {
-  if (!fb_winograd2_supported(cin, filters)) return 0;
-  (level() == 2 ? winograd2_gradient_avx512 : winograd2_gradient_avx2)(x, dy, dw, first, count, inH, inW, cin, outH, outW,
-                                                                         filters, work);
+int fb_conv_winograd2_weight_gradient(WINOGRAD2_GRADIENT_ARGS, int tile) {
+  if (!fb_winograd2_supported(cin, filters) || (tile != 2 && tile != 3)) return 0;
+  const int wide = level() == 2;
+  (tile == 3 ? (wide ? winograd2_tile3_gradient_avx512 : winograd2_tile3_gradient_avx2)
+             : (wide ? winograd2_gradient_avx512 : winograd2_gradient_avx2))(x, dy, dw, first, count, inH, inW, cin, outH,
+                                                                              outW, filters, work);
   return 1;
 }
 
@@ -1498,35 +1624,7 @@ int fb_conv_winograd2_weight_gradient(WINOGRAD2_GRADIENT_ARGS) {
    the forward and in the input gradient): WINOGRAD_TILES with 4x4 input tiles, 16 products and
    the transforms of the pooled form above (U from fb_winograd_kernel). 16 multiply-adds per
    2x2 outputs, channel and filter instead of 36. */
-#define WINOGRAD3_INPUT(VEC, d, V)                                                                 \
-  {                                                                                                \
-    VEC t_[4][4];                                                                                  \
-    for (int j = 0; j < 4; j++) {                                                                  \
-      t_[0][j] = d[0][j] - d[2][j];                                                                \
-      t_[1][j] = d[1][j] + d[2][j];                                                                \
-      t_[2][j] = d[2][j] - d[1][j];                                                                \
-      t_[3][j] = d[1][j] - d[3][j];                                                                \
-    }                                                                                              \
-    for (int i = 0; i < 4; i++) {                                                                  \
-      V[i * 4 + 0] = t_[i][0] - t_[i][2];                                                          \
-      V[i * 4 + 1] = t_[i][1] + t_[i][2];                                                          \
-      V[i * 4 + 2] = t_[i][2] - t_[i][1];                                                          \
-      V[i * 4 + 3] = t_[i][1] - t_[i][3];                                                          \
-    }                                                                                              \
-  }
-#define WINOGRAD3_OUTPUT(VEC, q, y)                                                                \
-  {                                                                                                \
-    VEC s_[2][4];                                                                                  \
-    for (int col = 0; col < 4; col++) {                                                            \
-      s_[0][col] = q[col] + q[4 + col] + q[8 + col];                                               \
-      s_[1][col] = q[4 + col] - q[8 + col] - q[12 + col];                                          \
-    }                                                                                              \
-    for (int i = 0; i < 2; i++) {                                                                  \
-      y[i][0] = s_[i][0] + s_[i][1] + s_[i][2];                                                    \
-      y[i][1] = s_[i][1] - s_[i][2] - s_[i][3];                                                    \
-    }                                                                                              \
-  }
-#define WINOGRAD3(VEC, LANES, NV, R) WINOGRAD_TILES(VEC, LANES, NV, R, 4, WINOGRAD3_INPUT, WINOGRAD3_OUTPUT)
+#define WINOGRAD3(VEC, LANES, NV, R) WINOGRAD_TILES(VEC, LANES, NV, R, 4, 2, WINOGRAD3_INPUT, WINOGRAD3_OUTPUT)
 
 long fb_winograd3_work_count(int cin, int filters, int outW) {
   const long tiles = (outW + 1) / 2;

@@ -58,7 +58,8 @@ extension NNDirectKernelTests {
         NNDirectConvCase(input: [4, 15, 16], filters: 128, kernel: (2, 2), strides: (1, 1), activation: .relu, padding: .same),
         NNDirectConvCase(input: [3, 14, 8], filters: 64, kernel: (1, 1), strides: (1, 1), activation: .linear),
         // 2x2 kernels of stride 1, input channels a multiple of 16 and filters of 64: Winograd's
-        // F(2x2, 2x2), with odd output sizes (tiles past the edge) and, below, its input gradient too.
+        // F(3x3, 2x2) (6x15, 5x27 and 29x11 outputs) or F(2x2, 2x2) (4x8), with tiles past the
+        // edge and, below, its input gradient too.
         NNDirectConvCase(input: [7, 16, 64], filters: 64, kernel: (2, 2), strides: (1, 1), activation: .relu),
         NNDirectConvCase(input: [5, 27, 32], filters: 128, kernel: (2, 2), strides: (1, 1), activation: .linear, padding: .same),
         // Its kernel gradient with no channels left over by blocks of 6 (48), and with rows of
@@ -173,7 +174,7 @@ extension NNDirectKernelTests {
         NNSupport.checkLayerGradients(layer, input: NNSupport.uniform(2 * 4 * 5 * 32, seed: 22), batch: 2)
     }
 
-    /// model_4's shapes take Winograd's F(2x2, 2x2) wherever the direct kernels run: forward,
+    /// model_4's shapes take Winograd (F(3x3, 2x2) at 27x27) wherever the direct kernels run: forward,
     /// input gradient and kernel gradient; checked by finite differences on a small case.
     @Test func winogradTwoByTwo() throws {
         let supported = fb_winograd2_supported(64, 128) != 0

@@ -148,24 +148,29 @@ void fb_winograd_kernel(const float *w, float *u, int cin, int filters);
 void fb_conv_winograd_pooled(const float *x, const float *u, const float *bias, float *pooled, int *positions, int width,
                              int cin, int filters, int poolH, int poolW, int relu, float *work);
 
-/* Winograd's F(2x2, 2x2): a valid 2x2 convolution of stride 1 of x (inH x inW x cin, already
-   bordered for `same` padding) into y (outH x outW x filters), bias and ReLU applied, with the
-   kernel transformed by fb_winograd2_kernel ([9][cin][filters] from w [2][2][cin][filters]).
-   Needs AVX2 or AVX-512, cin a multiple of 16 and filters a multiple of 64 (fb_winograd2_supported);
-   `work` holds fb_winograd2_work_count(cin, filters, outW) floats. Returns 0 when unsupported. */
+/* Winograd for a valid 2x2 convolution of stride 1 of x (inH x inW x cin, already bordered for
+   `same` padding) into y (outH x outW x filters), bias and ReLU applied: `tile` 2 is
+   F(2x2, 2x2) (3x3 input tiles, 9 products), 3 is F(3x3, 2x2) (4x4 input tiles, 16 products);
+   fb_winograd2_tile(outH, outW) picks the one with fewer multiply-adds. The kernel is
+   transformed by fb_winograd2_kernel with the same tile ([9 or 16][cin][filters] from w
+   [2][2][cin][filters]). Needs AVX2 or AVX-512, cin a multiple of 16 and filters a multiple of
+   64 (fb_winograd2_supported); `work` holds fb_winograd2_work_count(cin, filters, outW, tile)
+   floats. Returns 0 when unsupported. */
 int fb_winograd2_supported(int cin, int filters);
-long fb_winograd2_work_count(int cin, int filters, int outW);
-void fb_winograd2_kernel(const float *w, float *u, int cin, int filters);
+int fb_winograd2_tile(int outH, int outW);
+long fb_winograd2_work_count(int cin, int filters, int outW, int tile);
+void fb_winograd2_kernel(const float *w, float *u, int cin, int filters, int tile);
 int fb_conv_winograd2(const float *x, const float *u, const float *bias, float *y, long first, long count, int inH,
-                      int inW, int cin, int outH, int outW, int filters, int relu, float *work);
+                      int inW, int cin, int outH, int outW, int filters, int relu, float *work, int tile);
 
-/* The kernel gradient of that convolution by the same transform: dw ([2][2][cin][filters]) +=
-   the gradient for samples first..first+count of x (inH x inW x cin, bordered as for the
-   forward) and dy (outH x outW x filters). Same conditions (fb_winograd2_supported); `work`
-   holds fb_winograd2_gradient_work_count(cin, filters, outW) floats. Returns 0 when unsupported. */
-long fb_winograd2_gradient_work_count(int cin, int filters, int outW);
+/* The kernel gradient of that convolution by the same kind of transform (dy's tile x tile
+   blocks): dw ([2][2][cin][filters]) += the gradient for samples first..first+count of x
+   (inH x inW x cin, bordered as for the forward) and dy (outH x outW x filters). Same
+   conditions (fb_winograd2_supported); `work` holds fb_winograd2_gradient_work_count(cin,
+   filters, outW, tile) floats. Returns 0 when unsupported. */
+long fb_winograd2_gradient_work_count(int cin, int filters, int outW, int tile);
 int fb_conv_winograd2_weight_gradient(const float *x, const float *dy, float *dw, long first, long count, int inH, int inW,
-                                      int cin, int outH, int outW, int filters, float *work);
+                                      int cin, int outH, int outW, int filters, float *work, int tile);
 
 /* Winograd's F(2x2, 3x3) without a pooling: a valid 3x3 convolution of stride 1 of x (inH x inW
    x cin, already bordered) into y (outH x outW x filters), bias and ReLU applied, with the kernel

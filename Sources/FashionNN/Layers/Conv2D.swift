@@ -46,11 +46,14 @@ public final class Conv2D: Layer {
     private var zeroBias: FloatBuffer?
     private var gradientTop = 0, gradientLeft = 0
     /// A 2x2 kernel of stride 1 (model_4's) with input channels a multiple of 16 and filters a
-    /// multiple of 64 runs Winograd's F(2x2, 2x2) (`fb_conv_winograd2`): 9 multiply-adds per channel and
-    /// filter for each 2x2 block of outputs instead of 16. So does its direct input gradient,
-    /// a 2x2 convolution of stride 1 as well, when the roles of channels and filters fit, and
-    /// its kernel gradient (`fb_conv_winograd2_weight_gradient`), which has the same form with
-    /// dy's 2x2 tiles as the kernel. Outputs differ from the direct sums by rounding.
+    /// multiple of 64 runs Winograd (`fb_conv_winograd2`): F(3x3, 2x2), 16 multiply-adds per
+    /// channel and filter for each 3x3 block of outputs instead of 36, or for small outputs
+    /// F(2x2, 2x2), 9 for each 2x2 block instead of 16 (`fb_winograd2_tile` picks). So does its
+    /// direct input gradient, a 2x2 convolution of stride 1 as well, when the roles of channels
+    /// and filters fit, and its kernel gradient (`fb_conv_winograd2_weight_gradient`), which has
+    /// the same form with dy's tiles as the kernel. Outputs differ from the direct sums by
+    /// rounding. On the AVX-512 EPYC (Zen 4) F(3x3, 2x2) took model_4 from 262–279 to 298–303
+    /// samples/s (`bench`, 30 steps).
     private var winogradForward = false
     private var winogradInputGradient = false
     /// The kernel gradient's transform takes the same shapes as the forward's.
@@ -61,6 +64,9 @@ public final class Conv2D: Layer {
     private var winogradKernel: FloatBuffer?
     private var winogradWork: FloatBuffer?
     private var winogradWorkCount = 0
+    /// The output tiles' size (2 or 3) of the forward and kernel gradient (outH x outW), and of
+    /// the input gradient (inH x inW).
+    private var winogradTile: Int32 = 2, winogradInputGradientTile: Int32 = 2
     /// Set by the model when a MaxPooling2D follows this ReLU layer and `pooledBackwardPays` is
     /// false: the pooling's backward already applied ReLU's mask to dy (see
     /// `MaxPooling2D.masksReLU`), so this layer's backward only sums the bias gradient, without
@@ -144,17 +150,21 @@ public final class Conv2D: Layer {
         let twoByTwo = w.kH == 2 && w.kW == 2 && w.sH == 1 && w.sW == 1
         winogradForward = directShape && twoByTwo && fb_winograd2_supported(Int32(w.channels), Int32(filters)) != 0
         winogradInputGradient = directInputGradientShape && twoByTwo && fb_winograd2_supported(Int32(filters), Int32(w.channels)) != 0
-        winogradWorkCount = max(winogradForward ? Int(fb_winograd2_work_count(Int32(w.channels), Int32(filters), Int32(w.outW))) : 0,
-                                winogradInputGradient ? Int(fb_winograd2_work_count(Int32(filters), Int32(w.channels), Int32(w.inW))) : 0,
+        winogradTile = fb_winograd2_tile(Int32(w.outH), Int32(w.outW))
+        winogradInputGradientTile = fb_winograd2_tile(Int32(w.inH), Int32(w.inW))
+        winogradWorkCount = max(winogradForward ? Int(fb_winograd2_work_count(Int32(w.channels), Int32(filters), Int32(w.outW), winogradTile)) : 0,
+                                winogradInputGradient
+                                    ? Int(fb_winograd2_work_count(Int32(filters), Int32(w.channels), Int32(w.inW), winogradInputGradientTile)) : 0,
                                 winogradWeightGradient
-                                    ? Int(fb_winograd2_gradient_work_count(Int32(w.channels), Int32(filters), Int32(w.outW))) : 0)
+                                    ? Int(fb_winograd2_gradient_work_count(Int32(w.channels), Int32(filters), Int32(w.outW), winogradTile)) : 0)
         let transformsKernel = winogradForward || winogradInputGradient
-        let winogradCount = (transformsKernel ? 9 * w.channels * filters : 0) + Parallel.maxChunks * winogradWorkCount
+        let transformedCount = 16 * w.channels * filters  // the larger of the two tiles' transforms
+        let winogradCount = (transformsKernel ? transformedCount : 0) + Parallel.maxChunks * winogradWorkCount
         // The column buffer serves only the GEMM paths; a fully direct layer never needs it.
         let needsColumns = !(directInputGradientShape && (activation == .relu || activation == .linear))
         try reserve(patch * filters + filters, (needsColumns ? pixels * patch : 0) + pixels * 2 * filters + maxBatch * inputShape.reduce(1, *)
                     + paddedCount + gradientCount + 2 * patch * filters + winogradCount)
-        winogradKernel = transformsKernel ? FloatBuffer(count: 9 * w.channels * filters) : nil
+        winogradKernel = transformsKernel ? FloatBuffer(count: transformedCount) : nil
         winogradWork = winogradWorkCount > 0 ? FloatBuffer(count: Parallel.maxChunks * winogradWorkCount) : nil
         padded = needsBorder ? FloatBuffer(count: paddedCount) : nil  // zeroed: the border stays zero
         paddedGradient = directInputGradientShape ? FloatBuffer(count: gradientCount) : nil
@@ -186,12 +196,12 @@ public final class Conv2D: Layer {
                 return output.pointer  // not written: the pooling returns its own output
             }
             if winogradForward, let u = winogradKernel?.pointer, let work = winogradWork?.pointer {
-                fb_winograd2_kernel(kernel.value.pointer, u, Int32(w.channels), Int32(filters))
-                let workCount = winogradWorkCount
+                let tile = winogradTile, workCount = winogradWorkCount
+                fb_winograd2_kernel(kernel.value.pointer, u, Int32(w.channels), Int32(filters), tile)
                 Parallel.forEachChunkIndexed(batch) { chunk, samples in
                     _ = fb_conv_winograd2(source, u, bias.value.pointer, output.pointer, samples.lowerBound, samples.count,
                                           Int32(height), Int32(width), Int32(w.channels), Int32(w.outH), Int32(w.outW),
-                                          Int32(filters), relu, work + chunk * workCount)
+                                          Int32(filters), relu, work + chunk * workCount, tile)
                 }
                 return output.pointer
             }
@@ -426,11 +436,11 @@ public final class Conv2D: Layer {
                                paddedHeight: height, paddedWidth: width, top: gradientTop, left: gradientLeft)
         let source = paddedGradient.pointer, dx = inputGradient.pointer
         if winogradInputGradient, let u = winogradKernel?.pointer, let work = winogradWork?.pointer {
-            fb_winograd2_kernel(flipped, u, Int32(f), Int32(c))
-            let workCount = winogradWorkCount
+            let tile = winogradInputGradientTile, workCount = winogradWorkCount
+            fb_winograd2_kernel(flipped, u, Int32(f), Int32(c), tile)
             Parallel.forEachChunkIndexed(batch) { chunk, samples in
                 _ = fb_conv_winograd2(source, u, zeroBias.pointer, dx, samples.lowerBound, samples.count, Int32(height), Int32(width),
-                                      Int32(f), Int32(w.inH), Int32(w.inW), Int32(c), 0, work + chunk * workCount)
+                                      Int32(f), Int32(w.inH), Int32(w.inW), Int32(c), 0, work + chunk * workCount, tile)
             }
             return
         }
@@ -447,11 +457,11 @@ public final class Conv2D: Layer {
         let w = window!
         let (x, height, width) = directSource(batch: batch, fill: false)
         if winogradWeightGradient, let work = winogradWork?.pointer {
-            let workCount = winogradWorkCount
+            let tile = winogradTile, workCount = winogradWorkCount
             Kernels.sumOverChunksIndexed(batch, size: patch * filters, partials: scratch.pointer, into: kernel.gradient.pointer) { chunk, samples, slice in
                 _ = fb_conv_winograd2_weight_gradient(x, dy, slice, samples.lowerBound, samples.count, Int32(height), Int32(width),
                                                       Int32(w.channels), Int32(w.outH), Int32(w.outW), Int32(filters),
-                                                      work + chunk * workCount)
+                                                      work + chunk * workCount, tile)
             }
             return
         }
