@@ -1263,8 +1263,8 @@ int fb_winograd2_tile(int outH, int outW) {
 }
 
 long fb_winograd2_work_count(int cin, int filters, int outW, int tile) {
-  const long tiles = (outW + tile - 1) / tile, products = (tile + 1) * (tile + 1);
-  return products * winograd2_rows_together((int)tiles) * tiles * (cin + filters); /* V and M for the rows of tiles */
+  const long tiles = (outW + tile - 1) / tile, products = (tile + 1) * (tile + 1), span = winograd2_rows_together((int)tiles) * tiles;
+  return products * span * (cin + filters) + span; /* V, M and the nonzero bits for the rows of tiles */
 }
 
 /* G g Gᵀ for F(2x2, 2x2), G = [1 0; 1 1; 0 1]: g[2][2] → U[9]. The kernel's transform, and in
@@ -1449,11 +1449,19 @@ void fb_winograd2_kernel(const float *w, float *u, int cin, int filters, int til
    V = INPUT (T x T input tiles S apart; input past the image's last row or column reads as 0)
    for their tiles, the T·T products over the channels in blocks of R tiles (then R/2, the last
    of which may overlap), and Y = OUTPUT (S x S outputs; those past the last row or column are
-   dropped). */
+   dropped).
+   An output whose window (K x K input pixels, K = T − S + 1) is zero in every channel is the
+   bias exactly, as the direct sum makes it: the transforms of F(2x2, 2x2) keep such an output
+   exactly 0, but those of F(3x3, 2x2) and F(2x2, 3x3) leave the rounding of their tile's
+   other inputs, ±1e-8 or so, and ReLU lets +1e-8 through where Keras' zero stops the gradient
+   (model_4 at its first step, biases 0 over Fashion-MNIST's black background: its convolution
+   biases' first update was 10-20% off Keras'). Each tile's pixels that are nonzero in some
+   channel are kept as bits (`nonzero`, after M in `work`). */
 #define WINOGRAD_TILES(VEC, LANES, NV, R, T, S, INPUT, OUTPUT)                                     \
   const int tiles = (outW + (S) - 1) / (S), tileRows = (outH + (S) - 1) / (S);                     \
   const int together = winograd2_rows_together(tiles);                                            \
   float *v = work, *m = work + (long)(T) * (T) * together * tiles * cin;                           \
+  unsigned *nonzero = (unsigned *)(m + (long)(T) * (T) * together * tiles * filters);              \
   for (long n = first; n < first + count; n++) {                                                   \
     const float *image = x + n * (long)inH * inW * cin;                                            \
     float *out = y + n * (long)outH * outW * filters;                                              \
@@ -1468,6 +1476,11 @@ void fb_winograd2_kernel(const float *w, float *u, int cin, int filters, int til
               const int ih = (S) * th + i, iw = (S) * tw + j;                                      \
               d[i][j] = ih < inH && iw < inW ? *(const VEC *)(image + ((long)ih * inW + iw) * cin + c) : (VEC){0}; \
             }                                                                                      \
+          unsigned bits = c == 0 ? 0 : nonzero[g];                                                 \
+          for (int i = 0; i < (T); i++)                                                            \
+            for (int j = 0; j < (T); j++)                                                          \
+              bits |= (unsigned)(__builtin_reduce_or(d[i][j] != (VEC){0}) != 0) << (i * (T) + j);  \
+          nonzero[g] = bits;                                                                       \
           INPUT(VEC, d, V)                                                                         \
           for (int k = 0; k < (T) * (T); k++) *(VEC *)(v + ((long)k * span + g) * cin + c) = V[k];  \
         }                                                                                          \
@@ -1479,20 +1492,29 @@ void fb_winograd2_kernel(const float *w, float *u, int cin, int filters, int til
         float *mk = m + (long)k * span * filters;                                                  \
         FOR_BLOCKS(R, span, WINOGRAD2_PRODUCTS, VEC, LANES, NV)                                    \
       }                                                                                            \
-      for (int g = 0; g < span; g++)                                                               \
+      for (int g = 0; g < span; g++) {                                                             \
+        const int th = th0 + g / tiles, tw = g % tiles;                                            \
+        int live[S][S];                                                                            \
+        for (int i = 0; i < (S); i++)                                                              \
+          for (int j = 0; j < (S); j++) {                                                          \
+            unsigned window = 0;                                                                   \
+            for (int a = 0; a < (T) - (S) + 1; a++)                                                \
+              for (int b = 0; b < (T) - (S) + 1; b++) window |= 1u << ((i + a) * (T) + j + b);     \
+            live[i][j] = (nonzero[g] & window) != 0;                                               \
+          }                                                                                        \
         for (int f = 0; f < filters; f += LANES) {                                                 \
-          const int th = th0 + g / tiles, tw = g % tiles;                                          \
           VEC q[(T) * (T)], yy[S][S];                                                              \
           for (int k = 0; k < (T) * (T); k++) q[k] = *(const VEC *)(m + ((long)k * span + g) * filters + f); \
           OUTPUT(VEC, q, yy)                                                                       \
           const VEC b = *(const VEC *)(bias + f);                                                  \
           for (int i = 0; i < (S) && (S) * th + i < outH; i++)                                     \
             for (int j = 0; j < (S) && (S) * tw + j < outW; j++) {                                 \
-              VEC o = yy[i][j] + b;                                                                \
+              VEC o = live[i][j] ? yy[i][j] + b : b;                                               \
               if (relu) o = __builtin_elementwise_max(o, (VEC){0});                                \
               *(VEC *)(out + ((long)((S) * th + i) * outW + (S) * tw + j) * filters + f) = o;      \
             }                                                                                      \
         }                                                                                          \
+      }                                                                                            \
     }                                                                                              \
   }
 #define WINOGRAD2(VEC, LANES, NV, R) WINOGRAD_TILES(VEC, LANES, NV, R, 3, 2, WINOGRAD2_INPUT, WINOGRAD2_OUTPUT)
@@ -1627,8 +1649,8 @@ int fb_conv_winograd2_weight_gradient(WINOGRAD2_GRADIENT_ARGS, int tile) {
 #define WINOGRAD3(VEC, LANES, NV, R) WINOGRAD_TILES(VEC, LANES, NV, R, 4, 2, WINOGRAD3_INPUT, WINOGRAD3_OUTPUT)
 
 long fb_winograd3_work_count(int cin, int filters, int outW) {
-  const long tiles = (outW + 1) / 2;
-  return 16L * winograd2_rows_together((int)tiles) * tiles * (cin + filters);
+  const long tiles = (outW + 1) / 2, span = winograd2_rows_together((int)tiles) * tiles;
+  return 16L * span * (cin + filters) + span; /* V, M and the nonzero bits */
 }
 
 #define WINOGRAD3_ARGS WINOGRAD2_ARGS

@@ -149,6 +149,54 @@ struct NNWinograd2Tests {
         #expect(forwards.count == 2 && forwards[0].map(\.bitPattern) == forwards[1].map(\.bitPattern), "forward")
     }
 
+    /// An output whose window is zero in every channel is the bias exactly, as the direct sum
+    /// makes it, though its tile holds nonzero pixels (which F(3x3, 2x2)'s and F(2x2, 3x3)'s
+    /// transforms would leave as rounding, ±1e-8, and ReLU would let +1e-8 through): pixels
+    /// zeroed in a band of columns, two rows and part of a row, so that windows of zeros share
+    /// tiles with nonzero pixels. 2 and 3: `fb_conv_winograd2`'s tiles; 0: `fb_conv_winograd3`.
+    @Test(arguments: [Int32(2), 3, 0])
+    func zeroWindowsGiveTheBiasExactly(_ tile: Int32) {
+        let (height, width, channels, filters) = (9, 13, 32, 64)
+        let k = tile == 0 ? 3 : 2, outH = height - k + 1, outW = width - k + 1
+        var x = NNSupport.uniform(height * width * channels, seed: 71)
+        func zeroPixel(_ i: Int, _ j: Int) -> Bool { j < 5 || i < 2 || (i == 4 && j > 8) }
+        for i in 0..<height { for j in 0..<width where zeroPixel(i, j) { for c in 0..<channels { x[(i * width + j) * channels + c] = 0 } } }
+        let w = NNSupport.uniform(k * k * channels * filters, seed: 72, in: -0.3...0.3)
+        let bias = NNSupport.uniform(filters, seed: 73, in: -0.1...0.1)
+        func run(_ cap: Int32) -> [Float]? {
+            Self.capped(cap) {
+                var u = [Float](repeating: .nan, count: 16 * channels * filters)
+                var y = [Float](repeating: .nan, count: outH * outW * filters)
+                let count = tile == 0 ? fb_winograd3_work_count(Int32(channels), Int32(filters), Int32(outW))
+                    : fb_winograd2_work_count(Int32(channels), Int32(filters), Int32(outW), tile)
+                var work = [Float](repeating: .nan, count: Int(count))
+                let done: Int32
+                if tile == 0 {
+                    fb_winograd_kernel(w, &u, Int32(channels), Int32(filters))
+                    done = fb_conv_winograd3(x, u, bias, &y, 0, 1, Int32(height), Int32(width), Int32(channels), Int32(outH),
+                                             Int32(outW), Int32(filters), 0, &work)
+                } else {
+                    fb_winograd2_kernel(w, &u, Int32(channels), Int32(filters), tile)
+                    done = fb_conv_winograd2(x, u, bias, &y, 0, 1, Int32(height), Int32(width), Int32(channels), Int32(outH),
+                                             Int32(outW), Int32(filters), 0, &work, tile)
+                }
+                return done == 1 ? y : nil
+            }
+        }
+        for cap: Int32 in [2, 1] {
+            guard let y = run(cap) else { continue }  // no such instruction set here
+            var zeroWindows = 0
+            for i in 0..<outH {
+                for j in 0..<outW where (0..<k).allSatisfy({ a in (0..<k).allSatisfy { zeroPixel(i + a, j + $0) } }) {
+                    zeroWindows += 1
+                    let at = (i * outW + j) * filters
+                    #expect(Array(y[at..<(at + filters)]).map(\.bitPattern) == bias.map(\.bitPattern), "output (\(i), \(j)), level \(cap)")
+                }
+            }
+            #expect(zeroWindows >= 20)  // 21 of 3x3 windows, 40 of 2x2
+        }
+    }
+
     /// The tile with fewer multiply-adds, (tile + 1)² per tile with the edges' partial tiles
     /// counted whole: model_4's 27x27 outputs take 81 tiles of 3 (1,296) rather than 196 of 2
     /// (1,764).
