@@ -155,7 +155,8 @@ void fb_conv_winograd_pooled(const float *x, const float *u, const float *bias, 
    transformed by fb_winograd2_kernel with the same tile ([9 or 16][cin][filters] from w
    [2][2][cin][filters]). Needs AVX2 or AVX-512, cin a multiple of 16 and filters a multiple of
    64 (fb_winograd2_supported); `work` holds fb_winograd2_work_count(cin, filters, outW, tile)
-   floats. Returns 0 when unsupported. */
+   floats. An output whose 2x2 window is zero in every channel is the bias exactly. Returns 0
+   when unsupported. */
 int fb_winograd2_supported(int cin, int filters);
 int fb_winograd2_tile(int outH, int outW);
 long fb_winograd2_work_count(int cin, int filters, int outW, int tile);
@@ -176,7 +177,8 @@ int fb_conv_winograd2_weight_gradient(const float *x, const float *dy, float *dw
    x cin, already bordered) into y (outH x outW x filters), bias and ReLU applied, with the kernel
    transformed by fb_winograd_kernel ([16][cin][filters]). The same conditions as
    fb_conv_winograd2 (fb_winograd2_supported); `work` holds fb_winograd3_work_count(cin,
-   filters, outW) floats. Returns 0 when unsupported. */
+   filters, outW) floats. An output whose 3x3 window is zero in every channel is the bias
+   exactly. Returns 0 when unsupported. */
 long fb_winograd3_work_count(int cin, int filters, int outW);
 int fb_conv_winograd3(const float *x, const float *u, const float *bias, float *y, long first, long count, int inH,
                       int inW, int cin, int outH, int outW, int filters, int relu, float *work);

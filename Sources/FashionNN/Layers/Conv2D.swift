@@ -96,7 +96,7 @@ public final class Conv2D: Layer {
     /// Whether the input gradient, too, is a direct convolution (after `build`).
     public var usesDirectInputGradient: Bool { direct && directInputGradientShape }
     /// Whether the forward, the input gradient and the kernel gradient (when this layer's own
-    /// backward computes it, not a pooling's) run Winograd's F(2x2, 2x2) (after `build`).
+    /// backward computes it, not a pooling's) run Winograd for 2x2 kernels (after `build`).
     public var usesWinograd: (forward: Bool, inputGradient: Bool, weightGradient: Bool) {
         (direct && winogradForward, direct && winogradInputGradient, direct && winogradWeightGradient && pooling == nil)
     }
