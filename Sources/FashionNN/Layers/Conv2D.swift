@@ -52,8 +52,8 @@ public final class Conv2D: Layer {
     /// direct input gradient, a 2x2 convolution of stride 1 as well, when the roles of channels
     /// and filters fit, and its kernel gradient (`fb_conv_winograd2_weight_gradient`), which has
     /// the same form with dy's tiles as the kernel. Outputs differ from the direct sums by
-    /// rounding. On the AVX-512 EPYC (Zen 4) F(3x3, 2x2) took model_4 from 262–279 to 298–303
-    /// samples/s (`bench`, 30 steps).
+    /// rounding. On the AVX-512 EPYC (Zen 4) F(3x3, 2x2) took model_4 from 262–279 to 289–300
+    /// samples/s (`bench`, 20–30 steps).
     private var winogradForward = false
     private var winogradInputGradient = false
     /// The kernel gradient's transform takes the same shapes as the forward's.
@@ -152,11 +152,12 @@ public final class Conv2D: Layer {
         winogradInputGradient = directInputGradientShape && twoByTwo && fb_winograd2_supported(Int32(filters), Int32(w.channels)) != 0
         winogradTile = fb_winograd2_tile(Int32(w.outH), Int32(w.outW))
         winogradInputGradientTile = fb_winograd2_tile(Int32(w.inH), Int32(w.inW))
-        winogradWorkCount = max(winogradForward ? Int(fb_winograd2_work_count(Int32(w.channels), Int32(filters), Int32(w.outW), winogradTile)) : 0,
+        let (channels, outW, inW) = (Int32(w.channels), Int32(w.outW), Int32(w.inW))
+        winogradWorkCount = max(winogradForward ? Int(fb_winograd2_work_count(channels, Int32(filters), outW, winogradTile)) : 0,
                                 winogradInputGradient
-                                    ? Int(fb_winograd2_work_count(Int32(filters), Int32(w.channels), Int32(w.inW), winogradInputGradientTile)) : 0,
+                                    ? Int(fb_winograd2_work_count(Int32(filters), channels, inW, winogradInputGradientTile)) : 0,
                                 winogradWeightGradient
-                                    ? Int(fb_winograd2_gradient_work_count(Int32(w.channels), Int32(filters), Int32(w.outW), winogradTile)) : 0)
+                                    ? Int(fb_winograd2_gradient_work_count(channels, Int32(filters), outW, winogradTile)) : 0)
         let transformsKernel = winogradForward || winogradInputGradient
         let transformedCount = 16 * w.channels * filters  // the larger of the two tiles' transforms
         let winogradCount = (transformsKernel ? transformedCount : 0) + Parallel.maxChunks * winogradWorkCount
