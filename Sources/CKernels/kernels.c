@@ -1122,31 +1122,73 @@ void fb_conv_pooled_backward(CONV_POOLED_ARGS) {
    registers; the convolution's output is never written. Every element sees the same
    operations in the same order on every instruction set (fused multiply-adds, sums over
    channels in order), so all give the same bits. */
+
+/* Bᵀ d B with Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1]: d[4][4] → V[16], for F(2x2, 3x3)
+   (Lavin & Gray) and, with the G and Aᵀ below, for F(3x3, 2x2). */
+#define WINOGRAD3_INPUT(VEC, d, V)                                                                 \
+  {                                                                                                \
+    VEC t_[4][4];                                                                                  \
+    for (int j = 0; j < 4; j++) {                                                                  \
+      t_[0][j] = d[0][j] - d[2][j];                                                                \
+      t_[1][j] = d[1][j] + d[2][j];                                                                \
+      t_[2][j] = d[2][j] - d[1][j];                                                                \
+      t_[3][j] = d[1][j] - d[3][j];                                                                \
+    }                                                                                              \
+    for (int i = 0; i < 4; i++) {                                                                  \
+      V[i * 4 + 0] = t_[i][0] - t_[i][2];                                                          \
+      V[i * 4 + 1] = t_[i][1] + t_[i][2];                                                          \
+      V[i * 4 + 2] = t_[i][2] - t_[i][1];                                                          \
+      V[i * 4 + 3] = t_[i][1] - t_[i][3];                                                          \
+    }                                                                                              \
+  }
+/* Aᵀ M A for F(2x2, 3x3), Aᵀ = [1 1 1 0; 0 1 −1 −1]: q[16] → y[2][2]. */
+#define WINOGRAD3_OUTPUT(VEC, q, y)                                                                \
+  {                                                                                                \
+    VEC s_[2][4];                                                                                  \
+    for (int col = 0; col < 4; col++) {                                                            \
+      s_[0][col] = q[col] + q[4 + col] + q[8 + col];                                               \
+      s_[1][col] = q[4 + col] - q[8 + col] - q[12 + col];                                          \
+    }                                                                                              \
+    for (int i = 0; i < 2; i++) {                                                                  \
+      y[i][0] = s_[i][0] + s_[i][1] + s_[i][2];                                                    \
+      y[i][1] = s_[i][1] - s_[i][2] - s_[i][3];                                                    \
+    }                                                                                              \
+  }
+
+/* G e Gᵀ for F(2x2, 3x3), G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1]: e[3][3] → U[16] (the kernel's, and
+   in the kernel gradient of a 2x2 kernel dy's 3x3 tile's). */
+#define WINOGRAD3_FILTER(VEC, g, U)                                                                \
+  {                                                                                                \
+    VEC t_[4][3];                                                                                  \
+    for (int j = 0; j < 3; j++) {                                                                  \
+      t_[0][j] = g[0][j];                                                                          \
+      t_[1][j] = 0.5f * (g[0][j] + g[1][j] + g[2][j]);                                             \
+      t_[2][j] = 0.5f * (g[0][j] - g[1][j] + g[2][j]);                                             \
+      t_[3][j] = g[2][j];                                                                          \
+    }                                                                                              \
+    for (int i = 0; i < 4; i++) {                                                                  \
+      U[i * 4 + 0] = t_[i][0];                                                                     \
+      U[i * 4 + 1] = 0.5f * (t_[i][0] + t_[i][1] + t_[i][2]);                                      \
+      U[i * 4 + 2] = 0.5f * (t_[i][0] - t_[i][1] + t_[i][2]);                                      \
+      U[i * 4 + 3] = t_[i][2];                                                                     \
+    }                                                                                              \
+  }
+
 #define WINOGRAD_GROUP 32 /* filters per pass: 2 AVX-512, 4 AVX2 or 8 SSE vectors */
 
 long fb_winograd_work_count(int cin, int poolW) {
   return 16L * poolW * cin + 16L * 16 * WINOGRAD_GROUP; /* V for a row of tiles; M for up to 16 tiles */
 }
 
-/* U[k][c][f] = (G g_{c,f} Gᵀ)[k], G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1]; w is [3][3][cin][filters]. */
+/* U[k][c][f] = (G g_{c,f} Gᵀ)[k] (WINOGRAD3_FILTER); w is [3][3][cin][filters]. */
 void fb_winograd_kernel(const float *w, float *u, int cin, int filters) {
   const long cf = (long)cin * filters;
   for (long e = 0; e < cf; e++) {
-    float g[3][3], t[4][3];
+    float g[3][3], t[16];
     for (int i = 0; i < 3; i++)
       for (int j = 0; j < 3; j++) g[i][j] = w[(i * 3 + j) * cf + e];
-    for (int j = 0; j < 3; j++) {
-      t[0][j] = g[0][j];
-      t[1][j] = 0.5f * (g[0][j] + g[1][j] + g[2][j]);
-      t[2][j] = 0.5f * (g[0][j] - g[1][j] + g[2][j]);
-      t[3][j] = g[2][j];
-    }
-    for (int i = 0; i < 4; i++) {
-      u[(i * 4 + 0) * cf + e] = t[i][0];
-      u[(i * 4 + 1) * cf + e] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
-      u[(i * 4 + 2) * cf + e] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
-      u[(i * 4 + 3) * cf + e] = t[i][2];
-    }
+    WINOGRAD3_FILTER(float, g, t)
+    for (int k = 0; k < 16; k++) u[k * cf + e] = t[k];
   }
 }
 
@@ -1173,45 +1215,32 @@ void fb_winograd_kernel(const float *w, float *u, int cin, int filters) {
   float *v = work, *m = work + 16L * poolW * cin;                                                  \
   const long pooledRow = (long)poolW * filters;                                                    \
   for (int th = 0; th < poolH; th++) {                                                             \
-    /* V = Bᵀ d B for the row's tiles, B = [1 0 0 0; 0 1 −1 1; −1 1 1 0; 0 0 0 −1]. */             \
+    /* V = Bᵀ d B for the row's tiles. */                                                          \
     for (int tw = 0; tw < poolW; tw++)                                                             \
       for (int c = 0; c < cin; c += LANES) {                                                       \
-        VEC d[4][4], t[4][4];                                                                      \
+        VEC d[4][4], V[16];                                                                        \
         for (int i = 0; i < 4; i++)                                                                \
           for (int j = 0; j < 4; j++)                                                              \
             d[i][j] = *(const VEC *)(x + ((long)(2 * th + i) * width + 2 * tw + j) * cin + c);     \
-        for (int j = 0; j < 4; j++) {                                                              \
-          t[0][j] = d[0][j] - d[2][j];                                                             \
-          t[1][j] = d[1][j] + d[2][j];                                                             \
-          t[2][j] = d[2][j] - d[1][j];                                                             \
-          t[3][j] = d[1][j] - d[3][j];                                                             \
-        }                                                                                          \
-        for (int i = 0; i < 4; i++) {                                                              \
-          *(VEC *)(v + ((long)(i * 4 + 0) * poolW + tw) * cin + c) = t[i][0] - t[i][2];            \
-          *(VEC *)(v + ((long)(i * 4 + 1) * poolW + tw) * cin + c) = t[i][1] + t[i][2];            \
-          *(VEC *)(v + ((long)(i * 4 + 2) * poolW + tw) * cin + c) = t[i][2] - t[i][1];            \
-          *(VEC *)(v + ((long)(i * 4 + 3) * poolW + tw) * cin + c) = t[i][1] - t[i][3];            \
-        }                                                                                          \
+        WINOGRAD3_INPUT(VEC, d, V)                                                                 \
+        for (int k = 0; k < 16; k++) *(VEC *)(v + ((long)k * poolW + tw) * cin + c) = V[k];        \
       }                                                                                            \
     for (int f0 = 0; f0 < filters; f0 += WINOGRAD_GROUP)                                           \
       for (int tile = 0; tile < poolW;) {                                                          \
         const int block = poolW - tile >= R ? R : 1;                                               \
         if (block == R) { WINOGRAD_PRODUCTS(VEC, LANES, R) }                                       \
         else { WINOGRAD_PRODUCTS(VEC, LANES, 1) }                                                  \
-        /* Y = Aᵀ M A, A = [1 0; 1 1; 1 −1; 0 −1]; bias, ReLU, then the window's first maximum. */ \
+        /* Y = Aᵀ M A; bias, ReLU, then the window's first maximum. */                             \
         for (int r = 0; r < block; r++)                                                            \
           for (int j = 0; j < WINOGRAD_GROUP; j += LANES) {                                        \
-            VEC q[16], s[2][4];                                                                    \
+            VEC q[16], yy[2][2];                                                                   \
             for (int k = 0; k < 16; k++) q[k] = *(const VEC *)(m + ((long)k * 16 + r) * WINOGRAD_GROUP + j); \
-            for (int col = 0; col < 4; col++) {                                                    \
-              s[0][col] = q[col] + q[4 + col] + q[8 + col];                                        \
-              s[1][col] = q[4 + col] - q[8 + col] - q[12 + col];                                   \
-            }                                                                                      \
+            WINOGRAD3_OUTPUT(VEC, q, yy)                                                           \
             const VEC b = *(const VEC *)(bias + f0 + j);                                           \
             VEC y[4];                                                                              \
             for (int i = 0; i < 2; i++) {                                                          \
-              y[2 * i] = (s[i][0] + s[i][1] + s[i][2]) + b;                                        \
-              y[2 * i + 1] = (s[i][1] - s[i][2] - s[i][3]) + b;                                    \
+              y[2 * i] = yy[i][0] + b;                                                             \
+              y[2 * i + 1] = yy[i][1] + b;                                                         \
             }                                                                                      \
             if (relu)                                                                              \
               for (int i = 0; i < 4; i++) y[i] = __builtin_elementwise_max(y[i], (VEC){0});        \
@@ -1262,9 +1291,15 @@ int fb_winograd2_tile(int outH, int outW) {
   return three < two ? 3 : 2;
 }
 
+/* WINOGRAD_TILES' work (below) for tiles of `tile` x `tile` outputs and `products` products: V,
+   M and the nonzero bits for the rows of tiles taken together. */
+static long winograd_tiles_work_count(int products, int tile, int cin, int filters, int outW) {
+  const long tiles = (outW + tile - 1) / tile, span = winograd2_rows_together((int)tiles) * tiles;
+  return products * span * (cin + filters) + span;
+}
+
 long fb_winograd2_work_count(int cin, int filters, int outW, int tile) {
-  const long tiles = (outW + tile - 1) / tile, products = (tile + 1) * (tile + 1), span = winograd2_rows_together((int)tiles) * tiles;
-  return products * span * (cin + filters) + span; /* V, M and the nonzero bits for the rows of tiles */
+  return winograd_tiles_work_count((tile + 1) * (tile + 1), tile, cin, filters, outW);
 }
 
 /* G g Gᵀ for F(2x2, 2x2), G = [1 0; 1 1; 0 1]: g[2][2] → U[9]. The kernel's transform, and in
@@ -1282,7 +1317,7 @@ long fb_winograd2_work_count(int cin, int filters, int outW, int tile) {
 /* Winograd's F(3x3, 2x2) for 2x2 kernels: 3x3 outputs from each 4x4 input tile in 16
    multiply-adds per channel and filter (1.8 per output instead of F(2x2, 2x2)'s 2.25; model_4's
    27x27 outputs are 9x9 such tiles, without F(2x2, 2x2)'s 14x14 tiles' overhang). In one
-   dimension, with Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1] (WINOGRAD3_INPUT, below),
+   dimension, with Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1] (WINOGRAD3_INPUT, above),
    m0 = (d0 − d2) g0, m1 = (d1 + d2) (g0 + g1)/2, m2 = (d2 − d1) (g0 − g1)/2 and
    m3 = (d1 − d3) (−g1) give y0 = d0 g0 + d1 g1 = m0 + m1 + m2, y1 = m1 − m2 and
    y2 = m1 + m2 + m3: G = [1 0; ½ ½; ½ −½; 0 −1], Aᵀ = [1 1 1 0; 0 1 −1 0; 0 1 1 1]. Halving
@@ -1376,38 +1411,7 @@ void fb_winograd2_kernel(const float *w, float *u, int cin, int filters, int til
       for (int j = 0; j < 2; j++) y[i][j] = s_[i][j] + s_[i][j + 1];                               \
   }
 
-/* Bᵀ d B with Bᵀ = [1 0 −1 0; 0 1 1 0; 0 −1 1 0; 0 1 0 −1]: d[4][4] → V[16], for F(2x2, 3x3)
-   (Lavin & Gray) and, with the G and Aᵀ below, for F(3x3, 2x2). */
-#define WINOGRAD3_INPUT(VEC, d, V)                                                                 \
-  {                                                                                                \
-    VEC t_[4][4];                                                                                  \
-    for (int j = 0; j < 4; j++) {                                                                  \
-      t_[0][j] = d[0][j] - d[2][j];                                                                \
-      t_[1][j] = d[1][j] + d[2][j];                                                                \
-      t_[2][j] = d[2][j] - d[1][j];                                                                \
-      t_[3][j] = d[1][j] - d[3][j];                                                                \
-    }                                                                                              \
-    for (int i = 0; i < 4; i++) {                                                                  \
-      V[i * 4 + 0] = t_[i][0] - t_[i][2];                                                          \
-      V[i * 4 + 1] = t_[i][1] + t_[i][2];                                                          \
-      V[i * 4 + 2] = t_[i][2] - t_[i][1];                                                          \
-      V[i * 4 + 3] = t_[i][1] - t_[i][3];                                                          \
-    }                                                                                              \
-  }
-/* Aᵀ M A for F(2x2, 3x3), Aᵀ = [1 1 1 0; 0 1 −1 −1]: q[16] → y[2][2]. */
-#define WINOGRAD3_OUTPUT(VEC, q, y)                                                                \
-  {                                                                                                \
-    VEC s_[2][4];                                                                                  \
-    for (int col = 0; col < 4; col++) {                                                            \
-      s_[0][col] = q[col] + q[4 + col] + q[8 + col];                                               \
-      s_[1][col] = q[4 + col] - q[8 + col] - q[12 + col];                                          \
-    }                                                                                              \
-    for (int i = 0; i < 2; i++) {                                                                  \
-      y[i][0] = s_[i][0] + s_[i][1] + s_[i][2];                                                    \
-      y[i][1] = s_[i][1] - s_[i][2] - s_[i][3];                                                    \
-    }                                                                                              \
-  }
-/* Aᵀ M A: q[16] → y[3][3]. */
+/* Aᵀ M A for F(3x3, 2x2): q[16] → y[3][3]. */
 #define WINOGRAD2_TILE3_OUTPUT(VEC, q, y)                                                          \
   {                                                                                                \
     VEC s_[3][4];                                                                                  \
@@ -1422,25 +1426,6 @@ void fb_winograd2_kernel(const float *w, float *u, int cin, int filters, int til
       y[i][0] = s_[i][0] + middle;                                                                 \
       y[i][1] = s_[i][1] - s_[i][2];                                                               \
       y[i][2] = middle + s_[i][3];                                                                 \
-    }                                                                                              \
-  }
-
-/* G e Gᵀ for F(2x2, 3x3), G = [1 0 0; ½ ½ ½; ½ −½ ½; 0 0 1]: e[3][3] → U[16] (the kernel
-   gradient's transform of dy's 3x3 tile; fb_winograd_kernel's, in vectors). */
-#define WINOGRAD3_FILTER(VEC, g, U)                                                                \
-  {                                                                                                \
-    VEC t_[4][3];                                                                                  \
-    for (int j = 0; j < 3; j++) {                                                                  \
-      t_[0][j] = g[0][j];                                                                          \
-      t_[1][j] = 0.5f * (g[0][j] + g[1][j] + g[2][j]);                                             \
-      t_[2][j] = 0.5f * (g[0][j] - g[1][j] + g[2][j]);                                             \
-      t_[3][j] = g[2][j];                                                                          \
-    }                                                                                              \
-    for (int i = 0; i < 4; i++) {                                                                  \
-      U[i * 4 + 0] = t_[i][0];                                                                     \
-      U[i * 4 + 1] = 0.5f * (t_[i][0] + t_[i][1] + t_[i][2]);                                      \
-      U[i * 4 + 2] = 0.5f * (t_[i][0] - t_[i][1] + t_[i][2]);                                      \
-      U[i * 4 + 3] = t_[i][2];                                                                     \
     }                                                                                              \
   }
 
@@ -1649,8 +1634,7 @@ int fb_conv_winograd2_weight_gradient(WINOGRAD2_GRADIENT_ARGS, int tile) {
 #define WINOGRAD3(VEC, LANES, NV, R) WINOGRAD_TILES(VEC, LANES, NV, R, 4, 2, WINOGRAD3_INPUT, WINOGRAD3_OUTPUT)
 
 long fb_winograd3_work_count(int cin, int filters, int outW) {
-  const long tiles = (outW + 1) / 2, span = winograd2_rows_together((int)tiles) * tiles;
-  return 16L * span * (cin + filters) + span; /* V, M and the nonzero bits */
+  return winograd_tiles_work_count(16, 2, cin, filters, outW);
 }
 
 #define WINOGRAD3_ARGS WINOGRAD2_ARGS
