@@ -35,6 +35,7 @@ public enum FileProblem {
         if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
             return String(cString: strerror(Int32(underlying.code)))
         }
+        if path == "" { return "the path is empty" }
         if let path = path.map({ ($0 as NSString).standardizingPath }), !path.isEmpty {
             var isDirectory: ObjCBool = false
             if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
@@ -54,6 +55,8 @@ public enum FileProblem {
             if !ancestor.isEmpty, !FileManager.default.fileExists(atPath: path), access(ancestor, W_OK) != 0 {
                 return "no permission to write in \(ancestor)"
             }
+            // A loop of symbolic links, a name too long, …: the system's words.
+            if stat(path, &status) != 0, errno != ENOENT { return String(cString: strerror(errno)) }
         }
         // Foundation's words for a missing file are "The operation could not be completed. The file doesn't exist."
         let words = ns.localizedDescription

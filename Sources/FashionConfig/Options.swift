@@ -133,6 +133,34 @@ public final class Options {
         ConfigError(file: file, line: entry(key)?.line ?? line, path: Options.join(path, key), message: message)
     }
 
+    /// The error for a required key that is absent. When the mapping holds an unread key that
+    /// looks like a misspelling of it (`modle:`, `unit:`), the error is the typo's, at its line.
+    public func missing(_ key: String, _ message: String) -> ConfigError {
+        guard let typo = entries.first(where: { !consumed.contains($0.key) && Options.looksLikeMisspelling($0.key, of: key) }) else {
+            return error(key, message)
+        }
+        return ConfigError(file: file, line: typo.line, path: Options.join(path, typo.key),
+                           message: "is not a known key; did you mean \(key)? (\(Options.join(path, key)) \(message))")
+    }
+
+    /// Differs from `word` by case, or by at most two insertions, deletions, substitutions or
+    /// swaps of neighbours (one for words of up to four letters).
+    static func looksLikeMisspelling(_ candidate: String, of word: String) -> Bool {
+        let a = Array(candidate.lowercased()), b = Array(word.lowercased())
+        guard candidate != word, !a.isEmpty, !b.isEmpty, abs(a.count - b.count) <= 2 else { return false }
+        // Optimal string alignment distance, row by row (`before` is the row above `previous`).
+        var before = [Int](repeating: 0, count: b.count + 1), previous = Array(0...b.count)
+        for i in 1...a.count {
+            var current = [i] + [Int](repeating: 0, count: b.count)
+            for j in 1...b.count {
+                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+                if i > 1, j > 1, a[i - 1] == b[j - 2], a[i - 2] == b[j - 1] { current[j] = min(current[j], before[j - 2] + 1) }
+            }
+            (before, previous) = (previous, current)
+        }
+        return previous[b.count] <= (b.count <= 4 ? 1 : 2)
+    }
+
     public func error(_ message: String) -> ConfigError {
         ConfigError(file: file, line: line, path: path, message: message)
     }
@@ -173,8 +201,9 @@ public final class Options {
     public func finish(allowed: [String]? = nil) throws {
         for e in entries where !consumed.contains(e.key) {
             let known = (allowed ?? Array(consumed)).sorted()
+            let guess = known.first { Options.looksLikeMisspelling(e.key, of: $0) }.map { "; did you mean \($0)?" } ?? ""
             let hint = known.isEmpty ? "" : " (known keys: \(known.joined(separator: ", ")))"
-            throw ConfigError(file: file, line: e.line, path: Options.join(path, e.key), message: "is not a known key\(hint)")
+            throw ConfigError(file: file, line: e.line, path: Options.join(path, e.key), message: "is not a known key\(guess)\(hint)")
         }
     }
 
@@ -186,7 +215,7 @@ public final class Options {
 
     public func int(_ key: String, default fallback: Int? = nil, min: Int? = nil, max: Int? = nil) throws -> Int {
         guard let v = try optionalInt(key, min: min, max: max) else {
-            guard let fallback else { throw error(key, "is required (an integer\(Options.rangeText(min, max)))") }
+            guard let fallback else { throw missing(key, "is required (an integer\(Options.rangeText(min, max)))") }
             record(key, Node(String(fallback), Tag(.int)))
             return fallback
         }
@@ -219,7 +248,7 @@ public final class Options {
     public func double(_ key: String, default fallback: Double? = nil, min: Double? = nil, max: Double? = nil,
                        minExclusive: Bool = false, maxExclusive: Bool = false) throws -> Double {
         guard let v = try optionalDouble(key, min: min, max: max, minExclusive: minExclusive, maxExclusive: maxExclusive) else {
-            guard let fallback else { throw error(key, "is required (a number)") }
+            guard let fallback else { throw missing(key, "is required (a number)") }
             record(key, Node(Options.format(fallback), Tag(.float)))
             return fallback
         }
@@ -283,7 +312,7 @@ public final class Options {
 
     public func string(_ key: String, default fallback: String? = nil) throws -> String {
         guard let v = try optionalString(key) else {
-            guard let fallback else { throw error(key, "is required (a string)") }
+            guard let fallback else { throw missing(key, "is required (a string)") }
             record(key, Node(fallback))
             return fallback
         }
@@ -302,7 +331,7 @@ public final class Options {
     /// One of a fixed set of words.
     public func choice(_ key: String, _ choices: [String], default fallback: String? = nil) throws -> String {
         guard let (node, line) = take(key) else {
-            guard let fallback else { throw error(key, "is required (one of \(choices.joined(separator: ", ")))") }
+            guard let fallback else { throw missing(key, "is required (one of \(choices.joined(separator: ", ")))") }
             record(key, Node(fallback))
             return fallback
         }
@@ -317,7 +346,7 @@ public final class Options {
     /// An integer or a list of two integers, as Keras accepts for kernel_size, strides, pool_size.
     public func intPair(_ key: String, default fallback: (Int, Int)? = nil, min: Int = 1, max: Int? = nil) throws -> (Int, Int) {
         guard let (node, line) = take(key) else {
-            guard let fallback else { throw error(key, "is required (an integer or a list of two integers)") }
+            guard let fallback else { throw missing(key, "is required (an integer or a list of two integers)") }
             record(key, Options.pairNode(fallback))
             return fallback
         }
@@ -339,7 +368,7 @@ public final class Options {
 
     /// A list of positive integers (an input shape, for example).
     public func intList(_ key: String, count: ClosedRange<Int>, min: Int = 1, max: Int? = nil) throws -> [Int] {
-        guard let (node, line) = take(key) else { throw error(key, "is required (a list of integers)") }
+        guard let (node, line) = take(key) else { throw missing(key, "is required (a list of integers)") }
         let p = Options.join(path, key)
         guard case let .sequence(seq) = node, count.contains(seq.count) else {
             throw ConfigError(file: file, line: line, path: p,

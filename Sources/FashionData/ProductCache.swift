@@ -33,6 +33,9 @@ enum ProductCache {
     /// The cached set if the file is complete, carries `key`, holds images of `shape` in
     /// `classNames` and its payload matches its checksum (a damaged header must not be trusted,
     /// not even for sizes).
+    /// The longest header line read (its class names and the unreadable files it lists).
+    static let maximumHeaderBytes = 64 << 20
+
     static func read(_ path: String, key: String, shape: [Int], classNames: [String]) -> Lookup {
         guard FileManager.default.fileExists(atPath: path) else { return .absent }
         if let why = FileKind.notRegular(path) { return .damaged(why) }
@@ -50,8 +53,17 @@ enum ProductCache {
             }
             return .damaged("its first line is not \"\(magic) <this configuration's key>\"")
         }
-        // The rest, from the same handle: the header line, then labels and pixels.
-        guard let data = try? handle.readToEnd(), let newline = data.firstIndex(of: 0x0A) else { return .damaged("no header") }
+        // The rest, from the same handle: the header line, then labels and pixels. The header
+        // is read alone first, so a file longer than it implies (a damaged copy, gigabytes) is
+        // refused by its size, before it is read.
+        var data = Data()
+        while !data.contains(0x0A) {
+            guard data.count < maximumHeaderBytes, let chunk = try? handle.read(upToCount: 1 << 16), !chunk.isEmpty else {
+                return .damaged("no header")
+            }
+            data += chunk
+        }
+        let newline = data.firstIndex(of: 0x0A)!
         guard let header = try? JSONDecoder().decode(Header.self, from: data[..<newline]) else {
             return .damaged("its header is not valid")
         }
@@ -62,10 +74,15 @@ enum ProductCache {
         let labelsStart = newline + 1 - data.startIndex  // an offset into `data`, as the raw buffers below count
         let (labelBytes, o1) = header.count.multipliedReportingOverflow(by: 4)
         let (pixelBytes, o2) = header.count.multipliedReportingOverflow(by: size)
-        guard !o1, !o2, data.count - labelsStart - labelBytes == pixelBytes else {
+        let fileBytes = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? nil
+        guard !o1, !o2, let fileBytes, fileBytes - expected.count - labelsStart - labelBytes == pixelBytes else {
             let implied = o1 || o2 ? "(overflowing)" : String(expected.count + labelsStart + labelBytes + pixelBytes)
-            return .damaged("\(expected.count + data.count) bytes, not the \(implied) its header implies")
+            return .damaged("\(fileBytes.map(String.init) ?? "an unknown number of") bytes, not the \(implied) its header implies")
         }
+        let rest: Data
+        do { rest = try handle.readToEnd() ?? Data() } catch { return .damaged("cannot be read") }
+        guard data.count + rest.count == fileBytes - expected.count else { return .damaged("changed while it was read") }
+        data += rest
         var labels = [Int32](repeating: 0, count: header.count)
         var pixels = [UInt8](repeating: 0, count: pixelBytes)
         let problem = data.withUnsafeBytes { raw -> String? in

@@ -114,8 +114,8 @@ public struct ProductLoadReport: Sendable, Codable, Equatable {
     public var directory: String
     /// Data rows in styles.csv (blank lines not counted).
     public var rows: Int
-    /// Rows with more fields than the header because the last column (productDisplayName)
-    /// holds unquoted commas: kept, the extra fields joined back into that column.
+    /// Rows with more fields than the header because productDisplayName (Kaggle's last
+    /// column) holds unquoted commas: kept, the extra fields joined back into that column.
     public var recoveredRows: Int
     /// Every row and image file left out, in file order within each kind.
     public var skipped: [SkippedProduct]
@@ -219,7 +219,7 @@ public enum ProductImages {
         let table = try readStyles(stylesPath)
         guard !table.rows.isEmpty else {
             throw DataError(file: stylesPath, problem: table.malformed.isEmpty ? "has a header but no rows" : "has no sound rows (\(table.malformed.count) malformed: \(table.malformed.prefix(examplesKept).map(\.example).joined(separator: "; ")))",
-                            remedy: "Use the styles.csv of the Kaggle download (one row per product: id,gender,masterCategory,subCategory,…)")
+                            remedy: "Use the styles.csv of the Kaggle download (one row per product: id,gender,masterCategory,subCategory,…). " + downloadRemedy)
         }
         var report = ProductLoadReport(directory: directory, rows: table.rows.count + table.malformed.count, recoveredRows: table.recovered,
                                        skipped: table.malformed,
@@ -277,9 +277,18 @@ public enum ProductImages {
         classNames = classNames.filter { counts[$0]! >= settings.minCount }
         if case let .rules(rules) = settings.classes, let empty = names.first(where: { counts[$0, default: 0] == 0 }) {
             let rule = rules.first { $0.name == empty }!
-            throw DataError(file: stylesPath, problem: "class \"\(empty)\" (\(rule.column) = \(rule.values.joined(separator: " or "))) has no row with an image",
+            let key = "classes[\(rules.firstIndex { $0.name == empty }!)]"
+            let rows = classOfRow.count { $0 == empty }
+            // Rows that match but whose image files are all missing: the download, not the spelling.
+            if rows > 0 {
+                let ids = zip(table.rows, classOfRow).filter { $0.1 == empty }.prefix(examplesKept).map { String($0.0.id) }
+                throw DataError(file: imagesDirectory, problem: "has none of the images of class \"\(empty)\" (\(rule.column) = \(rule.values.joined(separator: " or "))): "
+                                + "its \(rows) rows in styles.csv name files that are missing (ids \(ids.joined(separator: ", "))\(rows > ids.count ? ", …" : ""))",
+                                remedy: downloadRemedy, key: key)
+            }
+            throw DataError(file: stylesPath, problem: "class \"\(empty)\" (\(rule.column) = \(rule.values.joined(separator: " or "))) has no row",
                             remedy: "Check the spelling against the column's values: \(commonValues(table, column: rule.column))",
-                            key: "classes[\(rules.firstIndex { $0.name == empty }!)]")
+                            key: key)
         }
         guard classNames.count >= 2 else {
             throw DataError(file: stylesPath, problem: "only \(classNames.count) class(es) with at least \(settings.minCount) images remain",
@@ -290,8 +299,9 @@ public enum ProductImages {
         let chosen = selected.filter { classIndex[$0.name] != nil }
 
         // The file is named by the configuration (directory and settings); its key adds the
-        // source's sizes, modification and change times and inodes. v3: PNGs decoded as PIL does.
-        let configuration = "fashionbench product-image cache v3\n\((directory as NSString).standardizingPath)\n\(settings.keyText)\n"
+        // source's sizes, modification and change times and inodes. v3: PNGs decoded as PIL
+        // does; v4: JPEGs with damaged entropy-coded data refused.
+        let configuration = "fashionbench product-image cache v4\n\((directory as NSString).standardizingPath)\n\(settings.keyText)\n"
         var key = configuration + "styles.csv \(fileStamp(stylesPath))\n" + classNames.joined(separator: "\n") + "\n"
         for c in chosen { key += "\(c.file) \(classIndex[c.name]!) \(fileStamp((imagesDirectory as NSString).appendingPathComponent(c.file)))\n" }
         let digest = FashionMNIST.sha256Hex(Array(key.utf8))
@@ -418,7 +428,8 @@ public enum ProductImages {
     /// Reads styles.csv one line at a time; a quoted field may span up to 20 lines, and a quote
     /// that does not close into a whole row is an error of its line alone (a stray quote cannot
     /// swallow the rest of the file). A row with more fields than the header has unquoted
-    /// commas in its last column; those fields are joined back. Rows without an id, with too
+    /// commas in its productDisplayName, wherever that column is; those fields are joined back.
+    /// Rows without an id, with too
     /// few fields or a repeated id are malformed: counted, never fatal.
     static func readStyles(_ path: String) throws -> StylesTable {
         if let why = FileKind.notRegular(path) { throw DataError(file: path, problem: why, remedy: downloadRemedy) }
@@ -446,19 +457,31 @@ public enum ProductImages {
         // Swift reads "\r\n" as one Character, a newline like "\n" and "\r".
         var lines = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline)
         while let last = lines.last, last.trimmingCharacters(in: .whitespaces).isEmpty { lines.removeLast() }
-        guard let headerLine = lines.first, let header = parseLine(String(headerLine)), header.contains("id") else {
+        // Column names without the spaces around them (a header written "id, gender, …").
+        guard let headerLine = lines.first, let header = parseLine(String(headerLine))?.map({ $0.trimmingCharacters(in: .whitespaces) }),
+              header.contains("id") else {
             throw DataError(file: path, problem: "has no header row naming an `id` column",
-                            remedy: "Use the styles.csv of the Kaggle download (its first line is id,gender,masterCategory,subCategory,…)")
+                            remedy: "Use the styles.csv of the Kaggle download (its first line is id,gender,masterCategory,subCategory,…). " + downloadRemedy)
         }
         if let repeated = header.first(where: { name in !name.isEmpty && header.count { $0 == name } > 1 }) {
             throw DataError(file: path, problem: "names the column \"\(repeated)\" twice in its header (Kaggle's names each once): a damaged or edited file",
-                            remedy: "Use the styles.csv of the Kaggle download (its first line is id,gender,masterCategory,subCategory,…)")
+                            remedy: "Use the styles.csv of the Kaggle download (its first line is id,gender,masterCategory,subCategory,…). " + downloadRemedy)
         }
         let idColumn = header.firstIndex(of: "id")!
+        // The free-text column, whose unquoted commas are joined back (Kaggle's is the last;
+        // an edited file may have moved it). Without it, a row with extra fields is malformed.
+        let nameColumn = header.firstIndex(of: "productDisplayName")
         var table = StylesTable(header: header, rows: [], malformed: [], recovered: 0)
         var seen = Set<Int>()
         var n = 1
         while n < lines.count {
+            // Kaggle's file has 22 malformed rows in 44,446; a file mostly of them is not a
+            // styles.csv, and listing millions of them would take minutes.
+            if table.malformed.count > maximumMalformedRows, table.malformed.count > table.rows.count {
+                throw DataError(file: path, problem: "is not a styles.csv of the Kaggle layout: \(table.malformed.count) of its first \(n - 1) rows are malformed "
+                                + "(\(table.malformed.prefix(3).map { "line \($0.line ?? 0): \($0.reason)" }.joined(separator: "; ")))",
+                                remedy: "Use the styles.csv of the Kaggle download (its first line is id,gender,masterCategory,subCategory,…). " + downloadRemedy)
+            }
             let lineNumber = n + 1, line = String(lines[n])
             n += 1
             if line.trimmingCharacters(in: .whitespaces).isEmpty { continue }
@@ -473,9 +496,9 @@ public enum ProductImages {
                 table.malformed.append(SkippedProduct(kind: .malformedRow, line: lineNumber, reason: "unterminated quote"))
                 continue
             }
-            if fields.count > header.count {
-                let tail = fields[(header.count - 1)...].joined(separator: ",")
-                fields = Array(fields[..<(header.count - 1)]) + [tail]
+            if fields.count > header.count, let name = nameColumn {
+                let extra = fields.count - header.count
+                fields = Array(fields[..<name]) + [fields[name...(name + extra)].joined(separator: ",")] + Array(fields[(name + extra + 1)...])
                 table.recovered += 1
             }
             guard fields.count == header.count else {
@@ -516,6 +539,7 @@ public enum ProductImages {
     }
 
     static let maxQuotedLines = 20
+    static let maximumMalformedRows = 10_000
 
     /// One CSV line's fields (CSV.swift), nil when it cannot be parsed.
     static func parseLine(_ line: String) -> [String]? {

@@ -79,10 +79,13 @@ extension Experiment {
         }
         let root = try Options(file: file, path: "", node: node)
         let defaultName = URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
+        let named = root.has("name")
         let name = try root.string("name", default: defaultName)
-        if let problem = RunDirectory.nameProblem(name) { throw root.error("name", problem) }
+        // Without a `name:` key the file's name is the experiment's, and the mistake is there.
+        let fromFileName = named ? "" : " (the experiment's name comes from the file's name when it has no `name:` key; add one)"
+        if let problem = RunDirectory.nameProblem(name) { throw root.error("name", problem + fromFileName) }
         guard !ResultsIndex.reservedNames.contains(name) else {
-            throw root.error("name", "\"\(name)\" is reserved: the results directory keeps sweeps/, comparisons/ and the index (index.csv, index.md, index.html) under these names")
+            throw root.error("name", "\"\(name)\" is reserved: the results directory keeps sweeps/, comparisons/ and the index (index.csv, index.md, index.html) under these names" + fromFileName)
         }
         let description = try root.string("description", default: "")
         var seed = UInt64(try root.int("seed", default: 0, min: 0))
@@ -98,7 +101,7 @@ extension Experiment {
         }
 
         let data = try parseData(try root.child("data") ?? Options(file: file, path: "data", node: .mapping([:])), overrides: overrides)
-        guard let modelOptions = try root.child("model") else { throw root.error("model", "is required: the model's layers") }
+        guard let modelOptions = try root.child("model") else { throw root.missing("model", "is required: the model's layers") }
         let model = try parseModel(modelOptions)
         let training = try parseTraining(try root.child("training") ?? Options(file: file, path: "training", node: .mapping([:])), overrides: overrides)
 
@@ -398,7 +401,7 @@ extension Experiment {
 
     static func parseModel(_ o: Options) throws -> ModelSpec {
         let inputShape = o.has("input_shape") ? try o.intList("input_shape", count: 1...3, min: 1, max: 4096) : nil
-        guard let layerOptions = try o.list("layers") else { throw o.error("layers", "is required: a list of layers, each with a `type:`") }
+        guard let layerOptions = try o.list("layers") else { throw o.missing("layers", "is required: a list of layers, each with a `type:`") }
         guard !layerOptions.isEmpty else { throw o.error("layers", "must list at least one layer") }
         var layers: [(type: String, name: String?, line: Int, path: String, make: () throws -> Layer)] = []
         for lo in layerOptions {

@@ -27,7 +27,7 @@ extension RunDirectory {
     /// Why `name` cannot name a directory of results (an experiment's or a sweep's), or nil.
     public static func nameProblem(_ name: String) -> String? {
         guard !name.isEmpty, name.count <= 100, name.allSatisfy({ $0.isLetter || $0.isNumber || "_-.".contains($0) }), !name.hasPrefix(".") else {
-            return "must be 1–100 letters, digits, '_', '-' or '.', not starting with '.', got \"\(name)\""
+            return "must be 1–100 letters, digits, '_', '-' or '.', not starting with '.', got \"\(name.count > 60 ? String(name.prefix(60)) + "…" : name)\""
         }
         return nil
     }

@@ -69,7 +69,7 @@ public final class RunPlan {
             let empty = ImageSet(shape: inputShape, pixels: [], labels: [], classNames: (0..<(classes ?? 0)).map(String.init))
             (train, validation, test) = (empty, nil, empty)
         }
-        model = try RunPlan.buildModel(e, inputShape: inputShape, classes: classes)
+        model = try RunPlan.buildModel(e, inputShape: inputShape, classes: classes, classNames: data?.0.classNames)
         // One replica per thread, each on its shard with single-threaded BLAS, keeps every core
         // busy in the element-wise, im2col and pooling work too; measured faster than one model
         // with multi-threaded BLAS for model_1, model_2 and model_4 alike (bench, 2 cores), so
@@ -89,7 +89,10 @@ public final class RunPlan {
             do {
                 try model.makeDataParallel(workers: threads) { try e.model.layers.map { try $0.make() } }
             } catch let s as ShapeError {
-                throw e.error(at: "training.threads", "\(threads) replicas do not fit: \(s.message)")
+                let spec = e.model.layers[min(s.layerIndex, e.model.layers.count - 1)]
+                throw e.error(at: spec.path, line: spec.line,
+                              "\(s.layer) \(s.message), with one replica of the model per thread (\(threads) threads, training.parallelism "
+                              + "\(e.training.parallelism)); training.parallelism: blas or --threads 1 builds one model")
             }
         }
         dataParallelWorkers = dataParallel ? threads : 1
@@ -165,7 +168,9 @@ public final class RunPlan {
     }
 
     /// Builds the layers in order; a shape mistake names the file, the layer's line and shapes.
-    static func buildModel(_ e: Experiment, inputShape: [Int], classes: Int?) throws -> Sequential {
+    /// `classNames`: the loaded data's, named when the model's outputs do not match them (a
+    /// class the data lacks, dropped by min_count or for want of images, shows there).
+    static func buildModel(_ e: Experiment, inputShape: [Int], classes: Int?, classNames: [String]? = nil) throws -> Sequential {
         let layers = try e.model.layers.map { try $0.make() }
         let loss = Losses.make(e.training.loss)!
         let maxBatch = max(e.training.batchSize, e.evaluationBatchSize)
@@ -181,7 +186,8 @@ public final class RunPlan {
         if let classes, !model.reconstructsInput, model.classes != classes {
             let spec = e.model.layers[e.model.layers.count - 1]
             throw e.error(at: spec.path, line: spec.line,
-                          "outputs \(model.classes) values but the dataset has \(classes) classes")
+                          "outputs \(model.classes) values but the dataset has \(classes) classes"
+                          + (classNames.map { $0.count <= 30 ? " (\($0.joined(separator: ", ")))" : "" } ?? ""))
         }
         return model
     }

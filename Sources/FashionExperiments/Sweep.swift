@@ -119,8 +119,11 @@ public struct Sweep {
                 keyLines[key] = line
             }
             keys = axes.map(\.0)
-            let total = axes.reduce(1) { $0 * $1.1.count }
-            guard total <= 10_000 else { throw o.error("grid", "expands to \(total) trials; at most 10,000") }
+            // Stops multiplying past the limit: a long grid's product would overflow Int.
+            let total = axes.reduce(1) { min($0 * $1.1.count, 10_001) }
+            guard total <= 10_000 else {
+                throw o.error("grid", "expands to more than 10,000 trials (\(axes.map { String($0.1.count) }.joined(separator: " × "))); at most 10,000")
+            }
             for t in 0..<total {
                 var rest = t, values: [(String, String)] = []
                 for (key, options) in axes.reversed() {
@@ -133,7 +136,7 @@ public struct Sweep {
             let count = try r.positiveInt("trials", max: 10_000)
             let seed = UInt64(try r.int("seed", default: 0, min: 0))
             guard let space = r.raw("space"), case let .mapping(m) = space.node, !m.isEmpty else {
-                throw r.error("space", "is required: key paths mapped to {uniform: [lo, hi]}, {log_uniform: [lo, hi]}, {int_uniform: [lo, hi]} or {choice: [values]}")
+                throw r.missing("space", "is required: key paths mapped to {uniform: [lo, hi]}, {log_uniform: [lo, hi]}, {int_uniform: [lo, hi]} or {choice: [values]}")
             }
             var axes: [(String, Distribution)] = []
             for (k, v) in m {

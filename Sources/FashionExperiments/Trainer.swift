@@ -204,7 +204,7 @@ public enum TrainingError: Error, CustomStringConvertible {
     case testNotFinite(String)
     public var description: String {
         switch self {
-        case let .diverged(epoch, what): return "training diverged in epoch \(epoch): \(what) (lower the learning rate?)"
+        case let .diverged(epoch, what): return "training diverged in epoch \(epoch): \(what) (is training.optimizer.learning_rate too high, or are the inputs far from [0, 1]: data.rescale, data.augmentation.cval?)"
         case let .testNotFinite(what): return "the test evaluation is not finite: \(what); nothing was written as a result"
         }
     }

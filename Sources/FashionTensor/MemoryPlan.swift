@@ -5,8 +5,27 @@ import Foundation
 public enum MemoryPlan {
     nonisolated(unsafe) private static var planned = 0
 
-    /// The share of physical memory a model's buffers may take.
-    public static var limitBytes: Int { Int(Double(ProcessInfo.processInfo.physicalMemory) * 0.75) }
+    /// The share of memory a model's buffers may take: 75% of the least of physical memory,
+    /// the container's limit (cgroup v2 or v1) and the process's address-space and data limits
+    /// (`ulimit -v`, `-d`), any of which would otherwise end the run in an allocation failure
+    /// or the OOM killer.
+    public static let limitBytes: Int = {
+        var available = Double(ProcessInfo.processInfo.physicalMemory)
+        for file in ["/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"] {
+            // "max" (no limit) and v1's 2^63-rounded "unlimited" parse to nothing or to more than physical memory.
+            if let text = try? String(contentsOfFile: file, encoding: .utf8),
+               let bytes = Double(text.trimmingCharacters(in: .whitespacesAndNewlines)), bytes > 0 {
+                available = min(available, bytes)
+            }
+        }
+        for resource in [RLIMIT_AS, RLIMIT_DATA] {
+            var limit = rlimit()
+            if getrlimit(__rlimit_resource_t(resource.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max {
+                available = min(available, Double(limit.rlim_cur))
+            }
+        }
+        return Int(available * 0.75)
+    }()
 
     /// Set while building a model's replicas, which add to the same plan.
     nonisolated(unsafe) public static var keepCounting = false
@@ -18,7 +37,7 @@ public enum MemoryPlan {
     public static func reserve(floats: Int) -> String? {
         let (sum, overflow) = planned.addingReportingOverflow(floats.multipliedReportingOverflow(by: 4).partialValue)
         if overflow || floats < 0 || floats > Int.max / 8 || sum > limitBytes {
-            return String(format: "needs %.1f GiB of buffers (model total so far %.1f GiB), more than the %.1f GiB this machine allows",
+            return String(format: "needs %.1f GiB of buffers (model total so far %.1f GiB), more than the %.1f GiB allowed here (three quarters of the memory this process may use)",
                           Double(floats) * 4 / 1_073_741_824, Double(planned) / 1_073_741_824, Double(limitBytes) / 1_073_741_824)
         }
         planned = sum

@@ -122,6 +122,12 @@ import Yams
         ("batch_size: 16", "batch_size: 16\n  epochs: 3\n  batch_size: 8", 15, "training.epochs appears twice (first on line 13)"),
         ("input_shape: [28, 28, 1]", "input_shape: [28, 28, 1]\n  <<: 3", 7, "model.<< (a merge key) takes a mapping or a list of mappings"),
         ("seed: 3", "seed: 3\nseed: 4", 3, "seed appears twice (first on line 2)"),
+        // A misspelt required key is named at its own line, beside the key it was meant to be.
+        ("units: 10, activation: softmax", "unit: 10, activation: softmax", 11,
+         "model.layers[3].unit is not a known key; did you mean units? (model.layers[3].units is required"),
+        ("validation: first 100", "validaton: first 100", 4, "data.validaton is not a known key; did you mean validation?"),
+        ("model:\n", "modle:\n", 5, "modle is not a known key; did you mean model? (model is required"),
+        ("filters: 4", "Filters: 4", 8, "model.layers[0].Filters is not a known key; did you mean filters?"),
     ])
     func mutationsAreLocated(_ c: (String, String, Int, String)) {
         let message = parseError(mutated(c.0, c.1))

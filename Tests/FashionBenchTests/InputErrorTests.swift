@@ -122,6 +122,25 @@ struct InputErrorTests {
         #expect(!FileManager.default.fileExists(atPath: results))
     }
 
+    /// A grid whose trial count overflows a 64-bit integer (19 axes of 10 values) is refused
+    /// like any grid over the limit, not trapped on the multiplication.
+    @Test func hugeGridsAreRefused() throws {
+        let dir = try Self.temporary("grid")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try ExperimentFileTests.valid.write(to: dir.appendingPathComponent("base.yaml"), atomically: true, encoding: .utf8)
+        let file = dir.appendingPathComponent("sweep.yaml")
+        let axes = (0..<19).map { "  description\($0 == 0 ? "" : "x\($0)"): [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]\n" }
+        for (count, expected) in [(19, "10 × 10 × 10"), (5, "(10 × 10 × 10 × 10 × 10)")] {
+            try ("name: s\nbase: base.yaml\ngrid:\n" + axes.prefix(count).joined()).write(to: file, atomically: true, encoding: .utf8)
+            do {
+                _ = try Sweep.load(file: file.path)
+                Issue.record("a grid of 10^\(count) trials loaded")
+            } catch let e as ConfigError {
+                #expect(e.description.hasPrefix("\(file.path):3: grid expands to more than 10,000 trials") && e.description.contains(expected), "\(e)")
+            }
+        }
+    }
+
     @Test func outputFilesReplaceOnlyTheirOwnKind() throws {
         let dir = try Self.temporary("output")
         defer { try? FileManager.default.removeItem(at: dir) }

@@ -130,6 +130,9 @@ struct ProductImageDecodingTests {
             ("JPEG header only", Array(jpeg.prefix(20)), ""),
             ("truncated PNG", Array(png.prefix(png.count - 20)), ""),
             ("scrambled JPEG", flipped, ""),
+            // Cut short but closed with an end-of-image marker: libjpeg only warns, and PIL
+            // would hand out the lower half in grey.
+            ("truncated JPEG closed by EOI", Array(jpeg.prefix(jpeg.count / 2)) + [0xFF, 0xD9], "premature end of data segment"),
         ]
         for (what, bytes, reason) in cases {
             do {
@@ -247,6 +250,36 @@ struct ProductDataTests {
         #expect(Array(set.pixels[0..<144]) == expected.pixels)
     }
 
+    /// Unquoted commas are joined back into productDisplayName wherever an edited file put
+    /// that column, never into the last column (which would shift every label after the name);
+    /// without such a column a row with extra fields is malformed. Spaces around the header's
+    /// names do not hide a column.
+    @Test func extraFieldsJoinIntoTheNameColumnWhereverItIs() throws {
+        let f = try ProductFixture()
+        defer { f.remove() }
+        try f.writeStyles(["id, gender, productDisplayName, subCategory, articleType",
+                           "1,Men,Plain tee,Topwear,Tshirts",
+                           "2,Men,Levis Men, Women, Kids Jeans,Bottomwear,Jeans",
+                           "3,Women,Tote, pack of 2,Bags,Handbags"])
+        for id in 1...3 { try f.writePNG(id: id) }
+        let settings = ProductImageSettings(labelColumn: "subCategory", classes: .all, height: 4, width: 4)
+        let (set, report) = try ProductImages.load(directory: f.path, settings: settings, cacheDirectory: nil)
+        #expect(report.recoveredRows == 2 && report.skipped.isEmpty, "\(report.skipped)")
+        #expect(set.classNames.sorted() == ["Bags", "Bottomwear", "Topwear"])
+        let byArticle = try ProductImages.load(directory: f.path, settings: ProductImageSettings(labelColumn: "articleType", classes: .all, height: 4, width: 4),
+                                               cacheDirectory: nil)
+        #expect(byArticle.set.classNames.sorted() == ["Handbags", "Jeans", "Tshirts"])
+
+        try f.writeStyles(["id,gender,subCategory,articleType",
+                           "1,Men,Topwear,Tshirts",
+                           "2,Men,Bottomwear,Jeans,extra",
+                           "3,Women,Bags,Handbags"])
+        let (unnamed, unnamedReport) = try ProductImages.load(directory: f.path, settings: settings, cacheDirectory: nil)
+        #expect(unnamedReport.recoveredRows == 0 && unnamedReport.malformedRows == 1)
+        #expect(unnamedReport.skipped.first?.reason == "5 fields, the header has 4")
+        #expect(unnamed.classNames.sorted() == ["Bags", "Topwear"])
+    }
+
     /// A quoted field may span lines; a quote that never closes into a whole row, or runs
     /// into a line that starts a row, costs only its own line.
     @Test func quotedFieldsOverSeveralLines() throws {
@@ -348,8 +381,18 @@ struct ProductDataTests {
             _ = try ProductImages.load(directory: f.path, settings: settings, cacheDirectory: nil)
             Issue.record("a class without rows loaded")
         } catch let e as DataError {
-            #expect(e.description.contains("class \"Kurta\" (articleType = Kurtas) has no row with an image"), "\(e)")
+            #expect(e.description.contains("class \"Kurta\" (articleType = Kurtas) has no row"), "\(e)")
             #expect(e.description.contains("Shirts ("), "\(e)")
+        }
+        // Rows that match but whose images are all missing (id 13's): the download is named, not the spelling.
+        let missing = ProductImageSettings(classes: .rules([ProductClassRule(name: "Bottomwear", column: "subCategory", values: ["Bottomwear"]),
+                                                            ProductClassRule(name: "Lost", column: "id", values: ["13"])]))
+        do {
+            _ = try ProductImages.load(directory: f.path, settings: missing, cacheDirectory: nil)
+            Issue.record("a class without images loaded")
+        } catch let e as DataError {
+            #expect(e.description.contains("images") && e.description.contains("has none of the images of class \"Lost\" (id = 13): its 1 rows in styles.csv name files that are missing (ids 13)"), "\(e)")
+            #expect(e.description.contains("kaggle.com") && !e.description.contains("spelling"), "\(e)")
         }
         let wrongColumn = ProductImageSettings(labelColumn: "colour")
         do {
@@ -440,7 +483,8 @@ struct ProductDataTests {
         var flippedLabel = bytes
         flippedLabel[bytes.count - third.pixels.count - 4] ^= 0x01
         let damages: [(Data, String)] = [
-            (bytes.prefix(bytes.count - 7), "bytes, not the"), (Data("FBCACHE1 nonsense\n{}\n".utf8), "first line"),
+            (bytes.prefix(bytes.count - 7), "bytes, not the"), (bytes + Data(count: 4096), "bytes, not the"),
+            (Data("FBCACHE1 nonsense\n{}\n".utf8), "first line"),
             (flippedPixel, "CRC-32"), (flippedLabel, "CRC-32"), (Data(), "no header"),
         ]
         for (damaged, reason) in damages {
