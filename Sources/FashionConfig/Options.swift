@@ -117,7 +117,7 @@ public final class Options {
             count += 1
             if count > maximumExpandedValues {
                 throw ConfigError(file: file, line: n.mark?.line ?? 1, path: path,
-                                  message: "holds more than \(maximumExpandedValues) values once its aliases are expanded; an experiment or sweep file holds a few hundred (aliases of aliases can make a few lines into billions)")
+                                  message: "holds more than \(maximumExpandedValues) values (counting every alias as the values it stands for); an experiment or sweep file holds a few hundred (aliases of aliases can make a few lines into billions)")
             }
             switch n {
             case let .mapping(m): for (k, v) in m { stack.append(k); stack.append(v) }

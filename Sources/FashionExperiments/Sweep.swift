@@ -78,6 +78,9 @@ public struct Sweep {
         if let problem = FileKind.notRegular(base) {
             throw o.error("base", "names \(base), which \(problem)")
         }
+        if URL(fileURLWithPath: base).resolvingSymlinksInPath().path == URL(fileURLWithPath: file).absoluteURL.resolvingSymlinksInPath().path {
+            throw o.error("base", "names this sweep file itself; name the experiment file the trials change")
+        }
         let metricLine = o.lineOf("metric")
         let metric = try o.choice("metric", metrics, default: "test_accuracy")
         let outputDirectory = try o.string("output_directory", default: "Results/sweeps")

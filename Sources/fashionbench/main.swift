@@ -62,12 +62,12 @@ struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Train an experiment and write its results under Results/.")
 
     @Argument(help: "The experiment file (YAML).") var file: String
-    @Option(help: "Train for this many epochs instead of the file's.") var epochs: Int?
-    @Option(help: "Random seed (weights, shuffling, dropout, split).") var seed: UInt64?
-    @Option(help: "Train on the first N training examples only (quick tries).") var limit: Int?
-    @Option(help: "Threads for BLAS and element-wise work (default: all cores).") var threads: Int?
+    @Option(parsing: .unconditional, help: "Train for this many epochs instead of the file's.") var epochs: Int?
+    @Option(parsing: .unconditional, help: "Random seed (weights, shuffling, dropout, split).") var seed: UInt64?
+    @Option(parsing: .unconditional, help: "Train on the first N training examples only (quick tries).") var limit: Int?
+    @Option(parsing: .unconditional, help: "Threads for BLAS and element-wise work (default: all cores).") var threads: Int?
     @Option(help: "Directory for results (default: the file's output.directory, Results).") var results: String?
-    @Option(help: "Run N seeds (seed, seed+1, …) and summarise with t confidence intervals.") var repeats: Int?
+    @Option(parsing: .unconditional, help: "Run N seeds (seed, seed+1, …) and summarise with t confidence intervals.") var repeats: Int?
     @Option(name: .customLong("set"), help: ArgumentHelp("Replace one value of the file (YAML), recorded in the run's experiment.yaml.",
             valueName: "key.path=value")) var sets: [String] = []
 
@@ -96,9 +96,9 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Time training steps on synthetic input of the experiment's model and batch size.")
 
     @Argument(help: "The experiment file (YAML).") var file: String
-    @Option(help: "Timed steps, after warm-up.") var steps: Int = 100
-    @Option(help: "Untimed warm-up steps.") var warmup: Int = 5
-    @Option(help: "Threads for BLAS and element-wise work (default: all cores).") var threads: Int?
+    @Option(parsing: .unconditional, help: "Timed steps, after warm-up.") var steps: Int = 100
+    @Option(parsing: .unconditional, help: "Untimed warm-up steps.") var warmup: Int = 5
+    @Option(parsing: .unconditional, help: "Threads for BLAS and element-wise work (default: all cores).") var threads: Int?
     @Flag(help: "Print one JSON object.") var json = false
     @Flag(help: "Print where a step's time goes, layer by layer.") var profile = false
     @Option(name: .customLong("max-isa"), help: ArgumentHelp(
@@ -158,9 +158,9 @@ struct CompareRuns: ParsableCommand {
 
     @Argument(help: "Two run directories (McNemar), or two experiment files with --5x2cv.") var items: [String]
     @Flag(name: .customLong("5x2cv"), help: "Dietterich's 5x2cv paired t-test: train both experiments on 5 seeded 50/50 splits.") var fiveByTwo = false
-    @Option(help: "With --5x2cv: use the first N training examples.") var limit: Int?
-    @Option(help: "With --5x2cv: seed of the splits.") var seed: UInt64 = 0
-    @Option(help: "With --5x2cv: epochs for every training (default: each file's).") var epochs: Int?
+    @Option(parsing: .unconditional, help: "With --5x2cv: use the first N training examples.") var limit: Int?
+    @Option(parsing: .unconditional, help: "With --5x2cv: seed of the splits.") var seed: UInt64 = 0
+    @Option(parsing: .unconditional, help: "With --5x2cv: epochs for every training (default: each file's).") var epochs: Int?
     @Option(help: "Confidence level of the interval for the difference.") var confidence: Double = 0.95
     @Option(help: "With --5x2cv: directory for the fold table and result.") var results: String = "Results/comparisons"
     @Flag(help: "Print one JSON object.") var json = false
@@ -232,7 +232,7 @@ struct SweepCommand: ParsableCommand {
     @Option(help: "Run shard i of n (0 ≤ i < n): trials i, i+n, i+2n, … Default: SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT, else all.") var shard: String?
     @Flag(help: "Merge the shards' results into sweep.csv and the chart.") var collect = false
     @Option(help: "Directory for sweeps (default: the file's output_directory, Results/sweeps).") var results: String?
-    @Option(help: "Threads for each trial.") var threads: Int?
+    @Option(parsing: .unconditional, help: "Threads for each trial.") var threads: Int?
 
     func validate() throws {
         if let threads, threads < 1 || threads > 256 { throw ValidationError("--threads must be from 1 to 256, got \(threads)") }
@@ -297,7 +297,7 @@ struct AugmentPreview: ParsableCommand {
         abstract: "Write a PNG grid of training images and 3 augmented versions of each (data.augmentation), 4x size.")
 
     @Argument(help: "The experiment file (YAML).") var file: String
-    @Option(help: "How many training images (the first N).") var count: Int = 8
+    @Option(parsing: .unconditional, help: "How many training images (the first N).") var count: Int = 8
     @Option(help: "The PNG to write (default: Results/<experiment>/augment-preview.png).") var output: String?
 
     func validate() throws {
@@ -363,7 +363,7 @@ struct ReplayCommand: ParsableCommand {
     @Option(help: "Weights to start from (HDF5, one dataset per <layer>/<parameter>, as weights.h5).") var weights: String
     @Option(help: "Inputs: raw float32 samples in the model's input layout, already scaled.") var inputs: String
     @Option(help: "Labels for a classifier: raw int32, one per sample.") var labels: String?
-    @Option(help: "Training steps; batch k is the file's k-th block of batch_size samples, wrapping around.") var steps: Int
+    @Option(parsing: .unconditional, help: "Training steps; batch k is the file's k-th block of batch_size samples, wrapping around.") var steps: Int
     @Option(help: "Steps after which to write weights_<step>.h5, comma-separated.") var saveAt: String = ""
     @Option(help: "The directory to create for loss.csv and the weights.") var output: String
 
