@@ -31,6 +31,12 @@ public enum IDX {
             throw DataError(file: path, problem: "is \(status.st_size) bytes; an IDX file this tool reads is at most \(maximumFileBytes) (Fashion-MNIST's largest is 47,040,016)",
                             remedy: DataError.replaceRemedy)
         }
+        // An uncompressed file's header gives its exact size: a file of another size (a damaged
+        // copy, gigabytes long) is refused from its first bytes, unread.
+        if let expectedRank, let head = FileHandle(forReadingAtPath: path).flatMap({ try? $0.read(upToCount: 4 + 4 * 255) }),
+           !(head.count >= 2 && head[head.startIndex] == 0x1f && head[head.startIndex + 1] == 0x8b) {
+            _ = try parse(header: [UInt8](head), fileSize: Int(status.st_size), path: path, expectedRank: expectedRank)
+        }
         let raw: [UInt8]
         do {
             raw = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
@@ -49,6 +55,11 @@ public enum IDX {
 
     /// Parses the header: magic 0x00 0x00 0x08(unsigned byte) ndims; dims big-endian UInt32. Verifies expectedDims count and that the payload length equals the product of dims exactly (truncated → error saying expected vs actual byte counts; trailing garbage → error too).
     public static func parse(_ bytes: [UInt8], path: String, expectedRank: Int) throws -> (dims: [Int], payloadOffset: Int) {
+        try parse(header: bytes, fileSize: bytes.count, path: path, expectedRank: expectedRank)
+    }
+
+    /// `parse` from the file's first bytes (at least its header, or the whole file) and its size.
+    static func parse(header bytes: [UInt8], fileSize: Int, path: String, expectedRank: Int) throws -> (dims: [Int], payloadOffset: Int) {
         let expectedMagic = String(format: "0x000008%02x", expectedRank)
         guard bytes.count >= 4 else {
             throw DataError(file: path,
@@ -87,16 +98,16 @@ public enum IDX {
             }
             expectedPayload = product
         }
-        let actualPayload = bytes.count - payloadOffset
+        let actualPayload = fileSize - payloadOffset
         let shape = dims.map(String.init).joined(separator: "×")
         if actualPayload < expectedPayload {
             throw DataError(file: path,
-                            problem: "truncated: dimensions \(shape) need \(expectedPayload) payload bytes (\(payloadOffset + expectedPayload) in total), found \(actualPayload) (\(bytes.count) in total)",
+                            problem: "truncated: dimensions \(shape) need \(expectedPayload) payload bytes (\(payloadOffset + expectedPayload) in total), found \(actualPayload) (\(fileSize) in total)",
                             remedy: DataError.replaceRemedy)
         }
         if actualPayload > expectedPayload {
             throw DataError(file: path,
-                            problem: "trailing data: dimensions \(shape) need \(expectedPayload) payload bytes (\(payloadOffset + expectedPayload) in total), found \(actualPayload) (\(bytes.count) in total)",
+                            problem: "trailing data: dimensions \(shape) need \(expectedPayload) payload bytes (\(payloadOffset + expectedPayload) in total), found \(actualPayload) (\(fileSize) in total)",
                             remedy: DataError.replaceRemedy)
         }
         return (dims, payloadOffset)

@@ -302,6 +302,19 @@ struct DataLoaderTests {
         }
     }
 
+    /// An uncompressed file longer than its header implies (here 1 GiB, sparse) is refused from
+    /// its header and size alone, without reading a gigabyte of zeros into memory.
+    @Test func overlongRawFileIsRefusedFromItsHeader() throws {
+        let fixture = try DataFixtureDirectory()
+        defer { fixture.remove() }
+        try fixture.write(DataFixtureDirectory.trainImages, to: names[0])
+        let path = fixture.file(names[0])
+        #expect(truncate(path, off_t(1) << 30) == 0)
+        let error = try #require(loadError(fixture))
+        #expect(error.file == path)
+        #expect(error.problem.contains("trailing data") && error.problem.contains("(1073741824 in total)"), "\(error.problem)")
+    }
+
     /// `data.classes` naming a class the training files lack is refused at that key.
     @Test func aChosenClassWithoutTrainingImagesIsRefused() throws {
         let fixture = try DataFixtureDirectory()
