@@ -30,12 +30,12 @@ enum ProductCache {
         case damaged(String)
     }
 
-    /// The cached set if the file is complete, carries `key`, holds images of `shape` in
-    /// `classNames` and its payload matches its checksum (a damaged header must not be trusted,
-    /// not even for sizes).
     /// The longest header line read (its class names and the unreadable files it lists).
     static let maximumHeaderBytes = 64 << 20
 
+    /// The cached set if the file is complete, carries `key`, holds images of `shape` in
+    /// `classNames` and its payload matches its checksum (a damaged header must not be trusted,
+    /// not even for sizes).
     static func read(_ path: String, key: String, shape: [Int], classNames: [String]) -> Lookup {
         guard FileManager.default.fileExists(atPath: path) else { return .absent }
         if let why = FileKind.notRegular(path) { return .damaged(why) }

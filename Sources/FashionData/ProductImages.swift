@@ -429,8 +429,8 @@ public enum ProductImages {
     /// that does not close into a whole row is an error of its line alone (a stray quote cannot
     /// swallow the rest of the file). A row with more fields than the header has unquoted
     /// commas in its productDisplayName, wherever that column is; those fields are joined back.
-    /// Rows without an id, with too
-    /// few fields or a repeated id are malformed: counted, never fatal.
+    /// Rows without an id, with too few fields or a repeated id are malformed: counted, never
+    /// fatal, unless they outnumber the sound rows past `maximumMalformedRows`.
     static func readStyles(_ path: String) throws -> StylesTable {
         if let why = FileKind.notRegular(path) { throw DataError(file: path, problem: why, remedy: downloadRemedy) }
         // The Kaggle file is 4.3 MB; a file far larger (a sparse or runaway download) is refused
