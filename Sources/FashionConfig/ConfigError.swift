@@ -22,7 +22,8 @@ public struct ConfigError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         let subject = path.isEmpty ? "" : "\(path) "
         let text = origin.map { "\($0): \(subject)\(message) (applied to \(file))" } ?? "\(file)\(line > 0 ? ":\(line)" : ""): \(subject)\(message)"
-        return text.replacingOccurrences(of: "\n", with: " ")
+        // One line, whatever a file's values hold: newlines, NULs and other control characters print as spaces.
+        return String(String.UnicodeScalarView(text.unicodeScalars.map { $0.properties.generalCategory == .control ? " " : $0 }))
     }
 }
 
