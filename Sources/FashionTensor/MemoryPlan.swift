@@ -10,22 +10,27 @@ public enum MemoryPlan {
     /// (`ulimit -v`, `-d`), any of which would otherwise end the run in an allocation failure
     /// or the OOM killer.
     public static let limitBytes: Int = {
-        var available = Double(ProcessInfo.processInfo.physicalMemory)
-        for file in ["/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"] {
-            // "max" (no limit) and v1's 2^63-rounded "unlimited" parse to nothing or to more than physical memory.
-            if let text = try? String(contentsOfFile: file, encoding: .utf8),
-               let bytes = Double(text.trimmingCharacters(in: .whitespacesAndNewlines)), bytes > 0 {
-                available = min(available, bytes)
-            }
+        let cgroups = ["/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"].map {
+            try? String(contentsOfFile: $0, encoding: .utf8)
         }
-        for resource in [RLIMIT_AS, RLIMIT_DATA] {
+        let limits = [RLIMIT_AS, RLIMIT_DATA].compactMap { resource -> rlim_t? in
             var limit = rlimit()
-            if getrlimit(__rlimit_resource_t(resource.rawValue), &limit) == 0, limit.rlim_cur != rlim_t.max {
-                available = min(available, Double(limit.rlim_cur))
-            }
+            return getrlimit(__rlimit_resource_t(resource.rawValue), &limit) == 0 ? limit.rlim_cur : nil
         }
-        return Int(available * 0.75)
+        return limit(physical: ProcessInfo.processInfo.physicalMemory, cgroupFiles: cgroups, processLimits: limits)
     }()
+
+    /// 75% of the least of `physical`, the cgroup files' byte counts ("max", v2's no limit, is
+    /// no number; v1's "unlimited" is a number near 2^63) and the process limits (rlim_t.max:
+    /// unlimited).
+    static func limit(physical: UInt64, cgroupFiles: [String?], processLimits: [rlim_t]) -> Int {
+        var available = Double(physical)
+        for case let text? in cgroupFiles {
+            if let bytes = Double(text.trimmingCharacters(in: .whitespacesAndNewlines)), bytes > 0 { available = min(available, bytes) }
+        }
+        for limit in processLimits where limit != rlim_t.max { available = min(available, Double(limit)) }
+        return Int(available * 0.75)
+    }
 
     /// Set while building a model's replicas, which add to the same plan.
     nonisolated(unsafe) public static var keepCounting = false
