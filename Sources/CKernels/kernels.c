@@ -1293,8 +1293,14 @@ int fb_winograd2_tile(int outH, int outW) {
 
 /* WINOGRAD_TILES' work (below) for tiles of `tile` x `tile` outputs and `products` products: V,
    M and the nonzero bits for the rows of tiles taken together. */
+/* The tiles transformed together: whole rows of tiles of an output outW wide, at least 36. */
+static long winograd_span(int tile, int outW) {
+  const long tiles = (outW + tile - 1) / tile;
+  return winograd2_rows_together((int)tiles) * tiles;
+}
+
 static long winograd_tiles_work_count(int products, int tile, int cin, int filters, int outW) {
-  const long tiles = (outW + tile - 1) / tile, span = winograd2_rows_together((int)tiles) * tiles;
+  const long span = winograd_span(tile, outW);
   return products * span * (cin + filters) + span;
 }
 
@@ -1598,8 +1604,8 @@ int fb_conv_winograd2(WINOGRAD2_ARGS, int tile) {
    over a tile is F(2x2, 3x3) with e as the kernel, V = Bᵀ x B, U = G e Gᵀ and dw += Aᵀ M A
    (WINOGRAD3_*): 16 multiply-adds per 9 of dy's values instead of 9 per 4. */
 long fb_winograd2_gradient_work_count(int cin, int filters, int outW, int tile) {
-  const long tiles = (outW + tile - 1) / tile, products = (tile + 1) * (tile + 1);
-  return products * cin * filters + products * winograd2_rows_together((int)tiles) * tiles * (cin + filters);
+  const long products = (tile + 1) * (tile + 1);
+  return products * cin * filters + products * winograd_span(tile, outW) * (cin + filters);
 }
 
 #define WINOGRAD2_GRADIENT_ARGS const float *x, const float *dy, float *dw, long first, long count, int inH, int inW, \

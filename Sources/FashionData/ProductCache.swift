@@ -57,13 +57,17 @@ enum ProductCache {
         // is read alone first, so a file longer than it implies (a damaged copy, gigabytes) is
         // refused by its size, before it is read.
         var data = Data()
-        while !data.contains(0x0A) {
+        var found: Data.Index?
+        while found == nil {
             guard data.count < maximumHeaderBytes, let chunk = try? handle.read(upToCount: 1 << 16), !chunk.isEmpty else {
                 return .damaged("no header")
             }
+            // Only the new chunk is searched: rescanning all that came before would be quadratic.
+            let start = data.endIndex
             data += chunk
+            found = data[start...].firstIndex(of: 0x0A)
         }
-        let newline = data.firstIndex(of: 0x0A)!
+        let newline = found!
         guard let header = try? JSONDecoder().decode(Header.self, from: data[..<newline]) else {
             return .damaged("its header is not valid")
         }
