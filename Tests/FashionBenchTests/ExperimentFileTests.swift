@@ -380,6 +380,8 @@ import Yams
         case "model_4":
             #expect(e.training.loss == "binary_crossentropy" && e.training.optimizerName == "rmsprop" && e.training.batchSize == 96)
             #expect(abs(e.training.learningRate - 1e-4) < 1e-9 && e.training.epochs == 50)
+            // Raw 0..255 pixels, as the paper's notebook trained it (Experiments/model_4.yaml).
+            #expect(e.data.rescale == 1 && e.data.validation == .first(6000))
         case "category_cnn_80":
             #expect(e.data.expectedClasses == 9 && e.data.products?.settings.height == 80 && e.data.products?.settings.width == 80)
             #expect(e.training.batchSize == 500 && e.data.validation == .test && e.data.augmentation?.zoomRange.hi == 1.1)
