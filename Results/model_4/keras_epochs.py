@@ -1,5 +1,5 @@
 """model_4 in Keras 3 exactly as ../shared/peers/keras_models.py builds and compiles it, trained
-like Experiments/model_4.yaml with --epochs 15 (validation = the first 6,000 training images,
+like Experiments/model_4.yaml with --epochs 15 did until the twentieth session (pixels / 255, validation = the first 6,000 training images,
 batch 96, RMSprop 1e-4, binary cross-entropy on one-hot labels, shuffled every epoch), printing
 the test accuracy after every epoch as one JSON line (keras_epochs.jsonl: 2026-11-29, Keras
 3.15.1, TensorFlow 2.21 CPU, on the host of the committed run).
