@@ -1291,14 +1291,14 @@ int fb_winograd2_tile(int outH, int outW) {
   return three < two ? 3 : 2;
 }
 
-/* WINOGRAD_TILES' work (below) for tiles of `tile` x `tile` outputs and `products` products: V,
-   M and the nonzero bits for the rows of tiles taken together. */
 /* The tiles transformed together: whole rows of tiles of an output outW wide, at least 36. */
 static long winograd_span(int tile, int outW) {
   const long tiles = (outW + tile - 1) / tile;
   return winograd2_rows_together((int)tiles) * tiles;
 }
 
+/* WINOGRAD_TILES' work (below) for tiles of `tile` x `tile` outputs and `products` products: V,
+   M and the nonzero bits for the rows of tiles taken together. */
 static long winograd_tiles_work_count(int products, int tile, int cin, int filters, int outW) {
   const long span = winograd_span(tile, outW);
   return products * span * (cin + filters) + span;
