@@ -48,7 +48,12 @@ public enum NodePatch {
         } catch {
             throw PatchError(path: path, message: "has a value that expands to more than \(Options.maximumExpandedValues) values")
         }
-        return (path, node)
+        // Merge keys (`<<: {…}`) as in a file.
+        do {
+            return (path, try Options.mergingKeys(node, file: "--set", path: path))
+        } catch let c as ConfigError {
+            throw PatchError(path: path, message: c.message)
+        }
     }
 
     /// A copy of `root` with `path` set to `value`; the error text says what is missing.

@@ -71,6 +71,14 @@ public struct ImageSet: Sendable {
 
     /// Keep only the given classes (original class ids) and relabel them 0..<k in the given order; classNames follow.
     /// Examples keep their original relative order.
+    /// This set's images, then `other`'s, whose classes follow this set's (its labels shifted).
+    public func appending(_ other: ImageSet) -> ImageSet {
+        precondition(other.shape == shape, "appending images of shape \(other.shape) to \(shape)")
+        let offset = Int32(classNames.count)
+        return ImageSet(shape: shape, pixels: pixels + other.pixels, labels: labels + other.labels.map { $0 + offset },
+                        classNames: classNames + other.classNames)
+    }
+
     public func selectingClasses(_ classes: [Int]) -> ImageSet {
         precondition(Set(classes).count == classes.count, "selectingClasses: duplicate class in \(classes)")
         var newID = [Int32: Int32]()

@@ -56,18 +56,8 @@ enum ProductCache {
         // The rest, from the same handle: the header line, then labels and pixels. The header
         // is read alone first, so a file longer than it implies (a damaged copy, gigabytes) is
         // refused by its size, before it is read.
-        var data = Data()
-        var found: Data.Index?
-        while found == nil {
-            guard data.count < maximumHeaderBytes, let chunk = try? handle.read(upToCount: 1 << 16), !chunk.isEmpty else {
-                return .damaged("no header")
-            }
-            // Only the new chunk is searched: rescanning all that came before would be quadratic.
-            let start = data.endIndex
-            data += chunk
-            found = data[start...].firstIndex(of: 0x0A)
-        }
-        let newline = found!
+        guard let (headerBytes, newline) = readLine(handle) else { return .damaged("no header") }
+        var data = headerBytes
         guard let header = try? JSONDecoder().decode(Header.self, from: data[..<newline]) else {
             return .damaged("its header is not valid")
         }
@@ -103,6 +93,35 @@ enum ProductCache {
         }
         if let problem { return .damaged(problem) }
         return .hit(set: ImageSet(shape: shape, pixels: pixels, labels: labels, classNames: classNames), unreadable: header.unreadable)
+    }
+
+    /// The bytes read from `handle` up to and past the end of its current line (at most
+    /// `maximumHeaderBytes`), and where that line ends; nil if no line ends there.
+    private static func readLine(_ handle: FileHandle) -> (Data, Data.Index)? {
+        var data = Data()
+        while true {
+            guard data.count < maximumHeaderBytes, let chunk = try? handle.read(upToCount: 1 << 16), !chunk.isEmpty else { return nil }
+            // Only the new chunk is searched: rescanning all that came before would be quadratic.
+            let start = data.endIndex
+            data += chunk
+            if let newline = data[start...].firstIndex(of: 0x0A) { return (data, newline) }
+        }
+    }
+
+    /// The class names a cache file's header lists (whatever its key), or nil: which classes an
+    /// earlier load decoded, to look the file up by them.
+    static func storedClassNames(_ path: String) -> [String]? {
+        guard FileKind.notRegular(path) == nil, let handle = FileHandle(forReadingAtPath: path) else { return nil }
+        defer { try? handle.close() }
+        guard let (first, end) = readLine(handle), first[..<end].starts(with: Data("\(magic) ".utf8)) else { return nil }
+        // The header line starts after the key line, in the bytes already read or the next ones.
+        var rest = Data(first[(end + 1)...])
+        if !rest.contains(0x0A) {
+            guard let (more, _) = readLine(handle) else { return nil }
+            rest += more
+        }
+        guard let newline = rest.firstIndex(of: 0x0A) else { return nil }
+        return (try? JSONDecoder().decode(Header.self, from: rest[..<newline]))?.classNames
     }
 
     /// Best effort: a cache that cannot be written costs a re-decode next time, nothing more.

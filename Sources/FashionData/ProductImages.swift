@@ -111,6 +111,8 @@ public struct SkippedProduct: Sendable, Codable, Equatable {
 
 /// What loading found: how many rows were usable and why the others were not.
 public struct ProductLoadReport: Sendable, Codable, Equatable {
+    /// How the log lines of `droppedClasses` and `outrankedClasses` begin.
+    public static let droppedPrefix = "Dropped by min_count:", outrankedPrefix = "Outranked in top_classes:"
     public var directory: String
     /// Data rows in styles.csv (blank lines not counted).
     public var rows: Int
@@ -129,6 +131,9 @@ public struct ProductLoadReport: Sendable, Codable, Equatable {
     }
     /// Classes left out by `min_count` (name and count).
     public var droppedClasses: [String]
+    /// Classes among the `top_classes` with the most image files that others with more
+    /// images that decode replaced (name and counts).
+    public var outrankedClasses: [String] = []
     /// The kept classes and their image counts, in label order.
     public var classNames: [String]
     public var classCounts: [Int]
@@ -154,7 +159,8 @@ public struct ProductLoadReport: Sendable, Codable, Equatable {
         if emptyLabels > 0 { parts.append("\(emptyLabels) rows with an empty label (\(examples(.emptyLabel).joined(separator: "; "))\(more(emptyLabels)))") }
         out.append(parts.isEmpty ? "Skipped: nothing" : "Skipped: " + parts.joined(separator: "; "))
         if recoveredRows > 0 { out.append("Recovered \(recoveredRows) rows whose productDisplayName holds unquoted commas") }
-        if !droppedClasses.isEmpty { out.append("Dropped by min_count: \(droppedClasses.joined(separator: ", "))") }
+        if !droppedClasses.isEmpty { out.append("\(ProductLoadReport.droppedPrefix) \(droppedClasses.joined(separator: ", "))") }
+        if !outrankedClasses.isEmpty { out.append("\(ProductLoadReport.outrankedPrefix) \(outrankedClasses.joined(separator: ", "))") }
         if let cacheFile {
             if let cacheDamage { out.append("The cache file \(cacheFile) was damaged (\(cacheDamage)); decoded the images again") }
             if cacheOutdated { out.append("The cache file \(cacheFile) was written from other versions of the source files; decoded the images again") }
@@ -239,7 +245,8 @@ public enum ProductImages {
         // mtime go into the cache key).
         let imagesDirectory = (directory as NSString).appendingPathComponent("images")
         guard FileManager.default.fileExists(atPath: imagesDirectory, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw DataError(file: imagesDirectory, problem: "the images directory is missing", remedy: downloadRemedy)
+            let isFile = FileManager.default.fileExists(atPath: imagesDirectory)
+            throw DataError(file: imagesDirectory, problem: isFile ? "is a file, not the images directory" : "the images directory is missing", remedy: downloadRemedy)
         }
         let listing: Set<String>
         do {
@@ -261,7 +268,7 @@ public enum ProductImages {
         // Not one image of the chosen rows: the images are missing, not the classes too small.
         let wanted = classOfRow.count { $0 != nil }
         if selected.isEmpty, wanted > 0 {
-            throw DataError(file: imagesDirectory, problem: "has none of the \(wanted) images the chosen rows of styles.csv name (\(listing.count) files in it)",
+            throw DataError(file: imagesDirectory, problem: "has none of the \(wanted) images named by the rows of styles.csv that have a class (\(listing.count) files in it)",
                             remedy: downloadRemedy)
         }
 
@@ -286,6 +293,23 @@ public enum ProductImages {
                                 + "its \(rows) rows in styles.csv name files that are missing (ids \(ids.joined(separator: ", "))\(rows > ids.count ? ", …" : ""))",
                                 remedy: downloadRemedy, key: key)
             }
+            // Rows that match, all taken by a class listed before it (a row goes to the first
+            // class whose rule it matches): the order, not the spelling.
+            if let c = table.header.firstIndex(of: rule.column) {
+                let values = Set(rule.values)
+                let matching = zip(table.rows, classOfRow).filter { values.contains($0.0.fields[c].trimmingCharacters(in: .whitespaces)) }
+                func position(_ name: String) -> Int { rules.firstIndex { $0.name == name }! }
+                let takers = Set(matching.compactMap(\.1)).sorted { position($0) < position($1) }
+                if let earliest = takers.first {
+                    let index = position(earliest)
+                    throw DataError(file: stylesPath,
+                                    problem: "class \"\(empty)\" (\(rule.column) = \(rule.values.joined(separator: " or "))) gets no row: its \(matching.count) matching rows all go to "
+                                    + takers.map { "\"\($0)\" (data.classes[\(position($0))])" }.joined(separator: ", ")
+                                    + ", listed before it (a row belongs to the first class whose rule it matches)",
+                                    remedy: "List \"\(empty)\" before data.classes[\(index)] to give it those rows",
+                                    key: key)
+                }
+            }
             throw DataError(file: stylesPath, problem: "class \"\(empty)\" (\(rule.column) = \(rule.values.joined(separator: " or "))) has no row",
                             remedy: "Check the spelling against the column's values: \(commonValues(table, column: rule.column))",
                             key: key)
@@ -295,28 +319,37 @@ public enum ProductImages {
                             remedy: settings.minCount > 1 ? "Lower data.min_count or choose other classes" : "Choose more classes",
                             key: settings.classCountKey)
         }
-        let classIndex = Dictionary(uniqueKeysWithValues: classNames.enumerated().map { ($1, Int32($0)) })
-        let chosen = selected.filter { classIndex[$0.name] != nil }
-
         // The file is named by the configuration (directory and settings); its key adds the
         // source's sizes, modification and change times and inodes. v3: PNGs decoded as PIL
         // does; v4: JPEGs with damaged entropy-coded data refused.
         let configuration = "fashionbench product-image cache v4\n\((directory as NSString).standardizingPath)\n\(settings.keyText)\n"
-        var key = configuration + "styles.csv \(fileStamp(stylesPath))\n" + classNames.joined(separator: "\n") + "\n"
-        for c in chosen { key += "\(c.file) \(classIndex[c.name]!) \(fileStamp((imagesDirectory as NSString).appendingPathComponent(c.file)))\n" }
-        let digest = FashionMNIST.sha256Hex(Array(key.utf8))
         let name = FashionMNIST.sha256Hex(Array(configuration.utf8)).prefix(24)
         let cacheFile = cacheDirectory.map { ($0 as NSString).appendingPathComponent("products-\(name).fbcache") }
         report.cacheFile = cacheFile
+        func selectedRows(of classes: [String]) -> [(id: Int, file: String, name: String, line: Int)] {
+            let wanted = Set(classes)
+            return selected.filter { wanted.contains($0.name) }
+        }
+        func cacheKey(_ classes: [String]) -> String {
+            let classIndex = Dictionary(uniqueKeysWithValues: classes.enumerated().map { ($1, $0) })
+            var key = configuration + "styles.csv \(fileStamp(stylesPath))\n" + classes.joined(separator: "\n") + "\n"
+            for c in selectedRows(of: classes) { key += "\(c.file) \(classIndex[c.name]!) \(fileStamp((imagesDirectory as NSString).appendingPathComponent(c.file)))\n" }
+            return FashionMNIST.sha256Hex(Array(key.utf8))
+        }
+        // Top-k: an earlier load may have decoded more classes than the k with the most files
+        // (when images of those did not decode); its cache holds them all.
+        var decoded = classNames
+        if case .top = settings.classes, let cacheFile, let stored = ProductCache.storedClassNames(cacheFile),
+           Set(stored).isSuperset(of: classNames), stored.allSatisfy({ counts[$0, default: 0] >= settings.minCount }) {
+            decoded = stored
+        }
+        var set: ImageSet?
+        var unreadable: [String] = []
         if let cacheFile {
-            switch ProductCache.read(cacheFile, key: digest, shape: [settings.height, settings.width, 3], classNames: classNames) {
-            case .hit(let cached, let unreadable):
-                report.skipped += unreadableImages(unreadable, of: chosen)
+            switch ProductCache.read(cacheFile, key: cacheKey(decoded), shape: [settings.height, settings.width, 3], classNames: decoded) {
+            case .hit(let cached, let failures):
                 report.cacheHit = true
-                let set = try keepingClassesThatDecode(cached, settings: settings, report: &report, stylesPath: stylesPath)
-                report.classNames = set.classNames
-                report.classCounts = set.classCounts
-                return (set, report)
+                (set, unreadable) = (cached, failures)
             case .outdated:
                 report.cacheOutdated = true
             case .damaged(let why):
@@ -325,8 +358,57 @@ public enum ProductImages {
                 break
             }
         }
+        if set == nil {
+            decoded = classNames
+            (set, unreadable) = try decode(selectedRows(of: decoded), classNames: decoded, imagesDirectory: imagesDirectory, settings: settings,
+                                           stylesPath: stylesPath, threads: threads)
+        }
+        var images = set!
+        // Top-k by usable images: a class whose images do not all decode may fall behind one
+        // not decoded yet (its file count is the most it could have); decode those until the
+        // k first are all decoded.
+        if case let .top(k) = settings.classes {
+            let before = decoded
+            var ranking: [String] = []
+            while true {
+                let usable = Dictionary(uniqueKeysWithValues: zip(images.classNames, images.classCounts))
+                let score = { (c: String) in usable[c] ?? counts[c]! }
+                ranking = counts.keys.sorted { (score($0), $1) > (score($1), $0) }
+                let missing = ranking.prefix(k).filter { usable[$0] == nil && counts[$0]! >= settings.minCount }
+                if missing.isEmpty { break }
+                let more = try decode(selectedRows(of: missing), classNames: missing, imagesDirectory: imagesDirectory, settings: settings,
+                                      stylesPath: stylesPath, threads: threads)
+                images = images.appending(more.set)
+                unreadable += more.unreadable
+                decoded += missing
+            }
+            let top = Array(ranking.prefix(k))
+            // Of the k, those with too few files to be decoded; then the classes among the k
+            // with the most files that others with more usable images replaced.
+            report.droppedClasses = top.filter { counts[$0]! < settings.minCount }.map { "\($0) (\(counts[$0]!))" }
+            report.outrankedClasses = classNames.filter { !top.contains($0) }.map { c in
+                "\(c) (\(images.classCounts[images.classNames.firstIndex(of: c)!]) of its \(counts[c]!) images decode; \(k) classes have more)"
+            }
+            if !report.cacheHit || decoded != before, let cacheFile {
+                report.cacheWriteFailure = ProductCache.write(images, unreadable: unreadable, key: cacheKey(decoded), to: cacheFile)
+            }
+            images = images.selectingClasses(top.compactMap { images.classNames.firstIndex(of: $0) })
+        } else if !report.cacheHit, let cacheFile {
+            // The cache holds what decoded; which classes that leaves is decided on every load.
+            report.cacheWriteFailure = ProductCache.write(images, unreadable: unreadable, key: cacheKey(decoded), to: cacheFile)
+        }
+        report.skipped += unreadableImages(unreadable, of: selectedRows(of: decoded))
+        images = try keepingClassesThatDecode(images, settings: settings, report: &report, stylesPath: stylesPath)
+        report.classNames = images.classNames
+        report.classCounts = images.classCounts
+        return (images, report)
+    }
 
-        // Decode and resize in parallel, each image into its own slot.
+    /// Decodes and resizes `chosen` in parallel, each image into its own slot; labels index
+    /// `classNames`. Returns what decoded and the failures ("<file>: reason").
+    static func decode(_ chosen: [(id: Int, file: String, name: String, line: Int)], classNames: [String], imagesDirectory: String,
+                       settings: ProductImageSettings, stylesPath: String, threads: Int) throws -> (set: ImageSet, unreadable: [String]) {
+        let classIndex = Dictionary(uniqueKeysWithValues: classNames.enumerated().map { ($1, Int32($0)) })
         let size = settings.height * settings.width * 3
         if let needed = ImageSet.sizeBeyondHalfMemory(images: chosen.count, imageBytes: size) {
             throw DataError(file: stylesPath, problem: "\(chosen.count) images of \(settings.height)x\(settings.width)x3 need \(needed) of memory, more than half of this machine's",
@@ -360,13 +442,7 @@ public enum ProductImages {
         var set = ImageSet(shape: [settings.height, settings.width, 3], pixels: pixels,
                            labels: chosen.map { classIndex[$0.name]! }, classNames: classNames)
         if !unreadable.isEmpty { set = set.subset(keep) }
-        report.skipped += unreadableImages(unreadable, of: chosen)
-        // The cache holds what decoded; which classes that leaves is decided on every load.
-        if let cacheFile { report.cacheWriteFailure = ProductCache.write(set, unreadable: unreadable, key: digest, to: cacheFile) }
-        set = try keepingClassesThatDecode(set, settings: settings, report: &report, stylesPath: stylesPath)
-        report.classNames = set.classNames
-        report.classCounts = set.classCounts
-        return (set, report)
+        return (set, unreadable)
     }
 
     /// The decoder's failures (and the cache's record of them), "<file>: reason", with the id
@@ -454,8 +530,9 @@ public enum ProductImages {
         // A UTF-8 byte-order mark (a file saved by Excel) is not part of the first column's name.
         let bom: [UInt8] = [0xEF, 0xBB, 0xBF]
         let text = String(decoding: data.starts(with: bom) ? data.dropFirst(3) : data[...], as: UTF8.self)
-        // Swift reads "\r\n" as one Character, a newline like "\n" and "\r".
-        var lines = text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline)
+        // Rows end at "\n", "\r" or "\r\n" (one Character in Swift), as pandas and Python's csv
+        // read them; U+2028, U+0085, form feed or vertical tab inside a field are its text.
+        var lines = text.split(omittingEmptySubsequences: false) { $0 == "\n" || $0 == "\r\n" || $0 == "\r" }
         while let last = lines.last, last.trimmingCharacters(in: .whitespaces).isEmpty { lines.removeLast() }
         // Column names without the spaces around them (a header written "id, gender, …").
         guard let headerLine = lines.first, let header = parseLine(String(headerLine))?.map({ $0.trimmingCharacters(in: .whitespaces) }),

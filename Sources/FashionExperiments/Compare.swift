@@ -41,6 +41,16 @@ public enum Compare {
               a.data.products?.settings == b.data.products?.settings else {
             throw HarnessError("the two experiments must use the same dataset and classes")
         }
+        // The folds split one set of images, loaded as A's file says: B's own choices of what
+        // to hold out or undersample would silently not apply.
+        if let pa = withoutSplit(a).data.products, let pb = withoutSplit(b).data.products {
+            if pa.testFraction != pb.testFraction {
+                throw HarnessError("the two experiments must draw the same images, but their data.test_fraction differs (\(pa.testFraction) in \(a.name), \(pb.testFraction) in \(b.name))")
+            }
+            if pa.balance != pb.balance {
+                throw HarnessError("the two experiments must draw the same images, but their data.balance differs (\(describe(pa.balance)) in \(a.name), \(describe(pb.balance)) in \(b.name))")
+            }
+        }
         for e in [a, b] where e.training.targets != "labels" {
             throw HarnessError("5x2cv compares classifiers; \(e.name) reconstructs its input")
         }
@@ -62,6 +72,14 @@ public enum Compare {
                                + (limit != nil ? " (raise --limit)" : ""))
         }
         return all
+    }
+
+    private static func describe(_ balance: Balance?) -> String {
+        switch balance {
+        case nil: return "none"
+        case .undersample(let n)?: return "undersample" + (n.map { " to \($0) per class" } ?? "")
+        case .oversample(let n)?: return "oversample" + (n.map { " to \($0) per class" } ?? "")
+        }
     }
 
     /// The test on prepared data (`fiveByTwoData`).

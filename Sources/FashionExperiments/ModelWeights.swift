@@ -80,8 +80,9 @@ public enum ModelWeights {
     }
 
     /// `init_from:` — a weights file, a run directory, or an experiment name whose newest
-    /// complete run (metrics.json and weights.h5) under `resultsRoot` is used.
-    public static func resolve(_ reference: String, resultsRoot: String) throws -> URL {
+    /// complete run (metrics.json and weights.h5) under `resultsRoot` is used. `from`: the
+    /// experiment that asks (its name and file), for advice on what to run first.
+    public static func resolve(_ reference: String, resultsRoot: String, from asking: (name: String, file: String)? = nil) throws -> URL {
         let fm = FileManager.default
         var isDir: ObjCBool = false
         // A bare name is an experiment's, whatever the current directory holds ("./name" for a path).
@@ -104,9 +105,24 @@ public enum ModelWeights {
             if FinishedRun.isFinished(d.path), fm.fileExists(atPath: d.appendingPathComponent("weights.h5").path) {
                 return d.appendingPathComponent("weights.h5")
             }
+            // The newest results are a group of repeats: one run of several seeds is not "the"
+            // run to start from, and skipping to an older one would hide the newer results.
+            let seeds = ((try? fm.contentsOfDirectory(atPath: d.path)) ?? []).filter { $0.hasPrefix("seed-") }.sorted()
+            let finished = seeds.filter { FinishedRun.isFinished(d.appendingPathComponent($0).path) }
+            if let first = finished.first {
+                throw HarnessError("the newest results of \(reference) are a group of \(seeds.count) repeats (\(d.path)), not one run; "
+                                   + "name one of its runs, e.g. init_from: \(d.appendingPathComponent(first).appendingPathComponent("weights.h5").path)")
+            }
         }
         let here = fm.fileExists(atPath: reference) ? " (for the \(reference) in the current directory, write ./\(reference))" : ""
-        throw HarnessError("no finished run of \(reference) with weights under \(dir.path): run its experiment first (e.g. `fashionbench run Experiments/\(reference).yaml`, with the same --results if any)\(here)")
+        if let asking, asking.name == reference {
+            throw HarnessError("init_from names this experiment itself (\(reference)), and no finished run of it with weights is under \(dir.path); "
+                               + "name another experiment, a run directory or a weights file\(here)")
+        }
+        // The experiment file to run: beside the asking one when it is there.
+        let beside = asking.map { (($0.file as NSString).deletingLastPathComponent as NSString).appendingPathComponent("\(reference).yaml") }
+        let file = beside.flatMap { fm.fileExists(atPath: $0) ? $0 : nil } ?? "Experiments/\(reference).yaml"
+        throw HarnessError("no finished run of \(reference) with weights under \(dir.path): run its experiment first (e.g. `fashionbench run \(file)`, with the same --results if any)\(here)")
     }
 }
 

@@ -28,7 +28,15 @@ public final class RunPlan {
     public convenience init(experiment e: Experiment, loadData: Bool = true) throws {
         let loaded: (train: ImageSet, validation: ImageSet?, test: ImageSet, notes: [String], skipped: [SkippedProduct])?
         do { loaded = loadData ? try RunPlan.loadDatasetReporting(e) : nil } catch let c as ConfigError { throw e.attributing(c) }
-        try self.init(experiment: e, data: loaded.map { ($0.train, $0.validation, $0.test) })
+        do {
+            try self.init(experiment: e, data: loaded.map { ($0.train, $0.validation, $0.test) })
+        } catch let c as ConfigError where c.path == e.model.layers.last?.path {
+            // The last layer's outputs miss the classes the data kept: classes the loader
+            // dropped (too few images, or too few that decode) are why.
+            let dropped = loaded?.notes.filter { $0.hasPrefix(ProductLoadReport.droppedPrefix) || $0.hasPrefix(ProductLoadReport.outrankedPrefix) } ?? []
+            guard !dropped.isEmpty else { throw c }
+            throw ConfigError(file: c.file, line: c.line, path: c.path, message: c.message + "; " + dropped.joined(separator: "; "), origin: c.origin)
+        }
         dataNotes = loaded?.notes ?? []
         dataSkipped = loaded?.skipped ?? []
     }
@@ -100,7 +108,7 @@ public final class RunPlan {
         model.initialize(seed: e.seed)
         if let reference = e.training.initFrom, data != nil {  // a real run; bench and check need no weights
             do {
-                let url = try ModelWeights.resolve(reference, resultsRoot: e.outputDirectory)
+                let url = try ModelWeights.resolve(reference, resultsRoot: e.outputDirectory, from: (e.name, e.file))
                 try ModelWeights.load(model, from: url)
                 initializedFrom = url
             } catch let h as HarnessError {
@@ -271,9 +279,18 @@ public final class RunPlan {
             throw e.error(at: "data", "→ \(source)\(d.description)")
         }
         var notes = report.lines
-        if case .undersample? = p.balance {
+        // What undersampling cut every class to, and which class set that, for an empty part.
+        var undersampled: String?
+        if case .undersample(let perClass)? = p.balance {
+            let before = zip(all.classNames, all.classCounts).filter { $0.1 > 0 }
             all = p.balance!.apply(to: all, seed: e.seed)
             notes.append("Balanced by undersampling: \(all.count) images (" + zip(all.classNames, all.classCounts).map { "\($0) \($1)" }.joined(separator: ", ") + ")")
+            let target = all.classCounts.max() ?? 0
+            if perClass != nil {
+                undersampled = "undersamples every class to its per_class = \(target) image\(target == 1 ? "" : "s")"
+            } else if let smallest = before.min(by: { $0.1 < $1.1 }) {
+                undersampled = "undersamples every class to \(target) image\(target == 1 ? "" : "s"), the count of its smallest class (\(smallest.0))"
+            }
         }
         let split = Split.stratified(fraction: p.testFraction, seed: e.seed, stream: "test-split", of: all)
         var (train, validation) = try splitValidation(e, split.train, test: split.validation)
@@ -288,6 +305,13 @@ public final class RunPlan {
             notes.append("Training part balanced by oversampling: \(train.count) images")
         }
         let test = e.data.testLimit.map { split.validation.prefix($0) } ?? split.validation
+        // Too few images per class after undersampling: the balance emptied a part, not the split.
+        if let undersampled, test.count == 0 || split.train.count == 0 {
+            let parts = "training \(train.count), validation \(validation?.count ?? 0), test \(test.count)"
+            throw e.error(at: "data.balance", line: p.lines["balance"],
+                          "\(undersampled), too few to hold out both a test and a training part (parts: \(parts)); "
+                          + (p.balance?.perClass != nil ? "raise per_class" : "raise data.min_count to leave that class out, or oversample instead"))
+        }
         try checkNotEmpty(e, train: train, validation: validation, test: test, of: split.train.count, heldOut: all.count)
         return (e.data.limit.map { train.prefix($0) } ?? train, validation, test, notes, report.skipped)
     }

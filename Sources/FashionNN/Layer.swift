@@ -80,6 +80,14 @@ func reserve(_ parameters: Int, _ activations: Int) throws {
     if let problem = MemoryPlan.reserve(floats: 4 * parameters + activations) { throw LayerShapeError(problem) }
 }
 
+/// Refuses a layer whose buffers would not fit, from sizes multiplied in Double: called before
+/// the exact counts are computed in Int, which `-Ounchecked` lets wrap around for absurd
+/// shapes (a wrapped count would pass `reserve` and then fail to allocate).
+func checkEstimate(_ factors: [Double]...) throws {
+    let floats = factors.reduce(0) { $0 + $1.reduce(1, *) }
+    if let problem = MemoryPlan.check(estimatedFloats: floats) { throw LayerShapeError(problem) }
+}
+
 public func shapeText(_ shape: [Int]) -> String { "(" + shape.map(String.init).joined(separator: ", ") + ")" }
 
 /// Glorot (Xavier) uniform: U(-l, l) with l = sqrt(6 / (fan_in + fan_out)), as Keras.

@@ -81,6 +81,8 @@ public final class Sequential {
                 layer.name = k == 0 ? base : "\(base)_\(k)"
             }
             do {
+                // The input's values (each layer's estimate covers what it makes of them).
+                try checkEstimate([Double(shardCapacity)] + shape.map(Double.init))
                 try layer.build(inputShape: shape, maxBatch: shardCapacity)
             } catch let e as LayerShapeError {
                 throw ShapeError(layerIndex: i, layer: "\(type(of: layer).typeName) '\(layer.name)'", message: e.message)
@@ -104,18 +106,30 @@ public final class Sequential {
                              message: "the model's output must be a vector of class scores, got \(shapeText(shape)); add Flatten before the last Dense")
         }
         let wanted = loss.outputActivation
+        // The layer whose activation ends the model, looking through layers that only rearrange
+        // values (Keras' Dense(784, sigmoid) → Reshape(28, 28, 1) ends in sigmoid).
+        var endIndex = layers.count - 1
+        while endIndex > 0, layers[endIndex] is Reshape || layers[endIndex] is Flatten { endIndex -= 1 }
+        let end = layers[endIndex]
+        let endName = "\(end.typeName) '\(end.name)'" + (endIndex < layers.count - 1 ? " (before the last layer, which only reshapes)" : "")
         if wanted == .linear {
             // The loss takes the outputs as they are (mean squared error): nothing to fuse.
         } else if fromLogits {
-            if let a = last as? ActivatedLayer, a.activation != .linear {
-                throw ShapeError(layerIndex: layers.count - 1, layer: "\(last.typeName) '\(last.name)'",
-                                 message: "from_logits: true needs a linear last layer, got activation \(a.activation.rawValue)")
+            if let a = end as? ActivatedLayer, a.activation != .linear {
+                throw ShapeError(layerIndex: endIndex, layer: endName,
+                                 message: "from_logits: true needs linear outputs, got activation \(a.activation.rawValue)")
             }
         } else {
-            guard let a = last as? ActivatedLayer, a.activation == wanted else {
-                let got = (last as? ActivatedLayer)?.activation.rawValue ?? "none"
-                throw ShapeError(layerIndex: layers.count - 1, layer: "\(last.typeName) '\(last.name)'",
-                                 message: "this loss expects the last layer to end in \(wanted.rawValue) (or set from_logits: true), got activation \(got)")
+            guard let a = end as? ActivatedLayer, a.activation == wanted else {
+                let got = (end as? ActivatedLayer)?.activation.rawValue ?? "none"
+                throw ShapeError(layerIndex: endIndex, layer: endName,
+                                 message: "this loss expects the model to end in \(wanted.rawValue) (or, on a linear last layer, from_logits: true), got activation \(got)")
+            }
+            // Softmax normalises the last axis of its layer's output; fused into the loss, it
+            // normalises the model's output vector: the same only when they are the same axis.
+            if wanted == .softmax, endIndex < layers.count - 1, end.outputShape.count != 1 {
+                throw ShapeError(layerIndex: endIndex, layer: endName,
+                                 message: "applies softmax over the last axis of \(shapeText(end.outputShape)), which the layers after it spread out; the loss needs softmax over the model's output \(shapeText(shape)): put Flatten before this layer")
             }
             a.activation = .linear  // the loss applies it, fused
         }

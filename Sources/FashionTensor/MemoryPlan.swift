@@ -38,6 +38,15 @@ public enum MemoryPlan {
     /// Starts counting for a new model.
     public static func reset() { planned = 0 }
 
+    /// A message when `floats`, estimated in floating point before any size is computed in
+    /// Int (which the release build lets wrap around), cannot fit beside the plan so far; nil
+    /// when it may (the exact count is then reserved as usual).
+    public static func check(estimatedFloats floats: Double) -> String? {
+        if floats.isFinite, floats * 4 + Double(planned) <= Double(limitBytes) { return nil }
+        return String(format: "needs %.4g GiB of buffers (model total so far %.1f GiB), more than the %.1f GiB allowed here (three quarters of the memory this process may use)",
+                      floats * 4 / 1_073_741_824, Double(planned) / 1_073_741_824, Double(limitBytes) / 1_073_741_824)
+    }
+
     /// Adds `floats` to the model's plan; returns a message when the total would be too much.
     public static func reserve(floats: Int) -> String? {
         let (sum, overflow) = planned.addingReportingOverflow(floats.multipliedReportingOverflow(by: 4).partialValue)

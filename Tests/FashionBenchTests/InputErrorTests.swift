@@ -234,6 +234,47 @@ struct InputErrorTests {
         }
     }
 
+    /// An experiment name whose newest results are a group of repeats names one of its runs;
+    /// an experiment naming itself with no run of its own is told so, not to run itself first;
+    /// the file to run first is looked for beside the asking one.
+    @Test func initFromNamesWhatToDo() throws {
+        let dir = try Self.temporary("initfrom")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let older = dir.appendingPathComponent("base/20260101-000000-seed0")
+        let group = dir.appendingPathComponent("base/20260102-000000-seed0-x2")
+        for run in [older, group.appendingPathComponent("seed-0"), group.appendingPathComponent("seed-1")] {
+            try FileManager.default.createDirectory(at: run, withIntermediateDirectories: true)
+            try Data("{}".utf8).write(to: run.appendingPathComponent("metrics.json"))
+            try Data().write(to: run.appendingPathComponent("weights.h5"))
+        }
+        do {
+            _ = try ModelWeights.resolve("base", resultsRoot: dir.path)
+            Issue.record("a repeats group was skipped for an older run")
+        } catch let e as HarnessError {
+            #expect(e.description.contains("the newest results of base are a group of 2 repeats")
+                    && e.description.contains("init_from: \(group.path)/seed-0/weights.h5"), "\(e)")
+        }
+        // A group none of whose runs finished is passed over, as an unfinished run is.
+        for seed in ["seed-0", "seed-1"] { try FileManager.default.removeItem(at: group.appendingPathComponent("\(seed)/metrics.json")) }
+        #expect(try ModelWeights.resolve("base", resultsRoot: dir.path).path == older.appendingPathComponent("weights.h5").path)
+
+        do {
+            _ = try ModelWeights.resolve("self", resultsRoot: dir.path, from: ("self", "Experiments/self.yaml"))
+            Issue.record("no error")
+        } catch let e as HarnessError {
+            #expect(e.description.contains("init_from names this experiment itself (self)") && !e.description.contains("run its experiment first"), "\(e)")
+        }
+        let experiments = dir.appendingPathComponent("exp")
+        try FileManager.default.createDirectory(at: experiments, withIntermediateDirectories: true)
+        try Data().write(to: experiments.appendingPathComponent("first.yaml"))
+        do {
+            _ = try ModelWeights.resolve("first", resultsRoot: dir.path, from: ("second", experiments.appendingPathComponent("second.yaml").path))
+            Issue.record("no error")
+        } catch let e as HarnessError {
+            #expect(e.description.contains("`fashionbench run \(experiments.path)/first.yaml`"), "\(e)")
+        }
+    }
+
     /// A group linked into itself (Fixtures/hdf5/link_cycle.h5) would be listed forever.
     @Test func aWeightsFileWithALinkCycleIsRefused() throws {
         let base = try #require(Bundle.module.url(forResource: "Fixtures", withExtension: nil))

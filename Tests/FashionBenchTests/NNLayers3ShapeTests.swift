@@ -94,7 +94,10 @@ struct NNLayers3ShapeTests {
                 "\(message ?? "no error")")
     }
 
-    @Test(arguments: [("target_shape: [0, 16]", "target_shape[0]"), ("target_shape: [1, 2, 2, 4]", "list of 1 to 3 integers"),
+    @Test(arguments: [("target_shape: [0, 16]", "target_shape must be positive sizes, one of which may be -1"),
+                      ("target_shape: [-1, -1]", "target_shape must be positive sizes, one of which may be -1"),
+                      ("target_shape: [-1, 5]", "(16 values) to target_shape (-1, 5) (a multiple of 5 values)"),
+                      ("target_shape: [-2, 8]", "target_shape[0]"), ("target_shape: [1, 2, 2, 4]", "list of 1 to 3 integers"),
                       ("target_shape: 16", "list of 1 to 3 integers"), ("shape: [16]", "target_shape is required")])
     func reshapeOptionErrors(_ c: (String, String)) {
         let message = Self.configError(Self.experiment(layers: "    - {type: Reshape, \(c.0)}"))
@@ -131,7 +134,8 @@ struct NNLayers3ShapeTests {
     }
 
     @Test(arguments: [("{type: LeakyReLU, negative_slope: -0.1}", "negative_slope must be"),
-                      ("{type: LeakyReLU, alpha: 0.1}", "alpha is not a known key"),
+                      ("{type: LeakyReLU, alpha: 0.1, negative_slope: 0.2}", "alpha is Keras' old name for negative_slope; give one of the two"),
+                      ("{type: LeakyReLU, alpha: -1}", "alpha must be"),
                       ("{type: BatchNormalization, momentum: 1.5}", "momentum must be"),
                       ("{type: BatchNormalization, epsilon: 0}", "epsilon must be"),
                       ("{type: BatchNormalization, axis: 1}", "axis is not a known key"),
@@ -140,6 +144,59 @@ struct NNLayers3ShapeTests {
     func optionErrors(_ c: (String, String)) {
         let message = Self.configError(Self.experiment(layers: "    - \(c.0)"))
         #expect(message?.contains(c.1) == true, "\(message ?? "no error")")
+    }
+
+    /// Keras' spellings: LeakyReLU's `alpha` (its name before Keras 3) and a -1 in Reshape.
+    @Test func kerasAliasesAndInferredSizes() throws {
+        let e = try Experiment.parse(yaml: Self.experiment(layers: """
+            - {type: LeakyReLU, alpha: 0.2}
+            - {type: Reshape, target_shape: [-1, 8]}
+            - {type: Reshape, target_shape: [4, -1, 1]}
+        """), file: "x.yaml")
+        let plan = try RunPlan(experiment: e, loadData: false)
+        #expect((plan.model.layers[0] as? LeakyReLU)?.negativeSlope == 0.2)
+        #expect(plan.model.layers[1].outputShape == [2, 8] && plan.model.layers[2].outputShape == [4, 4, 1])
+    }
+
+    /// An activation the loss fuses may stand before layers that only reshape (Keras'
+    /// Dense(784, sigmoid) → Reshape(28, 28, 1) autoencoder): the same loss and gradients as
+    /// with the sigmoid as the last layer; from_logits after it would apply it twice.
+    @Test func fusedActivationBeforeAReshape() throws {
+        func model(_ layers: [Layer], fromLogits: Bool = false) throws -> Sequential {
+            let m = try Sequential(inputShape: [2, 3, 1], layers: layers, loss: BinaryCrossentropy(), maxBatch: 4, fromLogits: fromLogits,
+                                   reconstructsInput: true)
+            m.initialize(seed: 9)
+            return m
+        }
+        let before = try model([Flatten(), Dense(units: 6, activation: .sigmoid), Reshape(targetShape: [2, 3, 1])])
+        let after = try model([Flatten(), Dense(units: 6), Reshape(targetShape: [2, 3, 1]), ActivationLayer(.sigmoid)])
+        var input = (0..<24).map { Float(($0 * 7) % 11) / 11 }
+        let labels = [Int32](repeating: 0, count: 4)
+        let a = input.withUnsafeMutableBufferPointer { before.trainStep($0.baseAddress!, labels: labels, batch: 4) }
+        let b = input.withUnsafeMutableBufferPointer { after.trainStep($0.baseAddress!, labels: labels, batch: 4) }
+        #expect(a.lossSum == b.lossSum && a.lossSum > 0)
+        for (p, q) in zip(before.parameters, after.parameters) { #expect(p.gradient.array == q.gradient.array, "\(p.name)") }
+
+        let twice = #expect(throws: ShapeError.self) {
+            try model([Flatten(), Dense(units: 6, activation: .sigmoid), Reshape(targetShape: [2, 3, 1])], fromLogits: true)
+        }
+        #expect(twice?.layerIndex == 1 && twice?.description.contains("from_logits: true needs linear outputs, got activation sigmoid") == true,
+                "\(String(describing: twice))")
+        // Softmax over the last axis of an image, then flattened, is not the softmax over the vector.
+        let spread = #expect(throws: ShapeError.self) {
+            try Sequential(inputShape: [2, 3, 1], layers: [Dense(units: 2, activation: .softmax), Flatten()], loss: CategoricalCrossentropy(), maxBatch: 4)
+        }
+        #expect(spread?.description.contains("put Flatten before this layer") == true, "\(String(describing: spread))")
+    }
+
+    /// Sizes so large that their products wrap around Int (the release build does not trap on
+    /// overflow) are refused as too much memory, naming the layer, before anything is allocated.
+    @Test(arguments: ["- {type: MaxPooling2D, pool_size: 4}\n    - {type: Dense, units: 4194303}\n    - {type: Conv2DTranspose, filters: 65536, kernel_size: 4096, padding: same}",
+                      "- {type: MaxPooling2D, pool_size: 4}\n    - {type: Dense, units: 16777216}\n    - {type: Conv2D, filters: 10922, kernel_size: 4096, padding: same}",
+                      "- {type: Conv2DTranspose, filters: 65536, kernel_size: 4096, strides: 4096}"])
+    func absurdSizesAreRefusedNotWrapped(_ layers: String) {
+        let message = Self.configError(Self.experiment(layers: "    " + layers))
+        #expect(message?.contains("GiB of buffers") == true && message?.contains("x.yaml:") == true, "\(message ?? "no error")")
     }
 
     // MARK: Model bookkeeping

@@ -372,6 +372,67 @@ struct ProductDataTests {
         #expect(report.lines.joined().contains("could not be written") && !report.lines.joined().contains("Decoded and cached"))
     }
 
+    /// `top_classes` ranks by images that decode: a class among the k with the most files that
+    /// loses images to damage gives way to the next one, decoded for the purpose; the cache
+    /// keeps both, so the second load decodes nothing and picks the same classes.
+    @Test func topClassesRankByImagesThatDecode() throws {
+        let f = try ProductFixture()
+        defer { f.remove() }
+        var lines = [ProductFixture.header]
+        var id = 1
+        // Topwear 6 files, Watches 5 (3 do not decode), Bags 4, Socks 1.
+        for (sub, good, bad) in [("Topwear", 6, 0), ("Watches", 2, 3), ("Bags", 4, 0), ("Socks", 1, 0)] {
+            for k in 0..<(good + bad) {
+                lines.append(ProductFixture.row(id, sub: sub))
+                if k < good { try f.writePNG(id: id) } else { try f.writeImage(id: id, bytes: [0xFF, 0xD8, 0xFF]) }
+                id += 1
+            }
+        }
+        try f.writeStyles(lines)
+        let cache = f.file("cache")
+        let settings = ProductImageSettings(classes: .top(2), height: 4, width: 4)
+        for pass in 0..<2 {
+            let (set, report) = try ProductImages.load(directory: f.path, settings: settings, cacheDirectory: cache)
+            #expect(set.classNames == ["Topwear", "Bags"] && report.classCounts == [6, 4], "pass \(pass): \(report.lines)")
+            #expect(report.outrankedClasses == ["Watches (2 of its 5 images decode; 2 classes have more)"], "\(report.outrankedClasses)")
+            #expect(report.cacheHit == (pass == 1) && report.unreadableImages == 3)
+            #expect(report.lines.contains { $0.hasPrefix("Outranked in top_classes: Watches") })
+        }
+        // Without damage the order is by files, as before: a third class, no outranking.
+        let (three, report) = try ProductImages.load(directory: f.path, settings: ProductImageSettings(classes: .top(3), height: 4, width: 4), cacheDirectory: cache)
+        #expect(three.classNames == ["Topwear", "Bags", "Watches"] && report.outrankedClasses.isEmpty && report.classCounts == [6, 4, 2])
+    }
+
+    /// Rows end only at \n, \r or \r\n: other Unicode line separators are text of their field.
+    @Test func onlyNewlinesAndCarriageReturnsEndRows() throws {
+        let f = try ProductFixture()
+        defer { f.remove() }
+        try f.writeStyles([ProductFixture.header,
+                           ProductFixture.row(1, sub: "Topwear", name: "Shirt\u{2028}with separator"),
+                           ProductFixture.row(2, sub: "Topwear", name: "Form\u{0C}feed and\u{0B}tab and \u{85}next"),
+                           ProductFixture.row(3, sub: "Shoes")])
+        let table = try ProductImages.readStyles(f.file("styles.csv"))
+        #expect(table.rows.map(\.id) == [1, 2, 3] && table.malformed.isEmpty, "\(table.malformed)")
+        #expect(table.rows.map(\.line) == [2, 3, 4])
+        #expect(table.rows[0].fields.last == "Shirt\u{2028}with separator")
+    }
+
+    /// A class whose matching rows all went to a class listed before it: the order is named.
+    @Test func classShadowedByAnEarlierRuleNamesTheOrder() throws {
+        let f = try Self.quirkyFixture()
+        defer { f.remove() }
+        // Every Jeans row is a Bottomwear row.
+        let settings = ProductImageSettings(classes: .rules([ProductClassRule(name: "Bottoms", column: "subCategory", values: ["Bottomwear"]),
+                                                             ProductClassRule(name: "Denim", column: "articleType", values: ["Jeans"])]))
+        do {
+            _ = try ProductImages.load(directory: f.path, settings: settings, cacheDirectory: nil)
+            Issue.record("a class whose rows all went to an earlier one loaded")
+        } catch let e as DataError {
+            #expect(e.key == "classes[1]" && e.description.contains("gets no row: its") && e.description.contains("its 5 matching rows all go to \"Bottoms\" (data.classes[0]), listed before it"),
+                    "\(e)")
+        }
+    }
+
     @Test func explicitClassWithoutRowsNamesTheColumnValues() throws {
         let f = try Self.quirkyFixture()
         defer { f.remove() }

@@ -166,7 +166,9 @@ struct ProductExperimentTests {
         ("test_fraction: 0.25", "test_fraction: 0.99", "Experiments/products.yaml:9: data.test_fraction leaves no training images of 60"),
         ("validation: test", "validation: 0.9999", "Experiments/products.yaml:10: data.validation leaves no training images"),
         ("cache: false", "cache: false\n  balance: {method: undersample, per_class: 1}",
-         "Experiments/products.yaml:9: data.test_fraction holds out no test images of 2"),
+         "Experiments/products.yaml:12: data.balance undersamples every class to its per_class = 1 image, too few to hold out both a test and a training part"),
+        ("top_classes: 2", "classes: [{name: One, column: id, values: ['100']}, Topwear, Bottomwear]\n  balance: {method: undersample}",
+         "Experiments/products.yaml:8: data.balance undersamples every class to 1 image, the count of its smallest class (One)"),
         // Settings only the data can refute name their own key and line.
         ("top_classes: 2", "classes: [Topwear, Topwaer]", "Experiments/products.yaml:7: data.classes[1] → "),
         ("top_classes: 2", "classes:\n    - Topwear\n    - {name: Tops, column: subCat, values: Topwear}", "Experiments/products.yaml:9: data.classes[1].column → "),
@@ -232,7 +234,10 @@ struct ProductExperimentTests {
         #expect(a.path == "data.augmentation" && a.value == Node("null", Tag(.null)))
         let b = try NodePatch.assignment("data.image_size=[10, 4]")
         #expect(b.value.sequence?.count == 2)
-        for bad in ["=3", "noequals", "a..b=1", "x=[1, 2"] {
+        // Merge keys, as in a file.
+        let merged = try NodePatch.assignment("model.layers[2]={<<: {type: Dense, activation: softmax}, units: 2}")
+        #expect(merged.value.mapping?["type"]?.string == "Dense" && merged.value.mapping?["<<"] == nil)
+        for bad in ["=3", "noequals", "a..b=1", "x=[1, 2", "x={<<: 5}"] {
             #expect(throws: PatchError.self, "\(bad)") { _ = try NodePatch.assignment(bad) }
         }
         // Through the parser: the patched values are what runs and what is recorded.
@@ -244,6 +249,23 @@ struct ProductExperimentTests {
         #expect(e.data.augmentation == nil && e.training.epochs == 3)
         #expect(e.data.products?.settings.height == 10 && e.data.products?.settings.width == 4)
         #expect(e.resolvedYAML.contains("epochs: 3") && !e.resolvedYAML.contains("zoom_range"))
+    }
+
+    /// 5x2cv splits one set of images, loaded as A's file says: B's own test_fraction or
+    /// undersampling would silently not apply, so differing ones are refused.
+    @Test func fiveByTwoNeedsTheSameImages() throws {
+        let f = try ProductExperimentFixture()
+        defer { f.remove() }
+        let a = try f.experiment(ProductExperimentFixture.classifier)
+        for (old, new, differs) in [("test_fraction: 0.25", "test_fraction: 0.5", "data.test_fraction differs (0.25 in tiny_products, 0.5 in tiny_products)"),
+                                    ("cache: false", "cache: false\n  balance: {method: undersample, per_class: 20}",
+                                     "data.balance differs (none in tiny_products, undersample to 20 per class in tiny_products)")] {
+            let b = try f.experiment(ProductExperimentFixture.classifier.replacingOccurrences(of: old, with: new))
+            #expect { try Compare.fiveByTwoData(a, b, limit: nil) } throws: { "\($0)".contains(differs) }
+        }
+        // Oversampling, which folds leave out, may differ.
+        let oversampled = try f.experiment(ProductExperimentFixture.classifier.replacingOccurrences(of: "cache: false", with: "cache: false\n  balance: {method: oversample}"))
+        #expect(try Compare.fiveByTwoData(a, oversampled, limit: nil).count == Compare.fiveByTwoData(a, a, limit: nil).count)
     }
 
     /// A small CNN learns the two generated classes; the report says what was loaded and

@@ -130,6 +130,9 @@ public final class Conv2D: Layer {
         guard w.outH > 0, w.outW > 0 else {
             throw LayerShapeError("kernel \(kernelSize.0)x\(kernelSize.1) with padding \(padding.rawValue) does not fit input \(shapeText(inputShape))")
         }
+        let (batch, outArea, kernelArea) = (Double(maxBatch), Double(w.outH) * Double(w.outW), Double(w.kH) * Double(w.kW))
+        try checkEstimate([batch, outArea, Double(filters)], [batch, outArea, kernelArea, Double(w.channels)],
+                          [kernelArea, Double(w.channels), Double(filters)])
         self.inputShape = inputShape
         window = w
         outputShape = [w.outH, w.outW, filters]

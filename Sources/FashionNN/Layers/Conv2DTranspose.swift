@@ -111,6 +111,9 @@ public final class Conv2DTranspose: Layer {
         guard !overflow, area <= 1 << 30 else {
             throw LayerShapeError("output \(outH)x\(outW) is too large")
         }
+        let (batch, kernelArea, filterCount) = (Double(maxBatch), Double(kH) * Double(kW), Double(filters))
+        try checkEstimate([batch, Double(area), filterCount], [batch, Double(inputShape[0]), Double(inputShape[1]), kernelArea, filterCount],
+                          [kernelArea, filterCount, Double(inputShape[2])])
         let w = Window2D(inH: outH, inW: outW, channels: filters, kernel: kernelSize, strides: strides, padding: padding)
         // Keras' output lengths are exactly the ones whose forward Conv2D maps back to our input.
         precondition(w.outH == inputShape[0] && w.outW == inputShape[1], "transposed window does not map back to the input")

@@ -44,6 +44,8 @@ public final class Dense: Layer {
 
     public func build(inputShape: [Int], maxBatch: Int) throws {
         guard let last = inputShape.last, last > 0 else { throw LayerShapeError("needs an input with at least one axis, got \(shapeText(inputShape))") }
+        let rows = Double(maxBatch) * inputShape.dropLast().reduce(1) { $0 * Double($1) }
+        try checkEstimate([Double(last), Double(units)], [2, rows, Double(units)], [rows, Double(last)])
         self.inputShape = inputShape
         inDim = last
         rowsPerSample = inputShape.dropLast().reduce(1, *)
