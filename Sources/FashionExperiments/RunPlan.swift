@@ -195,7 +195,10 @@ public final class RunPlan {
             let spec = e.model.layers[e.model.layers.count - 1]
             throw e.error(at: spec.path, line: spec.line,
                           "outputs \(model.classes) values but the dataset has \(classes) classes"
-                          + (classNames.map { $0.count <= 30 ? " (\($0.joined(separator: ", ")))" : "" } ?? ""))
+                          + (classNames.map { $0.count <= 30 ? " (\($0.joined(separator: ", ")))" : "" } ?? "")
+                          // Keras' one-unit sigmoid for two classes: here every class has its output.
+                          + (model.classes == 1 && classes == 2
+                             ? "; a classifier here has one output per class: for two, Dense(2, softmax) with categorical cross-entropy, or Dense(2, sigmoid) with binary_crossentropy on one-hot labels" : ""))
         }
         return model
     }
