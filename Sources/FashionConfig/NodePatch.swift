@@ -52,7 +52,7 @@ public enum NodePatch {
         do {
             return (path, try Options.mergingKeys(node, file: "--set", path: path))
         } catch let c as ConfigError {
-            throw PatchError(path: path, message: c.message)
+            throw PatchError(path: c.path.isEmpty ? path : c.path, message: c.message)
         }
     }
 

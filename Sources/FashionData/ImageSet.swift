@@ -69,8 +69,6 @@ public struct ImageSet: Sendable {
                         labels: Array(labels[0..<k]), classNames: classNames)
     }
 
-    /// Keep only the given classes (original class ids) and relabel them 0..<k in the given order; classNames follow.
-    /// Examples keep their original relative order.
     /// This set's images, then `other`'s, whose classes follow this set's (its labels shifted).
     public func appending(_ other: ImageSet) -> ImageSet {
         precondition(other.shape == shape, "appending images of shape \(other.shape) to \(shape)")
@@ -79,6 +77,8 @@ public struct ImageSet: Sendable {
                         classNames: classNames + other.classNames)
     }
 
+    /// Keep only the given classes (original class ids) and relabel them 0..<k in the given order; classNames follow.
+    /// Examples keep their original relative order.
     public func selectingClasses(_ classes: [Int]) -> ImageSet {
         precondition(Set(classes).count == classes.count, "selectingClasses: duplicate class in \(classes)")
         var newID = [Int32: Int32]()

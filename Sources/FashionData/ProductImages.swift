@@ -132,8 +132,8 @@ public struct ProductLoadReport: Sendable, Codable, Equatable {
     /// Classes left out by `min_count` (name and count).
     public var droppedClasses: [String]
     /// Classes among the `top_classes` with the most image files that others with more
-    /// images that decode replaced (name and counts).
-    public var outrankedClasses: [String] = []
+    /// images that decode replaced (name and counts), and those others (name and count).
+    public var outrankedClasses: [String] = [], replacingClasses: [String] = []
     /// The kept classes and their image counts, in label order.
     public var classNames: [String]
     public var classCounts: [Int]
@@ -160,7 +160,9 @@ public struct ProductLoadReport: Sendable, Codable, Equatable {
         out.append(parts.isEmpty ? "Skipped: nothing" : "Skipped: " + parts.joined(separator: "; "))
         if recoveredRows > 0 { out.append("Recovered \(recoveredRows) rows whose productDisplayName holds unquoted commas") }
         if !droppedClasses.isEmpty { out.append("\(ProductLoadReport.droppedPrefix) \(droppedClasses.joined(separator: ", "))") }
-        if !outrankedClasses.isEmpty { out.append("\(ProductLoadReport.outrankedPrefix) \(outrankedClasses.joined(separator: ", "))") }
+        if !outrankedClasses.isEmpty {
+            out.append("\(ProductLoadReport.outrankedPrefix) \(outrankedClasses.joined(separator: ", ")); in their place: \(replacingClasses.joined(separator: ", "))")
+        }
         if let cacheFile {
             if let cacheDamage { out.append("The cache file \(cacheFile) was damaged (\(cacheDamage)); decoded the images again") }
             if cacheOutdated { out.append("The cache file \(cacheFile) was written from other versions of the source files; decoded the images again") }
@@ -345,11 +347,21 @@ public enum ProductImages {
         }
         var set: ImageSet?
         var unreadable: [String] = []
+        // The files of a set's images: its classes' rows in styles.csv's order, less the failures.
+        func keptFiles(_ classes: [String], _ failures: [String]) -> [String] {
+            let failed = Set(failures.map { f in f.range(of: ": ").map { String(f[..<$0.lowerBound]) } ?? f })
+            return selectedRows(of: classes).map(\.file).filter { !failed.contains($0) }
+        }
         if let cacheFile {
             switch ProductCache.read(cacheFile, key: cacheKey(decoded), shape: [settings.height, settings.width, 3], classNames: decoded) {
             case .hit(let cached, let failures):
-                report.cacheHit = true
-                (set, unreadable) = (cached, failures)
+                let expected = keptFiles(decoded, failures).count
+                if cached.count == expected {
+                    report.cacheHit = true
+                    (set, unreadable) = (cached, failures)
+                } else {
+                    report.cacheDamage = "it holds \(cached.count) images where its key names \(expected)"
+                }
             case .outdated:
                 report.cacheOutdated = true
             case .damaged(let why):
@@ -364,36 +376,52 @@ public enum ProductImages {
                                            stylesPath: stylesPath, threads: threads)
         }
         var images = set!
+        let fromCache = report.cacheHit
         // Top-k by usable images: a class whose images do not all decode may fall behind one
         // not decoded yet (its file count is the most it could have); decode those until the
-        // k first are all decoded.
+        // k first are all decoded. Classes below min_count take no place among the k.
         if case let .top(k) = settings.classes {
             let before = decoded
+            let size = settings.height * settings.width * 3
+            let position = Dictionary(selected.enumerated().map { ($1.file, $0) }, uniquingKeysWith: { first, _ in first })
+            var files = keptFiles(decoded, unreadable)
             var ranking: [String] = []
+            var usable: [String: Int] = [:]
             while true {
-                let usable = Dictionary(uniqueKeysWithValues: zip(images.classNames, images.classCounts))
+                usable = Dictionary(uniqueKeysWithValues: zip(images.classNames, images.classCounts))
                 let score = { (c: String) in usable[c] ?? counts[c]! }
-                ranking = counts.keys.sorted { (score($0), $1) > (score($1), $0) }
-                let missing = ranking.prefix(k).filter { usable[$0] == nil && counts[$0]! >= settings.minCount }
+                ranking = counts.keys.filter { score($0) >= settings.minCount }.sorted { (score($0), $1) > (score($1), $0) }
+                let missing = ranking.prefix(k).filter { usable[$0] == nil }
                 if missing.isEmpty { break }
-                let more = try decode(selectedRows(of: missing), classNames: missing, imagesDirectory: imagesDirectory, settings: settings,
+                let rows = selectedRows(of: missing)
+                if let needed = ImageSet.sizeBeyondHalfMemory(images: images.count + rows.count, imageBytes: size) {
+                    throw DataError(file: stylesPath, problem: "\(images.count + rows.count) images of \(settings.height)x\(settings.width)x3 need \(needed) of memory, more than half of this machine's",
+                                    remedy: "Choose a smaller data.image_size or fewer classes", key: "image_size")
+                }
+                let more = try decode(rows, classNames: missing, imagesDirectory: imagesDirectory, settings: settings,
                                       stylesPath: stylesPath, threads: threads)
-                images = images.appending(more.set)
+                // Back into styles.csv's row order, as a single decode of these classes gives.
+                let merged = images.appending(more.set), mergedFiles = files + keptFiles(missing, more.unreadable)
+                let order = mergedFiles.indices.sorted { position[mergedFiles[$0]]! < position[mergedFiles[$1]]! }
+                images = merged.subset(order)
+                files = order.map { mergedFiles[$0] }
                 unreadable += more.unreadable
                 decoded += missing
+                report.cacheHit = false
             }
             let top = Array(ranking.prefix(k))
-            // Of the k, those with too few files to be decoded; then the classes among the k
-            // with the most files that others with more usable images replaced.
-            report.droppedClasses = top.filter { counts[$0]! < settings.minCount }.map { "\($0) (\(counts[$0]!))" }
-            report.outrankedClasses = classNames.filter { !top.contains($0) }.map { c in
-                "\(c) (\(images.classCounts[images.classNames.firstIndex(of: c)!]) of its \(counts[c]!) images decode; \(k) classes have more)"
-            }
-            if !report.cacheHit || decoded != before, let cacheFile {
+            // Of the k with the most files: those with too few images that decode are dropped
+            // by min_count (kept here for keepingClassesThatDecode to report), those others
+            // outranked are replaced.
+            let short = classNames.filter { !top.contains($0) && usable[$0]! < settings.minCount }
+            report.outrankedClasses = classNames.filter { !top.contains($0) && usable[$0]! >= settings.minCount }
+                .map { "\($0) (\(usable[$0]!) of its \(counts[$0]!) images decode)" }
+            report.replacingClasses = top.filter { !classNames.contains($0) }.map { "\($0) (\(usable[$0]!))" }
+            if !fromCache || decoded != before, let cacheFile {
                 report.cacheWriteFailure = ProductCache.write(images, unreadable: unreadable, key: cacheKey(decoded), to: cacheFile)
             }
-            images = images.selectingClasses(top.compactMap { images.classNames.firstIndex(of: $0) })
-        } else if !report.cacheHit, let cacheFile {
+            images = images.selectingClasses((top + short).map { images.classNames.firstIndex(of: $0)! })
+        } else if !fromCache, let cacheFile {
             // The cache holds what decoded; which classes that leaves is decided on every load.
             report.cacheWriteFailure = ProductCache.write(images, unreadable: unreadable, key: cacheKey(decoded), to: cacheFile)
         }

@@ -107,10 +107,11 @@ public enum ModelWeights {
             }
             // The newest results are a group of repeats: one run of several seeds is not "the"
             // run to start from, and skipping to an older one would hide the newer results.
-            let seeds = ((try? fm.contentsOfDirectory(atPath: d.path)) ?? []).filter { $0.hasPrefix("seed-") }.sorted()
-            let finished = seeds.filter { FinishedRun.isFinished(d.appendingPathComponent($0).path) }
+            let finished = ((try? fm.contentsOfDirectory(atPath: d.path)) ?? []).filter { $0.hasPrefix("seed-") }
+                .filter { FinishedRun.isFinished(d.appendingPathComponent($0).path) }
+                .sorted { (Int($0.dropFirst(5)) ?? .max, $0) < (Int($1.dropFirst(5)) ?? .max, $1) }
             if let first = finished.first {
-                throw HarnessError("the newest results of \(reference) are a group of \(seeds.count) repeats (\(d.path)), not one run; "
+                throw HarnessError("the newest results of \(reference) are a group of repeats with \(finished.count) finished runs (\(d.path)), not one run; "
                                    + "name one of its runs, e.g. init_from: \(d.appendingPathComponent(first).appendingPathComponent("weights.h5").path)")
             }
         }

@@ -28,15 +28,10 @@ public final class RunPlan {
     public convenience init(experiment e: Experiment, loadData: Bool = true) throws {
         let loaded: (train: ImageSet, validation: ImageSet?, test: ImageSet, notes: [String], skipped: [SkippedProduct])?
         do { loaded = loadData ? try RunPlan.loadDatasetReporting(e) : nil } catch let c as ConfigError { throw e.attributing(c) }
-        do {
-            try self.init(experiment: e, data: loaded.map { ($0.train, $0.validation, $0.test) })
-        } catch let c as ConfigError where c.path == e.model.layers.last?.path {
-            // The last layer's outputs miss the classes the data kept: classes the loader
-            // dropped (too few images, or too few that decode) are why.
-            let dropped = loaded?.notes.filter { $0.hasPrefix(ProductLoadReport.droppedPrefix) || $0.hasPrefix(ProductLoadReport.outrankedPrefix) } ?? []
-            guard !dropped.isEmpty else { throw c }
-            throw ConfigError(file: c.file, line: c.line, path: c.path, message: c.message + "; " + dropped.joined(separator: "; "), origin: c.origin)
-        }
+        // Classes the loader dropped (too few images, or too few that decode) explain a model
+        // whose outputs miss the classes the data kept.
+        let dropped = loaded?.notes.filter { $0.hasPrefix(ProductLoadReport.droppedPrefix) } ?? []
+        try self.init(experiment: e, data: loaded.map { ($0.train, $0.validation, $0.test) }, classNotes: dropped)
         dataNotes = loaded?.notes ?? []
         dataSkipped = loaded?.skipped ?? []
     }
@@ -53,13 +48,15 @@ public final class RunPlan {
                        shuffle: e.training.shuffle, seed: e.seed, augmentation: e.data.augmentation.map { ($0, e.seed) })
     }
 
-    public convenience init(experiment e: Experiment, data: (ImageSet, ImageSet?, ImageSet)?) throws {
-        do { try self.init(unattributed: e, data: data) } catch let c as ConfigError { throw e.attributing(c) }
+    /// `classNotes`: what loading said of dropped classes, added to an error of the model's
+    /// outputs not matching the classes.
+    public convenience init(experiment e: Experiment, data: (ImageSet, ImageSet?, ImageSet)?, classNotes: [String] = []) throws {
+        do { try self.init(unattributed: e, data: data, classNotes: classNotes) } catch let c as ConfigError { throw e.attributing(c) }
     }
 
     /// The checks, with each mistake at its key or where a patch of that key was written;
     /// `Experiment.attributing` finds the patch behind a mistake between keys.
-    init(unattributed e: Experiment, data: (ImageSet, ImageSet?, ImageSet)?) throws {
+    init(unattributed e: Experiment, data: (ImageSet, ImageSet?, ImageSet)?, classNotes: [String] = []) throws {
         experiment = e
         threads = e.training.threads > 0 ? e.training.threads : ProcessInfo.processInfo.activeProcessorCount
         Parallel.workers = threads
@@ -77,7 +74,7 @@ public final class RunPlan {
             let empty = ImageSet(shape: inputShape, pixels: [], labels: [], classNames: (0..<(classes ?? 0)).map(String.init))
             (train, validation, test) = (empty, nil, empty)
         }
-        model = try RunPlan.buildModel(e, inputShape: inputShape, classes: classes, classNames: data?.0.classNames)
+        model = try RunPlan.buildModel(e, inputShape: inputShape, classes: classes, classNames: data?.0.classNames, classNotes: classNotes)
         // One replica per thread, each on its shard with single-threaded BLAS, keeps every core
         // busy in the element-wise, im2col and pooling work too; measured faster than one model
         // with multi-threaded BLAS for model_1, model_2 and model_4 alike (bench, 2 cores), so
@@ -178,7 +175,7 @@ public final class RunPlan {
     /// Builds the layers in order; a shape mistake names the file, the layer's line and shapes.
     /// `classNames`: the loaded data's, named when the model's outputs do not match them (a
     /// class the data lacks, dropped by min_count or for want of images, shows there).
-    static func buildModel(_ e: Experiment, inputShape: [Int], classes: Int?, classNames: [String]? = nil) throws -> Sequential {
+    static func buildModel(_ e: Experiment, inputShape: [Int], classes: Int?, classNames: [String]? = nil, classNotes: [String] = []) throws -> Sequential {
         let layers = try e.model.layers.map { try $0.make() }
         let loss = Losses.make(e.training.loss)!
         let maxBatch = max(e.training.batchSize, e.evaluationBatchSize)
@@ -198,7 +195,8 @@ public final class RunPlan {
                           + (classNames.map { $0.count <= 30 ? " (\($0.joined(separator: ", ")))" : "" } ?? "")
                           // Keras' one-unit sigmoid for two classes: here every class has its output.
                           + (model.classes == 1 && classes == 2
-                             ? "; a classifier here has one output per class: for two, Dense(2, softmax) with categorical cross-entropy, or Dense(2, sigmoid) with binary_crossentropy on one-hot labels" : ""))
+                             ? "; a classifier here has one output per class: for two, Dense(2, softmax) with categorical cross-entropy, or Dense(2, sigmoid) with binary_crossentropy on one-hot labels" : "")
+                          + classNotes.map { "; \($0)" }.joined())
         }
         return model
     }
@@ -282,17 +280,17 @@ public final class RunPlan {
             throw e.error(at: "data", "→ \(source)\(d.description)")
         }
         var notes = report.lines
-        // What undersampling cut every class to, and which class set that, for an empty part.
-        var undersampled: String?
+        // The set before undersampling, and what the undersampling did, for an empty part.
+        var undersampled: (before: ImageSet, what: String)?
         if case .undersample(let perClass)? = p.balance {
-            let before = zip(all.classNames, all.classCounts).filter { $0.1 > 0 }
+            let before = all
             all = p.balance!.apply(to: all, seed: e.seed)
             notes.append("Balanced by undersampling: \(all.count) images (" + zip(all.classNames, all.classCounts).map { "\($0) \($1)" }.joined(separator: ", ") + ")")
-            let target = all.classCounts.max() ?? 0
-            if perClass != nil {
-                undersampled = "undersamples every class to its per_class = \(target) image\(target == 1 ? "" : "s")"
-            } else if let smallest = before.min(by: { $0.1 < $1.1 }) {
-                undersampled = "undersamples every class to \(target) image\(target == 1 ? "" : "s"), the count of its smallest class (\(smallest.0))"
+            func images(_ n: Int) -> String { "\(n) image\(n == 1 ? "" : "s")" }
+            if let perClass {
+                undersampled = (before, "cuts every class to at most its per_class = \(images(perClass))")
+            } else if let smallest = zip(before.classNames, before.classCounts).filter({ $0.1 > 0 }).min(by: { $0.1 < $1.1 }) {
+                undersampled = (before, "cuts every class to \(images(smallest.1)), the count of its smallest class (\(smallest.0))")
             }
         }
         let split = Split.stratified(fraction: p.testFraction, seed: e.seed, stream: "test-split", of: all)
@@ -308,12 +306,15 @@ public final class RunPlan {
             notes.append("Training part balanced by oversampling: \(train.count) images")
         }
         let test = e.data.testLimit.map { split.validation.prefix($0) } ?? split.validation
-        // Too few images per class after undersampling: the balance emptied a part, not the split.
-        if let undersampled, test.count == 0 || split.train.count == 0 {
-            let parts = "training \(train.count), validation \(validation?.count ?? 0), test \(test.count)"
-            throw e.error(at: "data.balance", line: p.lines["balance"],
-                          "\(undersampled), too few to hold out both a test and a training part (parts: \(parts)); "
-                          + (p.balance?.perClass != nil ? "raise per_class" : "raise data.min_count to leave that class out, or oversample instead"))
+        // A part the split leaves empty only after undersampling: the balance emptied it.
+        if let undersampled, test.count == 0 || split.train.count == 0, undersampled.before.count > all.count {
+            let unbalanced = Split.stratified(fraction: p.testFraction, seed: e.seed, stream: "test-split", of: undersampled.before)
+            if unbalanced.train.count > 0, unbalanced.validation.count > 0 {
+                let parts = "training \(train.count), validation \(validation?.count ?? 0), test \(test.count)"
+                throw e.error(at: "data.balance", line: p.lines["balance"],
+                              "undersampling \(undersampled.what), too few to hold out both a test and a training part (parts: \(parts)); "
+                              + (p.balance?.perClass != nil ? "raise per_class" : "raise data.min_count to leave that class out, or oversample instead"))
+            }
         }
         try checkNotEmpty(e, train: train, validation: validation, test: test, of: split.train.count, heldOut: all.count)
         return (e.data.limit.map { train.prefix($0) } ?? train, validation, test, notes, report.skipped)

@@ -80,9 +80,10 @@ func reserve(_ parameters: Int, _ activations: Int) throws {
     if let problem = MemoryPlan.reserve(floats: 4 * parameters + activations) { throw LayerShapeError(problem) }
 }
 
-/// Refuses a layer whose buffers would not fit, from sizes multiplied in Double: called before
-/// the exact counts are computed in Int, which `-Ounchecked` lets wrap around for absurd
-/// shapes (a wrapped count would pass `reserve` and then fail to allocate).
+/// Refuses a layer whose sizes, multiplied in Double, are too large to count in Int: called
+/// before the exact counts are computed, which `-Ounchecked` lets wrap around for absurd
+/// shapes (a wrapped count would pass `reserve` and then fail to allocate). `reserve`, with
+/// the exact counts, decides whether a model fits.
 func checkEstimate(_ factors: [Double]...) throws {
     let floats = factors.reduce(0) { $0 + $1.reduce(1, *) }
     if let problem = MemoryPlan.check(estimatedFloats: floats) { throw LayerShapeError(problem) }

@@ -28,6 +28,9 @@ public final class Sequential {
     public let maxBatch: Int
     /// The activation the loss absorbed from the last layer; applied to logits for predictions.
     public let outputActivation: Activation
+    /// The layer whose activation ends the model: the last, or the one before trailing
+    /// Reshape/Flatten layers (the summary shows the absorbed activation there).
+    private let activationIndex: Int
     private let fromLogits: Bool
     /// The model learns to reproduce its input (an autoencoder): the loss compares the outputs
     /// with the input batch instead of labels.
@@ -81,7 +84,7 @@ public final class Sequential {
                 layer.name = k == 0 ? base : "\(base)_\(k)"
             }
             do {
-                // The input's values (each layer's estimate covers what it makes of them).
+                // The input's values can be counted (each layer's estimate covers what it makes of them).
                 try checkEstimate([Double(shardCapacity)] + shape.map(Double.init))
                 try layer.build(inputShape: shape, maxBatch: shardCapacity)
             } catch let e as LayerShapeError {
@@ -111,6 +114,7 @@ public final class Sequential {
         var endIndex = layers.count - 1
         while endIndex > 0, layers[endIndex] is Reshape || layers[endIndex] is Flatten { endIndex -= 1 }
         let end = layers[endIndex]
+        activationIndex = endIndex
         let endName = "\(end.typeName) '\(end.name)'" + (endIndex < layers.count - 1 ? " (before the last layer, which only reshapes)" : "")
         if wanted == .linear {
             // The loss takes the outputs as they are (mean squared error): nothing to fuse.
@@ -418,7 +422,7 @@ public final class Sequential {
         var rows: [(String, String, String, String)] = []
         for (i, layer) in layers.enumerated() {
             var detail = layer.summaryDetail
-            if i == layers.count - 1, outputActivation != .linear, (layer as? ActivatedLayer)?.activation == .linear,
+            if i == activationIndex, outputActivation != .linear, (layer as? ActivatedLayer)?.activation == .linear,
                !detail.hasSuffix(outputActivation.rawValue) {
                 detail += detail.isEmpty ? outputActivation.rawValue : " \(outputActivation.rawValue)"
             }

@@ -38,13 +38,17 @@ public enum MemoryPlan {
     /// Starts counting for a new model.
     public static func reset() { planned = 0 }
 
-    /// A message when `floats`, estimated in floating point before any size is computed in
-    /// Int (which the release build lets wrap around), cannot fit beside the plan so far; nil
-    /// when it may (the exact count is then reserved as usual).
+    /// Sizes beyond which a layer's counts, computed in Int, could wrap around (the release
+    /// build does not trap on overflow): 2^56 floats, millions of times any machine's memory.
+    public static let countableFloats = Double(1 << 56)
+
+    /// A message when `floats`, an estimate in floating point of a layer's largest buffers made
+    /// before its exact counts are computed in Int, is too large to count; nil otherwise (the
+    /// exact count is then reserved as usual, and decides whether the model fits).
     public static func check(estimatedFloats floats: Double) -> String? {
-        if floats.isFinite, floats * 4 + Double(planned) <= Double(limitBytes) { return nil }
-        return String(format: "needs %.4g GiB of buffers (model total so far %.1f GiB), more than the %.1f GiB allowed here (three quarters of the memory this process may use)",
-                      floats * 4 / 1_073_741_824, Double(planned) / 1_073_741_824, Double(limitBytes) / 1_073_741_824)
+        if floats.isFinite, floats <= countableFloats { return nil }
+        return String(format: "needs about %.3g GiB of buffers, more than the %.1f GiB allowed here (three quarters of the memory this process may use)",
+                      floats * 4 / 1_073_741_824, Double(limitBytes) / 1_073_741_824)
     }
 
     /// Adds `floats` to the model's plan; returns a message when the total would be too much.

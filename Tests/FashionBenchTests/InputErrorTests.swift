@@ -251,7 +251,7 @@ struct InputErrorTests {
             _ = try ModelWeights.resolve("base", resultsRoot: dir.path)
             Issue.record("a repeats group was skipped for an older run")
         } catch let e as HarnessError {
-            #expect(e.description.contains("the newest results of base are a group of 2 repeats")
+            #expect(e.description.contains("the newest results of base are a group of repeats with 2 finished runs")
                     && e.description.contains("init_from: \(group.path)/seed-0/weights.h5"), "\(e)")
         }
         // A group none of whose runs finished is passed over, as an unfinished run is.

@@ -152,10 +152,14 @@ struct NNLayers3ShapeTests {
             - {type: LeakyReLU, alpha: 0.2}
             - {type: Reshape, target_shape: [-1, 8]}
             - {type: Reshape, target_shape: [4, -1, 1]}
+            - {type: LeakyReLU, alpha: null}
+            - {type: LeakyReLU, alpha: 0.1, negative_slope: null}
         """), file: "x.yaml")
         let plan = try RunPlan(experiment: e, loadData: false)
         #expect((plan.model.layers[0] as? LeakyReLU)?.negativeSlope == 0.2)
         #expect(plan.model.layers[1].outputShape == [2, 8] && plan.model.layers[2].outputShape == [4, 4, 1])
+        // A key written null means its default, as everywhere.
+        #expect((plan.model.layers[3] as? LeakyReLU)?.negativeSlope == 0.3 && (plan.model.layers[4] as? LeakyReLU)?.negativeSlope == 0.1)
     }
 
     /// An activation the loss fuses may stand before layers that only reshape (Keras'
@@ -175,6 +179,9 @@ struct NNLayers3ShapeTests {
         let a = input.withUnsafeMutableBufferPointer { before.trainStep($0.baseAddress!, labels: labels, batch: 4) }
         let b = input.withUnsafeMutableBufferPointer { after.trainStep($0.baseAddress!, labels: labels, batch: 4) }
         #expect(a.lossSum == b.lossSum && a.lossSum > 0)
+        // The summary shows the absorbed sigmoid on the layer it came from.
+        let denseRow = before.summary(title: "t").split(separator: "\n").first { $0.hasPrefix("dense (Dense)") }
+        #expect(denseRow?.hasSuffix("sigmoid") == true, "\(String(describing: denseRow))")
         for (p, q) in zip(before.parameters, after.parameters) { #expect(p.gradient.array == q.gradient.array, "\(p.name)") }
 
         let twice = #expect(throws: ShapeError.self) {

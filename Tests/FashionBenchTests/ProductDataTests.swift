@@ -373,34 +373,46 @@ struct ProductDataTests {
     }
 
     /// `top_classes` ranks by images that decode: a class among the k with the most files that
-    /// loses images to damage gives way to the next one, decoded for the purpose; the cache
-    /// keeps both, so the second load decodes nothing and picks the same classes.
+    /// loses images to damage gives way to the next one, decoded for the purpose, and the
+    /// images stay in styles.csv's row order (as when the classes are listed); the cache keeps
+    /// every class decoded, so the second load decodes nothing and picks the same classes. One
+    /// left with fewer than min_count images that decode is dropped as min_count drops.
     @Test func topClassesRankByImagesThatDecode() throws {
         let f = try ProductFixture()
         defer { f.remove() }
         var lines = [ProductFixture.header]
-        var id = 1
-        // Topwear 6 files, Watches 5 (3 do not decode), Bags 4, Socks 1.
-        for (sub, good, bad) in [("Topwear", 6, 0), ("Watches", 2, 3), ("Bags", 4, 0), ("Socks", 1, 0)] {
-            for k in 0..<(good + bad) {
-                lines.append(ProductFixture.row(id, sub: sub))
-                if k < good { try f.writePNG(id: id) } else { try f.writeImage(id: id, bytes: [0xFF, 0xD8, 0xFF]) }
-                id += 1
-            }
+        // Topwear 6 files, Watches 5 (3 do not decode), Bags 4, Socks 1; rows interleaved.
+        var rows: [(Int, String, Bool)] = []
+        for (c, (sub, good, bad)) in [("Topwear", 6, 0), ("Watches", 2, 3), ("Bags", 4, 0), ("Socks", 1, 0)].enumerated() {
+            for k in 0..<(good + bad) { rows.append((k * 4 + c, sub, k < good)) }
+        }
+        for (id, (_, sub, good)) in rows.sorted(by: { $0.0 < $1.0 }).enumerated() {
+            lines.append(ProductFixture.row(id + 1, sub: sub))
+            if good { try f.writePNG(id: id + 1) } else { try f.writeImage(id: id + 1, bytes: [0xFF, 0xD8, 0xFF]) }
         }
         try f.writeStyles(lines)
         let cache = f.file("cache")
+        let listed = try ProductImages.load(directory: f.path, settings: ProductImageSettings(
+            classes: .rules(["Topwear", "Bags"].map { ProductClassRule(name: $0, column: "subCategory", values: [$0]) }), height: 4, width: 4),
+                                            cacheDirectory: nil).set
         let settings = ProductImageSettings(classes: .top(2), height: 4, width: 4)
         for pass in 0..<2 {
             let (set, report) = try ProductImages.load(directory: f.path, settings: settings, cacheDirectory: cache)
             #expect(set.classNames == ["Topwear", "Bags"] && report.classCounts == [6, 4], "pass \(pass): \(report.lines)")
-            #expect(report.outrankedClasses == ["Watches (2 of its 5 images decode; 2 classes have more)"], "\(report.outrankedClasses)")
+            #expect(set.labels == listed.labels && set.pixels == listed.pixels, "pass \(pass): row order")
+            #expect(report.outrankedClasses == ["Watches (2 of its 5 images decode)"] && report.replacingClasses == ["Bags (4)"])
             #expect(report.cacheHit == (pass == 1) && report.unreadableImages == 3)
-            #expect(report.lines.contains { $0.hasPrefix("Outranked in top_classes: Watches") })
+            #expect(report.lines.contains("Outranked in top_classes: Watches (2 of its 5 images decode); in their place: Bags (4)"), "\(report.lines)")
         }
         // Without damage the order is by files, as before: a third class, no outranking.
         let (three, report) = try ProductImages.load(directory: f.path, settings: ProductImageSettings(classes: .top(3), height: 4, width: 4), cacheDirectory: cache)
         #expect(three.classNames == ["Topwear", "Bags", "Watches"] && report.outrankedClasses.isEmpty && report.classCounts == [6, 4, 2])
+        // min_count 3: Watches (2 that decode) is dropped by it, and Bags takes the place.
+        var counted = settings
+        counted.minCount = 3
+        let (set, dropped) = try ProductImages.load(directory: f.path, settings: counted, cacheDirectory: cache)
+        #expect(set.classNames == ["Topwear", "Bags"] && dropped.droppedClasses == ["Watches (2 of its images decode)"] && dropped.outrankedClasses.isEmpty,
+                "\(dropped.lines)")
     }
 
     /// Rows end only at \n, \r or \r\n: other Unicode line separators are text of their field.

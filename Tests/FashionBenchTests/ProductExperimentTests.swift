@@ -166,9 +166,11 @@ struct ProductExperimentTests {
         ("test_fraction: 0.25", "test_fraction: 0.99", "Experiments/products.yaml:9: data.test_fraction leaves no training images of 60"),
         ("validation: test", "validation: 0.9999", "Experiments/products.yaml:10: data.validation leaves no training images"),
         ("cache: false", "cache: false\n  balance: {method: undersample, per_class: 1}",
-         "Experiments/products.yaml:12: data.balance undersamples every class to its per_class = 1 image, too few to hold out both a test and a training part"),
+         "Experiments/products.yaml:12: data.balance undersampling cuts every class to at most its per_class = 1 image, too few to hold out both a test and a training part"),
         ("top_classes: 2", "classes: [{name: One, column: id, values: ['100']}, Topwear, Bottomwear]\n  balance: {method: undersample}",
-         "Experiments/products.yaml:8: data.balance undersamples every class to 1 image, the count of its smallest class (One)"),
+         "Experiments/products.yaml:8: data.balance undersampling cuts every class to 1 image, the count of its smallest class (One)"),
+        ("test_fraction: 0.25", "test_fraction: 0.99\n  balance: {method: undersample, per_class: 1000}",
+         "Experiments/products.yaml:9: data.test_fraction leaves no training images of 60"),
         // Settings only the data can refute name their own key and line.
         ("top_classes: 2", "classes: [Topwear, Topwaer]", "Experiments/products.yaml:7: data.classes[1] → "),
         ("top_classes: 2", "classes:\n    - Topwear\n    - {name: Tops, column: subCat, values: Topwear}", "Experiments/products.yaml:9: data.classes[1].column → "),

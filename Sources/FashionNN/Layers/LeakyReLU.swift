@@ -32,11 +32,14 @@ public final class LeakyReLU: Layer {
 
     public convenience init(options o: Options) throws {
         // Keras 3 still takes `alpha`, the name before 3.0, for negative_slope (with a warning).
+        // A key written `null` means its default, as everywhere: both are read either way.
         if o.has("alpha") {
             if o.has("negative_slope") { throw o.error("alpha", "is Keras' old name for negative_slope; give one of the two, not both") }
+            _ = try o.optionalDouble("negative_slope")
             self.init(negativeSlope: try o.float("alpha", min: 0))
             return
         }
+        _ = try o.optionalDouble("alpha")
         self.init(negativeSlope: try o.float("negative_slope", default: Double(LeakyReLU.defaultNegativeSlope), min: 0))
     }
 
