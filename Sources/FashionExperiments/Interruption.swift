@@ -18,7 +18,18 @@ public enum Interruption {
     /// `completion`: the file that marks the directory complete (result.json for a comparison).
     public static func begin(_ directory: URL, completion: String = "metrics.json") {
         lock.lock(); defer { lock.unlock() }
+        guard !active.contains(where: { $0.directory == directory }) else { return }
         active.append((directory, completion))
+    }
+
+    /// Makes `directory` (mkdir, mode 755) and begins tracking it in one step under the lock
+    /// the signal handler takes, so a signal never finds it made but untracked (an empty
+    /// directory without failed.txt). Returns 0, or mkdir's errno.
+    public static func makeTrackedDirectory(_ directory: URL, completion: String = "metrics.json") -> Int32 {
+        lock.lock(); defer { lock.unlock() }
+        guard mkdir(directory.path, 0o755) == 0 else { return errno }
+        active.append((directory, completion))
+        return 0
     }
 
     public static func end(_ directory: URL) {
@@ -65,16 +76,22 @@ public enum Interruption {
         return directories
     }
 
-    /// For the command line: on SIGINT, SIGTERM or SIGHUP (the terminal closed), mark the
-    /// active runs, then exit with 128 + the signal's number, as a shell reports a process
-    /// killed by it. A SIGHUP ignored already (`nohup`) stays ignored.
+    /// For the command line: on SIGINT, SIGTERM or SIGHUP (the terminal closed), and the other
+    /// signals whose default is to end the process (SIGUSR1, SIGUSR2, SIGALRM, SIGXCPU), mark
+    /// the active runs, then exit with 128 + the signal's number, as a shell reports a process
+    /// killed by it. Those ignored already (SIGHUP under `nohup`) stay ignored, SIGINT and
+    /// SIGTERM aside. SIGPIPE is ignored: a closed standard output (`| head`) is a failed write,
+    /// reported, not a silent end that leaves the run unmarked.
     public static func installSignalHandlers() {
         lock.lock(); defer { lock.unlock() }
         guard sources.isEmpty else { return }
-        for (number, name) in [(SIGINT, "SIGINT"), (SIGTERM, "SIGTERM"), (SIGHUP, "SIGHUP")] {
+        signal(SIGPIPE, SIG_IGN)
+        let signals = [(SIGINT, "SIGINT"), (SIGTERM, "SIGTERM"), (SIGHUP, "SIGHUP"), (SIGUSR1, "SIGUSR1"), (SIGUSR2, "SIGUSR2"),
+                       (SIGALRM, "SIGALRM"), (SIGXCPU, "SIGXCPU")]
+        for (number, name) in signals {
             let previous = signal(number, SIG_IGN)
             // SIG_IGN is the handler address 1 (SIG_DFL, 0, imports as nil).
-            if number == SIGHUP, let previous, unsafeBitCast(previous, to: Int.self) == 1 { continue }
+            if number != SIGINT, number != SIGTERM, let previous, unsafeBitCast(previous, to: Int.self) == 1 { continue }
             let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
             source.setEventHandler {
                 // Both locks are kept until the process ends: no run completes (metrics.json)
@@ -84,7 +101,8 @@ public enum Interruption {
                 TemporaryFiles.removeAllAndHold()
                 for dir in marked { FileHandle.standardError.write(Data("Interrupted (\(name)): \(dir.path) is incomplete; failed.txt says so\n".utf8)) }
                 if marked.isEmpty { FileHandle.standardError.write(Data("Interrupted (\(name)); no run was being trained\n".utf8)) }
-                fflush(stdout)
+                // No fflush(stdout): a reader that stopped reading (a pager, Ctrl-S) would
+                // block it, and the process would never end.
                 // _exit, not exit: atexit handlers (OpenBLAS' thread shutdown) could wait on
                 // the GEMM the main thread is in.
                 _exit(128 + number)

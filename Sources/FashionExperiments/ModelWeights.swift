@@ -99,7 +99,7 @@ public enum ModelWeights {
             throw HarnessError("\(reference) does not exist (init_from takes a weights file, a run directory or an experiment name such as model_2)")
         }
         let dir = URL(fileURLWithPath: resultsRoot).appendingPathComponent(reference, isDirectory: true)
-        let runs = ((try? fm.contentsOfDirectory(atPath: dir.path)) ?? []).sorted(by: >)
+        let runs = RunDirectory.newestFirst((try? fm.contentsOfDirectory(atPath: dir.path)) ?? [])
         for run in runs {
             let d = dir.appendingPathComponent(run)
             if FinishedRun.isFinished(d.path), fm.fileExists(atPath: d.appendingPathComponent("weights.h5").path) {

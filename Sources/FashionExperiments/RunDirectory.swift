@@ -3,7 +3,10 @@ import Foundation
 /// `Results/<experiment>/<run-id>/`, claimed with an exclusive mkdir so two runs (even
 /// started in the same second, in two processes) never share or reuse an id.
 public enum RunDirectory {
-    public static func create(root: String, experiment: String, seed: UInt64, suffix: String = "", date: Date = Date()) throws -> (id: String, url: URL) {
+    /// `completion`: track the directory for interruptions from the moment it exists
+    /// (`Interruption.makeTrackedDirectory`), with this file as its mark of completion.
+    public static func create(root: String, experiment: String, seed: UInt64, suffix: String = "", date: Date = Date(),
+                              completion: String? = nil) throws -> (id: String, url: URL) {
         let parent = URL(fileURLWithPath: root).appendingPathComponent(experiment, isDirectory: true)
         try FileManager.default.createDirectory(at: parent, withIntermediateDirectories: true)
         let formatter = DateFormatter()
@@ -14,9 +17,10 @@ public enum RunDirectory {
         for attempt in 1...10_000 {
             let id = attempt == 1 ? stem : "\(stem)-\(attempt)"
             let url = parent.appendingPathComponent(id, isDirectory: true)
-            if mkdir(url.path, 0o755) == 0 { return (id, url) }
-            guard errno == EEXIST else {
-                throw RunError.cannotCreate(url.path, String(cString: strerror(errno)))
+            let failure = completion.map { Interruption.makeTrackedDirectory(url, completion: $0) } ?? (mkdir(url.path, 0o755) == 0 ? 0 : errno)
+            if failure == 0 { return (id, url) }
+            guard failure == EEXIST else {
+                throw RunError.cannotCreate(url.path, String(cString: strerror(failure)))
             }
         }
         throw RunError.cannotCreate(parent.path, "no free run id")
@@ -24,6 +28,30 @@ public enum RunDirectory {
 }
 
 extension RunDirectory {
+    /// Run ids (`YYYYMMDD-HHMMSS-seedS[-xN][-k]`), newest first: by time, then by the number
+    /// `-k` added when the id was taken in the same second (`-10` after `-9`); names that are
+    /// no run id last.
+    public static func newestFirst(_ names: [String]) -> [String] {
+        func key(_ name: String) -> (String, Int)? {
+            let parts = name.split(separator: "-", omittingEmptySubsequences: false)
+            guard parts.count >= 3, parts.count <= 5, parts[0].count == 8, parts[1].count == 6,
+                  (parts[0] + parts[1]).allSatisfy({ $0.isASCII && $0.isNumber }), parts[2].hasPrefix("seed") else { return nil }
+            var rest = parts.dropFirst(3)
+            if let group = rest.first, group.hasPrefix("x") { rest = rest.dropFirst() }
+            guard rest.count <= 1 else { return nil }
+            guard let k = rest.first else { return ("\(parts[0])-\(parts[1])", 1) }
+            return Int(k).map { ("\(parts[0])-\(parts[1])", $0) }
+        }
+        return names.sorted { a, b in
+            switch (key(a), key(b)) {
+            case let (x?, y?): return x != y ? x > y : a > b
+            case (_?, nil): return true
+            case (nil, _?): return false
+            case (nil, nil): return a > b
+            }
+        }
+    }
+
     /// Why `name` cannot name a directory of results (an experiment's or a sweep's), or nil.
     public static func nameProblem(_ name: String) -> String? {
         guard !name.isEmpty, name.count <= 100, name.allSatisfy({ $0.isLetter || $0.isNumber || "_-.".contains($0) }), !name.hasPrefix(".") else {

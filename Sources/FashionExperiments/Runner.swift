@@ -39,7 +39,9 @@ public enum Runner {
                            liveProgress: Bool? = nil) throws -> RunResult {
         let e = plan.experiment
         log(plan.model.summary(title: e.name))
-        let (runID, dir) = try RunDirectory.create(root: resultsRoot ?? e.outputDirectory, experiment: e.name, seed: e.seed)
+        let (runID, dir) = try RunDirectory.create(root: resultsRoot ?? e.outputDirectory, experiment: e.name, seed: e.seed,
+                                                   completion: "metrics.json")
+        defer { Interruption.end(dir) }
         log("Run \(runID): \(dir.path)")
         return try execute(plan, directory: dir, runID: runID, log: log, liveProgress: liveProgress)
     }
@@ -72,12 +74,12 @@ public enum Runner {
         let first = try RunPlan(experiment: experiments[0])
         log(first.model.summary(title: experiment.name))
         let (groupID, group) = try RunDirectory.create(root: resultsRoot ?? experiment.outputDirectory, experiment: experiment.name,
-                                                      seed: experiment.seed, suffix: "x\(experiment.repeats)")
+                                                      seed: experiment.seed, suffix: "x\(experiment.repeats)", completion: "summary.json")
+        defer { Interruption.end(group) }
         log("Repeats \(groupID): \(experiment.repeats) runs, seeds \(seeds.first!)…\(seeds.last!), in \(group.path)")
         try ResultFiles.write(experiment.resolvedYAML, to: group.appendingPathComponent("experiment.yaml"))
-        // The group, like each run, says why it is incomplete: a seed that failed, or a signal.
-        Interruption.begin(group, completion: "summary.json")
-        defer { Interruption.end(group) }
+        // The group, like each run, says why it is incomplete: a seed that failed, or a signal
+        // (it is tracked from its creation).
         var runs: [RunResult] = []
         var current = experiments[0].seed
         do {
@@ -85,7 +87,8 @@ public enum Runner {
                 current = e.seed
                 let plan = k == 0 ? first : try RunPlan(experiment: e)
                 let dir = group.appendingPathComponent("seed-\(e.seed)", isDirectory: true)
-                try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: false)
+                let failure = Interruption.makeTrackedDirectory(dir)
+                guard failure == 0 else { throw RunError.cannotCreate(dir.path, String(cString: strerror(failure))) }
                 log("Repeat \(k + 1)/\(experiment.repeats), seed \(e.seed)")
                 runs.append(try execute(plan, directory: dir, runID: "\(groupID)/seed-\(e.seed)", log: log, liveProgress: liveProgress))
             }
@@ -136,6 +139,7 @@ public enum Runner {
             try ResultFiles.write(historyCSV(rows), to: dir.appendingPathComponent("history.csv"))
         }
         let trainSeconds = Trainer.seconds(since: t0)
+        if let failure = callbacks.lazy.compactMap({ ($0 as? ModelCheckpoint)?.saveFailure }).first { throw HarnessError(failure) }
         // weights.h5 holds the run's trained weights: the checkpoint's best when one saved
         // them, else the final ones (what init_from: of a later experiment loads).
         if !callbacks.contains(where: { ($0 as? ModelCheckpoint)?.savedEpoch != nil }) {

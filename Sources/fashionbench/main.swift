@@ -192,9 +192,9 @@ struct CompareRuns: ParsableCommand {
             // The directory first: twenty trainings must not end in "cannot write the result".
             // result.json is written last; a comparison without it failed (failed.txt says why).
             let data = try Compare.fiveByTwoData(a, b, limit: limit)
-            let (id, dir) = try RunDirectory.create(root: results, experiment: "\(a.name)-vs-\(b.name)", seed: seed, suffix: "5x2cv")
             Interruption.installSignalHandlers()
-            Interruption.begin(dir, completion: "result.json")
+            let (id, dir) = try RunDirectory.create(root: results, experiment: "\(a.name)-vs-\(b.name)", seed: seed, suffix: "5x2cv",
+                                                    completion: "result.json")
             defer { Interruption.end(dir) }
             let object: [String: Any]
             do {

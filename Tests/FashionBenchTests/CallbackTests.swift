@@ -173,6 +173,29 @@ import FashionReports
         }
     }
 
+    /// A checkpoint that cannot be written stops training and says why (the run then fails),
+    /// and the best value is not taken as saved.
+    @Test func aCheckpointThatCannotBeSavedStopsTraining() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fashionbench-ckpt-fail-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir.appendingPathComponent("weights.h5"), withIntermediateDirectories: true)  // a directory in its place
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let t = try trainer()
+        let checkpoint = ModelCheckpoint(.init(), directory: dir)
+        checkpoint.onTrainBegin(t)
+        checkpoint.onEpochEnd(0, logs: ["val_loss": 0.5], trainer: t)
+        #expect(t.stopTraining && checkpoint.savedEpoch == nil)
+        #expect(checkpoint.saveFailure?.hasPrefix("ModelCheckpoint could not save epoch 1's weights to \(dir.path)/weights.h5") == true,
+                "\(String(describing: checkpoint.saveFailure))")
+    }
+
+    /// init_from's "newest run": by time, then by the number a second id of the same second got.
+    @Test func newestRunIdsFirst() {
+        let ids = ["20260101-000000-seed0-9", "20260101-000000-seed0-10", "20260101-000000-seed0", "20251231-235959-seed3-x2",
+                   "notes", "20260101-000001-seed1-x3"]
+        #expect(RunDirectory.newestFirst(ids) == ["20260101-000001-seed1-x3", "20260101-000000-seed0-10", "20260101-000000-seed0-9",
+                                                  "20260101-000000-seed0", "20251231-235959-seed3-x2", "notes"])
+    }
+
     @Test func modelCheckpointAndInitFrom() throws {
         guard FileManager.default.fileExists(atPath: FashionMNIST.defaultDirectory + "/t10k-labels-idx1-ubyte.gz") else { return }
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("fashionbench-ckpt-\(UUID().uuidString)")

@@ -29,6 +29,9 @@ public final class ModelCheckpoint: Callback {
     /// The best monitored value saved so far, or the initial threshold; nil before either.
     public private(set) var best: Double?
     public private(set) var savedEpoch: Int?
+    /// Why a save failed: training stops there and the run fails (as Keras' callback raises),
+    /// rather than end with weights.h5 older than the best it reports.
+    public private(set) var saveFailure: String?
 
     public init(_ settings: Settings, directory: URL) {
         self.settings = settings
@@ -40,20 +43,22 @@ public final class ModelCheckpoint: Callback {
     public func onTrainBegin(_ trainer: Trainer) {
         best = settings.initialValueThreshold
         savedEpoch = nil
+        saveFailure = nil
     }
 
     public func onEpochEnd(_ epoch: Int, logs: [String: Double], trainer: Trainer) {
         if settings.saveBestOnly {
             guard let current = logs[settings.monitor], comparison.improves(current, over: best) else { return }
-            best = current
             trainer.log(String(format: "Epoch %d: %@ improved to %.5f, saving weights to %@", epoch + 1, settings.monitor, current, file.path))
+            best = current
         }
         do {
             try ModelWeights.save(trainer.model, to: file, attributes: ["epoch": String(epoch + 1), "monitor": settings.monitor,
                                                                       "value": logs[settings.monitor].map { "\($0)" } ?? ""])
             savedEpoch = epoch
         } catch {
-            trainer.log("warning: could not save \(file.path): \(error)")
+            saveFailure = "ModelCheckpoint could not save epoch \(epoch + 1)'s weights to \(file.path): \(error)"
+            trainer.stopTraining = true
         }
     }
 }
