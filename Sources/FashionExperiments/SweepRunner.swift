@@ -150,6 +150,26 @@ public enum SweepRunner {
     /// `--collect` knows a shard of an edited `set:` or base file.
     static let unstableColumns = ["train_seconds", "run_directory", "settings", "error"]
 
+    /// What a shard's row holds that `row` never writes, or nil: a trial that ran has at least
+    /// one seed, finite numbers (accuracies in [0, 1], a whole positive epochs_run) and no
+    /// error; a failed one has its reason and no results.
+    static func rowProblem(_ row: [String], statusColumn: Int) -> String? {
+        let ok = row[statusColumn] == "ok"
+        guard let seeds = Int(row[statusColumn + 1]), seeds >= (ok ? 1 : 0) else { return "has seeds = '\(row[statusColumn + 1])'" }
+        let error = row[row.count - 1]
+        if ok != error.isEmpty { return ok ? "is ok but has an error ('\(error.prefix(60))')" : "failed but gives no reason" }
+        for (k, column) in (resultColumns + ["the metric's sd"]).enumerated() {
+            let text = row[statusColumn + 2 + k]
+            if text.isEmpty { continue }
+            guard ok else { return "failed but has \(column) = '\(text)'" }
+            guard let v = Double(text), v.isFinite else { return "has \(column) = '\(text)', not a finite number" }
+            if column.hasSuffix("accuracy"), !(0...1).contains(v) { return "has \(column) = \(text), outside [0, 1]" }
+            if column == "epochs_run", v < 1 || v != v.rounded() && seeds == 1 { return "has epochs_run = \(text)" }
+            if k == resultColumns.count, v < 0 { return "has a negative standard deviation (\(text))" }
+        }
+        return nil
+    }
+
     static func row(_ trial: Sweep.Trial, status: String, seeds: Int, results: [String: Double], spread: Double?, runDirectory: String,
                     settings: String, error: String) -> [String] {
         let values: [String] = resultColumns.map { key in
@@ -252,10 +272,15 @@ public enum SweepRunner {
         let statusColumn = 1 + sweep.keys.count
         let settingsColumn = expectedHeader.count - 2
         let trialsByID = Dictionary(uniqueKeysWithValues: sweep.trials.map { ($0.id, $0) })
-        var byTrial: [String: [String]] = [:]
+        var byTrial: [String: [String]] = [:], shardOf: [String: String] = [:]
         for (name, shard) in shardFiles {
             let url = dir.appendingPathComponent(name)
-            let reader = try CSVReader(string: try String(contentsOf: url, encoding: .utf8), hasHeaderRow: true)
+            let reader: CSVReader
+            do {
+                reader = try CSVReader(string: try String(contentsOf: url, encoding: .utf8), hasHeaderRow: true)
+            } catch {
+                throw HarnessError("\(url.path) cannot be read as a shard's CSV (\(FileProblem.reason(error, path: url.path))); move it away and run that shard again")
+            }
             guard reader.headerRow == expectedHeader else {
                 let header = reader.headerRow ?? []
                 let missing = expectedHeader.filter { !header.contains($0) }, extra = header.filter { !expectedHeader.contains($0) }
@@ -283,7 +308,13 @@ public enum SweepRunner {
                 guard ["ok", "failed"].contains(row[statusColumn]) else {
                     throw HarnessError("\(url.path): \(trial.id) has status '\(row[statusColumn])', not ok or failed")
                 }
-                guard byTrial[row[0]] == nil else { throw HarnessError("\(url.path): \(row[0]) appears in two shards") }
+                if let problem = rowProblem(row, statusColumn: statusColumn) {
+                    throw HarnessError("\(url.path): \(trial.id) \(problem): an edited or damaged shard; move it away and run that shard again")
+                }
+                guard byTrial[row[0]] == nil else {
+                    throw HarnessError("\(url.path): \(row[0]) appears \(shardOf[row[0]] == name ? "twice in it" : "in two shards (also in \(shardOf[row[0]]!))")")
+                }
+                shardOf[row[0]] = name
                 byTrial[row[0]] = row
             }
         }

@@ -544,6 +544,26 @@ struct ResultsWorkflowTests {
         let runs = try String(contentsOf: sweepDir.appendingPathComponent("sweep_runs.csv"), encoding: .utf8)
         #expect(runs.contains("\ntrial-002,0.003,failed,1,,,,,,,,,,,/r/2,\(fp[2]),training diverged in epoch 1: the loss is not finite\n"))
 
+        // Rows a shard run never writes: an edited or damaged shard is refused, named.
+        let shard0 = sweepDir.appendingPathComponent("shard-0-of-2.csv")
+        let sound = try String(contentsOf: shard0, encoding: .utf8)
+        for (old, new, problem) in [("ok,1,0.5,1.2", "ok,1,abc,1.2", "has test_accuracy = 'abc', not a finite number"),
+                                  ("ok,1,0.5,1.2", "ok,1,5.0,1.2", "has test_accuracy = 5.0, outside [0, 1]"),
+                                  ("ok,1,0.5,1.2", "ok,0,0.5,1.2", "has seeds = '0'"),
+                                  ("0.003,failed,1,,", "0.003,failed,1,0.9,", "failed but has test_accuracy = '0.9'"),
+                                  ("0.003,failed,", "0.003,ok,", "is ok but has an error"),
+                                  ("\"training diverged in epoch 1: the loss is not finite\"", "", "failed but gives no reason")] {
+            try sound.replacingOccurrences(of: old, with: new).write(to: shard0, atomically: true, encoding: .utf8)
+            #expect { try SweepRunner.collect(try Sweep.load(file: file.path), root: root.path, log: { _ in }) } throws: {
+                "\($0)".hasPrefix("\(shard0.path): trial-00") && "\($0)".contains(problem)
+            }
+        }
+        try (sound + sound.split(separator: "\n")[1] + "\n").write(to: shard0, atomically: true, encoding: .utf8)
+        #expect { try SweepRunner.collect(try Sweep.load(file: file.path), root: root.path, log: { _ in }) } throws: { "\($0)".contains("trial-000 appears twice in it") }
+        try Data().write(to: shard0)
+        #expect { try SweepRunner.collect(try Sweep.load(file: file.path), root: root.path, log: { _ in }) } throws: { "\($0)".hasPrefix("\(shard0.path) cannot be read as a shard's CSV") }
+        try sound.write(to: shard0, atomically: true, encoding: .utf8)
+
         // No trial with a value: nothing is called best.
         try FileManager.default.removeItem(at: sweepDir.appendingPathComponent("shard-1-of-2.csv"))
         try (header + "trial-001,0.002,failed,1,,,,,,,,,,,/r/1,\(fp[1]),diverged\ntrial-003,0.004,failed,1,,,,,,,,,,,/r/3,\(fp[3]),diverged\n")
