@@ -22,11 +22,12 @@ public enum TemporaryFiles {
         lock.withLock { _ = paths.remove(path) }
     }
 
-    /// For the signal handler, just before the process ends: deletes every file still being
-    /// written and keeps the lock, so the threads still running start no other.
+    /// For the signal handler, just before the process ends: deletes every file (or scratch
+    /// directory) still being written and keeps the lock, so the threads still running start
+    /// no other.
     public static func removeAllAndHold() {
         lock.lock()
-        for path in paths { unlink(path) }
+        for path in paths where unlink(path) != 0 { try? FileManager.default.removeItem(atPath: path) }
         paths.removeAll()
     }
 

@@ -48,10 +48,21 @@ public enum Gnuplot {
         let name = "fashionbench-gnuplot-\(UUID().uuidString)"
         let candidates = [FileManager.default.temporaryDirectory.appendingPathComponent(name), URL(fileURLWithPath: "/tmp").appendingPathComponent(name),
                           directory.appendingPathComponent("." + name)]
-        guard let scratch = candidates.first(where: { (try? FileManager.default.createDirectory(at: $0, withIntermediateDirectories: false)) != nil }) else {
+        // Private (0700), and removed by an interruption too (`TemporaryFiles`).
+        var made: URL?
+        for url in candidates where made == nil {
+            let created = TemporaryFiles.create(url.path) {
+                (try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])) != nil
+            }
+            if created { made = url } else { TemporaryFiles.unregister(url.path) }
+        }
+        guard let scratch = made else {
             return "cannot create a directory for gnuplot's output in \(FileManager.default.temporaryDirectory.path), /tmp or \(directory.path); \(rerun)"
         }
-        defer { try? FileManager.default.removeItem(at: scratch) }
+        defer {
+            try? FileManager.default.removeItem(at: scratch)
+            TemporaryFiles.unregister(scratch.path)
+        }
         let errorsURL = scratch.appendingPathComponent("gnuplot.err")
         _ = FileManager.default.createFile(atPath: errorsURL.path, contents: nil)
         guard let errors = try? FileHandle(forWritingTo: errorsURL) else { return "cannot capture gnuplot's errors; \(rerun)" }
