@@ -42,22 +42,25 @@ public enum ResultsIndex {
         var rows: [Row] = []
         var skipped: [String] = []
         var seen = Set<String>()
+        // Runs by the experiment their metrics.json names (a folder reached through a link of
+        // another name is no other experiment), else by their folder.
+        var runsOf: [String: [(settings: [String: String], metrics: [String: Any])]] = [:]
         for name in experiments.sorted() where !reservedNames.contains(name) {
             let dir = rootURL.appendingPathComponent(name, isDirectory: true)
-            var runs: [(settings: [String: String], metrics: [String: Any])] = []
             for metricsFile in metricsFiles(under: dir, depth: 2, unreadable: { skipped.append("\($0.path): cannot be read (\($1)); its runs are not counted") }) {
                 // A run reached twice (a symbolic link to it, or to a directory above it) counts once.
                 guard seen.insert(metricsFile.resolvingSymlinksInPath().path).inserted else { continue }
                 switch read(metricsFile) {
                 case .success(let values):
-                    do { runs.append((try RunSettings.of(runDirectory: metricsFile.deletingLastPathComponent()), values)) } catch {
+                    let experiment = (values["experiment"] as? String).flatMap { RunDirectory.nameProblem($0) == nil ? $0 : nil } ?? name
+                    do { runsOf[experiment, default: []].append((try RunSettings.of(runDirectory: metricsFile.deletingLastPathComponent()), values)) } catch {
                         skipped.append("\(metricsFile.path): its run's settings are unknown: \(error)")
                     }
                 case .failure(let problem): skipped.append("\(metricsFile.path): \(problem.description)")
                 }
             }
-            rows += variantRows(experiment: name, runs: runs)
         }
+        for name in runsOf.keys.sorted() { rows += variantRows(experiment: name, runs: runsOf[name]!) }
         func mean(_ v: [Double]) -> Double? { v.isEmpty ? nil : v.reduce(0, +) / Double(v.count) }
         // Plain decimals, but no 300-digit number from a damaged file.
         func f(_ v: Double?, _ format: String) -> String { v.map { abs($0) < 1e9 ? String(format: format, $0) : String(format: "%.4g", $0) } ?? "" }

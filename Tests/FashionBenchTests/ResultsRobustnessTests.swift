@@ -191,6 +191,9 @@ extension ResultsWorkflowTests {
         _ = try Runner.run(try Experiment.load(file: file.path, patches: [("data.test_limit", Node("200", Tag(.int)))]),
                            resultsRoot: results.path, log: { _ in }, liveProgress: false)
         try fm.createSymbolicLink(atPath: results.appendingPathComponent("quick/latest").path, withDestinationPath: first.path)
+        // A link to the experiment's folder under another name, sorting first: the runs are
+        // still quick's, named by their metrics.json.
+        try fm.createSymbolicLink(atPath: results.appendingPathComponent("a_alias").path, withDestinationPath: results.appendingPathComponent("quick").path)
         // A run of an older version, whose experiment.yaml lacks a key added since (filled with
         // its default when read), is the same experiment; one whose experiment.yaml is damaged
         // has unknown settings and is left out, named.
