@@ -22,12 +22,12 @@ public enum Interruption {
         active.append((directory, completion))
     }
 
-    /// Makes `directory` (mkdir, mode 755) and begins tracking it in one step under the lock
-    /// the signal handler takes, so a signal never finds it made but untracked (an empty
-    /// directory without failed.txt). Returns 0, or mkdir's errno.
-    public static func makeTrackedDirectory(_ directory: URL, completion: String = "metrics.json") -> Int32 {
+    /// Makes `directory` (mkdir with `mode`, less the umask) and begins tracking it in one step
+    /// under the lock the signal handler takes, so a signal never finds it made but untracked
+    /// (an empty directory without failed.txt). Returns 0, or mkdir's errno.
+    public static func makeTrackedDirectory(_ directory: URL, completion: String = "metrics.json", mode: mode_t = 0o755) -> Int32 {
         lock.lock(); defer { lock.unlock() }
-        guard mkdir(directory.path, 0o755) == 0 else { return errno }
+        guard mkdir(directory.path, mode) == 0 else { return errno }
         active.append((directory, completion))
         return 0
     }
@@ -99,8 +99,11 @@ public enum Interruption {
                 lock.lock()
                 let marked = markUnfinished(reason: "received \(name)")
                 TemporaryFiles.removeAllAndHold()
-                for dir in marked { FileHandle.standardError.write(Data("Interrupted (\(name)): \(dir.path) is incomplete; failed.txt says so\n".utf8)) }
-                if marked.isEmpty { FileHandle.standardError.write(Data("Interrupted (\(name)); no run was being trained\n".utf8)) }
+                // write(2), whose failure (stderr a closed pipe, its reader gone first) is ignored;
+                // FileHandle.write would trap on it.
+                func say(_ text: String) { _ = text.utf8CString.withUnsafeBufferPointer { write(STDERR_FILENO, $0.baseAddress, $0.count - 1) } }
+                for dir in marked { say("Interrupted (\(name)): \(dir.path) is incomplete; failed.txt says so\n") }
+                if marked.isEmpty { say("Interrupted (\(name)); no run was being trained\n") }
                 // No fflush(stdout): a reader that stopped reading (a pager, Ctrl-S) would
                 // block it, and the process would never end.
                 // _exit, not exit: atexit handlers (OpenBLAS' thread shutdown) could wait on

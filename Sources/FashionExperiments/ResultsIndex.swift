@@ -42,8 +42,10 @@ public enum ResultsIndex {
         var rows: [Row] = []
         var skipped: [String] = []
         var seen = Set<String>()
-        // Runs by the experiment their metrics.json names (a folder reached through a link of
-        // another name is no other experiment), else by their folder.
+        // Runs by the folder under the results directory they really live in (one reached
+        // through a link of another name is no other experiment); runs elsewhere, by the folder
+        // that leads to them.
+        let realRoot = rootURL.resolvingSymlinksInPath().path + "/"
         var runsOf: [String: [(settings: [String: String], metrics: [String: Any])]] = [:]
         for name in experiments.sorted() where !reservedNames.contains(name) {
             let dir = rootURL.appendingPathComponent(name, isDirectory: true)
@@ -52,7 +54,9 @@ public enum ResultsIndex {
                 guard seen.insert(metricsFile.resolvingSymlinksInPath().path).inserted else { continue }
                 switch read(metricsFile) {
                 case .success(let values):
-                    let experiment = (values["experiment"] as? String).flatMap { RunDirectory.nameProblem($0) == nil ? $0 : nil } ?? name
+                    let real = metricsFile.resolvingSymlinksInPath().path
+                    let folder = real.hasPrefix(realRoot) ? real.dropFirst(realRoot.count).split(separator: "/").first.map(String.init) : nil
+                    let experiment = folder.flatMap { reservedNames.contains($0) ? nil : $0 } ?? name
                     do { runsOf[experiment, default: []].append((try RunSettings.of(runDirectory: metricsFile.deletingLastPathComponent()), values)) } catch {
                         skipped.append("\(metricsFile.path): its run's settings are unknown: \(error)")
                     }

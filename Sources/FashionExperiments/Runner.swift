@@ -77,7 +77,12 @@ public enum Runner {
                                                       seed: experiment.seed, suffix: "x\(experiment.repeats)", completion: "summary.json")
         defer { Interruption.end(group) }
         log("Repeats \(groupID): \(experiment.repeats) runs, seeds \(seeds.first!)…\(seeds.last!), in \(group.path)")
-        try ResultFiles.write(experiment.resolvedYAML, to: group.appendingPathComponent("experiment.yaml"))
+        do {
+            try ResultFiles.write(experiment.resolvedYAML, to: group.appendingPathComponent("experiment.yaml"))
+        } catch {
+            try? ResultFiles.write("\(error)\n", to: group.appendingPathComponent("failed.txt"))
+            throw error
+        }
         // The group, like each run, says why it is incomplete: a seed that failed, or a signal
         // (it is tracked from its creation).
         var runs: [RunResult] = []
@@ -87,7 +92,7 @@ public enum Runner {
                 current = e.seed
                 let plan = k == 0 ? first : try RunPlan(experiment: e)
                 let dir = group.appendingPathComponent("seed-\(e.seed)", isDirectory: true)
-                let failure = Interruption.makeTrackedDirectory(dir)
+                let failure = Interruption.makeTrackedDirectory(dir, mode: 0o777)  // as FileManager made them before
                 guard failure == 0 else { throw RunError.cannotCreate(dir.path, String(cString: strerror(failure))) }
                 log("Repeat \(k + 1)/\(experiment.repeats), seed \(e.seed)")
                 runs.append(try execute(plan, directory: dir, runID: "\(groupID)/seed-\(e.seed)", log: log, liveProgress: liveProgress))

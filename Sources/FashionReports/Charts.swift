@@ -51,9 +51,7 @@ public enum Gnuplot {
         // Private (0700), and removed by an interruption too (`TemporaryFiles`).
         var made: URL?
         for url in candidates where made == nil {
-            let created = TemporaryFiles.create(url.path) {
-                (try? FileManager.default.createDirectory(at: url, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])) != nil
-            }
+            let created = TemporaryFiles.create(url.path) { mkdir(url.path, 0o700) == 0 }  // private from the start
             if created { made = url } else { TemporaryFiles.unregister(url.path) }
         }
         guard let scratch = made else {

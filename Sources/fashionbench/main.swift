@@ -198,7 +198,7 @@ struct CompareRuns: ParsableCommand {
             defer { Interruption.end(dir) }
             let object: [String: Any]
             do {
-                let (r, _, table) = try Compare.fiveByTwo(a, b, data: data, seed: seed, log: { if !json { print($0) } })
+                let (r, _, table) = try Compare.fiveByTwo(a, b, data: data, seed: seed, log: { if !json { print($0); fflush(stdout) } })
                 try ResultFiles.write(table, to: dir.appendingPathComponent("folds.csv"))
                 object = ["experiment_a": a.name, "experiment_b": b.name, "t": r.t.isNaN ? NSNull() : (r.t.isFinite ? r.t as Any : (r.t > 0 ? "inf" : "-inf")),
                           "p_value": r.pValue, "degrees_of_freedom": r.degreesOfFreedom, "variances": r.variances,
