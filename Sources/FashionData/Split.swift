@@ -15,6 +15,14 @@ public enum Split {
     /// (seed, labels).
     /// `stream` names an independent random stream (the test split and the validation split of
     /// one experiment must not draw the same numbers); nil is the validation split's stream.
+    /// How many of a class of `count` images the stratified split holds out: the nearest whole
+    /// share, at least one of a class of two or more.
+    public static func heldOut(fraction: Double, of count: Int) -> Int {
+        var k = Int((fraction * Double(count)).rounded(.toNearestOrAwayFromZero))
+        if fraction > 0 && count >= 2 { k = max(k, 1) }
+        return min(k, count)
+    }
+
     public static func stratified(fraction: Double, seed: UInt64, stream: String? = nil, of set: ImageSet) -> (train: ImageSet, validation: ImageSet) {
         precondition(fraction >= 0 && fraction <= 1, "Split.stratified: fraction \(fraction) not in 0...1")
         var byClass = [Int32: [Int]]()
@@ -24,9 +32,7 @@ public enum Split {
         var isValidation = [Bool](repeating: false, count: set.count)
         for label in byClass.keys.sorted() {
             var members = byClass[label]!
-            var k = Int((fraction * Double(members.count)).rounded(.toNearestOrAwayFromZero))
-            if fraction > 0 && members.count >= 2 { k = max(k, 1) }
-            k = min(k, members.count)
+            let k = heldOut(fraction: fraction, of: members.count)
             generator.shuffle(&members)
             for i in members.prefix(k) { isValidation[i] = true }
         }

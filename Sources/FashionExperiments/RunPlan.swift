@@ -280,16 +280,16 @@ public final class RunPlan {
             throw e.error(at: "data", "→ \(source)\(d.description)")
         }
         var notes = report.lines
-        // The set before undersampling, and what the undersampling did, for an empty part.
-        var undersampled: (before: ImageSet, what: String)?
+        // The class counts before undersampling, and what it did, for an empty part.
+        var undersampled: (before: [Int], what: String)?
         if case .undersample(let perClass)? = p.balance {
-            let before = all
+            let names = all.classNames, before = all.classCounts
             all = p.balance!.apply(to: all, seed: e.seed)
             notes.append("Balanced by undersampling: \(all.count) images (" + zip(all.classNames, all.classCounts).map { "\($0) \($1)" }.joined(separator: ", ") + ")")
             func images(_ n: Int) -> String { "\(n) image\(n == 1 ? "" : "s")" }
             if let perClass {
                 undersampled = (before, "cuts every class to at most its per_class = \(images(perClass))")
-            } else if let smallest = zip(before.classNames, before.classCounts).filter({ $0.1 > 0 }).min(by: { $0.1 < $1.1 }) {
+            } else if let smallest = zip(names, before).filter({ $0.1 > 0 }).min(by: { $0.1 < $1.1 }) {
                 undersampled = (before, "cuts every class to \(images(smallest.1)), the count of its smallest class (\(smallest.0))")
             }
         }
@@ -307,9 +307,9 @@ public final class RunPlan {
         }
         let test = e.data.testLimit.map { split.validation.prefix($0) } ?? split.validation
         // A part the split leaves empty only after undersampling: the balance emptied it.
-        if let undersampled, test.count == 0 || split.train.count == 0, undersampled.before.count > all.count {
-            let unbalanced = Split.stratified(fraction: p.testFraction, seed: e.seed, stream: "test-split", of: undersampled.before)
-            if unbalanced.train.count > 0, unbalanced.validation.count > 0 {
+        if let undersampled, test.count == 0 || split.train.count == 0, undersampled.before.reduce(0, +) > all.count {
+            let heldOut = undersampled.before.map { Split.heldOut(fraction: p.testFraction, of: $0) }
+            if heldOut.reduce(0, +) > 0, zip(undersampled.before, heldOut).contains(where: { $0 > $1 }) {
                 let parts = "training \(train.count), validation \(validation?.count ?? 0), test \(test.count)"
                 throw e.error(at: "data.balance", line: p.lines["balance"],
                               "undersampling \(undersampled.what), too few to hold out both a test and a training part (parts: \(parts)); "
