@@ -332,7 +332,16 @@ public enum ProductImages {
             let wanted = Set(classes)
             return selected.filter { wanted.contains($0.name) }
         }
+        // The key stats every image file: computed once per list of classes (a lookup, then the
+        // write of what a miss decoded, use the same).
+        var lastKey: (classes: [String], key: String)?
         func cacheKey(_ classes: [String]) -> String {
+            if let lastKey, lastKey.classes == classes { return lastKey.key }
+            let key = stampedKey(classes)
+            lastKey = (classes, key)
+            return key
+        }
+        func stampedKey(_ classes: [String]) -> String {
             let classIndex = Dictionary(uniqueKeysWithValues: classes.enumerated().map { ($1, $0) })
             var key = configuration + "styles.csv \(fileStamp(stylesPath))\n" + classes.joined(separator: "\n") + "\n"
             for c in selectedRows(of: classes) { key += "\(c.file) \(classIndex[c.name]!) \(fileStamp((imagesDirectory as NSString).appendingPathComponent(c.file)))\n" }
@@ -349,7 +358,7 @@ public enum ProductImages {
         var unreadable: [String] = []
         // The files of a set's images: its classes' rows in styles.csv's order, less the failures.
         func keptFiles(_ classes: [String], _ failures: [String]) -> [String] {
-            let failed = Set(failures.map { f in f.range(of: ": ").map { String(f[..<$0.lowerBound]) } ?? f })
+            let failed = Set(failures.map { failedFile($0).file })
             return selectedRows(of: classes).map(\.file).filter { !failed.contains($0) }
         }
         if let cacheFile {
@@ -382,7 +391,6 @@ public enum ProductImages {
         // k first are all decoded. Classes below min_count take no place among the k.
         if case let .top(k) = settings.classes {
             let before = decoded
-            let size = settings.height * settings.width * 3
             let position = Dictionary(selected.enumerated().map { ($1.file, $0) }, uniquingKeysWith: { first, _ in first })
             var files = keptFiles(decoded, unreadable)
             var ranking: [String] = []
@@ -393,13 +401,8 @@ public enum ProductImages {
                 ranking = counts.keys.filter { score($0) >= settings.minCount }.sorted { (score($0), $1) > (score($1), $0) }
                 let missing = ranking.prefix(k).filter { usable[$0] == nil }
                 if missing.isEmpty { break }
-                let rows = selectedRows(of: missing)
-                if let needed = ImageSet.sizeBeyondHalfMemory(images: images.count + rows.count, imageBytes: size) {
-                    throw DataError(file: stylesPath, problem: "\(images.count + rows.count) images of \(settings.height)x\(settings.width)x3 need \(needed) of memory, more than half of this machine's",
-                                    remedy: "Choose a smaller data.image_size or fewer classes", key: "image_size")
-                }
-                let more = try decode(rows, classNames: missing, imagesDirectory: imagesDirectory, settings: settings,
-                                      stylesPath: stylesPath, threads: threads)
+                let more = try decode(selectedRows(of: missing), classNames: missing, imagesDirectory: imagesDirectory, settings: settings,
+                                      stylesPath: stylesPath, threads: threads, alongside: images.count)
                 // Back into styles.csv's row order, as a single decode of these classes gives.
                 let merged = images.appending(more.set), mergedFiles = files + keptFiles(missing, more.unreadable)
                 let order = mergedFiles.indices.sorted { position[mergedFiles[$0]]! < position[mergedFiles[$1]]! }
@@ -433,13 +436,14 @@ public enum ProductImages {
     }
 
     /// Decodes and resizes `chosen` in parallel, each image into its own slot; labels index
-    /// `classNames`. Returns what decoded and the failures ("<file>: reason").
+    /// `classNames`. Returns what decoded and the failures ("<file>: reason"). `alongside`:
+    /// images of this size already held, which the memory check counts too.
     static func decode(_ chosen: [(id: Int, file: String, name: String, line: Int)], classNames: [String], imagesDirectory: String,
-                       settings: ProductImageSettings, stylesPath: String, threads: Int) throws -> (set: ImageSet, unreadable: [String]) {
+                       settings: ProductImageSettings, stylesPath: String, threads: Int, alongside: Int = 0) throws -> (set: ImageSet, unreadable: [String]) {
         let classIndex = Dictionary(uniqueKeysWithValues: classNames.enumerated().map { ($1, Int32($0)) })
         let size = settings.height * settings.width * 3
-        if let needed = ImageSet.sizeBeyondHalfMemory(images: chosen.count, imageBytes: size) {
-            throw DataError(file: stylesPath, problem: "\(chosen.count) images of \(settings.height)x\(settings.width)x3 need \(needed) of memory, more than half of this machine's",
+        if let needed = ImageSet.sizeBeyondHalfMemory(images: alongside + chosen.count, imageBytes: size) {
+            throw DataError(file: stylesPath, problem: "\(alongside + chosen.count) images of \(settings.height)x\(settings.width)x3 need \(needed) of memory, more than half of this machine's",
                             remedy: "Choose a smaller data.image_size or fewer classes", key: "image_size")
         }
         var pixels = [UInt8](repeating: 0, count: chosen.count * size)
@@ -478,12 +482,16 @@ public enum ProductImages {
     static func unreadableImages(_ failures: [String], of chosen: [(id: Int, file: String, name: String, line: Int)]) -> [SkippedProduct] {
         let rowOfFile = Dictionary(chosen.map { ($0.file, ($0.id, $0.line)) }, uniquingKeysWith: { first, _ in first })
         return failures.map { failure in
-            let colon = failure.range(of: ": ")
-            let file = colon.map { String(failure[..<$0.lowerBound]) } ?? failure
+            let (file, reason) = failedFile(failure)
             let row = rowOfFile[file]
-            return SkippedProduct(kind: .unreadableImage, line: row?.1, id: row?.0, file: file,
-                                  reason: colon.map { String(failure[$0.upperBound...]) } ?? "does not decode")
+            return SkippedProduct(kind: .unreadableImage, line: row?.1, id: row?.0, file: file, reason: reason ?? "does not decode")
         }
+    }
+
+    /// A decoder failure's parts: "<file>: reason".
+    static func failedFile(_ failure: String) -> (file: String, reason: String?) {
+        guard let colon = failure.range(of: ": ") else { return (failure, nil) }
+        return (String(failure[..<colon.lowerBound]), String(failure[colon.upperBound...]))
     }
 
     /// Images that exist but do not decode can leave a class with fewer than `min_count`

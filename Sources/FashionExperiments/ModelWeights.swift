@@ -107,9 +107,7 @@ public enum ModelWeights {
             }
             // The newest results are a group of repeats: one run of several seeds is not "the"
             // run to start from, and skipping to an older one would hide the newer results.
-            let finished = ((try? fm.contentsOfDirectory(atPath: d.path)) ?? []).filter { $0.hasPrefix("seed-") }
-                .filter { FinishedRun.isFinished(d.appendingPathComponent($0).path) }
-                .sorted { (Int($0.dropFirst(5)) ?? .max, $0) < (Int($1.dropFirst(5)) ?? .max, $1) }
+            let finished = FinishedRun.seedRuns(of: d.path).filter { FinishedRun.isFinished(d.appendingPathComponent($0).path) }
             if let first = finished.first {
                 throw HarnessError("the newest results of \(reference) are a group of repeats with \(finished.count) finished runs (\(d.path)), not one run; "
                                    + "name one of its runs, e.g. init_from: \(d.appendingPathComponent(first).appendingPathComponent("weights.h5").path)")
@@ -135,6 +133,12 @@ public enum FinishedRun {
         return hasMetricsObject(directory) && !fm.fileExists(atPath: (directory as NSString).appendingPathComponent("failed.txt"))
     }
 
+    /// A repeats group's run directories (`seed-<s>`), in the order of their seeds.
+    static func seedRuns(of group: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: group)) ?? []).filter { $0.hasPrefix("seed-") }
+            .sorted { (Int($0.dropFirst(5)) ?? .max, $0) < (Int($1.dropFirst(5)) ?? .max, $1) }
+    }
+
     /// metrics.json is a regular file holding a JSON object (an empty or cut file is no mark of completion).
     static func hasMetricsObject(_ directory: String) -> Bool { metrics(directory) != nil }
 
@@ -155,7 +159,7 @@ public enum FinishedRun {
         }
         guard fm.fileExists(atPath: (directory as NSString).appendingPathComponent("metrics.json")) else {
             // A group of repeats holds its runs one level down.
-            let seeds = ((try? fm.contentsOfDirectory(atPath: directory)) ?? []).filter { $0.hasPrefix("seed-") }.sorted()
+            let seeds = seedRuns(of: directory)
             if let first = seeds.first {
                 throw HarnessError("\(directory) is a group of \(seeds.count) repeats, not one run; name one of them, e.g. \((directory as NSString).appendingPathComponent(first))")
             }

@@ -38,6 +38,11 @@ public enum MemoryPlan {
     /// Starts counting for a new model.
     public static func reset() { planned = 0 }
 
+    /// How a refusal ends: what the plan allows here.
+    private static var allowed: String {
+        String(format: "more than the %.1f GiB allowed here (three quarters of the memory this process may use)", Double(limitBytes) / 1_073_741_824)
+    }
+
     /// Sizes beyond which a layer's counts, computed in Int, could wrap around (the release
     /// build does not trap on overflow): 2^56 floats, millions of times any machine's memory.
     public static let countableFloats = Double(1 << 56)
@@ -47,16 +52,15 @@ public enum MemoryPlan {
     /// exact count is then reserved as usual, and decides whether the model fits).
     public static func check(estimatedFloats floats: Double) -> String? {
         if floats.isFinite, floats <= countableFloats { return nil }
-        return String(format: "needs about %.3g GiB of buffers, more than the %.1f GiB allowed here (three quarters of the memory this process may use)",
-                      floats * 4 / 1_073_741_824, Double(limitBytes) / 1_073_741_824)
+        return String(format: "needs about %.3g GiB of buffers, ", floats * 4 / 1_073_741_824) + allowed
     }
 
     /// Adds `floats` to the model's plan; returns a message when the total would be too much.
     public static func reserve(floats: Int) -> String? {
         let (sum, overflow) = planned.addingReportingOverflow(floats.multipliedReportingOverflow(by: 4).partialValue)
         if overflow || floats < 0 || floats > Int.max / 8 || sum > limitBytes {
-            return String(format: "needs %.1f GiB of buffers (model total so far %.1f GiB), more than the %.1f GiB allowed here (three quarters of the memory this process may use)",
-                          Double(floats) * 4 / 1_073_741_824, Double(planned) / 1_073_741_824, Double(limitBytes) / 1_073_741_824)
+            return String(format: "needs %.1f GiB of buffers (model total so far %.1f GiB), ", Double(floats) * 4 / 1_073_741_824, Double(planned) / 1_073_741_824)
+                + allowed
         }
         planned = sum
         return nil
